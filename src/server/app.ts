@@ -1,0 +1,106 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { applyWSSHandler } from '@trpc/server/adapters/ws';
+import { WebSocketServer } from 'ws';
+import { createHttpContextFactory, createWsContextFactory, type AppDeps } from './context.ts';
+import type { Logger } from './logger.ts';
+import { appRouter } from './routers/_app.ts';
+import { wsEncoder } from './ws-encoder.ts';
+
+export interface ServerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  logger: Logger;
+  keepAlive?: { pingMs: number; pongWaitMs: number };
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  /** tRPC over HTTP and the WebSocket upgrade, both at `/trpc`. */
+  trpcUrl: string;
+  wsUrl: string;
+  /** Live WebSocket connections. */
+  connectionCount(): number;
+  /** Tells clients to reconnect, closes every connection and the port. */
+  close(): Promise<void>;
+}
+
+const TRPC_PATH = '/trpc';
+/** Larger frames are refused by `ws` before parsing: no client can make the server buffer more. */
+const MAX_WS_PAYLOAD = 1024 * 1024;
+
+/** One HTTP server on one port: tRPC over HTTP and WebSocket at /trpc, and GET /healthz. */
+export async function startServer(deps: AppDeps, options: ServerOptions): Promise<RunningServer> {
+  const onError = ({ error, path }: { error: { code: string; message: string; cause?: unknown }; path?: string }) => {
+    if (error.code === 'INTERNAL_SERVER_ERROR') options.logger.error('procedure failed', { path, message: error.message, cause: String(error.cause) });
+  };
+  const trpcHandler = createHTTPHandler({
+    router: appRouter,
+    basePath: `${TRPC_PATH}/`,
+    createContext: createHttpContextFactory(deps),
+    onError,
+  });
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (pathname === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true }));
+    } else if (pathname.startsWith(`${TRPC_PATH}/`)) {
+      trpcHandler(req, res);
+    } else {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Not found' }));
+    }
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_PAYLOAD });
+  const wsHandler = applyWSSHandler({
+    wss,
+    router: appRouter,
+    createContext: createWsContextFactory(deps),
+    keepAlive: { enabled: true, pingMs: options.keepAlive?.pingMs ?? 30_000, pongWaitMs: options.keepAlive?.pongWaitMs ?? 5_000 },
+    experimental_encoder: wsEncoder,
+    onError,
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (new URL(req.url ?? '/', 'http://localhost').pathname !== TRPC_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const url = `http://${host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    trpcUrl: `${url}${TRPC_PATH}`,
+    wsUrl: `ws://${host}:${port}${TRPC_PATH}`,
+    connectionCount: () => wss.clients.size,
+    close() {
+      closing ??= (async () => {
+        wsHandler.broadcastReconnectNotification();
+        for (const client of wss.clients) client.close(1001, 'Server shutting down');
+        // A peer that never answers the closing handshake would hold the shutdown for ws's 30 s timeout.
+        const deadline = Date.now() + 1_000;
+        while (wss.clients.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        for (const client of wss.clients) client.terminate();
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      })();
+      return closing;
+    },
+  };
+}

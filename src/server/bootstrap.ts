@@ -1,0 +1,44 @@
+import { loadTokenSecret, createTokenService } from './auth/tokens.ts';
+import { InProcessBus } from './bus/memory.ts';
+import type { Config } from './config.ts';
+import type { AppDeps } from './context.ts';
+import { openDatabase } from './db/client.ts';
+import { applyMigrations } from './db/migrate.ts';
+import { DEMO_LOGINS, DEMO_PASSWORD, seedDemoData } from './db/seed.ts';
+import type { Logger } from './logger.ts';
+
+export interface App {
+  deps: AppDeps;
+  describeDatabase: string;
+  /** Shown at start when the demo data was seeded (or is present). */
+  demoLogins: readonly { email: string; role: string; org: string }[];
+  demoPassword: string;
+  close(): Promise<void>;
+}
+
+/** Opens the database, applies pending migrations, seeds an empty database, builds the shared dependencies. */
+export async function createApp(
+  config: Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET' | 'TOKEN_TTL_SECONDS' | 'SEED_DEMO'>,
+  logger: Logger,
+): Promise<App> {
+  const database = await openDatabase(config);
+  const applied = await applyMigrations(database.adapterFactory);
+  if (applied.length) logger.info('migrations applied', { applied });
+  const deps: AppDeps = {
+    db: database.prisma,
+    bus: new InProcessBus(),
+    tokens: createTokenService(await loadTokenSecret(config.TOKEN_SECRET, config.DATA_DIR), config.TOKEN_TTL_SECONDS),
+  };
+  if (config.SEED_DEMO && (await deps.db.org.count()) === 0) {
+    logger.info('seeding demo data');
+    await seedDemoData(deps);
+  }
+  const hasDemo = (await deps.db.user.count({ where: { email: { in: DEMO_LOGINS.map((login) => login.email) } } })) > 0;
+  return {
+    deps,
+    describeDatabase: database.kind === 'pglite' ? `embedded PostgreSQL (PGlite) in ${config.DATA_DIR}` : 'PostgreSQL server (DATABASE_URL)',
+    demoLogins: hasDemo ? DEMO_LOGINS : [],
+    demoPassword: DEMO_PASSWORD,
+    close: () => database.close(),
+  };
+}

@@ -1,0 +1,52 @@
+import type { CrmEvent } from '../../shared/events.ts';
+import type { EventBus } from '../bus/types.ts';
+import type { Db, Tx } from '../db/client.ts';
+import { appendEvent, lockOrgLog, type EventDraft } from './log.ts';
+
+export interface ChangeOutcome<T> {
+  result: T;
+  /** The event of the change; omit when nothing changed. */
+  event?: EventDraft;
+}
+
+/** Runs one org's commits one after another in this process; see `commitChange`. */
+const orgQueues = new Map<string, Promise<unknown>>();
+
+function runInOrgQueue<T>(orgId: string, task: () => Promise<T>): Promise<T> {
+  const previous = orgQueues.get(orgId) ?? Promise.resolve();
+  const next = previous.then(task, task);
+  const settled = next.then(
+    () => undefined,
+    () => undefined,
+  );
+  orgQueues.set(orgId, settled);
+  void settled.then(() => {
+    if (orgQueues.get(orgId) === settled) orgQueues.delete(orgId);
+  });
+  return next;
+}
+
+/**
+ * The only way records change: the change and its event row in one transaction,
+ * then, after the commit, the event on the bus. An event exists if and only if the
+ * change committed, and nothing uncommitted is ever published.
+ *
+ * One org's commits are queued in this process so that its events reach the bus in
+ * `seq` order; subscribers rely on that to skip what they already replayed.
+ */
+export async function commitChange<T>(
+  deps: { db: Db; bus: EventBus },
+  orgId: string,
+  change: (tx: Tx) => Promise<ChangeOutcome<T>>,
+): Promise<T> {
+  return runInOrgQueue(orgId, async () => {
+    const { result, event } = await deps.db.$transaction(async (tx) => {
+      await lockOrgLog(tx, orgId);
+      const outcome = await change(tx);
+      const event: CrmEvent | undefined = outcome.event ? await appendEvent(tx, outcome.event) : undefined;
+      return { result: outcome.result, event };
+    });
+    if (event) deps.bus.publish(event);
+    return result;
+  });
+}

@@ -1,0 +1,198 @@
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import { modules, type AnyModule } from '../../shared/modules.ts';
+import type { PublicUser } from '../../shared/auth.ts';
+import type { AppDeps } from '../context.ts';
+import type { Db, Tx } from '../db/client.ts';
+import { commitChange } from '../events/commit.ts';
+import { VersionConflict } from '../trpc.ts';
+import { normalizeInput, toDbData, toWire, type Row, type WireRecord } from './wire.ts';
+
+/** The subset of a Prisma model delegate that every module shares. */
+interface RecordDelegate {
+  findFirst(args: object): Promise<Row | null>;
+  findMany(args: object): Promise<Row[]>;
+  create(args: object): Promise<Row>;
+  update(args: object): Promise<Row>;
+  delete(args: object): Promise<Row>;
+}
+
+function delegateOf(db: Db | Tx, module: AnyModule): RecordDelegate {
+  return (db as unknown as Record<string, RecordDelegate>)[module.model]!;
+}
+
+interface Actor {
+  deps: AppDeps;
+  user: PublicUser;
+}
+
+function fieldError(field: string, message: string, input: unknown): TRPCError {
+  return new TRPCError({
+    code: 'BAD_REQUEST',
+    message: `${field}: ${message}`,
+    cause: new z.ZodError([{ code: 'custom', path: [field], message, input }]),
+  });
+}
+
+function notFound(module: AnyModule, id: string): TRPCError {
+  return new TRPCError({ code: 'NOT_FOUND', message: `No ${module.entity.toLowerCase()} with id ${id}` });
+}
+
+/** References to other records must point inside the caller's org. */
+async function checkRefs(tx: Tx, module: AnyModule, orgId: string, values: Record<string, unknown>) {
+  for (const [field, target] of Object.entries(module.refs)) {
+    const id = values[field];
+    if (typeof id !== 'string' || !target) continue;
+    const found =
+      target === 'users'
+        ? await tx.user.findFirst({ where: { id, orgId }, select: { id: true } })
+        : await delegateOf(tx, modules[target]).findFirst({ where: { id, orgId }, select: { id: true } });
+    if (!found) throw fieldError(field, `No ${target === 'users' ? 'user' : modules[target].entity.toLowerCase()} with id ${id}`, id);
+  }
+}
+
+function checkRules(module: AnyModule, record: Record<string, unknown>) {
+  const problem = module.check?.(record);
+  if (problem) throw fieldError(problem.field, problem.message, record[problem.field]);
+}
+
+const cursorSchema = z.tuple([z.iso.datetime(), z.string().min(1)]);
+
+function encodeCursor(row: WireRecord): string {
+  return Buffer.from(JSON.stringify([row.createdAt, row.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    return cursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+  } catch {
+    throw fieldError('cursor', 'Invalid cursor', cursor);
+  }
+}
+
+export interface ListInput {
+  limit: number;
+  cursor?: string | undefined;
+  search?: string | undefined;
+  status?: string | undefined;
+}
+
+/** Newest first, keyset-paginated on (createdAt, id) so pages stay stable while records are added. */
+export async function listRecords({ deps, user }: Actor, module: AnyModule, input: ListInput) {
+  const and: object[] = [{ orgId: user.orgId }];
+  if (input.status) and.push({ [module.statusField]: input.status });
+  if (input.search) {
+    and.push({ OR: module.search.map((field) => ({ [field]: { contains: input.search, mode: 'insensitive' } })) });
+  }
+  if (input.cursor) {
+    const [createdAt, id] = decodeCursor(input.cursor);
+    const at = new Date(createdAt);
+    and.push({ OR: [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: id } }] });
+  }
+  const rows = await delegateOf(deps.db, module).findMany({
+    where: { AND: and },
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    take: input.limit + 1,
+  });
+  const items = rows.slice(0, input.limit).map(toWire);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > input.limit && last ? encodeCursor(last) : null };
+}
+
+export async function getRecord({ deps, user }: Actor, module: AnyModule, id: string): Promise<WireRecord> {
+  const row = await delegateOf(deps.db, module).findFirst({ where: { id, orgId: user.orgId } });
+  if (!row) throw notFound(module, id);
+  return toWire(row);
+}
+
+export async function createRecord({ deps, user }: Actor, module: AnyModule, input: Record<string, unknown>) {
+  const values = normalizeInput(module, input);
+  checkRules(module, values);
+  return commitChange(deps, user.orgId, async (tx) => {
+    await checkRefs(tx, module, user.orgId, values);
+    const row = await delegateOf(tx, module).create({
+      data: { ...toDbData(module, values), orgId: user.orgId, createdById: user.id, updatedById: user.id },
+    });
+    const record = toWire(row);
+    return { result: record, event: eventDraft(module, user, record, 'created', record) };
+  });
+}
+
+export interface UpdateInput {
+  id: string;
+  expectedVersion: number;
+  patch: Record<string, unknown>;
+}
+
+/**
+ * Applies `patch` when `expectedVersion` is the stored version (else CONFLICT with the
+ * current record). The event carries only the fields whose value changed; a patch
+ * that changes nothing returns the record as it is, without a new version or event.
+ */
+export async function updateRecord({ deps, user }: Actor, module: AnyModule, input: UpdateInput) {
+  const patch = normalizeInput(module, input.patch);
+  return commitChange(deps, user.orgId, async (tx) => {
+    const delegate = delegateOf(tx, module);
+    const row = await delegate.findFirst({ where: { id: input.id, orgId: user.orgId } });
+    if (!row) throw notFound(module, input.id);
+    const current = toWire(row);
+    if (current.version !== input.expectedVersion) {
+      throw new TRPCError({
+        code: 'CONFLICT',
+        message: `The ${module.entity.toLowerCase()} is at version ${current.version}, not ${input.expectedVersion}`,
+        cause: new VersionConflict(current),
+      });
+    }
+    const changes: Record<string, { from: unknown; to: unknown }> = {};
+    const changed: Record<string, unknown> = {};
+    for (const [field, to] of Object.entries(patch)) {
+      if (current[field] === to) continue;
+      changes[field] = { from: current[field], to };
+      changed[field] = to;
+    }
+    if (Object.keys(changed).length === 0) return { result: current };
+    checkRules(module, { ...current, ...changed });
+    await checkRefs(tx, module, user.orgId, changed);
+    // The org's log lock (taken by commitChange) makes this read-check-write atomic.
+    const updated = toWire(
+      await delegate.update({
+        where: { id: input.id },
+        data: { ...toDbData(module, changed), version: { increment: 1 }, updatedById: user.id },
+      }),
+    );
+    for (const field of ['updatedAt', 'updatedById'] as const) {
+      if (updated[field] !== current[field]) changes[field] = { from: current[field], to: updated[field] };
+    }
+    return { result: updated, event: eventDraft(module, user, updated, 'updated', changes) };
+  });
+}
+
+export async function deleteRecord({ deps, user }: Actor, module: AnyModule, input: { id: string; expectedVersion?: number | undefined }) {
+  return commitChange(deps, user.orgId, async (tx) => {
+    const delegate = delegateOf(tx, module);
+    const row = await delegate.findFirst({ where: { id: input.id, orgId: user.orgId } });
+    if (!row) throw notFound(module, input.id);
+    const last = toWire(row);
+    if (input.expectedVersion !== undefined && last.version !== input.expectedVersion) {
+      throw new TRPCError({
+        code: 'CONFLICT',
+        message: `The ${module.entity.toLowerCase()} is at version ${last.version}, not ${input.expectedVersion}`,
+        cause: new VersionConflict(last),
+      });
+    }
+    await delegate.delete({ where: { id: input.id } });
+    // A deletion is the record's last change: its version follows the last stored one.
+    const event = eventDraft(module, user, { ...last, version: last.version + 1 }, 'deleted', last);
+    return { result: { id: input.id }, event };
+  });
+}
+
+function eventDraft(
+  module: AnyModule,
+  user: PublicUser,
+  record: WireRecord,
+  action: 'created' | 'updated' | 'deleted',
+  data: Record<string, unknown>,
+) {
+  return { orgId: user.orgId, module: module.name, action, recordId: record.id, version: record.version, userId: user.id, data };
+}

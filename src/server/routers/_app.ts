@@ -1,0 +1,17 @@
+import { router } from '../trpc.ts';
+import { authRouter } from './auth.ts';
+import { eventsRouter } from './events.ts';
+import { createRecordRouter } from './records.ts';
+
+export const appRouter = router({
+  auth: authRouter,
+  events: eventsRouter,
+  jobs: createRecordRouter('jobs'),
+  escrows: createRecordRouter('escrows'),
+  listings: createRecordRouter('listings'),
+  clients: createRecordRouter('clients'),
+  leads: createRecordRouter('leads'),
+  appointments: createRecordRouter('appointments'),
+});
+
+export type AppRouter = typeof appRouter;

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { onChangeInput } from '../../shared/events.ts';
+import { idSchema, modules, type CreateInputOf, type ModuleName, type PatchOf, type RecordOf } from '../../shared/modules.ts';
+import { streamEvents } from '../events/stream.ts';
+import { createRecord, deleteRecord, getRecord, listRecords, updateRecord, type ListInput } from '../records/service.ts';
+import { authedProcedure, router } from '../trpc.ts';
+
+/**
+ * One definition of list/byId/create/update/delete/onChange, instantiated for each
+ * module in `_app.ts`; the module's zod schemas come from src/shared/modules.ts.
+ */
+export function createRecordRouter<M extends ModuleName>(name: M) {
+  const module = modules[name];
+  type Item = RecordOf<M>;
+  const byIdInput = z.strictObject({ id: idSchema });
+  const updateInput = z.strictObject({
+    id: idSchema,
+    expectedVersion: z.number().int().positive(),
+    patch: module.patch as unknown as z.ZodType<PatchOf<M>>,
+  });
+  const deleteInput = z.strictObject({ id: idSchema, expectedVersion: z.number().int().positive().optional() });
+
+  return router({
+    list: authedProcedure.input(module.listInput).query(async ({ ctx, input }) => {
+      const page = await listRecords({ deps: ctx, user: ctx.user }, module, input as ListInput);
+      return page as { items: Item[]; nextCursor: string | null };
+    }),
+    byId: authedProcedure.input(byIdInput).query(async ({ ctx, input }) => {
+      return (await getRecord({ deps: ctx, user: ctx.user }, module, input.id)) as Item;
+    }),
+    create: authedProcedure
+      .input(module.createInput as unknown as z.ZodType<CreateInputOf<M>>)
+      .mutation(async ({ ctx, input }) => {
+        return (await createRecord({ deps: ctx, user: ctx.user }, module, input as Record<string, unknown>)) as Item;
+      }),
+    update: authedProcedure.input(updateInput).mutation(async ({ ctx, input }) => {
+      return (await updateRecord({ deps: ctx, user: ctx.user }, module, input as never)) as Item;
+    }),
+    delete: authedProcedure.input(deleteInput).mutation(({ ctx, input }) => {
+      return deleteRecord({ deps: ctx, user: ctx.user }, module, input);
+    }),
+    onChange: authedProcedure.input(onChangeInput).subscription(({ ctx, input, signal }) => {
+      return streamEvents({
+        db: ctx.db,
+        bus: ctx.bus,
+        orgId: ctx.user.orgId,
+        filter: { modules: [name], recordId: input.id },
+        lastEventId: input.lastEventId,
+        signal,
+      }) as AsyncGenerator<import('@trpc/server').TrackedEnvelope<Extract<import('../../shared/events.ts').CrmEvent, { module: M }>>>;
+    }),
+  });
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { modules, moduleNameSchema, type ModuleName, type RecordOf } from './modules.ts';
+
+export const EVENT_ACTIONS = ['created', 'updated', 'deleted'] as const;
+export type EventAction = (typeof EVENT_ACTIONS)[number];
+
+/** On update, the event carries only what changed: `{ field: { from, to } }`. */
+export type ChangesOf<M extends ModuleName> = {
+  [K in keyof RecordOf<M>]?: { from: RecordOf<M>[K]; to: RecordOf<M>[K] };
+};
+
+interface EventBase<M extends ModuleName, A extends EventAction> {
+  /** Global order of the log; also the `tracked` id, as a string. */
+  seq: number;
+  /** e.g. `JOB_UPDATED`, `LISTING_CREATED`. */
+  type: `${Uppercase<(typeof modules)[M]['entity']>}_${Uppercase<A>}`;
+  module: M;
+  action: A;
+  recordId: string;
+  version: number;
+  userId: string;
+  orgId: string;
+  /** ISO-8601. */
+  timestamp: string;
+}
+
+type EventsOf<M extends ModuleName> =
+  | (EventBase<M, 'created'> & { data: RecordOf<M> })
+  | (EventBase<M, 'updated'> & { data: ChangesOf<M> })
+  | (EventBase<M, 'deleted'> & { data: RecordOf<M> });
+
+/** Every event of the log, discriminated by `module` and `action` (or `type`). */
+export type CrmEvent = { [M in ModuleName]: EventsOf<M> }[ModuleName];
+
+export function eventType(module: ModuleName, action: EventAction): CrmEvent['type'] {
+  return `${modules[module].entity}_${action.toUpperCase()}` as CrmEvent['type'];
+}
+
+/** A resume point: the `seq` of the last event seen, as tRPC's `tracked` id; '0' is the start of the log. */
+export const lastEventIdSchema = z.string().regex(/^\d{1,15}$/, 'lastEventId must be an event id such as "42"');
+
+export const moduleFilterSchema = z.array(moduleNameSchema).min(1).max(6);
+
+export const onChangeInput = z.strictObject({
+  id: z.string().min(1).max(64).optional(),
+  lastEventId: lastEventIdSchema.nullish(),
+});
+
+export const onAnyInput = z.strictObject({
+  modules: moduleFilterSchema.optional(),
+  lastEventId: lastEventIdSchema.nullish(),
+});
+
+export const sinceInput = z.strictObject({
+  lastEventId: lastEventIdSchema,
+  modules: moduleFilterSchema.optional(),
+  recordId: z.string().min(1).max(64).optional(),
+  limit: z.number().int().min(1).max(1000).default(200),
+});

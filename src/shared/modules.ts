@@ -1,0 +1,212 @@
+import { z } from 'zod';
+
+/**
+ * The six CRM modules, defined once. Server routers, the event type, the client
+ * and the seed are all derived from these definitions: a field is added here and
+ * nowhere else (plus its column in prisma/schema.prisma).
+ *
+ * Field schemas describe the wire form: dates are ISO-8601 strings, money is
+ * integer cents, optional fields accept `null` to clear them.
+ */
+
+const id = z.string().min(1).max(64);
+const line = (max = 200) => z.string().trim().max(max);
+const isoDateTime = z.iso.datetime({ offset: true });
+const cents = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const email = z.email().max(254);
+const phone = z.string().trim().regex(/^[+0-9 ().-]{3,32}$/, 'Invalid phone number');
+
+export const JOB_STATUSES = ['new', 'scheduled', 'in_progress', 'done', 'cancelled'] as const;
+export const ESCROW_STATUSES = ['opened', 'in_escrow', 'pending', 'closed', 'cancelled'] as const;
+export const LISTING_STATUSES = ['coming_soon', 'active', 'pending', 'sold', 'withdrawn'] as const;
+export const CLIENT_KINDS = ['buyer', 'seller', 'both'] as const;
+export const LEAD_STATUSES = ['new', 'contacted', 'qualified', 'converted', 'lost'] as const;
+export const APPOINTMENT_STATUSES = ['scheduled', 'confirmed', 'completed', 'cancelled'] as const;
+
+export const MODULE_NAMES = ['jobs', 'escrows', 'listings', 'clients', 'leads', 'appointments'] as const;
+export type ModuleName = (typeof MODULE_NAMES)[number];
+export const moduleNameSchema = z.enum(MODULE_NAMES);
+
+/** What another record's id in a field must point at, checked within the caller's org. */
+export type RefTarget = ModuleName | 'users';
+
+/** The create input: the required fields as given, every other one optional. */
+type CreateSchema<F extends z.ZodRawShape, R extends keyof F> = z.ZodObject<
+  { [K in keyof F]: K extends R ? F[K] : z.ZodOptional<F[K]> },
+  z.core.$strict
+>;
+
+interface ModuleOptions<F extends z.ZodRawShape, R extends keyof F & string> {
+  /** Upper-case prefix of event types, e.g. `JOB` → `JOB_UPDATED`. */
+  entity: string;
+  /** The Prisma model delegate name, e.g. `job`. */
+  model: string;
+  fields: F;
+  /** The fields a person must give on create; all others are optional or defaulted. */
+  required: readonly R[];
+  /** Text fields matched by `list({ search })`. */
+  search: readonly (keyof F & string)[];
+  /** The field `list({ status })` filters on. */
+  statusField: keyof F & string;
+  /** ISO strings on the wire, `Date` in the database. */
+  dateFields?: readonly (keyof F & string)[];
+  /** Integer cents stored as BigInt (prices can exceed 2^31 cents). */
+  bigIntFields?: readonly (keyof F & string)[];
+  refs?: Partial<Record<keyof F & string, RefTarget>>;
+  /** A rule across fields, checked on the merged state of create and update. */
+  check?: (record: Record<string, unknown>) => { field: string; message: string } | undefined;
+}
+
+function defineModule<const N extends ModuleName, F extends z.ZodRawShape, R extends keyof F & string>(
+  name: N,
+  options: ModuleOptions<F, R>,
+) {
+  const fields = z.strictObject(options.fields);
+  const requiredMask = Object.fromEntries(options.required.map((key) => [key, true])) as { [K in R]: true };
+  const statusSchema = options.fields[options.statusField] as unknown as z.ZodEnum;
+  return {
+    name,
+    ...options,
+    dateFields: options.dateFields ?? [],
+    bigIntFields: options.bigIntFields ?? [],
+    refs: (options.refs ?? {}) as Partial<Record<string, RefTarget>>,
+    fieldNames: Object.keys(options.fields) as (keyof F & string)[],
+    createInput: fields.partial().required(requiredMask as never) as unknown as CreateSchema<F, R>,
+    patch: fields.partial().refine((patch) => Object.keys(patch).length > 0, { message: 'The patch changes no field' }),
+    listInput: z.strictObject({
+      limit: z.number().int().min(1).max(200).default(50),
+      cursor: z.string().min(1).max(200).optional(),
+      search: z.string().trim().max(200).optional(),
+      status: statusSchema.optional(),
+    }),
+    record: z.object({ ...recordMeta, ...fields.shape }),
+  };
+}
+
+const recordMeta = {
+  id,
+  orgId: id,
+  version: z.number().int().positive(),
+  createdAt: isoDateTime,
+  updatedAt: isoDateTime,
+  createdById: id,
+  updatedById: id,
+};
+
+export const modules = {
+  jobs: defineModule('jobs', {
+    entity: 'JOB',
+    model: 'job',
+    fields: {
+      title: line().min(1),
+      status: z.enum(JOB_STATUSES),
+      scheduledAt: isoDateTime.nullable(),
+      assigneeId: id.nullable(),
+      clientId: id.nullable(),
+      estimatedHours: z.number().nonnegative().max(10_000).nullable(),
+      notes: line(5000).nullable(),
+    },
+    required: ['title'],
+    search: ['title', 'notes'],
+    statusField: 'status',
+    dateFields: ['scheduledAt'],
+    refs: { assigneeId: 'users', clientId: 'clients' },
+  }),
+  escrows: defineModule('escrows', {
+    entity: 'ESCROW',
+    model: 'escrow',
+    fields: {
+      escrowNumber: line(64).nullable(),
+      propertyAddress: line(300).min(1),
+      purchasePriceCents: cents.nullable(),
+      status: z.enum(ESCROW_STATUSES),
+      closingDate: isoDateTime.nullable(),
+      listingId: id.nullable(),
+      buyerClientId: id.nullable(),
+    },
+    required: ['propertyAddress'],
+    search: ['escrowNumber', 'propertyAddress'],
+    statusField: 'status',
+    dateFields: ['closingDate'],
+    bigIntFields: ['purchasePriceCents'],
+    refs: { listingId: 'listings', buyerClientId: 'clients' },
+  }),
+  listings: defineModule('listings', {
+    entity: 'LISTING',
+    model: 'listing',
+    fields: {
+      mlsNumber: line(64).nullable(),
+      address: line(300).min(1),
+      listPriceCents: cents.nullable(),
+      status: z.enum(LISTING_STATUSES),
+      beds: z.number().int().min(0).max(100).nullable(),
+      baths: z.number().min(0).max(100).multipleOf(0.5).nullable(),
+      sqft: z.number().int().min(0).max(10_000_000).nullable(),
+    },
+    required: ['address'],
+    search: ['mlsNumber', 'address'],
+    statusField: 'status',
+    bigIntFields: ['listPriceCents'],
+  }),
+  clients: defineModule('clients', {
+    entity: 'CLIENT',
+    model: 'client',
+    fields: {
+      firstName: line(100).min(1),
+      lastName: line(100).min(1),
+      email: email.nullable(),
+      phone: phone.nullable(),
+      kind: z.enum(CLIENT_KINDS),
+      notes: line(5000).nullable(),
+    },
+    required: ['firstName', 'lastName'],
+    search: ['firstName', 'lastName', 'email', 'phone'],
+    statusField: 'kind',
+  }),
+  leads: defineModule('leads', {
+    entity: 'LEAD',
+    model: 'lead',
+    fields: {
+      name: line(200).min(1),
+      email: email.nullable(),
+      phone: phone.nullable(),
+      source: line(100).nullable(),
+      status: z.enum(LEAD_STATUSES),
+      score: z.number().int().min(0).max(100).nullable(),
+    },
+    required: ['name'],
+    search: ['name', 'email', 'phone', 'source'],
+    statusField: 'status',
+  }),
+  appointments: defineModule('appointments', {
+    entity: 'APPOINTMENT',
+    model: 'appointment',
+    fields: {
+      title: line().min(1),
+      startsAt: isoDateTime,
+      endsAt: isoDateTime,
+      location: line(300).nullable(),
+      clientId: id.nullable(),
+      status: z.enum(APPOINTMENT_STATUSES),
+      reminderMinutes: z.number().int().min(0).max(10_080).nullable(),
+    },
+    required: ['title', 'startsAt', 'endsAt'],
+    search: ['title', 'location'],
+    statusField: 'status',
+    dateFields: ['startsAt', 'endsAt'],
+    refs: { clientId: 'clients' },
+    check: (record) =>
+      Date.parse(String(record.endsAt)) < Date.parse(String(record.startsAt))
+        ? { field: 'endsAt', message: 'An appointment cannot end before it starts' }
+        : undefined,
+  }),
+};
+
+export type Modules = typeof modules;
+
+export type RecordOf<M extends ModuleName> = z.infer<Modules[M]['record']>;
+export type CreateInputOf<M extends ModuleName> = z.input<Modules[M]['createInput']>;
+export type PatchOf<M extends ModuleName> = z.input<Modules[M]['patch']>;
+export type AnyModule = Modules[ModuleName];
+
+export const idSchema = id;
