@@ -1,10 +1,25 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
+
+const hasPostgres = existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').length > 0;
+const runPostgres = hasPostgres || process.env.CI === 'true';
+if (!runPostgres) {
+  console.warn('PostgreSQL server binaries not found: the `postgres` test project is left out (install `postgresql`; CI always runs it).');
+}
+
+/** The suites that touch the database run a second time against a real PostgreSQL server. */
+const databaseSuites = ['tests/records.test.ts', 'tests/subscriptions.test.ts', 'tests/realtime.test.ts', 'tests/concurrency.test.ts'];
 
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    projects: [
+      { extends: true as const, test: { name: 'pglite', include: ['tests/**/*.test.ts'] } },
+      ...(runPostgres
+        ? [{ extends: true as const, test: { name: 'postgres', include: databaseSuites, globalSetup: ['tests/helpers/postgres-setup.ts'] } }]
+        : []),
+    ],
     coverage: {
       provider: 'v8',
       include: ['src/server/**/*.ts', 'src/shared/**/*.ts'],

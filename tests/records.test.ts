@@ -85,7 +85,7 @@ describe.each(MODULE_NAMES)('%s', (name) => {
     const before = await t.deps.db.event.count();
     const error = await rejection(api.create({ ...validInputs[name].create, unknownField: 1, [defaultStatus[name][0]]: 'bogus' }));
     expect(error.code).toBe('BAD_REQUEST');
-    const shape = (error.cause as { issues: { path: PropertyKey[] }[] }).issues.map((issue) => issue.path.join('.'));
+    const shape = (error.cause as unknown as { issues: { path: PropertyKey[] }[] }).issues.map((issue) => issue.path.join('.'));
     expect(shape).toContain(defaultStatus[name][0]);
     expect(await t.deps.db.event.count()).toBe(before);
   });
@@ -97,7 +97,7 @@ describe.each(MODULE_NAMES)('%s', (name) => {
     const bobs = await (bob[name] as any).update({ id: created.id, expectedVersion: 1, patch: validInputs[name].patch });
     const error = await rejection((alice[name] as any).update({ id: created.id, expectedVersion: 1, patch: validInputs[name].patch }));
     expect(error.code).toBe('CONFLICT');
-    expect((error.cause as { current: unknown }).current).toEqual(bobs);
+    expect((error.cause as unknown as { current: unknown }).current).toEqual(bobs);
     expect((await rejection((alice[name] as any).delete({ id: created.id, expectedVersion: 1 }))).code).toBe('CONFLICT');
     expect((await eventsOf(created.id)).length).toBe(2);
   });

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { InProcessBus } from '../src/server/bus/memory.ts';
+import type { CrmEvent } from '../src/shared/events.ts';
+
+let seq = 0;
+function event(orgId: string, module: CrmEvent['module'] = 'jobs'): CrmEvent {
+  seq += 1;
+  return {
+    seq,
+    type: 'JOB_CREATED',
+    module,
+    action: 'created',
+    recordId: `r${seq}`,
+    version: 1,
+    data: {} as never,
+    userId: 'u',
+    orgId,
+    timestamp: new Date().toISOString(),
+  } as CrmEvent;
+}
+
+describe('InProcessBus', () => {
+  it("delivers an event only to its org's subscribers, in publish order, filtered", async () => {
+    const bus = new InProcessBus();
+    const controller = new AbortController();
+    const acme = bus.subscribe('acme', { signal: controller.signal });
+    const acmeLeads = bus.subscribe('acme', { signal: controller.signal, filter: (e) => e.module === 'leads' });
+    const globex = bus.subscribe('globex', { signal: controller.signal });
+    const first = event('acme');
+    const second = event('acme', 'leads');
+    bus.publish(first);
+    bus.publish(event('other'));
+    bus.publish(second);
+    expect((await acme.next()).value).toBe(first);
+    expect((await acme.next()).value).toBe(second);
+    expect((await acmeLeads.next()).value).toBe(second);
+    const globexNext = globex.next();
+    const third = event('globex');
+    bus.publish(third);
+    expect((await globexNext).value).toBe(third);
+    expect(Object.isFrozen(third)).toBe(true);
+    controller.abort();
+    expect(bus.listenerCount()).toBe(0);
+  });
+
+  it('removes a subscriber on abort, on return, and never adds one for an aborted signal', async () => {
+    const bus = new InProcessBus();
+    const a = new AbortController();
+    const waiting = bus.subscribe('acme', { signal: a.signal });
+    const returned = bus.subscribe('acme', { signal: new AbortController().signal });
+    expect(bus.listenerCount('acme')).toBe(2);
+    const pending = waiting.next();
+    a.abort();
+    expect(await pending).toEqual({ value: undefined, done: true });
+    expect(bus.listenerCount('acme')).toBe(1);
+    await returned.return?.();
+    expect(bus.listenerCount('acme')).toBe(0);
+    const dead = new AbortController();
+    dead.abort();
+    const never = bus.subscribe('acme', { signal: dead.signal });
+    expect(bus.listenerCount()).toBe(0);
+    expect((await never.next()).done).toBe(true);
+    expect(never[Symbol.asyncIterator]()).toBe(never);
+  });
+});

@@ -1,0 +1,81 @@
+import { createServer, request, type IncomingMessage } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+export type ProxyMode = 'pass' | 'no-websocket' | 'offline';
+
+export interface TestProxy extends AsyncDisposable {
+  url: string;
+  /** `no-websocket` refuses upgrades like a proxy that blocks WebSockets; `offline` refuses everything. Both cut open tunnels. */
+  setMode(mode: ProxyMode): void;
+  /** WebSocket tunnels currently open through the proxy. */
+  openTunnels(): number;
+}
+
+/**
+ * A real HTTP proxy on a random loopback port in front of the test server, so tests
+ * can block WebSockets or cut the network the way a corporate proxy or a dropped
+ * connection would, without touching the server.
+ */
+export async function startProxy(target: { port: number }): Promise<TestProxy> {
+  let mode: ProxyMode = 'pass';
+  const tunnels = new Set<Duplex>();
+  const requests = new Set<Socket>();
+
+  const server = createServer((req, res) => {
+    if (mode === 'offline') {
+      req.socket.destroy();
+      return;
+    }
+    const upstream = request(
+      { host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (response) => {
+        res.writeHead(response.statusCode ?? 502, response.headers);
+        response.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  server.on('connection', (socket) => {
+    requests.add(socket);
+    socket.on('close', () => requests.delete(socket));
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (mode !== 'pass') {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const upstream = connect(target.port, '127.0.0.1', () => {
+      const headers = Object.entries(req.headers).flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v) => `${name}: ${v}`));
+      upstream.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n`);
+      if (head.length) upstream.write(head);
+      socket.pipe(upstream).pipe(socket);
+    });
+    const close = () => {
+      tunnels.delete(socket);
+      socket.destroy();
+      upstream.destroy();
+    };
+    tunnels.add(socket);
+    socket.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    setMode(next) {
+      mode = next;
+      if (mode !== 'pass') for (const socket of tunnels) socket.destroy();
+      if (mode === 'offline') for (const socket of requests) socket.destroy();
+    },
+    openTunnels: () => tunnels.size,
+    async [Symbol.asyncDispose]() {
+      for (const socket of tunnels) socket.destroy();
+      for (const socket of requests) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
