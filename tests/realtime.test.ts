@@ -139,4 +139,21 @@ describe('over a real server', () => {
     expect(states).toContain('open');
     stream.stop();
   });
+
+  it('leaves no listener on the bus when a client unsubscribes or its socket is cut', async () => {
+    await using proxy = await startProxy(t.server);
+    const orgId = t.users['bob@acme.test'].orgId;
+    // Everything the earlier tests subscribed to has ended by now: none of it may linger.
+    await vi.waitFor(() => expect(t.deps.bus.listenerCount()).toBe(0), { timeout: 5_000 });
+    const baseline = 0;
+    const client = await t.client('bob@acme.test', { url: proxy.url, pollIntervalMs: 60_000 });
+    const unsubscribed = collect(client, 'jobs');
+    const cut = collect(client, 'onAny');
+    await vi.waitFor(() => expect(t.deps.bus.listenerCount(orgId)).toBe(baseline + 2), { timeout: 5_000 });
+    unsubscribed.stop();
+    await vi.waitFor(() => expect(t.deps.bus.listenerCount(orgId)).toBe(baseline + 1), { timeout: 5_000 });
+    proxy.setMode('offline');
+    await vi.waitFor(() => expect(t.deps.bus.listenerCount(orgId)).toBe(baseline), { timeout: 5_000 });
+    cut.stop();
+  });
 });

@@ -24,10 +24,10 @@ interface EventBase<M extends ModuleName, A extends EventAction> {
   timestamp: string;
 }
 
-type EventsOf<M extends ModuleName> =
-  | (EventBase<M, 'created'> & { data: RecordOf<M> })
-  | (EventBase<M, 'updated'> & { data: ChangesOf<M> })
-  | (EventBase<M, 'deleted'> & { data: RecordOf<M> });
+/** Flattened into one object type: tRPC's output inference would merge the members of a union of intersections. */
+type EventOf<M extends ModuleName, A extends EventAction, D> = { [K in keyof EventBase<M, A> | 'data']: K extends 'data' ? D : EventBase<M, A>[K & keyof EventBase<M, A>] };
+
+type EventsOf<M extends ModuleName> = EventOf<M, 'created', RecordOf<M>> | EventOf<M, 'updated', ChangesOf<M>> | EventOf<M, 'deleted', RecordOf<M>>;
 
 /** Every event of the log, discriminated by `module` and `action` (or `type`). */
 export type CrmEvent = { [M in ModuleName]: EventsOf<M> }[ModuleName];

@@ -36,9 +36,9 @@ type CreateSchema<F extends z.ZodRawShape, R extends keyof F> = z.ZodObject<
   z.core.$strict
 >;
 
-interface ModuleOptions<F extends z.ZodRawShape, R extends keyof F & string> {
+interface ModuleOptions<E extends string, F extends z.ZodRawShape, R extends keyof F & string> {
   /** Upper-case prefix of event types, e.g. `JOB` → `JOB_UPDATED`. */
-  entity: string;
+  entity: E;
   /** The Prisma model delegate name, e.g. `job`. */
   model: string;
   fields: F;
@@ -57,9 +57,9 @@ interface ModuleOptions<F extends z.ZodRawShape, R extends keyof F & string> {
   check?: (record: Record<string, unknown>) => { field: string; message: string } | undefined;
 }
 
-function defineModule<const N extends ModuleName, F extends z.ZodRawShape, R extends keyof F & string>(
+function defineModule<const N extends ModuleName, const E extends string, F extends z.ZodRawShape, R extends keyof F & string>(
   name: N,
-  options: ModuleOptions<F, R>,
+  options: ModuleOptions<E, F, R>,
 ) {
   const fields = z.strictObject(options.fields);
   const requiredMask = Object.fromEntries(options.required.map((key) => [key, true])) as { [K in R]: true };

@@ -16,7 +16,7 @@ export function createRecordRouter<M extends ModuleName>(name: M) {
   const updateInput = z.strictObject({
     id: idSchema,
     expectedVersion: z.number().int().positive(),
-    patch: module.patch as unknown as z.ZodType<PatchOf<M>>,
+    patch: module.patch as unknown as z.ZodType<PatchOf<M>, PatchOf<M>>,
   });
   const deleteInput = z.strictObject({ id: idSchema, expectedVersion: z.number().int().positive().optional() });
 
@@ -29,7 +29,7 @@ export function createRecordRouter<M extends ModuleName>(name: M) {
       return (await getRecord({ deps: ctx, user: ctx.user }, module, input.id)) as Item;
     }),
     create: authedProcedure
-      .input(module.createInput as unknown as z.ZodType<CreateInputOf<M>>)
+      .input(module.createInput as unknown as z.ZodType<CreateInputOf<M>, CreateInputOf<M>>)
       .mutation(async ({ ctx, input }) => {
         return (await createRecord({ deps: ctx, user: ctx.user }, module, input as Record<string, unknown>)) as Item;
       }),
