@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InProcessBus } from '../src/server/bus/memory.ts';
+import { BusOverflow } from '../src/server/bus/types.ts';
 import type { CrmEvent } from '../src/shared/events.ts';
 
 let seq = 0;
@@ -61,5 +62,24 @@ describe('InProcessBus', () => {
     expect(bus.listenerCount()).toBe(0);
     expect((await never.next()).done).toBe(true);
     expect(never[Symbol.asyncIterator]()).toBe(never);
+  });
+
+  it('detaches a subscriber whose buffer overflows, telling it where to resume, and keeps others going', async () => {
+    const bus = new InProcessBus({ maxBuffered: 2 });
+    const controller = new AbortController();
+    const slow = bus.subscribe('acme', { signal: controller.signal });
+    const fast = bus.subscribe('acme', { signal: controller.signal });
+    const events = [event('acme'), event('acme'), event('acme')];
+    bus.publish(events[0]!);
+    expect((await fast.next()).value).toBe(events[0]);
+    bus.publish(events[1]!);
+    expect((await fast.next()).value).toBe(events[1]);
+    bus.publish(events[2]!);
+    expect((await fast.next()).value).toBe(events[2]);
+    expect(bus.listenerCount('acme')).toBe(1);
+    const error = await slow.next().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(BusOverflow);
+    expect((error as BusOverflow).resumeAfterSeq).toBe(events[0]!.seq - 1);
+    controller.abort();
   });
 });

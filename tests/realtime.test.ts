@@ -74,6 +74,31 @@ describe('over a real server', () => {
     ]);
   });
 
+  it("answers a client's malformed messages with errors, cuts an oversized one, and keeps serving everyone", async () => {
+    const observer = await t.client('alice@acme.test');
+    const socket = new WebSocket(`${t.server.wsUrl}?connectionParams=1`);
+    const replies: { id: unknown; error?: { data?: { code?: string } }; result?: unknown }[] = [];
+    socket.on('message', (data) => replies.push(JSON.parse(String(data))));
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ method: 'connectionParams', data: { token: await t.tokenFor('bob@acme.test') } }));
+    socket.send('this is not json');
+    socket.send(JSON.stringify({ id: 2, method: 'query', params: { path: 'jobs.list', input: { limit: 'many' } } }));
+    socket.send(JSON.stringify({ id: 3, method: 'mutation', params: { path: 'jobs.nope', input: {} } }));
+    socket.send(JSON.stringify({ id: 4, method: 'query', params: { path: 'auth.me' } }));
+    await vi.waitFor(() => expect(replies.map((reply) => reply.id)).toEqual(expect.arrayContaining([2, 3, 4])), { timeout: 5_000 });
+    const byId = (id: number) => replies.find((reply) => reply.id === id)!;
+    expect(byId(2).error?.data?.code).toBe('BAD_REQUEST');
+    expect(byId(3).error?.data?.code).toBe('NOT_FOUND');
+    expect(byId(4).result).toMatchObject({ data: { email: 'bob@acme.test' } });
+    expect(replies.some((reply) => reply.error?.data?.code === 'PARSE_ERROR')).toBe(true);
+
+    const closed = new Promise<number>((resolve) => socket.once('close', resolve));
+    socket.send('x'.repeat(1024 * 1024 + 1));
+    expect(await closed).toBe(1009);
+    expect((await observer.trpc.auth.me.query()).email).toBe('alice@acme.test');
+    expect(observer.connection.state).toBe('open');
+  });
+
   it('resumes after the socket drops: exactly the missed events, in order, no duplicates', async () => {
     await using proxy = await startProxy(t.server);
     const writer = await t.client('alice@acme.test');

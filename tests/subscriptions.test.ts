@@ -126,6 +126,33 @@ describe('subscriptions', () => {
     expect(t.deps.bus.listenerCount()).toBe(0);
   });
 
+  it('catches a consumer that fell behind the bus up from the log, without loss or duplicates', async () => {
+    const { InProcessBus } = await import('../src/server/bus/memory.ts');
+    const { streamEvents } = await import('../src/server/events/stream.ts');
+    const { createRecord } = await import('../src/server/records/service.ts');
+    const { modules } = await import('../src/shared/modules.ts');
+    const bus = new InProcessBus({ maxBuffered: 3 });
+    const deps = { ...t.deps, bus };
+    const user = t.users['carol@globex.test'];
+    const controller = new AbortController();
+    const stream = streamEvents({ db: t.deps.db, bus, orgId: user.orgId, filter: { modules: ['leads'] }, signal: controller.signal });
+    const first = stream.next();
+    await vi.waitFor(() => expect(bus.listenerCount(user.orgId)).toBe(1));
+    const created = [];
+    for (let i = 0; i < 10; i++) created.push((await createRecord({ deps, user }, modules.leads, { name: `Flood ${i}` })).id);
+    expect(bus.listenerCount(user.orgId)).toBe(0); // detached: its buffer of 3 overflowed
+    const received = [((await first).value as [string, CrmEvent])[1]];
+    while (received.length < 10) received.push(((await stream.next()).value as [string, CrmEvent])[1]);
+    expect(received.map((event) => event.recordId)).toEqual(created);
+    expect(bus.listenerCount(user.orgId)).toBe(1); // listening live again
+    const pending = stream.next();
+    const live = await createRecord({ deps, user }, modules.leads, { name: 'Live again' });
+    expect(((await pending).value as [string, CrmEvent])[1].recordId).toBe(live.id);
+    controller.abort();
+    await stream.return(undefined);
+    expect(bus.listenerCount()).toBe(0);
+  });
+
   it('rejects a malformed lastEventId', async () => {
     const alice = await t.caller('alice@acme.test');
     await expect(alice.events.onAny({ lastEventId: 'abc' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });

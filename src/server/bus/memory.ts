@@ -1,12 +1,22 @@
 import type { CrmEvent } from '../../shared/events.ts';
 import { markShared } from './shared-events.ts';
-import type { EventBus, SubscribeOptions } from './types.ts';
+import { BusOverflow, type EventBus, type SubscribeOptions } from './types.ts';
 
 type Listener = (event: CrmEvent) => void;
+
+export interface InProcessBusOptions {
+  /** Events one subscriber may have waiting before it is detached with BusOverflow. @default 10_000 */
+  maxBuffered?: number;
+}
 
 /** The single-process bus: one room (a set of listeners) per org. */
 export class InProcessBus implements EventBus {
   readonly #rooms = new Map<string, Set<Listener>>();
+  readonly #maxBuffered: number;
+
+  constructor(options: InProcessBusOptions = {}) {
+    this.#maxBuffered = options.maxBuffered ?? 10_000;
+  }
 
   publish(event: CrmEvent): void {
     const room = this.#rooms.get(event.orgId);
@@ -25,11 +35,19 @@ export class InProcessBus implements EventBus {
     }
     const members = room;
     const queue: CrmEvent[] = [];
+    const maxBuffered = this.#maxBuffered;
     let wake: (() => void) | undefined;
     let done = signal.aborted;
+    let overflow: BusOverflow | undefined;
 
     const listener: Listener = (event) => {
       if (filter && !filter(event)) return;
+      if (queue.length >= maxBuffered) {
+        overflow = new BusOverflow(queue[0]!.seq - 1);
+        queue.length = 0;
+        leave();
+        return;
+      }
       queue.push(event);
       wake?.();
     };
@@ -54,7 +72,9 @@ export class InProcessBus implements EventBus {
           wake = undefined;
         }
         const event = queue.shift();
-        return event ? { value: event, done: false } : { value: undefined, done: true };
+        if (event) return { value: event, done: false };
+        if (overflow) throw overflow;
+        return { value: undefined, done: true };
       },
       async return() {
         leave();

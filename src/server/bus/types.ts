@@ -1,5 +1,16 @@
 import type { CrmEvent } from '../../shared/events.ts';
 
+/**
+ * Thrown by a subscription's iterator when its consumer fell so far behind that the
+ * bus dropped its buffer. The log still has every event: resume from it after
+ * `resumeAfterSeq` (or after the last event the consumer saw, if later).
+ */
+export class BusOverflow extends Error {
+  constructor(readonly resumeAfterSeq: number) {
+    super('The subscriber fell behind; resume from the event log');
+  }
+}
+
 export interface SubscribeOptions {
   signal: AbortSignal;
   /** Runs per event of the org; keep it cheap. */
@@ -16,7 +27,9 @@ export interface EventBus {
   /**
    * Starts buffering the org's events at once (so a caller can subscribe, then read
    * the log, and miss nothing in between) and yields them until `signal` aborts or
-   * the iterator is returned.
+   * the iterator is returned. A consumer that lets its buffer grow past the bus's
+   * limit is detached and gets `BusOverflow`: memory stays bounded, and the log
+   * serves the catch-up.
    */
   subscribe(orgId: string, options: SubscribeOptions): AsyncIterableIterator<CrmEvent>;
   /** Live subscriptions, of one org or of all; for leak tests and metrics. */

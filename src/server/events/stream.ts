@@ -1,7 +1,7 @@
 import { tracked, type TrackedEnvelope } from '@trpc/server';
 import type { CrmEvent } from '../../shared/events.ts';
 import type { ModuleName } from '../../shared/modules.ts';
-import type { EventBus } from '../bus/types.ts';
+import { BusOverflow, type EventBus } from '../bus/types.ts';
 import type { Db } from '../db/client.ts';
 import { readEventsAfter } from './log.ts';
 
@@ -39,30 +39,38 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  const live = bus.subscribe(orgId, {
-    signal: abort.signal,
-    filter: filter.modules || filter.recordId !== undefined ? (event) => matchesFilter(filter, event) : undefined,
-  });
+  const busFilter = filter.modules || filter.recordId !== undefined ? (event: CrmEvent) => matchesFilter(filter, event) : undefined;
+  let lastSeq = options.lastEventId == null ? -1 : Number(options.lastEventId);
   try {
-    let lastSeq = options.lastEventId == null ? -1 : Number(options.lastEventId);
-    if (lastSeq >= 0) {
-      for (;;) {
-        const page = await readEventsAfter(db, { orgId, afterSeq: lastSeq, ...filter, limit: REPLAY_PAGE });
-        for (const event of page) {
+    // Runs again only when the bus detached a consumer that fell behind: the log catches it up.
+    for (;;) {
+      const live = bus.subscribe(orgId, { signal: abort.signal, filter: busFilter });
+      try {
+        if (lastSeq >= 0) {
+          for (;;) {
+            const page = await readEventsAfter(db, { orgId, afterSeq: lastSeq, ...filter, limit: REPLAY_PAGE });
+            for (const event of page) {
+              lastSeq = event.seq;
+              yield tracked(String(event.seq), event);
+            }
+            if (page.length < REPLAY_PAGE) break;
+          }
+        }
+        for await (const event of live) {
+          if (event.seq <= lastSeq) continue;
           lastSeq = event.seq;
           yield tracked(String(event.seq), event);
         }
-        if (page.length < REPLAY_PAGE) break;
+        return;
+      } catch (error) {
+        if (!(error instanceof BusOverflow)) throw error;
+        lastSeq = Math.max(lastSeq, error.resumeAfterSeq);
+      } finally {
+        await live.return?.();
       }
-    }
-    for await (const event of live) {
-      if (event.seq <= lastSeq) continue;
-      lastSeq = event.seq;
-      yield tracked(String(event.seq), event);
     }
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     abort.abort();
-    await live.return?.();
   }
 }
