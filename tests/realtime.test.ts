@@ -140,11 +140,14 @@ describe('over a real server', () => {
     const writer = await t.client('alice@acme.test');
     const client = await t.client('bob@acme.test', { url: proxy.url });
     const states: string[] = [];
-    client.connection.subscribe((state) => states.push(state));
-    await vi.waitFor(() => expect(client.connection.state).toBe('fallback-polling'), { timeout: 5_000 });
+    client.connection.subscribe(({ state }) => states.push(state));
+    // Refused, and nothing has asked the server over HTTP yet: reconnecting, attempts counted.
+    await vi.waitFor(() => expect(client.connection.state).toBe('reconnecting'), { timeout: 5_000 });
+    expect(client.connection.attempt).toBeGreaterThan(0);
 
-    // Queries and mutations over HTTP batch requests.
+    // Queries and mutations over HTTP batch requests; the server answers: live via polling.
     const created = await client.trpc.jobs.create.mutate({ title: 'Over HTTP' });
+    expect(client.connection.state).toBe('fallback-polling');
     expect((await client.trpc.jobs.byId.query({ id: created.id })).title).toBe('Over HTTP');
     expect((await client.trpc.auth.me.query()).email).toBe('bob@acme.test');
 
@@ -162,6 +165,24 @@ describe('over a real server', () => {
     expect(stream.events.map((event) => event.recordId).filter((id) => id === polled.id)).toHaveLength(2);
     await expectInOrderWithoutDuplicates(stream.events);
     expect(states).toContain('open');
+    stream.stop();
+  });
+
+  it('shows offline when nothing reaches the server, and reconnects at once on reconnect()', async () => {
+    await using proxy = await startProxy(t.server);
+    const writer = await t.client('alice@acme.test');
+    // Retries so slow that only reconnect() can bring the socket back within the test.
+    const client = await t.client('bob@acme.test', { url: proxy.url, retryDelayMs: () => 60_000 });
+    const stream = collect(client, 'jobs');
+    await vi.waitFor(() => expect(stream.isStarted()).toBe(true), { timeout: 5_000 });
+    proxy.setMode('offline');
+    await vi.waitFor(() => expect(client.connection.state).toBe('offline'), { timeout: 5_000 });
+    const missed = await writer.trpc.jobs.create.mutate({ title: 'While offline' });
+    proxy.setMode('pass');
+    client.connection.reconnect();
+    await vi.waitFor(() => expect(client.connection.state).toBe('open'), { timeout: 5_000 });
+    await vi.waitFor(() => expect(stream.events.map((event) => event.recordId)).toContain(missed.id), { timeout: 5_000 });
+    await expectInOrderWithoutDuplicates(stream.events);
     stream.stop();
   });
 

@@ -60,7 +60,7 @@ describe('npm start', () => {
 
     // A live client is told to reconnect and its socket is closed when the server stops.
     const live = createTandemClient({ url: server.url, getToken: () => token, WebSocket: WebSocket as never, retryDelayMs: () => 60_000 });
-    await new Promise<void>((resolve) => live.connection.subscribe((state) => state === 'open' && resolve()));
+    await new Promise<void>((resolve) => live.connection.subscribe(({ state }) => state === 'open' && resolve()));
     server.child.kill('SIGTERM');
     expect(await server.exit).toBe(0);
     await live.close();

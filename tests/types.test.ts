@@ -1,6 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { backoffWithJitter, logFilterOf, type TandemClient } from '../src/client/trpc.ts';
-import type { CrmEvent } from '../src/shared/events.ts';
+import { createConnectionTracker } from '../src/client/link/connection.ts';
+import type { CrmEvent, ResyncSignal } from '../src/shared/events.ts';
 import type { RecordOf } from '../src/shared/modules.ts';
 
 describe('client types', () => {
@@ -13,7 +14,7 @@ describe('client types', () => {
     expectTypeOf<Parameters<Trpc['appointments']['create']['mutate']>[0]>().toHaveProperty('startsAt').toEqualTypeOf<string>();
     type JobEvent = Extract<CrmEvent, { module: 'jobs' }>;
     type OnData = NonNullable<Parameters<Trpc['jobs']['onChange']['subscribe']>[1]['onData']>;
-    expectTypeOf<Parameters<OnData>[0]>().toEqualTypeOf<{ id: string; data: JobEvent }>();
+    expectTypeOf<Parameters<OnData>[0]>().toEqualTypeOf<{ id: string; data: JobEvent | ResyncSignal }>();
     expectTypeOf<Extract<CrmEvent, { type: 'LISTING_UPDATED' }>['data']['status']>().toEqualTypeOf<
       { from: RecordOf<'listings'>['status']; to: RecordOf<'listings'>['status'] } | undefined
     >();
@@ -36,5 +37,20 @@ describe('client link pieces', () => {
     expect(logFilterOf('leads.onChange', { id: 'r1' })).toEqual({ modules: ['leads'], recordId: 'r1' });
     expect(logFilterOf('leads.onChange', {})).toEqual({ modules: ['leads'] });
     expect(logFilterOf('presence.onChange', {})).toBeNull();
+  });
+
+  it('tells live, reconnecting (with attempts), polling and offline apart', () => {
+    const tracker = createConnectionTracker();
+    const seen: string[] = [];
+    tracker.subscribe(({ state, attempt }) => seen.push(`${state}${attempt ? `#${attempt}` : ''}`));
+    tracker.socketOpened();
+    tracker.socketFailed();
+    tracker.socketFailed();
+    tracker.httpSucceeded();
+    tracker.httpFailed();
+    tracker.socketOpened();
+    tracker.socketReplaced();
+    tracker.close();
+    expect(seen).toEqual(['open', 'reconnecting#1', 'reconnecting#2', 'fallback-polling#2', 'offline#2', 'open', 'reconnecting', 'closed']);
   });
 });

@@ -1,35 +1,11 @@
-import {
-  createTRPCClient,
-  createWSClient,
-  httpBatchLink,
-  TRPCClientError,
-  wsLink,
-  type Operation,
-  type OperationLink,
-  type OperationResultEnvelope,
-  type TRPCClient,
-  type TRPCLink,
-} from '@trpc/client';
-import { observable, type Unsubscribable } from '@trpc/server/observable';
+import { createTRPCClient, createWSClient, httpBatchLink, TRPCClientError, wsLink, type OperationLink, type TRPCClient, type TRPCLink } from '@trpc/client';
+import { observable } from '@trpc/server/observable';
 import type { AppRouter } from '../server/routers/_app.ts';
-import type { CrmEvent } from '../shared/events.ts';
-import { MODULE_NAMES, type ModuleName } from '../shared/modules.ts';
+import { createConnectionTracker, type ConnectionStatus } from './link/connection.ts';
+import { resumableSubscription, type TransportContext } from './link/subscription.ts';
 
-/**
- * - `connecting`: the WebSocket has not opened yet (first attempt);
- * - `open`: everything goes over the one WebSocket;
- * - `fallback-polling`: the WebSocket is refused or lost; queries and mutations go over
- *   HTTP batch requests, subscriptions poll `events.since`; the socket keeps retrying
- *   (with backoff) and everything moves back when it opens;
- * - `closed`: `close()` was called.
- */
-export type ConnectionState = 'connecting' | 'open' | 'fallback-polling' | 'closed';
-
-export interface ConnectionStatus {
-  readonly state: ConnectionState;
-  /** Calls `listener` with every change; returns the unsubscribe function. */
-  subscribe(listener: (state: ConnectionState) => void): () => void;
-}
+export { isSocketDown, type ConnectionSnapshot, type ConnectionState, type ConnectionStatus } from './link/connection.ts';
+export { logFilterOf } from './link/log-filter.ts';
 
 export interface TandemClientOptions {
   /** The server's base URL, e.g. `http://127.0.0.1:3000`; `/trpc` is appended. */
@@ -44,6 +20,14 @@ export interface TandemClientOptions {
   retryDelayMs?: (attempt: number) => number;
   /** Client ping interval and how long to wait for the pong before treating the socket as dead. */
   keepAlive?: { intervalMs: number; pongTimeoutMs: number };
+}
+
+export interface TandemLink {
+  /** The one terminating link: give it to `createTRPCClient` or to `@trpc/react-query`'s `createClient`. */
+  link: TRPCLink<AppRouter>;
+  connection: ConnectionStatus;
+  /** Closes the WebSocket and ends every subscription. */
+  close(): Promise<void>;
 }
 
 export interface TandemClient {
@@ -63,253 +47,121 @@ function trpcUrls(url: string) {
   return { http: `${base}/trpc`, ws: `${base.replace(/^http/, 'ws')}/trpc` };
 }
 
+function authHeaders(token: string | null | undefined): Record<string, string> {
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
 /** A client over HTTP only: for signing in (the WebSocket requires a token) and for scripts. */
 export function createHttpClient(url: string, getToken: () => string | null | undefined = () => null): TRPCClient<AppRouter> {
   return createTRPCClient<AppRouter>({ links: [httpBatchLink({ url: trpcUrls(url).http, headers: () => authHeaders(getToken()) })] });
 }
 
-function authHeaders(token: string | null | undefined): Record<string, string> {
-  return token ? { authorization: `Bearer ${token}` } : {};
-}
-
 /**
- * The typed client used by the web app and the tests: everything over one WebSocket
- * while it is available, HTTP and polling while it is not, with every subscription
- * resuming from its last event id across each switch and reconnect.
+ * Everything over one WebSocket while it is available, HTTP and polling while it is
+ * not, with every subscription resuming from its last event id across each switch and
+ * reconnect. Used by the web app (through React Query) and by `createTandemClient`.
  */
-export function createTandemClient(options: TandemClientOptions): TandemClient {
+export function createTandemLink(options: TandemClientOptions): TandemLink {
   const urls = trpcUrls(options.url);
-  const status = createConnectionStatus();
-  const wsClient = createWSClient({
-    url: urls.ws,
-    WebSocket: options.WebSocket,
-    connectionParams: () => ({ token: options.getToken() ?? '' }),
-    retryDelayMs: options.retryDelayMs ?? backoffWithJitter,
-    keepAlive: { enabled: true, intervalMs: options.keepAlive?.intervalMs ?? 5_000, pongTimeoutMs: options.keepAlive?.pongTimeoutMs ?? 3_000 },
-  });
-  const stateSubscription = wsClient.connectionState.subscribe({
-    next(value) {
-      if (value.state === 'pending') status.set('open');
-      else if (value.state === 'connecting') status.set(value.error ? 'fallback-polling' : status.state === 'open' ? 'fallback-polling' : 'connecting');
-    },
-  });
+  const connection = createConnectionTracker();
 
-  const links: TRPCLink<AppRouter> = (runtime) => {
-    const overWs = wsLink<AppRouter>({ client: wsClient })(runtime);
-    const overHttp = httpBatchLink<AppRouter>({ url: urls.http, headers: () => authHeaders(options.getToken()) })(runtime);
-    const context: SubscriptionContext = {
-      status,
-      overWs,
+  interface Socket {
+    client: ReturnType<typeof createWSClient>;
+    watch: { unsubscribe(): void };
+    /** Increases with each `reconnect()`, so subscriptions know to move. */
+    generation: number;
+  }
+  const openSocket = (): Socket => {
+    const client = createWSClient({
+      url: urls.ws,
+      WebSocket: options.WebSocket,
+      connectionParams: () => ({ token: options.getToken() ?? '' }),
+      retryDelayMs: options.retryDelayMs ?? backoffWithJitter,
+      keepAlive: { enabled: true, intervalMs: options.keepAlive?.intervalMs ?? 5_000, pongTimeoutMs: options.keepAlive?.pongTimeoutMs ?? 3_000 },
+    });
+    const watch = client.connectionState.subscribe({
+      next(value) {
+        if (socket?.client !== client) return;
+        if (value.state === 'pending') connection.socketOpened();
+        else if (value.state === 'connecting' && value.error) connection.socketFailed();
+      },
+    });
+    return { client, watch, generation: (socket?.generation ?? 0) + 1 };
+  };
+  let socket: Socket | undefined;
+  socket = openSocket();
+
+  const link: TRPCLink<AppRouter> = (runtime) => {
+    const wsLinks = new WeakMap<object, OperationLink<AppRouter>>();
+    const overHttpRaw = httpBatchLink<AppRouter>({ url: urls.http, headers: () => authHeaders(options.getToken()) })(runtime);
+    // Every HTTP outcome tells whether the server is reachable while the socket is down.
+    const overHttp: OperationLink<AppRouter> = (opts) =>
+      observable((observer) =>
+        overHttpRaw(opts).subscribe({
+          next(value) {
+            connection.httpSucceeded();
+            observer.next(value);
+          },
+          error(error) {
+            if (error instanceof TRPCClientError && error.data) connection.httpSucceeded();
+            else connection.httpFailed();
+            observer.error(error);
+          },
+          complete: () => observer.complete(),
+        }),
+      );
+    const context: TransportContext = {
+      connection,
       overHttp,
       pollIntervalMs: options.pollIntervalMs ?? 2_000,
+      overWs() {
+        const current = socket!;
+        let ws = wsLinks.get(current.client);
+        if (!ws) {
+          ws = wsLink<AppRouter>({ client: current.client })(runtime);
+          wsLinks.set(current.client, ws);
+        }
+        return { link: ws, generation: current.generation };
+      },
     };
     return ({ op, next }) => {
       if (op.type === 'subscription') return resumableSubscription(context, op);
-      return status.state === 'open' ? overWs({ op, next }) : overHttp({ op, next });
+      return connection.state === 'open' ? context.overWs().link({ op, next }) : overHttp({ op, next });
     };
   };
 
+  const status: ConnectionStatus = {
+    get state() {
+      return connection.state;
+    },
+    get attempt() {
+      return connection.attempt;
+    },
+    subscribe: connection.subscribe,
+    reconnect() {
+      if (connection.state === 'closed' || !socket) return;
+      const old = socket;
+      old.watch.unsubscribe();
+      socket = openSocket();
+      // Subscriptions leave the old socket (to polling, or waiting for the new one) before it closes.
+      connection.socketReplaced();
+      void old.client.close();
+    },
+  };
+
   return {
-    trpc: createTRPCClient<AppRouter>({ links: [links] }),
+    link,
     connection: status,
     async close() {
-      stateSubscription.unsubscribe();
-      status.set('closed');
-      await wsClient.close();
+      connection.close();
+      socket?.watch.unsubscribe();
+      await socket?.client.close();
     },
   };
 }
 
-function createConnectionStatus() {
-  let state: ConnectionState = 'connecting';
-  const listeners = new Set<(state: ConnectionState) => void>();
-  return {
-    get state() {
-      return state;
-    },
-    set(next: ConnectionState) {
-      if (next === state || state === 'closed') return;
-      state = next;
-      for (const listener of [...listeners]) listener(state);
-    },
-    subscribe(listener: (state: ConnectionState) => void) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
-    },
-  };
-}
-
-interface SubscriptionContext {
-  status: ReturnType<typeof createConnectionStatus>;
-  overWs: OperationLink<AppRouter>;
-  overHttp: OperationLink<AppRouter>;
-  pollIntervalMs: number;
-}
-
-interface LogFilter {
-  modules?: ModuleName[];
-  recordId?: string;
-}
-
-/** Which part of the event log a subscription reads, so polling can serve it; null when it is not a log subscription. */
-export function logFilterOf(path: string, input: unknown): LogFilter | null {
-  const value = (input ?? {}) as { modules?: ModuleName[]; id?: string };
-  if (path === 'events.onAny') return value.modules ? { modules: value.modules } : {};
-  const [module, procedure] = path.split('.');
-  if (procedure === 'onChange' && MODULE_NAMES.includes(module as ModuleName)) {
-    return { modules: [module as ModuleName], ...(value.id ? { recordId: value.id } : {}) };
-  }
-  return null;
-}
-
-/** Ids for the socket-level subscriptions this link starts, apart from the client's own operation ids. */
-let innerOperationId = 1_000_000_000;
-
-/**
- * One logical subscription that survives transport switches. It starts from a known
- * position in the log (the given `lastEventId`, or the head of the log), keeps the id
- * of the last event it delivered, and each time the transport changes it restarts
- * there: over the WebSocket (the server replays, then streams) or by polling
- * `events.since` over HTTP. Events arrive once each, in log order.
- */
-function resumableSubscription(context: SubscriptionContext, op: Operation) {
-  return observable<OperationResultEnvelope<unknown, TRPCClientError<AppRouter>>, TRPCClientError<AppRouter>>((observer) => {
-    const filter = logFilterOf(op.path, op.input);
-    const input = (op.input ?? {}) as Record<string, unknown>;
-    let lastEventId = typeof input.lastEventId === 'string' ? input.lastEventId : undefined;
-    let transport: 'ws' | 'poll' | undefined;
-    let inner: Unsubscribable | undefined;
-    let pollTimer: ReturnType<typeof setTimeout> | undefined;
-    let stopped = false;
-    let started = false;
-    let positioned = false;
-
-    const deliver = (id: string, data: unknown) => {
-      lastEventId = id;
-      observer.next({ result: { type: 'data', id, data: { id, data } } });
-    };
-    const markStarted = () => {
-      if (started) return;
-      started = true;
-      observer.next({ result: { type: 'started' } });
-    };
-    const fail = (error: TRPCClientError<AppRouter>) => {
-      stop();
-      observer.error(error);
-    };
-    const stopTransport = () => {
-      inner?.unsubscribe();
-      inner = undefined;
-      clearTimeout(pollTimer);
-      pollTimer = undefined;
-    };
-    const stop = () => {
-      stopped = true;
-      stopTransport();
-      unsubscribeStatus();
-    };
-
-    const startWs = () => {
-      const wsOp = { ...op, id: innerOperationId++, input: { ...input, ...(lastEventId ? { lastEventId } : {}) } };
-      inner = context
-        .overWs({ op: wsOp, next: () => observable(() => undefined) })
-        .subscribe({
-          next(envelope) {
-            const result = envelope.result as { type?: string; id?: string; data?: { id: string; data: unknown } };
-            if (result.type === 'started') markStarted();
-            else if (result.type === 'data' && result.id !== undefined && result.data) deliver(result.id, result.data.data);
-            else if (result.type === undefined || result.type === 'data') observer.next(envelope);
-          },
-          error: fail,
-          complete() {
-            if (!stopped && transport === 'ws' && context.status.state === 'open') {
-              stop();
-              observer.complete();
-            }
-          },
-        });
-    };
-
-    const poll = async () => {
-      if (stopped || transport !== 'poll' || !filter) return;
-      try {
-        let more = true;
-        while (more && !stopped && transport === 'poll') {
-          const page = await query<{ events: CrmEvent[]; lastEventId: string }>(context, op, 'events.since', {
-            lastEventId,
-            ...filter,
-            limit: 500,
-          });
-          markStarted();
-          if (stopped || transport !== 'poll') return;
-          for (const event of page.events) deliver(String(event.seq), event);
-          more = page.events.length === 500;
-        }
-      } catch (cause) {
-        const error = TRPCClientError.from(cause as Error) as TRPCClientError<AppRouter>;
-        const code = error.data?.code;
-        if (code === 'BAD_REQUEST' || code === 'UNAUTHORIZED' || code === 'FORBIDDEN') return fail(error);
-        // Network trouble: try again at the next interval.
-      }
-      if (!stopped && transport === 'poll') pollTimer = setTimeout(() => void poll(), context.pollIntervalMs);
-    };
-
-    const choose = (state: ConnectionState) => {
-      if (stopped || !positioned || state === 'closed') return;
-      // Subscriptions that the log cannot serve wait for the socket.
-      const wanted = state === 'fallback-polling' && filter ? 'poll' : 'ws';
-      if (wanted === transport) return;
-      stopTransport();
-      transport = wanted;
-      if (wanted === 'ws') startWs();
-      else void poll();
-    };
-    const unsubscribeStatus = context.status.subscribe(choose);
-    const begin = () => {
-      positioned = true;
-      choose(context.status.state);
-    };
-    if (lastEventId !== undefined || !filter) begin();
-    else {
-      // "Only new events" is pinned to the head of the log now, so that a later switch
-      // of transport resumes from a position instead of losing what happened in between.
-      void retryUntilDone(
-        () => query<{ lastEventId: string }>(context, op, 'events.head', undefined),
-        () => stopped,
-        context.pollIntervalMs,
-      ).then((head) => {
-        if (!head || stopped) return;
-        lastEventId = head.lastEventId;
-        begin();
-      }, fail);
-    }
-
-    return () => stop();
-  });
-}
-
-/** A query over whichever transport is up. */
-function query<T>(context: SubscriptionContext, parent: Operation, path: string, input: unknown): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const op: Operation = { id: innerOperationId++, type: 'query', path, input, context: parent.context, signal: null };
-    const link = context.status.state === 'open' ? context.overWs : context.overHttp;
-    link({ op, next: () => observable(() => undefined) }).subscribe({
-      next: (envelope) => resolve((envelope.result as { data: T }).data),
-      error: reject,
-    });
-  });
-}
-
-/** Retries `task` on network errors until it succeeds or `isCancelled()`; rejects on errors the server answered. */
-async function retryUntilDone<T>(task: () => Promise<T>, isCancelled: () => boolean, delayMs: number): Promise<T | undefined> {
-  for (;;) {
-    if (isCancelled()) return undefined;
-    try {
-      return await task();
-    } catch (cause) {
-      const error = TRPCClientError.from(cause as Error);
-      if (error.data) throw error;
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
-    }
-  }
+/** A typed client over `createTandemLink`: what tests and scripts use. */
+export function createTandemClient(options: TandemClientOptions): TandemClient {
+  const { link, connection, close } = createTandemLink(options);
+  return { trpc: createTRPCClient<AppRouter>({ links: [link] }), connection, close };
 }

@@ -57,3 +57,25 @@ export const sinceInput = z.strictObject({
   recordId: z.string().min(1).max(64).optional(),
   limit: z.number().int().min(1).max(1000).default(200),
 });
+
+/**
+ * Yielded instead of events when a subscription cannot be resumed exactly: its
+ * `lastEventId` is older than the log's retention or unknown to this log, or the
+ * subscriber fell too far behind. The subscriber must refetch what it shows (for
+ * `modules`, or everything when null); the stream then continues after `lastEventId`.
+ */
+export interface ResyncSignal {
+  type: 'RESYNC';
+  reason: 'retention_exceeded' | 'unknown_event_id' | 'slow_consumer';
+  modules: ModuleName[] | null;
+  recordId: string | null;
+  /** The head of the log when the signal was sent; also its tracked id. */
+  lastEventId: string;
+}
+
+/** What a log subscription yields: events, or a resync signal. */
+export type StreamItem<E extends CrmEvent = CrmEvent> = E | ResyncSignal;
+
+export function isResync(item: StreamItem): item is ResyncSignal {
+  return item.type === 'RESYNC';
+}

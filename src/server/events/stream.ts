@@ -1,5 +1,5 @@
 import { tracked, type TrackedEnvelope } from '@trpc/server';
-import type { CrmEvent } from '../../shared/events.ts';
+import type { CrmEvent, StreamItem } from '../../shared/events.ts';
 import type { ModuleName } from '../../shared/modules.ts';
 import { BusOverflow, type EventBus } from '../bus/types.ts';
 import type { Db } from '../db/client.ts';
@@ -34,7 +34,7 @@ export function matchesFilter(filter: EventFilter, event: CrmEvent): boolean {
  * an event committed during the replay is buffered rather than lost, and it skips
  * every live event it already yielded from the log: no gap, no duplicate.
  */
-export async function* streamEvents(options: StreamEventsOptions): AsyncGenerator<TrackedEnvelope<CrmEvent>> {
+export async function* streamEvents(options: StreamEventsOptions): AsyncGenerator<TrackedEnvelope<StreamItem>> {
   const { db, bus, orgId, filter } = options;
   const abort = new AbortController();
   const onAbort = () => abort.abort();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { onChangeInput } from '../../shared/events.ts';
+import type { TrackedEnvelope } from '@trpc/server';
+import { onChangeInput, type CrmEvent, type StreamItem } from '../../shared/events.ts';
 import { idSchema, modules, type CreateInputOf, type ModuleName, type PatchOf, type RecordOf } from '../../shared/modules.ts';
 import { streamEvents } from '../events/stream.ts';
 import { createRecord, deleteRecord, getRecord, listRecords, updateRecord, type ListInput } from '../records/service.ts';
@@ -47,7 +48,7 @@ export function createRecordRouter<M extends ModuleName>(name: M) {
         filter: { modules: [name], recordId: input.id },
         lastEventId: input.lastEventId,
         signal,
-      }) as AsyncGenerator<import('@trpc/server').TrackedEnvelope<Extract<import('../../shared/events.ts').CrmEvent, { module: M }>>>;
+      }) as AsyncGenerator<TrackedEnvelope<StreamItem<Extract<CrmEvent, { module: M }>>>>;
     }),
   });
 }
