@@ -7,6 +7,7 @@ import { WebSocketServer } from 'ws';
 import { createHttpContextFactory, createWsContextFactory, type AppDeps } from './context.ts';
 import type { Logger } from './logger.ts';
 import { appRouter } from './routers/_app.ts';
+import { serveWebApp } from './web.ts';
 import { wsEncoder } from './ws-encoder.ts';
 
 export interface ServerOptions {
@@ -51,7 +52,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true }));
     } else if (pathname.startsWith(`${TRPC_PATH}/`)) {
       trpcHandler(req, res);
-    } else {
+    } else if (!serveWebApp(req, res)) {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Not found' }));
     }
   });
