@@ -2,6 +2,7 @@ import { createTRPCClient, createWSClient, httpBatchLink, TRPCClientError, wsLin
 import { observable } from '@trpc/server/observable';
 import type { AppRouter } from '../server/routers/_app.ts';
 import { createConnectionTracker, type ConnectionStatus } from './link/connection.ts';
+import { retryingRequest, withIdempotencyKey } from './link/request.ts';
 import { resumableSubscription, type TransportContext } from './link/subscription.ts';
 
 export { isSocketDown, type ConnectionSnapshot, type ConnectionState, type ConnectionStatus } from './link/connection.ts';
@@ -20,6 +21,8 @@ export interface TandemClientOptions {
   retryDelayMs?: (attempt: number) => number;
   /** Client ping interval and how long to wait for the pong before treating the socket as dead. */
   keepAlive?: { intervalMs: number; pongTimeoutMs: number };
+  /** How long a query or mutation is retried on network failures (mutations safely, by idempotencyKey). @default 60000 */
+  retryWindowMs?: number;
 }
 
 export interface TandemLink {
@@ -124,9 +127,10 @@ export function createTandemLink(options: TandemClientOptions): TandemLink {
         return { link: ws, generation: current.generation };
       },
     };
-    return ({ op, next }) => {
+    const retry = { retryWindowMs: options.retryWindowMs ?? 60_000 };
+    return ({ op }) => {
       if (op.type === 'subscription') return resumableSubscription(context, op);
-      return connection.state === 'open' ? context.overWs().link({ op, next }) : overHttp({ op, next });
+      return retryingRequest(context, withIdempotencyKey(op), retry);
     };
   };
 

@@ -10,6 +10,13 @@ export interface TestProxy extends AsyncDisposable {
   setMode(mode: ProxyMode): void;
   /** WebSocket tunnels currently open through the proxy. */
   openTunnels(): number;
+  /**
+   * The next time the server sends a WebSocket frame containing `marker`, the tunnel is
+   * cut instead of forwarding it: the server did the work, the client never hears back.
+   */
+  dropReplyContaining(marker: string): Promise<void>;
+  /** Stop moving bytes through open tunnels while keeping them open (a dead network path); new ones pass. */
+  stallTunnels(): void;
 }
 
 /**
@@ -20,6 +27,8 @@ export interface TestProxy extends AsyncDisposable {
 export async function startProxy(target: { port: number }): Promise<TestProxy> {
   let mode: ProxyMode = 'pass';
   const tunnels = new Set<Duplex>();
+  let dropRule: { marker: string; done: () => void } | undefined;
+  const stalled = new Set<Duplex>();
   const requests = new Set<Socket>();
 
   const server = createServer((req, res) => {
@@ -50,10 +59,24 @@ export async function startProxy(target: { port: number }): Promise<TestProxy> {
       const headers = Object.entries(req.headers).flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v) => `${name}: ${v}`));
       upstream.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n`);
       if (head.length) upstream.write(head);
-      socket.pipe(upstream).pipe(socket);
+      socket.on('data', (chunk: Buffer) => {
+        if (!stalled.has(socket)) upstream.write(chunk);
+      });
+      upstream.on('data', (chunk: Buffer) => {
+        if (stalled.has(socket)) return;
+        if (dropRule && chunk.includes(dropRule.marker)) {
+          const rule = dropRule;
+          dropRule = undefined;
+          close();
+          rule.done();
+          return;
+        }
+        socket.write(chunk);
+      });
     });
     const close = () => {
       tunnels.delete(socket);
+      stalled.delete(socket);
       socket.destroy();
       upstream.destroy();
     };
@@ -72,6 +95,12 @@ export async function startProxy(target: { port: number }): Promise<TestProxy> {
       if (mode === 'offline') for (const socket of requests) socket.destroy();
     },
     openTunnels: () => tunnels.size,
+    dropReplyContaining(marker) {
+      return new Promise<void>((resolve) => (dropRule = { marker, done: resolve }));
+    },
+    stallTunnels() {
+      for (const socket of tunnels) stalled.add(socket);
+    },
     async [Symbol.asyncDispose]() {
       for (const socket of tunnels) socket.destroy();
       for (const socket of requests) socket.destroy();

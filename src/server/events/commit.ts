@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
 import type { CrmEvent } from '../../shared/events.ts';
 import type { EventBus } from '../bus/types.ts';
 import type { Db, Tx } from '../db/client.ts';
@@ -7,6 +9,13 @@ export interface ChangeOutcome<T> {
   result: T;
   /** The event of the change; omit when nothing changed. */
   event?: EventDraft;
+}
+
+export interface IdempotencyOptions {
+  userId: string;
+  key: string;
+  /** What was asked: the procedure and its input without the key. */
+  request: unknown;
 }
 
 /** Runs one org's commits one after another in this process; see `commitChange`. */
@@ -38,15 +47,36 @@ export async function commitChange<T>(
   deps: { db: Db; bus: EventBus },
   orgId: string,
   change: (tx: Tx) => Promise<ChangeOutcome<T>>,
+  idempotency?: IdempotencyOptions,
 ): Promise<T> {
   return runInOrgQueue(orgId, async () => {
     const { result, event } = await deps.db.$transaction(async (tx) => {
+      // The org lock also serializes a user's retries: a key is checked and stored atomically.
       await lockOrgLog(tx, orgId);
+      const requestHash = idempotency && hashRequest(idempotency.request);
+      if (idempotency) {
+        const previous = await tx.idempotencyKey.findUnique({ where: { userId_key: { userId: idempotency.userId, key: idempotency.key } } });
+        if (previous) {
+          if (previous.requestHash !== requestHash) {
+            throw new TRPCError({ code: 'BAD_REQUEST', message: 'This idempotencyKey was already used for a different request' });
+          }
+          return { result: previous.result as T, event: undefined };
+        }
+      }
       const outcome = await change(tx);
       const event: CrmEvent | undefined = outcome.event ? await appendEvent(tx, outcome.event) : undefined;
+      if (idempotency && requestHash) {
+        await tx.idempotencyKey.create({
+          data: { userId: idempotency.userId, key: idempotency.key, requestHash, result: outcome.result as object },
+        });
+      }
       return { result: outcome.result, event };
     });
     if (event) deps.bus.publish(event);
     return result;
   });
+}
+
+function hashRequest(request: unknown): string {
+  return createHash('sha256').update(JSON.stringify(request)).digest('base64url');
 }

@@ -4,7 +4,7 @@ import { modules, type AnyModule } from '../../shared/modules.ts';
 import type { PublicUser } from '../../shared/auth.ts';
 import type { AppDeps } from '../context.ts';
 import type { Db, Tx } from '../db/client.ts';
-import { commitChange } from '../events/commit.ts';
+import { commitChange, type IdempotencyOptions } from '../events/commit.ts';
 import { VersionConflict } from '../trpc.ts';
 import { normalizeInput, toDbData, toWire, type Row, type WireRecord } from './wire.ts';
 
@@ -24,6 +24,12 @@ function delegateOf(db: Db | Tx, module: AnyModule): RecordDelegate {
 interface Actor {
   deps: AppDeps;
   user: PublicUser;
+  /** The mutation's idempotencyKey, if the caller gave one. */
+  idempotencyKey?: string | undefined;
+}
+
+function idempotencyOf({ user, idempotencyKey }: Actor, module: AnyModule, action: string, request: unknown): IdempotencyOptions | undefined {
+  return idempotencyKey ? { userId: user.id, key: idempotencyKey, request: [module.name, action, request] } : undefined;
 }
 
 function fieldError(field: string, message: string, input: unknown): TRPCError {
@@ -105,7 +111,8 @@ export async function getRecord({ deps, user }: Actor, module: AnyModule, id: st
   return toWire(row);
 }
 
-export async function createRecord({ deps, user }: Actor, module: AnyModule, input: Record<string, unknown>) {
+export async function createRecord(actor: Actor, module: AnyModule, input: Record<string, unknown>) {
+  const { deps, user } = actor;
   const values = normalizeInput(module, input);
   checkRules(module, values);
   return commitChange(deps, user.orgId, async (tx) => {
@@ -115,7 +122,7 @@ export async function createRecord({ deps, user }: Actor, module: AnyModule, inp
     });
     const record = toWire(row);
     return { result: record, event: eventDraft(module, user, record, 'created', record) };
-  });
+  }, idempotencyOf(actor, module, 'create', values));
 }
 
 export interface UpdateInput {
@@ -129,7 +136,8 @@ export interface UpdateInput {
  * current record). The event carries only the fields whose value changed; a patch
  * that changes nothing returns the record as it is, without a new version or event.
  */
-export async function updateRecord({ deps, user }: Actor, module: AnyModule, input: UpdateInput) {
+export async function updateRecord(actor: Actor, module: AnyModule, input: UpdateInput) {
+  const { deps, user } = actor;
   const patch = normalizeInput(module, input.patch);
   return commitChange(deps, user.orgId, async (tx) => {
     const delegate = delegateOf(tx, module);
@@ -164,10 +172,11 @@ export async function updateRecord({ deps, user }: Actor, module: AnyModule, inp
       if (updated[field] !== current[field]) changes[field] = { from: current[field], to: updated[field] };
     }
     return { result: updated, event: eventDraft(module, user, updated, 'updated', changes) };
-  });
+  }, idempotencyOf(actor, module, 'update', { ...input, patch }));
 }
 
-export async function deleteRecord({ deps, user }: Actor, module: AnyModule, input: { id: string; expectedVersion?: number | undefined }) {
+export async function deleteRecord(actor: Actor, module: AnyModule, input: { id: string; expectedVersion?: number | undefined }) {
+  const { deps, user } = actor;
   return commitChange(deps, user.orgId, async (tx) => {
     const delegate = delegateOf(tx, module);
     const row = await delegate.findFirst({ where: { id: input.id, orgId: user.orgId } });
@@ -184,7 +193,7 @@ export async function deleteRecord({ deps, user }: Actor, module: AnyModule, inp
     // A deletion is the record's last change: its version follows the last stored one.
     const event = eventDraft(module, user, { ...last, version: last.version + 1 }, 'deleted', last);
     return { result: { id: input.id }, event };
-  });
+  }, idempotencyOf(actor, module, 'delete', input));
 }
 
 function eventDraft(

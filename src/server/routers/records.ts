@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { TrackedEnvelope } from '@trpc/server';
 import { onChangeInput, type CrmEvent, type StreamItem } from '../../shared/events.ts';
+import { withIdempotencyKey } from '../../shared/mutations.ts';
 import { idSchema, modules, type CreateInputOf, type ModuleName, type PatchOf, type RecordOf } from '../../shared/modules.ts';
 import { streamEvents } from '../events/stream.ts';
 import { createRecord, deleteRecord, getRecord, listRecords, updateRecord, type ListInput } from '../records/service.ts';
@@ -18,8 +19,11 @@ export function createRecordRouter<M extends ModuleName>(name: M) {
     id: idSchema,
     expectedVersion: z.number().int().positive(),
     patch: module.patch as unknown as z.ZodType<PatchOf<M>, PatchOf<M>>,
+    ...withIdempotencyKey,
   });
-  const deleteInput = z.strictObject({ id: idSchema, expectedVersion: z.number().int().positive().optional() });
+  const deleteInput = z.strictObject({ id: idSchema, expectedVersion: z.number().int().positive().optional(), ...withIdempotencyKey });
+  type CreateInput = CreateInputOf<M> & { idempotencyKey?: string | undefined };
+  const createInput = module.createInput.extend(withIdempotencyKey) as unknown as z.ZodType<CreateInput, CreateInput>;
 
   return router({
     list: authedProcedure.input(module.listInput).query(async ({ ctx, input }) => {
@@ -30,15 +34,18 @@ export function createRecordRouter<M extends ModuleName>(name: M) {
       return (await getRecord({ deps: ctx, user: ctx.user }, module, input.id)) as Item;
     }),
     create: authedProcedure
-      .input(module.createInput as unknown as z.ZodType<CreateInputOf<M>, CreateInputOf<M>>)
+      .input(createInput)
       .mutation(async ({ ctx, input }) => {
-        return (await createRecord({ deps: ctx, user: ctx.user }, module, input as Record<string, unknown>)) as Item;
+        const { idempotencyKey, ...values } = input;
+        return (await createRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, values)) as Item;
       }),
     update: authedProcedure.input(updateInput).mutation(async ({ ctx, input }) => {
-      return (await updateRecord({ deps: ctx, user: ctx.user }, module, input as never)) as Item;
+      const { idempotencyKey, ...change } = input;
+      return (await updateRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, change as never)) as Item;
     }),
     delete: authedProcedure.input(deleteInput).mutation(({ ctx, input }) => {
-      return deleteRecord({ deps: ctx, user: ctx.user }, module, input);
+      const { idempotencyKey, ...target } = input;
+      return deleteRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, target);
     }),
     onChange: authedProcedure.input(onChangeInput).subscription(({ ctx, input, signal }) => {
       return streamEvents({
