@@ -5,6 +5,7 @@ import type { AppDeps } from './context.ts';
 import { openDatabase } from './db/client.ts';
 import { applyMigrations } from './db/migrate.ts';
 import { DEMO_LOGINS, DEMO_PASSWORD, seedDemoData } from './db/seed.ts';
+import { schedulePruning } from './events/retention.ts';
 import type { Logger } from './logger.ts';
 
 export interface App {
@@ -17,10 +18,10 @@ export interface App {
 }
 
 /** Opens the database, applies pending migrations, seeds an empty database, builds the shared dependencies. */
-export async function createApp(
-  config: Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET' | 'TOKEN_TTL_SECONDS' | 'SEED_DEMO'>,
-  logger: Logger,
-): Promise<App> {
+export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET' | 'TOKEN_TTL_SECONDS' | 'SEED_DEMO'> &
+  Partial<Pick<Config, 'EVENT_RETENTION_HOURS' | 'IDEMPOTENCY_TTL_HOURS' | 'PRUNE_INTERVAL_MINUTES'>>;
+
+export async function createApp(config: AppConfig, logger: Logger): Promise<App> {
   const database = await openDatabase(config);
   const applied = await applyMigrations(database.adapterFactory);
   if (applied.length) logger.info('migrations applied', { applied });
@@ -33,12 +34,21 @@ export async function createApp(
     logger.info('seeding demo data');
     await seedDemoData(deps);
   }
+  const stopPruning = schedulePruning(deps.db, {
+    eventRetentionMs: (config.EVENT_RETENTION_HOURS ?? 7 * 24) * 3_600_000,
+    idempotencyTtlMs: (config.IDEMPOTENCY_TTL_HOURS ?? 24) * 3_600_000,
+    everyMs: (config.PRUNE_INTERVAL_MINUTES ?? 60) * 60_000,
+    onError: (error) => logger.error('pruning failed', { error: String(error) }),
+  });
   const hasDemo = (await deps.db.user.count({ where: { email: { in: DEMO_LOGINS.map((login) => login.email) } } })) > 0;
   return {
     deps,
     describeDatabase: database.kind === 'pglite' ? `embedded PostgreSQL (PGlite) in ${config.DATA_DIR}` : 'PostgreSQL server (DATABASE_URL)',
     demoLogins: hasDemo ? DEMO_LOGINS : [],
     demoPassword: DEMO_PASSWORD,
-    close: () => database.close(),
+    async close() {
+      await stopPruning();
+      await database.close();
+    },
   };
 }

@@ -11,6 +11,9 @@ const configSchema = z.object({
   TOKEN_SECRET: z.string().min(32, 'TOKEN_SECRET must be at least 32 characters').optional(),
   TOKEN_TTL_SECONDS: z.coerce.number().int().positive().default(12 * 3600),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  EVENT_RETENTION_HOURS: z.coerce.number().positive().default(7 * 24),
+  IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
+  PRUNE_INTERVAL_MINUTES: z.coerce.number().positive().default(60),
   SEED_DEMO: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
 });
 

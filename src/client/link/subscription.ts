@@ -1,7 +1,7 @@
 import { TRPCClientError, type Operation, type OperationLink, type OperationResultEnvelope } from '@trpc/client';
 import { observable, type Unsubscribable } from '@trpc/server/observable';
 import type { AppRouter } from '../../server/routers/_app.ts';
-import type { CrmEvent } from '../../shared/events.ts';
+import type { CrmEvent, ResyncSignal } from '../../shared/events.ts';
 import { isSocketDown, type ConnectionTracker } from './connection.ts';
 import { logFilterOf } from './log-filter.ts';
 
@@ -88,9 +88,14 @@ export function resumableSubscription(context: TransportContext, op: Operation) 
       try {
         let more = true;
         while (more && !stopped && transport === mine) {
-          const page = await query<{ events: CrmEvent[] }>(context, op, 'events.since', { lastEventId, ...filter, limit: POLL_PAGE });
+          const page = await query<{ events: CrmEvent[]; resync: ResyncSignal | null }>(context, op, 'events.since', {
+            lastEventId,
+            ...filter,
+            limit: POLL_PAGE,
+          });
           markStarted();
           if (stopped || transport !== mine) return;
+          if (page.resync) deliver(page.resync.lastEventId, page.resync);
           for (const event of page.events) deliver(String(event.seq), event);
           more = page.events.length === POLL_PAGE;
         }

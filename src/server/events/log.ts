@@ -74,3 +74,33 @@ export async function readEventsAfter(db: Db | Tx, options: ReadEventsOptions): 
   });
   return rows.map(toEvent);
 }
+
+export interface LogBounds {
+  /** Resuming after a seq below this misses pruned events. */
+  prunedThroughSeq: number;
+  /** The org's newest committed event (0 when none): a position after everything so far. */
+  headSeq: number;
+}
+
+/**
+ * Where the org's log starts and ends. Taken under the org's log lock, so a commit of
+ * the org that is in flight (its seq already allocated) is waited for rather than
+ * jumped over: a position from here never skips an event that commits later.
+ */
+export async function readLogBounds(db: Db, orgId: string): Promise<LogBounds> {
+  return db.$transaction(async (tx) => {
+    await lockOrgLog(tx, orgId);
+    const [state, last] = await Promise.all([
+      tx.eventLogState.findUnique({ where: { orgId } }),
+      tx.event.findFirst({ where: { orgId }, orderBy: { seq: 'desc' }, select: { seq: true } }),
+    ]);
+    return { prunedThroughSeq: state?.prunedThroughSeq ?? 0, headSeq: Math.max(last?.seq ?? 0, state?.prunedThroughSeq ?? 0) };
+  });
+}
+
+/** Why a resume from `afterSeq` cannot be exact, or null when it can. */
+export function resyncReason(bounds: LogBounds, afterSeq: number): 'retention_exceeded' | 'unknown_event_id' | null {
+  if (afterSeq < bounds.prunedThroughSeq) return 'retention_exceeded';
+  if (afterSeq > bounds.headSeq) return 'unknown_event_id';
+  return null;
+}

@@ -1,9 +1,9 @@
 import { tracked, type TrackedEnvelope } from '@trpc/server';
-import type { CrmEvent, StreamItem } from '../../shared/events.ts';
+import type { CrmEvent, ResyncSignal, StreamItem } from '../../shared/events.ts';
 import type { ModuleName } from '../../shared/modules.ts';
 import { BusOverflow, type EventBus } from '../bus/types.ts';
 import type { Db } from '../db/client.ts';
-import { readEventsAfter } from './log.ts';
+import { readEventsAfter, readLogBounds, resyncReason } from './log.ts';
 
 export interface EventFilter {
   modules?: readonly ModuleName[];
@@ -41,11 +41,22 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const busFilter = filter.modules || filter.recordId !== undefined ? (event: CrmEvent) => matchesFilter(filter, event) : undefined;
   let lastSeq = options.lastEventId == null ? -1 : Number(options.lastEventId);
+  let resync: ResyncSignal['reason'] | null = null;
   try {
     // Runs again only when the bus detached a consumer that fell behind: the log catches it up.
     for (;;) {
       const live = bus.subscribe(orgId, { signal: abort.signal, filter: busFilter });
       try {
+        if (lastSeq >= 0) {
+          const bounds = await readLogBounds(db, orgId);
+          resync ??= resyncReason(bounds, lastSeq);
+          if (resync) {
+            // Not a partial replay: tell the subscriber to refetch, then go on from the head.
+            lastSeq = bounds.headSeq;
+            yield tracked(String(lastSeq), resyncSignal(resync, filter, lastSeq));
+            resync = null;
+          }
+        }
         if (lastSeq >= 0) {
           for (;;) {
             const page = await readEventsAfter(db, { orgId, afterSeq: lastSeq, ...filter, limit: REPLAY_PAGE });
@@ -73,4 +84,14 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
     options.signal?.removeEventListener('abort', onAbort);
     abort.abort();
   }
+}
+
+export function resyncSignal(reason: ResyncSignal['reason'], filter: EventFilter, headSeq: number): ResyncSignal {
+  return {
+    type: 'RESYNC',
+    reason,
+    modules: filter.modules ? [...filter.modules] : null,
+    recordId: filter.recordId ?? null,
+    lastEventId: String(headSeq),
+  };
 }

@@ -1,6 +1,6 @@
 import { onAnyInput, sinceInput } from '../../shared/events.ts';
-import { readEventsAfter } from '../events/log.ts';
-import { streamEvents } from '../events/stream.ts';
+import { readEventsAfter, readLogBounds, resyncReason } from '../events/log.ts';
+import { resyncSignal, streamEvents } from '../events/stream.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
 export const eventsRouter = router({
@@ -17,18 +17,17 @@ export const eventsRouter = router({
   }),
   /** The same events read from the log over plain HTTP: what the polling fallback uses. */
   since: authedProcedure.input(sinceInput).query(async ({ ctx, input }) => {
-    const events = await readEventsAfter(ctx.db, {
-      orgId: ctx.user.orgId,
-      afterSeq: Number(input.lastEventId),
-      modules: input.modules,
-      recordId: input.recordId,
-      limit: input.limit,
-    });
-    return { events, lastEventId: events.at(-1) ? String(events.at(-1)!.seq) : input.lastEventId };
+    const afterSeq = Number(input.lastEventId);
+    const filter = { modules: input.modules, recordId: input.recordId };
+    const bounds = await readLogBounds(ctx.db, ctx.user.orgId);
+    const reason = resyncReason(bounds, afterSeq);
+    if (reason) return { events: [], lastEventId: String(bounds.headSeq), resync: resyncSignal(reason, filter, bounds.headSeq) };
+    const events = await readEventsAfter(ctx.db, { orgId: ctx.user.orgId, afterSeq, ...filter, limit: input.limit });
+    return { events, lastEventId: events.at(-1) ? String(events.at(-1)!.seq) : input.lastEventId, resync: null };
   }),
   /** The newest event id of the org: where a client that needs no history starts polling from. */
   head: authedProcedure.query(async ({ ctx }) => {
-    const last = await ctx.db.event.findFirst({ where: { orgId: ctx.user.orgId }, orderBy: { seq: 'desc' }, select: { seq: true } });
-    return { lastEventId: String(last?.seq ?? 0) };
+    const { headSeq } = await readLogBounds(ctx.db, ctx.user.orgId);
+    return { lastEventId: String(headSeq) };
   }),
 });

@@ -11,10 +11,10 @@ CREATE TABLE "IdempotencyKey" (
 
 -- CreateTable
 CREATE TABLE "EventLogState" (
-    "id" INTEGER NOT NULL DEFAULT 1,
+    "orgId" TEXT NOT NULL,
     "prunedThroughSeq" INTEGER NOT NULL DEFAULT 0,
 
-    CONSTRAINT "EventLogState_pkey" PRIMARY KEY ("id")
+    CONSTRAINT "EventLogState_pkey" PRIMARY KEY ("orgId")
 );
 
 -- CreateIndex

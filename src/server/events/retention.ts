@@ -1,0 +1,51 @@
+import type { Db } from '../db/client.ts';
+
+export interface RetentionOptions {
+  /** Events older than this are deleted; resuming from before them gets a resync. */
+  eventRetentionMs: number;
+  /** Idempotency keys older than this are forgotten. */
+  idempotencyTtlMs: number;
+  now?: Date;
+}
+
+/**
+ * Deletes what retention no longer keeps, and records per org how far its log was
+ * pruned, so that a resume from before that point is told to resync instead of
+ * silently missing the pruned events.
+ */
+export async function pruneExpired(db: Db, options: RetentionOptions): Promise<{ events: number; idempotencyKeys: number }> {
+  const now = options.now ?? new Date();
+  const eventCutoff = new Date(now.getTime() - options.eventRetentionMs);
+  const keyCutoff = new Date(now.getTime() - options.idempotencyTtlMs);
+  const perOrg = await db.event.groupBy({ by: ['orgId'], where: { createdAt: { lt: eventCutoff } }, _max: { seq: true } });
+  let events = 0;
+  for (const { orgId, _max } of perOrg) {
+    const through = _max.seq;
+    if (through === null) continue;
+    // Watermark first: a reader that sees the rows gone must also see the watermark.
+    await db.$transaction(async (tx) => {
+      const state = await tx.eventLogState.findUnique({ where: { orgId } });
+      if (!state || state.prunedThroughSeq < through) {
+        await tx.eventLogState.upsert({ where: { orgId }, create: { orgId, prunedThroughSeq: through }, update: { prunedThroughSeq: through } });
+      }
+      events += (await tx.event.deleteMany({ where: { orgId, seq: { lte: through } } })).count;
+    });
+  }
+  const idempotencyKeys = (await db.idempotencyKey.deleteMany({ where: { createdAt: { lt: keyCutoff } } })).count;
+  return { events, idempotencyKeys };
+}
+
+/** Runs `pruneExpired` now and then every `everyMs`; returns the stop function, which waits for a run in progress. */
+export function schedulePruning(db: Db, options: RetentionOptions & { everyMs: number; onError(error: unknown): void }): () => Promise<void> {
+  let running: Promise<unknown> = Promise.resolve();
+  const run = () => {
+    running = running.then(() => pruneExpired(db, options)).catch(options.onError);
+  };
+  run();
+  const timer = setInterval(run, options.everyMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
