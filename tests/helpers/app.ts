@@ -9,6 +9,9 @@ import { createLogger } from '../../src/server/logger.ts';
 import { appRouter } from '../../src/server/routers/_app.ts';
 import { createCallerFactory } from '../../src/server/trpc.ts';
 
+/** The tests' token secret, for signing tokens with other lifetimes. */
+export const TEST_TOKEN_SECRET = 'test-secret-test-secret-test-secret!!';
+
 const createCaller = createCallerFactory(appRouter);
 export type Caller = ReturnType<typeof createCaller>;
 
@@ -48,7 +51,7 @@ export async function createTestApp({ perModule = 0 } = {}): Promise<TestApp> {
     {
       DATA_DIR: 'memory://',
       ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-      TOKEN_SECRET: 'test-secret-test-secret-test-secret!!',
+      TOKEN_SECRET: TEST_TOKEN_SECRET,
       TOKEN_TTL_SECONDS: 3600,
       SEED_DEMO: false,
     },

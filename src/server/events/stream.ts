@@ -1,4 +1,4 @@
-import { tracked, type TrackedEnvelope } from '@trpc/server';
+import { TRPCError, tracked, type TrackedEnvelope } from '@trpc/server';
 import type { CrmEvent, ResyncSignal, StreamItem } from '../../shared/events.ts';
 import type { ModuleName } from '../../shared/modules.ts';
 import { BusOverflow, type EventBus } from '../bus/types.ts';
@@ -18,6 +18,8 @@ export interface StreamEventsOptions {
   /** Resume after this event id; absent: only what happens from now on. */
   lastEventId?: string | null;
   signal: AbortSignal | undefined;
+  /** The subscriber's session: the stream ends with UNAUTHORIZED once it expires (a refresh moves `expiresAt`). */
+  session?: { expiresAt: number };
 }
 
 const REPLAY_PAGE = 500;
@@ -39,6 +41,10 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  const expiry = watchExpiry(options.session, abort);
+  const checkSession = () => {
+    if (expiry.expired()) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'The token has expired; sign in again' });
+  };
   const busFilter = filter.modules || filter.recordId !== undefined ? (event: CrmEvent) => matchesFilter(filter, event) : undefined;
   let lastSeq = options.lastEventId == null ? -1 : Number(options.lastEventId);
   let resync: ResyncSignal['reason'] | null = null;
@@ -61,6 +67,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
           for (;;) {
             const page = await readEventsAfter(db, { orgId, afterSeq: lastSeq, ...filter, limit: REPLAY_PAGE });
             for (const event of page) {
+              checkSession();
               lastSeq = event.seq;
               yield tracked(String(event.seq), event);
             }
@@ -69,9 +76,11 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
         }
         for await (const event of live) {
           if (event.seq <= lastSeq) continue;
+          checkSession();
           lastSeq = event.seq;
           yield tracked(String(event.seq), event);
         }
+        checkSession();
         return;
       } catch (error) {
         if (!(error instanceof BusOverflow)) throw error;
@@ -81,9 +90,33 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
       }
     }
   } finally {
+    expiry.stop();
     options.signal?.removeEventListener('abort', onAbort);
     abort.abort();
   }
+}
+
+/** Aborts `abort` when the session expires, even while no event arrives; a refreshed session is re-checked, not ended. */
+function watchExpiry(session: { expiresAt: number } | undefined, abort: AbortController) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let expired = false;
+  const check = () => {
+    if (!session) return;
+    const left = session.expiresAt - Date.now();
+    if (left <= 0) {
+      expired = true;
+      abort.abort();
+      return;
+    }
+    // setTimeout holds at most about 24.8 days.
+    timer = setTimeout(check, Math.min(left, 2 ** 31 - 1));
+    timer.unref?.();
+  };
+  check();
+  return {
+    expired: () => expired || (session !== undefined && session.expiresAt <= Date.now()),
+    stop: () => clearTimeout(timer),
+  };
 }
 
 export function resyncSignal(reason: ResyncSignal['reason'], filter: EventFilter, headSeq: number): ResyncSignal {

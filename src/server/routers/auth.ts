@@ -1,5 +1,7 @@
 import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
 import { loginInput, type Role } from '../../shared/auth.ts';
+import { withIdempotencyKey } from '../../shared/mutations.ts';
 import { verifyPassword } from '../auth/passwords.ts';
 import { authedProcedure, publicProcedure, router } from '../trpc.ts';
 
@@ -19,4 +21,20 @@ export const authRouter = router({
     };
   }),
   me: authedProcedure.query(({ ctx }) => ctx.user),
+  /**
+   * A fresh token for the caller. Over a WebSocket it also extends the connection's
+   * session, so its subscriptions keep running past the old token's expiry.
+   */
+  refresh: authedProcedure.input(z.strictObject({ ...withIdempotencyKey }).optional()).mutation(async ({ ctx }) => {
+    const { token, expiresAt } = await ctx.tokens.sign({ userId: ctx.user.id, orgId: ctx.user.orgId });
+    ctx.session.expiresAt = expiresAt;
+    return { token, expiresAt: new Date(expiresAt).toISOString() };
+  }),
+  /** Presents a token obtained elsewhere (e.g. a new sign-in) on this connection; it must be the same user's. */
+  useToken: authedProcedure.input(z.strictObject({ token: z.string().min(1).max(4096), ...withIdempotencyKey })).mutation(async ({ ctx, input }) => {
+    const claims = await ctx.tokens.verify(input.token);
+    if (!claims || claims.userId !== ctx.user.id) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Not a valid token of this user' });
+    ctx.session.expiresAt = Math.max(ctx.session.expiresAt, claims.expiresAt);
+    return { expiresAt: new Date(ctx.session.expiresAt).toISOString() };
+  }),
 });

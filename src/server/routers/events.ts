@@ -12,6 +12,7 @@ export const eventsRouter = router({
       orgId: ctx.user.orgId,
       filter: { modules: input.modules },
       lastEventId: input.lastEventId,
+      session: ctx.session,
       signal,
     });
   }),

@@ -54,6 +54,7 @@ export function createRecordRouter<M extends ModuleName>(name: M) {
         orgId: ctx.user.orgId,
         filter: { modules: [name], recordId: input.id },
         lastEventId: input.lastEventId,
+        session: ctx.session,
         signal,
       }) as AsyncGenerator<TrackedEnvelope<StreamItem<Extract<CrmEvent, { module: M }>>>>;
     }),
