@@ -1,0 +1,87 @@
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { MODULE_NAMES, type ModuleName } from '../../shared/modules.ts';
+import { Layout } from './components/Layout.tsx';
+import { CreatePage } from './pages/CreatePage.tsx';
+import { DetailPage } from './pages/DetailPage.tsx';
+import { ListPage } from './pages/ListPage.tsx';
+import { SignInPage } from './pages/SignInPage.tsx';
+import { useRealtime } from './realtime/useRealtime.ts';
+import { navigate, usePathname } from './router.tsx';
+import { clearSession, loadSession, saveSession, type Session } from './session/session.ts';
+import { SessionContext, useSession, type SessionValue } from './session/SessionContext.tsx';
+import { TandemProvider } from './TandemProvider.tsx';
+
+type Route = { page: 'list'; module: ModuleName } | { page: 'new'; module: ModuleName } | { page: 'detail'; module: ModuleName; id: string } | { page: 'signin' };
+
+export function parseRoute(pathname: string): Route | null {
+  const [first, second, extra] = pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  if (first === 'signin' && !second) return { page: 'signin' };
+  if (!first || !MODULE_NAMES.includes(first as ModuleName) || extra) return null;
+  const module = first as ModuleName;
+  if (!second) return { page: 'list', module };
+  if (second === 'new') return { page: 'new', module };
+  return { page: 'detail', module, id: second };
+}
+
+/** The whole app: the sign-in page, or a signed-in session with its connection and cache. */
+export function App({ url = window.location.origin }: { url?: string }) {
+  const [session, setSession] = useState<Session | null>(() => loadSession());
+  const [notice, setNotice] = useState<string | undefined>();
+  const pathname = usePathname();
+
+  const signOut = useCallback((reason?: string) => {
+    clearSession();
+    setSession(null);
+    setNotice(reason);
+    navigate('/signin');
+  }, []);
+
+  // No token refresh yet (it lands with the delivery guarantees): sign out when the token expires.
+  useEffect(() => {
+    if (!session) return;
+    const timer = setTimeout(() => signOut('Your session expired. Sign in again.'), Math.max(0, Date.parse(session.expiresAt) - Date.now()));
+    return () => clearTimeout(timer);
+  }, [session, signOut]);
+
+  const value = useMemo<SessionValue | null>(() => (session ? { ...session, signOut } : null), [session, signOut]);
+
+  if (!value) {
+    return (
+      <SignInPage
+        url={url}
+        notice={notice}
+        onSignedIn={(next) => {
+          saveSession(next);
+          setNotice(undefined);
+          setSession(next);
+          const route = parseRoute(pathname);
+          if (!route || route.page === 'signin') navigate('/escrows', { replace: true });
+        }}
+      />
+    );
+  }
+  return (
+    <SessionContext.Provider value={value}>
+      <TandemProvider key={value.token} url={url} token={value.token} onUnauthorized={() => signOut('Your session ended. Sign in again.')}>
+        <SignedIn pathname={pathname} />
+      </TandemProvider>
+    </SessionContext.Provider>
+  );
+}
+
+function SignedIn({ pathname }: { pathname: string }) {
+  const { user } = useSession();
+  useRealtime(undefined, { userId: user.id });
+  const route = parseRoute(pathname);
+  useEffect(() => {
+    if (!route || route.page === 'signin') navigate('/escrows', { replace: true });
+  }, [route]);
+  if (!route || route.page === 'signin') return null;
+  return (
+    <Layout current={route.module}>
+      {route.page === 'list' ? <ListPage key={route.module} module={route.module} /> : null}
+      {route.page === 'new' ? <CreatePage key={route.module} module={route.module} /> : null}
+      {route.page === 'detail' ? <DetailPage key={`${route.module}/${route.id}`} module={route.module} id={route.id} /> : null}
+    </Layout>
+  );
+}

@@ -1,0 +1,105 @@
+import type { ModuleName } from '../../../shared/modules.ts';
+import type { FieldSpec } from '../modules/fields.ts';
+import { recordApi } from '../modules/api.ts';
+import { enumLabel, moduleUi } from '../modules/ui.ts';
+import { useSession } from '../session/SessionContext.tsx';
+
+export interface FieldInputProps {
+  id: string;
+  spec: FieldSpec;
+  /** The input's text (dollars for money, local date-time for dates). */
+  value: string;
+  onChange: (value: string) => void;
+  invalid?: boolean;
+  describedBy?: string;
+  autoFocus?: boolean;
+  onKeyDown?: (event: React.KeyboardEvent<HTMLElement>) => void;
+}
+
+/** The one input for any field of any module, chosen by the field's kind. */
+export function FieldInput({ id, spec, value, onChange, invalid, describedBy, autoFocus, onKeyDown }: FieldInputProps) {
+  const common = {
+    id,
+    name: spec.name,
+    'aria-invalid': invalid || undefined,
+    'aria-describedby': describedBy,
+    'aria-required': spec.required || undefined,
+    autoFocus,
+    onKeyDown,
+    className: 'input',
+  };
+  switch (spec.kind) {
+    case 'enum':
+      return (
+        <select {...common} value={value} onChange={(event) => onChange(event.target.value)}>
+          {spec.options!.map((option) => (
+            <option key={option} value={option}>
+              {enumLabel(option)}
+            </option>
+          ))}
+        </select>
+      );
+    case 'ref':
+      return spec.ref === 'users' ? (
+        <UserSelect {...common} value={value} onChange={onChange} />
+      ) : (
+        <RecordSelect {...common} target={spec.ref!} value={value} onChange={onChange} />
+      );
+    case 'textarea':
+      return <textarea {...common} rows={4} value={value} onChange={(event) => onChange(event.target.value)} />;
+    case 'money':
+      return (
+        <span className="money-input">
+          <span aria-hidden="true">$</span>
+          <input {...common} type="text" inputMode="decimal" value={value} onChange={(event) => onChange(event.target.value)} />
+        </span>
+      );
+    case 'number':
+      return (
+        <input {...common} type="number" step={spec.step} min={spec.min} max={spec.max} value={value} onChange={(event) => onChange(event.target.value)} />
+      );
+    case 'datetime':
+      return <input {...common} type="datetime-local" value={value} onChange={(event) => onChange(event.target.value)} />;
+    case 'email':
+      return <input {...common} type="email" autoComplete="off" value={value} onChange={(event) => onChange(event.target.value)} />;
+    case 'tel':
+      return <input {...common} type="tel" autoComplete="off" value={value} onChange={(event) => onChange(event.target.value)} />;
+    default:
+      return <input {...common} type="text" value={value} onChange={(event) => onChange(event.target.value)} />;
+  }
+}
+
+type SelectProps = Omit<FieldInputProps, 'spec' | 'onChange'> & { onChange: (value: string) => void; className: string; name: string };
+
+/** Another record of the org: the 200 newest of the target module. */
+function RecordSelect({ target, value, onChange, ...props }: SelectProps & { target: ModuleName }) {
+  const query = recordApi(target).list.useQuery({ limit: 200 });
+  const items = query.data?.items ?? [];
+  const known = !value || items.some((item) => item.id === value);
+  return (
+    <select {...props} value={value} onChange={(event) => onChange(event.target.value)}>
+      <option value="">None</option>
+      {!known ? <option value={value}>{query.isLoading ? 'Loading…' : `Other ${moduleUi[target].singular}`}</option> : null}
+      {items.map((item) => (
+        <option key={item.id} value={item.id}>
+          {moduleUi[target].title(item as Record<string, unknown>)}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+/**
+ * The org's people. The API has no user directory yet (it lands with presence), so this
+ * offers the signed-in user and keeps whoever is assigned now.
+ */
+function UserSelect({ value, onChange, ...props }: SelectProps) {
+  const { user } = useSession();
+  return (
+    <select {...props} value={value} onChange={(event) => onChange(event.target.value)}>
+      <option value="">Unassigned</option>
+      <option value={user.id}>{user.name} (you)</option>
+      {value && value !== user.id ? <option value={value}>A colleague</option> : null}
+    </select>
+  );
+}

@@ -1,0 +1,258 @@
+import { useQuery } from '@tanstack/react-query';
+import { useId, useState, type KeyboardEvent } from 'react';
+import { modules, type ModuleName } from '../../../shared/modules.ts';
+import { FieldInput } from '../components/FieldInput.tsx';
+import { asRecord, errorCode, messageOf, recordApi } from '../modules/api.ts';
+import { fieldsOf, type FieldSpec } from '../modules/fields.ts';
+import { formatDateTime, formatValue, fromInputValue, toInputValue } from '../modules/format.ts';
+import { fieldLabel, moduleUi } from '../modules/ui.ts';
+import { sameValue, useFieldUpdate } from '../modules/useFieldUpdate.ts';
+import { useFlash } from '../realtime/flash.ts';
+import { deletedKey, type CachedRecord, type Deletion } from '../realtime/patch.ts';
+import { Link, navigate } from '../router.tsx';
+import { useUserName } from '../session/SessionContext.tsx';
+
+/** Any module's record: every field editable in place, kept current by the event stream. */
+export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
+  const ui = moduleUi[module];
+  const query = recordApi(module).byId.useQuery({ id }, { retry: (count, error) => errorCode(error) !== 'NOT_FOUND' && count < 2 });
+  const deletion = useQuery<Deletion | null>({ queryKey: deletedKey(module, id), queryFn: () => null, enabled: false, staleTime: Infinity }).data;
+  const record = query.data ? asRecord(query.data) : undefined;
+  const deletedBy = useUserName(deletion?.userId);
+
+  if (!record) {
+    return (
+      <section>
+        <p>
+          <Link href={`/${module}`}>← {ui.plural}</Link>
+        </p>
+        {query.isError ? (
+          <p className={errorCode(query.error) === 'NOT_FOUND' ? 'notice' : 'error'} role="alert">
+            {errorCode(query.error) === 'NOT_FOUND' ? `This ${ui.singular} does not exist or was deleted.` : messageOf(query.error)}
+          </p>
+        ) : (
+          <p className="muted">Loading…</p>
+        )}
+      </section>
+    );
+  }
+
+  const deleted = Boolean(deletion);
+  return (
+    <section aria-labelledby="detail-heading" className="detail">
+      <p className="breadcrumb">
+        <Link href={`/${module}`}>← {ui.plural}</Link>
+      </p>
+      <div className="page-header">
+        <h1 id="detail-heading">{ui.title(record) || '(untitled)'}</h1>
+        {!deleted ? <DeleteButton module={module} record={record} /> : null}
+      </div>
+      {deletion ? (
+        <p className="notice danger" role="alert" data-testid="deleted-notice">
+          This {ui.singular} was deleted by {deletedBy} at {formatDateTime(deletion.timestamp)}. What you see is its last state.
+        </p>
+      ) : null}
+      <p className="meta muted">
+        <span data-testid="version">Version {record.version}</span> · updated {formatDateTime(String(record.updatedAt))} · created{' '}
+        {formatDateTime(String(record.createdAt))}
+      </p>
+      {/* Who else is viewing and typing goes here when presence lands (issue 5). */}
+      <div className="detail-slot" data-slot="viewers" />
+      <dl className="fields">
+        {fieldsOf(module).map((spec) => (
+          <InlineField key={spec.name} module={module} record={record} spec={spec} readOnly={deleted} />
+        ))}
+      </dl>
+    </section>
+  );
+}
+
+interface Conflict {
+  theirs: unknown;
+  mine: unknown;
+  version: number;
+  by: string;
+}
+
+/** One field: its value, and in place an input to change it (Enter saves, Escape cancels). */
+function InlineField({ module, record, spec, readOnly }: { module: ModuleName; record: CachedRecord; spec: FieldSpec; readOnly: boolean }) {
+  const inputId = useId();
+  const messageId = useId();
+  const [editing, setEditing] = useState<{ text: string; from: { value: unknown; version: number } } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [conflict, setConflict] = useState<Conflict | null>(null);
+  const flashing = useFlash(module, record.id, spec.name);
+  const { save, pending } = useFieldUpdate(module, record.id);
+  const conflictBy = useUserName(conflict?.by);
+  const label = fieldLabel(module, spec.name);
+  const value = record[spec.name];
+
+  const start = () => {
+    if (readOnly) return;
+    setError(null);
+    setConflict(null);
+    setEditing({ text: toInputValue(spec, value), from: { value, version: record.version } });
+  };
+
+  const commit = async (text: string, from: { value: unknown; version: number }) => {
+    const parsed = fromInputValue(spec, text);
+    if ('error' in parsed) return setError(parsed.error);
+    const checked = modules[module].patch.safeParse({ [spec.name]: parsed.value });
+    if (!checked.success) return setError(checked.error.issues[0]?.message ?? 'Invalid value');
+    setEditing(null);
+    setError(null);
+    if (sameValue(parsed.value, value) && from.version === record.version) return;
+    const outcome = await save(spec.name, parsed.value, from);
+    if (outcome.type === 'conflict') {
+      setConflict({ theirs: outcome.current[spec.name], mine: outcome.mine, version: outcome.current.version, by: String(outcome.current.updatedById) });
+    } else if (outcome.type === 'error') {
+      setError(`Not saved: ${messageOf(outcome.error)}`);
+    }
+  };
+
+  const onKeyDown = (event: KeyboardEvent<HTMLElement>) => {
+    if (event.key === 'Escape') {
+      event.preventDefault();
+      setEditing(null);
+      setError(null);
+    } else if (event.key === 'Enter' && spec.kind !== 'textarea' && editing) {
+      event.preventDefault();
+      void commit(editing.text, editing.from);
+    }
+  };
+
+  const shown = formatValue(spec, value);
+  const displayRef = spec.kind === 'ref' && value ? <RefValue spec={spec} id={String(value)} /> : null;
+  return (
+    <div className={`field${flashing ? ' flash' : ''}`} data-field={spec.name}>
+      <dt>
+        <label htmlFor={editing ? inputId : undefined} id={`${inputId}-label`}>
+          {label}
+          {spec.required ? <span className="required" aria-label="required"> *</span> : null}
+        </label>
+      </dt>
+      <dd>
+        {editing ? (
+          <form
+            className="inline-edit"
+            onSubmit={(event) => {
+              event.preventDefault();
+              void commit(editing.text, editing.from);
+            }}
+          >
+            <FieldInput
+              id={inputId}
+              spec={spec}
+              value={editing.text}
+              onChange={(text) => setEditing({ ...editing, text })}
+              invalid={Boolean(error)}
+              describedBy={error ? messageId : undefined}
+              autoFocus
+              onKeyDown={onKeyDown}
+            />
+            <button type="submit" className="button small primary">
+              Save
+            </button>
+            <button type="button" className="button small ghost" onClick={() => (setEditing(null), setError(null))}>
+              Cancel
+            </button>
+          </form>
+        ) : (
+          <button
+            type="button"
+            className="value"
+            onClick={start}
+            disabled={readOnly}
+            aria-labelledby={`${inputId}-label ${inputId}-value`}
+            aria-busy={pending || undefined}
+          >
+            <span id={`${inputId}-value`} className={shown ? undefined : 'muted'}>
+              {displayRef ?? (shown || 'Empty')}
+            </span>
+            {!readOnly ? (
+              <span className="edit-hint" aria-hidden="true">
+                Edit
+              </span>
+            ) : null}
+          </button>
+        )}
+        {error ? (
+          <p id={messageId} className="field-error" role="alert">
+            {error}
+          </p>
+        ) : null}
+        {conflict ? (
+          <div className="conflict" role="alert" data-testid="conflict">
+            <p>
+              <strong>Not saved: {conflictBy === 'you' ? 'this was changed in another tab' : `${conflictBy} changed this`}</strong> while you
+              were editing. It is now <strong data-testid="conflict-theirs">{formatValue(spec, conflict.theirs) || 'empty'}</strong> (version{' '}
+              {conflict.version}); your value was <strong>{formatValue(spec, conflict.mine) || 'empty'}</strong>.
+            </p>
+            <button
+              type="button"
+              className="button small"
+              onClick={() => {
+                const mine = toInputValue(spec, conflict.mine);
+                setConflict(null);
+                void commit(mine, { value: conflict.theirs, version: conflict.version });
+              }}
+            >
+              Use my value
+            </button>
+            <button type="button" className="button small ghost" onClick={() => setConflict(null)}>
+              Keep theirs
+            </button>
+          </div>
+        ) : null}
+      </dd>
+    </div>
+  );
+}
+
+function RefValue({ spec, id }: { spec: FieldSpec; id: string }) {
+  const target = spec.ref!;
+  const name = useUserName(target === 'users' ? id : undefined);
+  if (target === 'users') return <>{name === 'you' ? 'You' : 'A colleague'}</>;
+  return <RecordRef module={target} id={id} />;
+}
+
+function RecordRef({ module, id }: { module: ModuleName; id: string }) {
+  const query = recordApi(module).byId.useQuery({ id }, { retry: false });
+  const title = query.data ? moduleUi[module].title(asRecord(query.data)) : undefined;
+  return <>{title ?? (query.isError ? `Unknown ${moduleUi[module].singular}` : '…')}</>;
+}
+
+function DeleteButton({ module, record }: { module: ModuleName; record: CachedRecord }) {
+  const ui = moduleUi[module];
+  const [confirming, setConfirming] = useState(false);
+  const remove = recordApi(module).delete.useMutation({ onSuccess: () => navigate(`/${module}`) });
+  if (!confirming) {
+    return (
+      <button type="button" className="button danger-outline" onClick={() => setConfirming(true)}>
+        Delete
+      </button>
+    );
+  }
+  return (
+    <div className="confirm" role="group" aria-label={`Delete this ${ui.singular}?`}>
+      <span>Delete this {ui.singular}?</span>
+      <button
+        type="button"
+        className="button danger"
+        autoFocus
+        disabled={remove.isPending}
+        onClick={() => remove.mutate({ id: record.id, expectedVersion: record.version })}
+      >
+        Delete
+      </button>
+      <button type="button" className="button ghost" onClick={() => (setConfirming(false), remove.reset())}>
+        Cancel
+      </button>
+      {remove.isError ? (
+        <span className="field-error" role="alert">
+          {errorCode(remove.error) === 'CONFLICT' ? `It changed since you opened it; look again before deleting.` : messageOf(remove.error)}
+        </span>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,147 @@
+import { useEffect, useId, useState } from 'react';
+import { modules, type ModuleName } from '../../../shared/modules.ts';
+import { asRecord, messageOf, recordApi } from '../modules/api.ts';
+import { fieldOf } from '../modules/fields.ts';
+import { formatValue } from '../modules/format.ts';
+import { enumLabel, fieldLabel, moduleUi } from '../modules/ui.ts';
+import type { CachedRecord } from '../realtime/patch.ts';
+import { useFlash } from '../realtime/flash.ts';
+import { Link, navigate } from '../router.tsx';
+
+const PAGE_SIZE = 25;
+
+/** Waits for typing to pause before searching. */
+function useDebounced<T>(value: T, ms: number): T {
+  const [debounced, setDebounced] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setDebounced(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return debounced;
+}
+
+/** Any module's list: search, status filter, newest first, "Load more". */
+export function ListPage({ module }: { module: ModuleName }) {
+  const ui = moduleUi[module];
+  const statusSpec = fieldOf(module, modules[module].statusField);
+  const [search, setSearch] = useState('');
+  const [status, setStatus] = useState('');
+  const debouncedSearch = useDebounced(search.trim(), 250);
+  const searchId = useId();
+  const statusId = useId();
+
+  const query = recordApi(module).list.useInfiniteQuery(
+    { limit: PAGE_SIZE, ...(debouncedSearch ? { search: debouncedSearch } : {}), ...(status ? { status: status as never } : {}) },
+    { getNextPageParam: (page) => page.nextCursor ?? undefined, placeholderData: (previous) => previous },
+  );
+  const items = (query.data?.pages.flatMap((page) => page.items) ?? []).map(asRecord);
+
+  return (
+    <section aria-labelledby="list-heading">
+      <div className="page-header">
+        <h1 id="list-heading">{ui.plural}</h1>
+        <button type="button" className="button primary" onClick={() => navigate(`/${module}/new`)}>
+          New {ui.singular}
+        </button>
+      </div>
+      <div className="filters" role="search">
+        <label htmlFor={searchId} className="visually-hidden">
+          Search {ui.plural.toLowerCase()}
+        </label>
+        <input
+          id={searchId}
+          className="input search"
+          type="search"
+          placeholder={`Search ${ui.plural.toLowerCase()}…`}
+          value={search}
+          onChange={(event) => setSearch(event.target.value)}
+        />
+        <label htmlFor={statusId} className="visually-hidden">
+          Filter by {fieldLabel(module, statusSpec.name).toLowerCase()}
+        </label>
+        <select id={statusId} className="input" value={status} onChange={(event) => setStatus(event.target.value)}>
+          <option value="">Any {fieldLabel(module, statusSpec.name).toLowerCase()}</option>
+          {statusSpec.options!.map((option) => (
+            <option key={option} value={option}>
+              {enumLabel(option)}
+            </option>
+          ))}
+        </select>
+        <span className="muted count" aria-live="polite">
+          {query.isFetching && !query.isFetchingNextPage ? 'Updating…' : `${items.length}${query.hasNextPage ? '+' : ''} shown`}
+        </span>
+      </div>
+      {query.isError ? (
+        <p className="error" role="alert">
+          Could not load {ui.plural.toLowerCase()}: {messageOf(query.error)}
+        </p>
+      ) : null}
+      <div className="table-wrap">
+        <table className="records">
+          <thead>
+            <tr>
+              <th scope="col">{fieldLabel(module, titleFieldOf(module))}</th>
+              {ui.columns.map((column) => (
+                <th scope="col" key={column} className={`col-${fieldOf(module, column).kind}`}>
+                  {fieldLabel(module, column)}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((item) => (
+              <Row key={item.id} module={module} record={item} />
+            ))}
+            {query.isSuccess && items.length === 0 ? (
+              <tr>
+                <td colSpan={ui.columns.length + 1} className="empty">
+                  No {ui.plural.toLowerCase()} {debouncedSearch || status ? 'match these filters' : 'yet'}.
+                </td>
+              </tr>
+            ) : null}
+            {query.isPending ? (
+              <tr>
+                <td colSpan={ui.columns.length + 1} className="empty">
+                  Loading…
+                </td>
+              </tr>
+            ) : null}
+          </tbody>
+        </table>
+      </div>
+      {query.hasNextPage ? (
+        <div className="load-more">
+          <button type="button" className="button" onClick={() => void query.fetchNextPage()} disabled={query.isFetchingNextPage}>
+            {query.isFetchingNextPage ? 'Loading…' : 'Load more'}
+          </button>
+        </div>
+      ) : null}
+    </section>
+  );
+}
+
+/** The first required text field names the record in the list's first column. */
+function titleFieldOf(module: ModuleName): string {
+  return (modules[module].required as readonly string[])[0]!;
+}
+
+function Row({ module, record }: { module: ModuleName; record: CachedRecord }) {
+  const flashing = useFlash(module, record.id);
+  const ui = moduleUi[module];
+  return (
+    <tr className={flashing ? 'flash' : undefined} data-id={record.id} data-version={record.version}>
+      <th scope="row">
+        <Link href={`/${module}/${record.id}`}>{ui.title(record) || '(untitled)'}</Link>
+      </th>
+      {ui.columns.map((column) => {
+        const spec = fieldOf(module, column);
+        const text = formatValue(spec, record[column]);
+        return (
+          <td key={column} className={`col-${spec.kind}`} data-field={column}>
+            {spec.kind === 'enum' && text ? <span className={`pill pill-${String(record[column])}`}>{text}</span> : text || <span className="muted">—</span>}
+          </td>
+        );
+      })}
+    </tr>
+  );
+}
