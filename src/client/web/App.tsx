@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { MODULE_NAMES, type ModuleName } from '../../shared/modules.ts';
 import { Layout } from './components/Layout.tsx';
 import { CreatePage } from './pages/CreatePage.tsx';
@@ -10,6 +10,7 @@ import { navigate, usePathname } from './router.tsx';
 import { clearSession, loadSession, saveSession, type Session } from './session/session.ts';
 import { SessionContext, useSession, type SessionValue } from './session/SessionContext.tsx';
 import { TandemProvider } from './TandemProvider.tsx';
+import { trpc } from './trpc.ts';
 
 type Route = { page: 'list'; module: ModuleName } | { page: 'new'; module: ModuleName } | { page: 'detail'; module: ModuleName; id: string } | { page: 'signin' };
 
@@ -28,6 +29,9 @@ export function App({ url = window.location.origin }: { url?: string }) {
   const [session, setSession] = useState<Session | null>(() => loadSession());
   const [notice, setNotice] = useState<string | undefined>();
   const pathname = usePathname();
+  const tokenRef = useRef(session?.token ?? '');
+  tokenRef.current = session?.token ?? '';
+  const getToken = useCallback(() => tokenRef.current, []);
 
   const signOut = useCallback((reason?: string) => {
     clearSession();
@@ -36,12 +40,21 @@ export function App({ url = window.location.origin }: { url?: string }) {
     navigate('/signin');
   }, []);
 
-  // No token refresh yet (it lands with the delivery guarantees): sign out when the token expires.
+  // A token that could not be refreshed in time ends the session.
   useEffect(() => {
     if (!session) return;
     const timer = setTimeout(() => signOut('Your session expired. Sign in again.'), Math.max(0, Date.parse(session.expiresAt) - Date.now()));
     return () => clearTimeout(timer);
   }, [session, signOut]);
+
+  const refreshed = useCallback((token: string, expiresAt: string) => {
+    setSession((current) => {
+      if (!current) return current;
+      const next = { ...current, token, expiresAt };
+      saveSession(next);
+      return next;
+    });
+  }, []);
 
   const value = useMemo<SessionValue | null>(() => (session ? { ...session, signOut } : null), [session, signOut]);
 
@@ -62,11 +75,30 @@ export function App({ url = window.location.origin }: { url?: string }) {
   }
   return (
     <SessionContext.Provider value={value}>
-      <TandemProvider key={value.token} url={url} token={value.token} onUnauthorized={() => signOut('Your session ended. Sign in again.')}>
+      <TandemProvider key={value.user.id} url={url} getToken={getToken} onUnauthorized={() => signOut('Your session ended. Sign in again.')}>
+        <TokenRefresher expiresAt={value.expiresAt} onRefreshed={refreshed} />
         <SignedIn pathname={pathname} />
       </TandemProvider>
     </SessionContext.Provider>
   );
+}
+
+/**
+ * Asks for a fresh token a while before this one expires (over the WebSocket when it is
+ * open, which also extends that connection's session), and retries on failure.
+ */
+function TokenRefresher({ expiresAt, onRefreshed }: { expiresAt: string; onRefreshed: (token: string, expiresAt: string) => void }) {
+  const refresh = trpc.auth.refresh.useMutation({ onSuccess: (result) => onRefreshed(result.token, result.expiresAt) });
+  const { mutate } = refresh;
+  const attempted = refresh.submittedAt;
+  useEffect(() => {
+    const left = Date.parse(expiresAt) - Date.now();
+    const lead = Math.min(5 * 60_000, left / 5);
+    const delay = refresh.isError ? Math.min(30_000, left / 4) : left - lead;
+    const timer = setTimeout(() => mutate(undefined), Math.max(1_000, delay));
+    return () => clearTimeout(timer);
+  }, [expiresAt, mutate, refresh.isError, attempted]);
+  return null;
 }
 
 function SignedIn({ pathname }: { pathname: string }) {

@@ -1,15 +1,30 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { TRPCClientError } from '@trpc/client';
+import { TRPCClientError, type TRPCLink } from '@trpc/client';
+import type { AppRouter } from '../../server/routers/_app.ts';
 import { createContext, useContext, useEffect, useState, useSyncExternalStore, type ReactNode } from 'react';
 import { createTandemLink, type ConnectionSnapshot, type ConnectionStatus } from '../trpc.ts';
 import { trpc } from './trpc.ts';
+
+/**
+ * @trpc/react-query's infinite queries add `direction` ('forward' | 'backward') next to
+ * `cursor` in the input; the list procedures take strict inputs and have no backward
+ * paging, so it is dropped before the request leaves.
+ */
+const withoutCursorDirection: TRPCLink<AppRouter> = () => ({ op, next }) => {
+  if (op.type === 'query' && op.input && typeof op.input === 'object' && 'direction' in op.input) {
+    const { direction: _direction, ...input } = op.input as Record<string, unknown>;
+    return next({ ...op, input });
+  }
+  return next(op);
+};
 
 const ConnectionContext = createContext<ConnectionStatus | null>(null);
 
 export interface TandemProviderProps {
   /** The API's base URL; the page's own origin in the app. */
   url: string;
-  token: string;
+  /** Read on every connection and request, so a refreshed token is used from then on. */
+  getToken: () => string;
   /** Called when the server no longer accepts the token. */
   onUnauthorized: () => void;
   children: ReactNode;
@@ -26,12 +41,12 @@ function isClientError(error: unknown): boolean {
 
 /**
  * One signed-in session: one tandem link (one WebSocket, HTTP and polling when it is
- * unavailable), one tRPC client and one React Query cache. Keyed by the token by its
+ * unavailable), one tRPC client and one React Query cache. Keyed by the session by its
  * parent, so signing out drops all three and nothing of one user's data outlives them.
  */
-export function TandemProvider({ url, token, onUnauthorized, children, pollIntervalMs, retryDelayMs, WebSocket }: TandemProviderProps) {
+export function TandemProvider({ url, getToken, onUnauthorized, children, pollIntervalMs, retryDelayMs, WebSocket }: TandemProviderProps) {
   const [state] = useState(() => {
-    const tandem = createTandemLink({ url, getToken: () => token, pollIntervalMs, retryDelayMs, WebSocket });
+    const tandem = createTandemLink({ url, getToken, pollIntervalMs, retryDelayMs, WebSocket });
     const onError = (error: unknown) => {
       if (error instanceof TRPCClientError && (error.data as { code?: string } | undefined)?.code === 'UNAUTHORIZED') onUnauthorized();
     };
@@ -48,7 +63,7 @@ export function TandemProvider({ url, token, onUnauthorized, children, pollInter
     queryClient.getQueryCache().subscribe((event) => {
       if (event.type === 'updated' && event.action.type === 'error') onError(event.action.error);
     });
-    const client = trpc.createClient({ links: [tandem.link] });
+    const client = trpc.createClient({ links: [withoutCursorDirection, tandem.link] });
     return { tandem, queryClient, client, closeTimer: undefined as ReturnType<typeof setTimeout> | undefined };
   });
 
