@@ -21,11 +21,11 @@ afterAll(async () => {
 });
 
 describe('HTTP server', () => {
-  it('answers /healthz and 404 elsewhere', async () => {
+  it('answers /healthz, and 404 for unknown procedures', async () => {
     const health = await fetch(`${t.server.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ ok: true });
-    expect((await fetch(`${t.server.url}/nope`)).status).toBe(404);
+    expect((await fetch(`${t.server.trpcUrl}/nope.nothing`)).status).toBe(404);
   });
 
   it('refuses WebSocket upgrades outside /trpc', async () => {

@@ -33,6 +33,7 @@ export interface RunningServer {
 const TRPC_PATH = '/trpc';
 /** Larger frames are refused by `ws` before parsing: no client can make the server buffer more. */
 const MAX_WS_PAYLOAD = 1024 * 1024;
+const MAX_HTTP_BODY = 1024 * 1024;
 
 /** One HTTP server on one port: tRPC over HTTP and WebSocket at /trpc, and GET /healthz. */
 export async function startServer(deps: AppDeps, options: ServerOptions): Promise<RunningServer> {
@@ -42,6 +43,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
   const trpcHandler = createHTTPHandler({
     router: appRouter,
     basePath: `${TRPC_PATH}/`,
+    maxBodySize: MAX_HTTP_BODY,
     createContext: createHttpContextFactory(deps),
     onError,
   });
@@ -50,6 +52,10 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (pathname === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true }));
+    } else if (pathname === '/metrics') {
+      deps.metrics.connections.set(wss.clients.size);
+      deps.metrics.subscriptions.set(deps.bus.listenerCount());
+      void deps.metrics.registry.metrics().then((text) => res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text));
     } else if (pathname.startsWith(`${TRPC_PATH}/`)) {
       trpcHandler(req, res);
     } else if (!serveWebApp(req, res)) {

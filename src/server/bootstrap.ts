@@ -6,7 +6,9 @@ import { openDatabase } from './db/client.ts';
 import { applyMigrations } from './db/migrate.ts';
 import { DEMO_LOGINS, DEMO_PASSWORD, seedDemoData } from './db/seed.ts';
 import { schedulePruning } from './events/retention.ts';
+import { createLimits, defaultLimits } from './limits.ts';
 import type { Logger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
 
 export interface App {
   deps: AppDeps;
@@ -19,7 +21,19 @@ export interface App {
 
 /** Opens the database, applies pending migrations, seeds an empty database, builds the shared dependencies. */
 export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET' | 'TOKEN_TTL_SECONDS' | 'SEED_DEMO'> &
-  Partial<Pick<Config, 'EVENT_RETENTION_HOURS' | 'IDEMPOTENCY_TTL_HOURS' | 'PRUNE_INTERVAL_MINUTES'>>;
+  Partial<
+    Pick<
+      Config,
+      | 'EVENT_RETENTION_HOURS'
+      | 'IDEMPOTENCY_TTL_HOURS'
+      | 'PRUNE_INTERVAL_MINUTES'
+      | 'MUTATIONS_PER_SECOND_PER_CONNECTION'
+      | 'MUTATIONS_PER_SECOND_PER_USER'
+      | 'REALTIME_MESSAGES_PER_MINUTE'
+      | 'MAX_SUBSCRIPTIONS_PER_CONNECTION'
+      | 'MAX_CONNECTIONS_PER_USER'
+    >
+  >;
 
 export async function createApp(config: AppConfig, logger: Logger): Promise<App> {
   const database = await openDatabase(config);
@@ -29,6 +43,15 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     db: database.prisma,
     bus: new InProcessBus(),
     tokens: createTokenService(await loadTokenSecret(config.TOKEN_SECRET, config.DATA_DIR), config.TOKEN_TTL_SECONDS),
+    limits: createLimits({
+      mutationsPerSecondPerConnection: config.MUTATIONS_PER_SECOND_PER_CONNECTION ?? defaultLimits.mutationsPerSecondPerConnection,
+      mutationsPerSecondPerUser: config.MUTATIONS_PER_SECOND_PER_USER ?? defaultLimits.mutationsPerSecondPerUser,
+      realtimeMessagesPerMinute: config.REALTIME_MESSAGES_PER_MINUTE ?? defaultLimits.realtimeMessagesPerMinute,
+      maxSubscriptionsPerConnection: config.MAX_SUBSCRIPTIONS_PER_CONNECTION ?? defaultLimits.maxSubscriptionsPerConnection,
+      maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER ?? defaultLimits.maxConnectionsPerUser,
+    }),
+    metrics: createMetrics(),
+    logger,
   };
   if (config.SEED_DEMO && (await deps.db.org.count()) === 0) {
     logger.info('seeding demo data');

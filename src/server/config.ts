@@ -14,6 +14,11 @@ const configSchema = z.object({
   EVENT_RETENTION_HOURS: z.coerce.number().positive().default(7 * 24),
   IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
   PRUNE_INTERVAL_MINUTES: z.coerce.number().positive().default(60),
+  MUTATIONS_PER_SECOND_PER_CONNECTION: z.coerce.number().positive().default(20),
+  MUTATIONS_PER_SECOND_PER_USER: z.coerce.number().positive().default(50),
+  REALTIME_MESSAGES_PER_MINUTE: z.coerce.number().positive().default(100),
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().positive().default(100),
+  MAX_CONNECTIONS_PER_USER: z.coerce.number().int().positive().default(20),
   SEED_DEMO: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
 });
 

@@ -5,12 +5,30 @@ import type { PublicUser, Role } from '../shared/auth.ts';
 import type { TokenService } from './auth/tokens.ts';
 import type { EventBus } from './bus/types.ts';
 import type { Db } from './db/client.ts';
+import type { Limits } from './limits.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 
 /** What every request shares, built once at start. */
 export interface AppDeps {
   db: Db;
   bus: EventBus;
   tokens: TokenService;
+  limits: Limits;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** One WebSocket connection (or, over HTTP, one request): what per-connection limits count. */
+export interface ConnectionInfo {
+  id: string;
+  subscriptions: number;
+}
+
+let connectionCounter = 0;
+export function newConnectionInfo(door: 'ws' | 'http'): ConnectionInfo {
+  connectionCounter += 1;
+  return { id: `${door}-${process.pid}-${connectionCounter}`, subscriptions: 0 };
 }
 
 export interface Session {
@@ -21,11 +39,16 @@ export interface Session {
 
 export interface Context extends AppDeps {
   session: Session | null;
+  connection: ConnectionInfo;
 }
 
 /** The one user lookup behind both doors (HTTP header, WebSocket connectionParams) and the tests. */
-export async function createContextInner(deps: AppDeps, token: string | null | undefined): Promise<Context> {
-  return { ...deps, session: token ? await resolveSession(deps, token) : null };
+export async function createContextInner(
+  deps: AppDeps,
+  token: string | null | undefined,
+  connection: ConnectionInfo = newConnectionInfo('http'),
+): Promise<Context> {
+  return { ...deps, connection, session: token ? await resolveSession(deps, token) : null };
 }
 
 async function resolveSession(deps: AppDeps, token: string): Promise<Session | null> {
@@ -47,7 +70,14 @@ export function bearerToken(header: string | string[] | undefined): string | nul
 
 /** HTTP: a request without a valid token gets a context without session (only `auth.login` accepts it). */
 export function createHttpContextFactory(deps: AppDeps) {
-  return ({ req }: CreateHTTPContextOptions) => createContextInner(deps, bearerToken(req.headers.authorization));
+  return async ({ req }: CreateHTTPContextOptions) => {
+    const ctx = await createContextInner(deps, bearerToken(req.headers.authorization));
+    // HTTP has no lasting connection: all of a user's HTTP requests share one budget,
+    // so splitting calls over many requests gains nothing.
+    if (ctx.session) ctx.connection.id = `http-user-${ctx.session.user.id}`;
+    else if (req.headers.authorization) deps.metrics.authFailures.inc({ door: 'http' });
+    return ctx;
+  };
 }
 
 /**
@@ -56,10 +86,28 @@ export function createHttpContextFactory(deps: AppDeps) {
  * and closes the socket.
  */
 export function createWsContextFactory(deps: AppDeps) {
-  return async ({ info }: CreateWSSContextFnOptions) => {
+  return async ({ info, res: socket, req }: CreateWSSContextFnOptions) => {
     const token = info.connectionParams?.token;
-    const ctx = await createContextInner(deps, token);
-    if (!ctx.session) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'A valid token is required to connect' });
+    const ctx = await createContextInner(deps, token, newConnectionInfo('ws'));
+    if (!ctx.session) {
+      deps.metrics.authFailures.inc({ door: 'ws' });
+      deps.logger.warn('connection refused: invalid token', { remote: req.socket.remoteAddress });
+      throw new TRPCError({ code: 'UNAUTHORIZED', message: 'A valid token is required to connect' });
+    }
+    const user = ctx.session.user;
+    let release: () => void;
+    try {
+      release = deps.limits.openConnection(user.id);
+    } catch (error) {
+      deps.metrics.rateLimited.inc({ limit: 'connections per user' });
+      deps.logger.warn('connection refused: too many connections', { userId: user.id });
+      throw error;
+    }
+    deps.logger.info('connected', { connection: ctx.connection.id, userId: user.id, orgId: user.orgId });
+    socket.once('close', (code: number) => {
+      release();
+      deps.logger.info('disconnected', { connection: ctx.connection.id, userId: user.id, code });
+    });
     return ctx;
   };
 }

@@ -1,6 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import type { Context } from './context.ts';
+import { RateLimited, tooManyRequests } from './limits.ts';
 
 /** Thrown as the cause of a CONFLICT so the error carries the record as it is now. */
 export class VersionConflict extends Error {
@@ -28,6 +29,7 @@ const t = initTRPC.context<Context>().create({
         ...shape.data,
         zodError: isInputError ? z.flattenError(cause) : null,
         current: cause instanceof VersionConflict ? cause.current : undefined,
+        retryAfterMs: cause instanceof RateLimited ? cause.retryAfterMs : undefined,
       },
     };
   },
@@ -43,9 +45,44 @@ export const publicProcedure = t.procedure;
 export const createCallerFactory = t.createCallerFactory;
 
 /** Every procedure but login: a user whose token has not expired (checked per call, not only per connection). */
-export const authedProcedure = t.procedure.use(({ ctx, next }) => {
+export const authedProcedure = t.procedure.use(async ({ ctx, next, type }) => {
   const session = ctx.session;
   if (!session) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in first' });
   if (session.expiresAt <= Date.now()) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'The token has expired' });
-  return next({ ctx: { ...ctx, session, user: session.user } });
+  const user = session.user;
+  const authed = { ...ctx, session, user };
+  if (type === 'query') return next({ ctx: authed });
+  try {
+    if (type === 'mutation') ctx.limits.checkMutation(ctx.connection.id, user.id);
+    else if (ctx.connection.subscriptions >= ctx.limits.config.maxSubscriptionsPerConnection) {
+      throw tooManyRequests('subscriptions per connection', 1_000);
+    }
+  } catch (error) {
+    const limit = error instanceof TRPCError && error.cause instanceof RateLimited ? error.cause.limit : 'unknown';
+    ctx.metrics.rateLimited.inc({ limit });
+    ctx.logger.warn('rate limited', { limit, userId: user.id, connection: ctx.connection.id });
+    throw error;
+  }
+  if (type === 'subscription') {
+    ctx.connection.subscriptions += 1;
+    const result = await next({ ctx: authed });
+    if (!result.ok) {
+      ctx.connection.subscriptions -= 1;
+      return result;
+    }
+    return { ...result, data: releaseWhenDone(result.data as AsyncIterable<unknown>, ctx.connection) };
+  }
+  const started = performance.now();
+  const result = await next({ ctx: authed });
+  ctx.metrics.mutationSeconds.observe({ outcome: result.ok ? 'ok' : 'error' }, (performance.now() - started) / 1000);
+  return result;
 });
+
+/** Gives the connection's subscription slot back when the stream ends, however it ends. */
+async function* releaseWhenDone<T>(stream: AsyncIterable<T>, connection: { subscriptions: number }): AsyncGenerator<T> {
+  try {
+    yield* stream;
+  } finally {
+    connection.subscriptions -= 1;
+  }
+}

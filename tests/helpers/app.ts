@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import type { PublicUser } from '../../src/shared/auth.ts';
-import { createApp, type App } from '../../src/server/bootstrap.ts';
+import { createApp, type App, type AppConfig } from '../../src/server/bootstrap.ts';
 import { createContextInner } from '../../src/server/context.ts';
 import { DEMO_LOGINS, seedDemoData } from '../../src/server/db/seed.ts';
 import { createLogger } from '../../src/server/logger.ts';
@@ -45,7 +45,7 @@ async function createPostgresDatabase(): Promise<string | undefined> {
 }
 
 /** A fresh migrated database with the three demo users and `perModule` records per module per org (default none). */
-export async function createTestApp({ perModule = 0 } = {}): Promise<TestApp> {
+export async function createTestApp({ perModule = 0, config = {} }: { perModule?: number; config?: Partial<AppConfig> } = {}): Promise<TestApp> {
   const databaseUrl = await createPostgresDatabase();
   const app = await createApp(
     {
@@ -54,6 +54,7 @@ export async function createTestApp({ perModule = 0 } = {}): Promise<TestApp> {
       TOKEN_SECRET: TEST_TOKEN_SECRET,
       TOKEN_TTL_SECONDS: 3600,
       SEED_DEMO: false,
+      ...config,
     },
     createLogger('silent'),
   );

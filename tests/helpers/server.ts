@@ -11,7 +11,7 @@ export interface TestServer extends TestApp {
 }
 
 /** The real HTTP + WebSocket server on a random loopback port, over a fresh in-memory database. */
-export async function startTestServer(options: { perModule?: number } = {}): Promise<TestServer> {
+export async function startTestServer(options: Parameters<typeof createTestApp>[0] = {}): Promise<TestServer> {
   const testApp = await createTestApp(options);
   const server = await startServer(testApp.deps, { host: '127.0.0.1', port: 0, logger: createLogger('silent') });
   const clients: TandemClient[] = [];

@@ -3,6 +3,7 @@ import { TRPCError } from '@trpc/server';
 import type { CrmEvent } from '../../shared/events.ts';
 import type { EventBus } from '../bus/types.ts';
 import type { Db, Tx } from '../db/client.ts';
+import type { Metrics } from '../metrics.ts';
 import { appendEvent, lockOrgLog, type EventDraft } from './log.ts';
 
 export interface ChangeOutcome<T> {
@@ -44,7 +45,7 @@ function runInOrgQueue<T>(orgId: string, task: () => Promise<T>): Promise<T> {
  * `seq` order; subscribers rely on that to skip what they already replayed.
  */
 export async function commitChange<T>(
-  deps: { db: Db; bus: EventBus },
+  deps: { db: Db; bus: EventBus; metrics?: Metrics },
   orgId: string,
   change: (tx: Tx) => Promise<ChangeOutcome<T>>,
   idempotency?: IdempotencyOptions,
@@ -72,7 +73,10 @@ export async function commitChange<T>(
       }
       return { result: outcome.result, event };
     });
-    if (event) deps.bus.publish(event);
+    if (event) {
+      deps.bus.publish(event);
+      deps.metrics?.eventsPublished.inc();
+    }
     return result;
   });
 }

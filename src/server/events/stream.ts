@@ -3,6 +3,7 @@ import type { CrmEvent, ResyncSignal, StreamItem } from '../../shared/events.ts'
 import type { ModuleName } from '../../shared/modules.ts';
 import { BusOverflow, type EventBus } from '../bus/types.ts';
 import type { Db } from '../db/client.ts';
+import type { Metrics } from '../metrics.ts';
 import { readEventsAfter, readLogBounds, resyncReason } from './log.ts';
 
 export interface EventFilter {
@@ -20,6 +21,7 @@ export interface StreamEventsOptions {
   signal: AbortSignal | undefined;
   /** The subscriber's session: the stream ends with UNAUTHORIZED once it expires (a refresh moves `expiresAt`). */
   session?: { expiresAt: number };
+  metrics?: Metrics;
 }
 
 const REPLAY_PAGE = 500;
@@ -37,7 +39,7 @@ export function matchesFilter(filter: EventFilter, event: CrmEvent): boolean {
  * every live event it already yielded from the log: no gap, no duplicate.
  */
 export async function* streamEvents(options: StreamEventsOptions): AsyncGenerator<TrackedEnvelope<StreamItem>> {
-  const { db, bus, orgId, filter } = options;
+  const { db, bus, orgId, filter, metrics } = options;
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -59,6 +61,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
           if (resync) {
             // Not a partial replay: tell the subscriber to refetch, then go on from the head.
             lastSeq = bounds.headSeq;
+            options.metrics?.resyncs.inc({ reason: resync });
             yield tracked(String(lastSeq), resyncSignal(resync, filter, lastSeq));
             resync = null;
           }
@@ -78,6 +81,10 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
           if (event.seq <= lastSeq) continue;
           checkSession();
           lastSeq = event.seq;
+          if (metrics) {
+            metrics.eventsDelivered.inc();
+            metrics.deliverySeconds.observe((Date.now() - Date.parse(event.timestamp)) / 1000);
+          }
           yield tracked(String(event.seq), event);
         }
         checkSession();

@@ -13,6 +13,7 @@ export const eventsRouter = router({
       filter: { modules: input.modules },
       lastEventId: input.lastEventId,
       session: ctx.session,
+      metrics: ctx.metrics,
       signal,
     });
   }),

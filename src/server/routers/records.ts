@@ -55,6 +55,7 @@ export function createRecordRouter<M extends ModuleName>(name: M) {
         filter: { modules: [name], recordId: input.id },
         lastEventId: input.lastEventId,
         session: ctx.session,
+        metrics: ctx.metrics,
         signal,
       }) as AsyncGenerator<TrackedEnvelope<StreamItem<Extract<CrmEvent, { module: M }>>>>;
     }),

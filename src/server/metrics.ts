@@ -1,0 +1,41 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Prometheus metrics of one server, on a registry of its own (tests run several
+ * servers in one process). Served at GET /metrics.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  const metrics = {
+    registry,
+    connections: new Gauge({ name: 'tandem_ws_connections', help: 'Open WebSocket connections', registers: [registry] }),
+    subscriptions: new Gauge({ name: 'tandem_subscriptions', help: 'Live subscriptions (bus listeners)', registers: [registry] }),
+    eventsPublished: new Counter({ name: 'tandem_events_published_total', help: 'Committed events published to the bus', registers: [registry] }),
+    eventsDelivered: new Counter({ name: 'tandem_events_delivered_total', help: 'Events handed to subscriptions', registers: [registry] }),
+    resyncs: new Counter({ name: 'tandem_resyncs_total', help: 'RESYNC signals sent', labelNames: ['reason'] as const, registers: [registry] }),
+    rateLimited: new Counter({ name: 'tandem_rate_limited_total', help: 'Calls refused by a limit', labelNames: ['limit'] as const, registers: [registry] }),
+    slowConsumersDropped: new Counter({
+      name: 'tandem_slow_consumers_dropped_total',
+      help: 'Subscriptions whose pending events were dropped for a resync, or connections closed, because the client read too slowly',
+      labelNames: ['action'] as const,
+      registers: [registry],
+    }),
+    authFailures: new Counter({ name: 'tandem_auth_failures_total', help: 'Refused tokens and sign-ins', labelNames: ['door'] as const, registers: [registry] }),
+    mutationSeconds: new Histogram({
+      name: 'tandem_mutation_duration_seconds',
+      help: 'Mutation time from call to result',
+      labelNames: ['outcome'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    deliverySeconds: new Histogram({
+      name: 'tandem_delivery_latency_seconds',
+      help: 'From an event committing to its hand-off to a subscription',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry],
+    }),
+  };
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
