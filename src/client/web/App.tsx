@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { backoffWithJitter } from '../trpc.ts';
 import { MODULE_NAMES, type ModuleName } from '../../shared/modules.ts';
 import { Layout } from './components/Layout.tsx';
 import { CreatePage } from './pages/CreatePage.tsx';
@@ -11,6 +12,9 @@ import { clearSession, loadSession, saveSession, type Session } from './session/
 import { SessionContext, useSession, type SessionValue } from './session/SessionContext.tsx';
 import { TandemProvider } from './TandemProvider.tsx';
 import { trpc } from './trpc.ts';
+
+/** The link's backoff, capped at 10 s: someone watching the indicator should not wait half a minute. */
+const retryDelayMs = (attempt: number) => Math.min(10_000, backoffWithJitter(attempt));
 
 type Route = { page: 'list'; module: ModuleName } | { page: 'new'; module: ModuleName } | { page: 'detail'; module: ModuleName; id: string } | { page: 'signin' };
 
@@ -75,7 +79,7 @@ export function App({ url = window.location.origin }: { url?: string }) {
   }
   return (
     <SessionContext.Provider value={value}>
-      <TandemProvider key={value.user.id} url={url} getToken={getToken} onUnauthorized={() => signOut('Your session ended. Sign in again.')}>
+      <TandemProvider key={value.user.id} url={url} getToken={getToken} retryDelayMs={retryDelayMs} onUnauthorized={() => signOut('Your session ended. Sign in again.')}>
         <TokenRefresher expiresAt={value.expiresAt} onRefreshed={refreshed} />
         <SignedIn pathname={pathname} />
       </TandemProvider>
