@@ -27,7 +27,10 @@ export function CreatePage({ module }: { module: ModuleName }) {
     const found: Record<string, string> = {};
     for (const spec of specs) {
       const text = values[spec.name] ?? '';
-      if (text.trim() === '' && !spec.required) continue;
+      if (text.trim() === '') {
+        if (spec.required) found[spec.name] = 'Required';
+        continue;
+      }
       const parsed = fromInputValue(spec, text);
       if ('error' in parsed) found[spec.name] = parsed.error;
       else input[spec.name] = parsed.value;
@@ -36,7 +39,7 @@ export function CreatePage({ module }: { module: ModuleName }) {
     if (!checked.success) {
       for (const issue of checked.error.issues) {
         const field = String(issue.path[0] ?? '');
-        found[field] ??= issue.code === 'invalid_type' && input[field] === undefined ? 'Required' : issue.message;
+        found[field] ??= issue.message;
       }
     }
     setErrors(found);
@@ -63,7 +66,10 @@ export function CreatePage({ module }: { module: ModuleName }) {
                 id={id}
                 spec={spec}
                 value={values[spec.name] ?? ''}
-                onChange={(text) => setValues((current) => ({ ...current, [spec.name]: text }))}
+                onChange={(text) => {
+                  setValues((current) => ({ ...current, [spec.name]: text }));
+                  setErrors(({ [spec.name]: _fixed, ...rest }) => rest);
+                }}
                 invalid={Boolean(error)}
                 describedBy={error ? `${id}-error` : undefined}
               />
