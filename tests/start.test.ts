@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createHttpClient, createTandemClient } from '../src/client/trpc.ts';
+import { startServerProcess, type ServerProcess } from './helpers/process.ts';
 
 let dataDir: string;
 beforeAll(async () => {
@@ -14,35 +14,9 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-interface Started {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  exit: Promise<number | null>;
-}
-
 /** `npm start`'s code path (src/server/main.ts) as its own process, on a random port. */
-async function start(): Promise<Started> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/main.ts'], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', TOKEN_SECRET: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start line within 60 s:\n${output}`)), 60_000);
-    child.stdout!.on('data', () => {
-      const match = output.match(/running at (http:\/\/\S+)/);
-      if (match && output.includes('carol@globex.test')) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    void exit.then((code) => reject(new Error(`exited with ${code}:\n${output}`)));
-  });
-  return { child, url, output: () => output, exit };
+function start(): Promise<ServerProcess> {
+  return startServerProcess({ PORT: '0', DATA_DIR: dataDir });
 }
 
 describe('npm start', () => {

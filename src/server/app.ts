@@ -16,6 +16,8 @@ export interface ServerOptions {
   port: number;
   logger: Logger;
   keepAlive?: { pingMs: number; pongWaitMs: number };
+  /** How long a shutdown waits for mutations in flight. @default 10000 */
+  drainTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -48,6 +50,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     onError,
   });
 
+  let draining = false;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (pathname === '/healthz') {
@@ -73,6 +76,10 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     onError,
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (draining) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return;
+    }
     if (new URL(req.url ?? '/', 'http://localhost').pathname !== TRPC_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
@@ -97,7 +104,13 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     connectionCount: () => wss.clients.size,
     close() {
       closing ??= (async () => {
+        // Stop accepting: no new connections or upgrades; requests on open connections still run.
+        draining = true;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         wsHandler.broadcastReconnectNotification();
+        // Let mutations in flight commit and answer; a client cut off later retries with its idempotencyKey.
+        const drained = await deps.inflight.drained(options.drainTimeoutMs ?? 10_000);
+        if (!drained) options.logger.warn('shutdown: mutations still running after the drain timeout', { inflight: deps.inflight.count });
         for (const client of wss.clients) client.close(1001, 'Server shutting down');
         // A peer that never answers the closing handshake would hold the shutdown for ws's 30 s timeout.
         const deadline = Date.now() + 1_000;
@@ -105,7 +118,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
         for (const client of wss.clients) client.terminate();
         await new Promise<void>((resolve) => wss.close(() => resolve()));
         server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await closed;
       })();
       return closing;
     },

@@ -6,6 +6,7 @@ import { openDatabase } from './db/client.ts';
 import { applyMigrations } from './db/migrate.ts';
 import { DEMO_LOGINS, DEMO_PASSWORD, seedDemoData } from './db/seed.ts';
 import { schedulePruning } from './events/retention.ts';
+import { createInflightTracker } from './inflight.ts';
 import { createLimits, defaultLimits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
@@ -52,6 +53,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     }),
     metrics: createMetrics(),
     logger,
+    inflight: createInflightTracker(),
   };
   if (config.SEED_DEMO && (await deps.db.org.count()) === 0) {
     logger.info('seeding demo data');

@@ -5,6 +5,7 @@ import type { PublicUser, Role } from '../shared/auth.ts';
 import type { TokenService } from './auth/tokens.ts';
 import type { EventBus } from './bus/types.ts';
 import type { Db } from './db/client.ts';
+import type { InflightTracker } from './inflight.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -17,6 +18,8 @@ export interface AppDeps {
   limits: Limits;
   metrics: Metrics;
   logger: Logger;
+  /** Mutations in progress; a shutdown waits for them. */
+  inflight: InflightTracker;
 }
 
 /** One WebSocket connection (or, over HTTP, one request): what per-connection limits count. */

@@ -15,6 +15,7 @@ if (app.demoLogins.length) {
   console.log(`Demo logins (password ${app.demoPassword}):`);
   for (const login of app.demoLogins) console.log(`  ${login.email.padEnd(20)} ${login.role.padEnd(6)} ${login.org}`);
 }
+console.log('Press Ctrl+C to stop.');
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -73,9 +73,14 @@ export const authedProcedure = t.procedure.use(async ({ ctx, next, type }) => {
     return { ...result, data: releaseWhenDone(result.data as AsyncIterable<unknown>, ctx.connection) };
   }
   const started = performance.now();
-  const result = await next({ ctx: authed });
-  ctx.metrics.mutationSeconds.observe({ outcome: result.ok ? 'ok' : 'error' }, (performance.now() - started) / 1000);
-  return result;
+  const done = ctx.inflight.begin();
+  try {
+    const result = await next({ ctx: authed });
+    ctx.metrics.mutationSeconds.observe({ outcome: result.ok ? 'ok' : 'error' }, (performance.now() - started) / 1000);
+    return result;
+  } finally {
+    done();
+  }
 });
 
 /** Gives the connection's subscription slot back when the stream ends, however it ends. */
