@@ -19,6 +19,9 @@ const configSchema = z.object({
   REALTIME_MESSAGES_PER_MINUTE: z.coerce.number().positive().default(100),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().positive().default(100),
   MAX_CONNECTIONS_PER_USER: z.coerce.number().int().positive().default(20),
+  KEEPALIVE_PING_MS: z.coerce.number().int().positive().default(30_000),
+  KEEPALIVE_PONG_WAIT_MS: z.coerce.number().int().positive().default(5_000),
+  SHUTDOWN_DRAIN_MS: z.coerce.number().int().nonnegative().default(10_000),
   SEED_DEMO: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
 });
 

@@ -7,7 +7,13 @@ import { createLogger } from './logger.ts';
 const config = readConfig();
 const logger = createLogger(config.LOG_LEVEL);
 const app = await createApp(config, logger);
-const server = await startServer(app.deps, { host: config.HOST, port: config.PORT, logger });
+const server = await startServer(app.deps, {
+  host: config.HOST,
+  port: config.PORT,
+  logger,
+  keepAlive: { pingMs: config.KEEPALIVE_PING_MS, pongWaitMs: config.KEEPALIVE_PONG_WAIT_MS },
+  drainTimeoutMs: config.SHUTDOWN_DRAIN_MS,
+});
 
 console.log(`Tandem is running at ${server.url}  (tRPC: ${server.trpcUrl}, WebSocket: ${server.wsUrl})`);
 console.log(`Database: ${app.describeDatabase}`);

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { startServer, type RunningServer } from '../../src/server/app.ts';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server/app.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { createTandemClient, type TandemClient, type TandemClientOptions } from '../../src/client/trpc.ts';
 import { createTestApp, type DemoEmail, type TestApp } from './app.ts';
@@ -11,9 +11,11 @@ export interface TestServer extends TestApp {
 }
 
 /** The real HTTP + WebSocket server on a random loopback port, over a fresh in-memory database. */
-export async function startTestServer(options: Parameters<typeof createTestApp>[0] = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: Parameters<typeof createTestApp>[0] & { server?: Partial<ServerOptions> } = {},
+): Promise<TestServer> {
   const testApp = await createTestApp(options);
-  const server = await startServer(testApp.deps, { host: '127.0.0.1', port: 0, logger: createLogger('silent') });
+  const server = await startServer(testApp.deps, { host: '127.0.0.1', port: 0, logger: createLogger('silent'), ...options.server });
   const clients: TandemClient[] = [];
   return {
     ...testApp,
