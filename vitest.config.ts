@@ -1,10 +1,27 @@
 import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
 const hasPostgres = existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').length > 0;
 const runPostgres = hasPostgres || process.env.CI === 'true';
 if (!runPostgres) {
   console.warn('PostgreSQL server binaries not found: the `postgres` test project is left out (install `postgresql`; CI always runs it).');
+}
+
+/**
+ * Component tests (`*.test.tsx`) run under jsdom, which from version 27 needs Node 22 or later
+ * (its undici uses Node 22 APIs). On an older Node they are left out with a warning.
+ */
+const jsdomLoads = (() => {
+  try {
+    createRequire(import.meta.url)('jsdom');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+if (!jsdomLoads) {
+  console.warn(`jsdom does not load on Node ${process.versions.node}: the component tests (tests/**/*.test.tsx) are left out (jsdom 26 supports Node 20).`);
 }
 
 /** The suites that touch the database run a second time against a real PostgreSQL server. */
@@ -15,7 +32,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: [
-      { extends: true as const, test: { name: 'pglite', include: ['tests/**/*.test.ts'] } },
+      { extends: true as const, test: { name: 'pglite', include: ['tests/**/*.test.ts', ...(jsdomLoads ? ['tests/**/*.test.tsx'] : [])] } },
       ...(runPostgres
         ? [{ extends: true as const, test: { name: 'postgres', include: databaseSuites, globalSetup: ['tests/helpers/postgres-setup.ts'] } }]
         : []),

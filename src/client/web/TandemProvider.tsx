@@ -18,7 +18,8 @@ const withoutCursorDirection: TRPCLink<AppRouter> = () => ({ op, next }) => {
   return next(op);
 };
 
-const ConnectionContext = createContext<ConnectionStatus | null>(null);
+/** The link's connection status; provided by `TandemProvider` (tests may provide their own). */
+export const ConnectionContext = createContext<ConnectionStatus | null>(null);
 
 export interface TandemProviderProps {
   /** The API's base URL; the page's own origin in the app. */
