@@ -28,6 +28,8 @@ export interface RunningServer {
   wsUrl: string;
   /** Live WebSocket connections. */
   connectionCount(): number;
+  /** The largest outbound buffer of any connection, in bytes (what slow consumers would grow). */
+  maxBufferedBytes(): number;
   /** Tells clients to reconnect, closes every connection and the port. */
   close(): Promise<void>;
 }
@@ -51,12 +53,18 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
   });
 
   let draining = false;
+  const maxBufferedBytes = () => {
+    let max = 0;
+    for (const client of wss.clients) max = Math.max(max, client.bufferedAmount);
+    return max;
+  };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (pathname === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true }));
     } else if (pathname === '/metrics') {
       deps.metrics.connections.set(wss.clients.size);
+      deps.metrics.maxOutboundBuffer.set(maxBufferedBytes());
       deps.metrics.subscriptions.set(deps.bus.listenerCount());
       void deps.metrics.registry.metrics().then((text) => res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text));
     } else if (pathname.startsWith(`${TRPC_PATH}/`)) {
@@ -102,6 +110,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     trpcUrl: `${url}${TRPC_PATH}`,
     wsUrl: `ws://${host}:${port}${TRPC_PATH}`,
     connectionCount: () => wss.clients.size,
+    maxBufferedBytes,
     close() {
       closing ??= (async () => {
         // Stop accepting: no new connections or upgrades; requests on open connections still run.

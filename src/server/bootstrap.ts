@@ -6,6 +6,7 @@ import { openDatabase } from './db/client.ts';
 import { applyMigrations } from './db/migrate.ts';
 import { DEMO_LOGINS, DEMO_PASSWORD, seedDemoData } from './db/seed.ts';
 import { schedulePruning } from './events/retention.ts';
+import { defaultBackpressure } from './events/backpressure.ts';
 import { createInflightTracker } from './inflight.ts';
 import { createLimits, defaultLimits } from './limits.ts';
 import type { Logger } from './logger.ts';
@@ -33,6 +34,9 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'REALTIME_MESSAGES_PER_MINUTE'
       | 'MAX_SUBSCRIPTIONS_PER_CONNECTION'
       | 'MAX_CONNECTIONS_PER_USER'
+      | 'SLOW_CONSUMER_BUFFER_BYTES'
+      | 'SLOW_CONSUMER_DRAIN_MS'
+      | 'SLOW_CONSUMER_MAX_CATCHUP_EVENTS'
     >
   >;
 
@@ -54,6 +58,11 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     metrics: createMetrics(),
     logger,
     inflight: createInflightTracker(),
+    backpressure: {
+      maxBufferedBytes: config.SLOW_CONSUMER_BUFFER_BYTES ?? defaultBackpressure.maxBufferedBytes,
+      drainTimeoutMs: config.SLOW_CONSUMER_DRAIN_MS ?? defaultBackpressure.drainTimeoutMs,
+      maxCatchUpEvents: config.SLOW_CONSUMER_MAX_CATCHUP_EVENTS ?? defaultBackpressure.maxCatchUpEvents,
+    },
   };
   if (config.SEED_DEMO && (await deps.db.org.count()) === 0) {
     logger.info('seeding demo data');

@@ -22,6 +22,9 @@ const configSchema = z.object({
   KEEPALIVE_PING_MS: z.coerce.number().int().positive().default(30_000),
   KEEPALIVE_PONG_WAIT_MS: z.coerce.number().int().positive().default(5_000),
   SHUTDOWN_DRAIN_MS: z.coerce.number().int().nonnegative().default(10_000),
+  SLOW_CONSUMER_BUFFER_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  SLOW_CONSUMER_DRAIN_MS: z.coerce.number().int().positive().default(30_000),
+  SLOW_CONSUMER_MAX_CATCHUP_EVENTS: z.coerce.number().int().nonnegative().default(10_000),
   SEED_DEMO: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
 });
 

@@ -5,6 +5,7 @@ import type { PublicUser, Role } from '../shared/auth.ts';
 import type { TokenService } from './auth/tokens.ts';
 import type { EventBus } from './bus/types.ts';
 import type { Db } from './db/client.ts';
+import { socketBackpressure, type Backpressure, type BackpressureOptions } from './events/backpressure.ts';
 import type { InflightTracker } from './inflight.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
@@ -20,12 +21,15 @@ export interface AppDeps {
   logger: Logger;
   /** Mutations in progress; a shutdown waits for them. */
   inflight: InflightTracker;
+  backpressure: BackpressureOptions;
 }
 
 /** One WebSocket connection (or, over HTTP, one request): what per-connection limits count. */
 export interface ConnectionInfo {
   id: string;
   subscriptions: number;
+  /** WebSocket connections: how subscriptions yield to a full outbound buffer. */
+  backpressure?: Backpressure;
 }
 
 let connectionCounter = 0;
@@ -106,6 +110,9 @@ export function createWsContextFactory(deps: AppDeps) {
       deps.logger.warn('connection refused: too many connections', { userId: user.id });
       throw error;
     }
+    ctx.connection.backpressure = socketBackpressure(socket, deps.backpressure, () =>
+      deps.logger.warn('closing a slow consumer', { connection: ctx.connection.id, userId: user.id }),
+    );
     deps.logger.info('connected', { connection: ctx.connection.id, userId: user.id, orgId: user.orgId });
     socket.once('close', (code: number) => {
       release();

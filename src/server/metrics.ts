@@ -9,6 +9,11 @@ export function createMetrics() {
   const metrics = {
     registry,
     connections: new Gauge({ name: 'tandem_ws_connections', help: 'Open WebSocket connections', registers: [registry] }),
+    maxOutboundBuffer: new Gauge({
+      name: 'tandem_ws_outbound_buffer_max_bytes',
+      help: 'The largest outbound buffer of any WebSocket connection',
+      registers: [registry],
+    }),
     subscriptions: new Gauge({ name: 'tandem_subscriptions', help: 'Live subscriptions (bus listeners)', registers: [registry] }),
     eventsPublished: new Counter({ name: 'tandem_events_published_total', help: 'Committed events published to the bus', registers: [registry] }),
     eventsDelivered: new Counter({ name: 'tandem_events_delivered_total', help: 'Events handed to subscriptions', registers: [registry] }),

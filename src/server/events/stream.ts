@@ -4,6 +4,7 @@ import type { ModuleName } from '../../shared/modules.ts';
 import { BusOverflow, type EventBus } from '../bus/types.ts';
 import type { Db } from '../db/client.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Backpressure } from './backpressure.ts';
 import { readEventsAfter, readLogBounds, resyncReason } from './log.ts';
 
 export interface EventFilter {
@@ -22,7 +23,12 @@ export interface StreamEventsOptions {
   /** The subscriber's session: the stream ends with UNAUTHORIZED once it expires (a refresh moves `expiresAt`). */
   session?: { expiresAt: number };
   metrics?: Metrics;
+  /** The connection's outbound buffer: see backpressure.ts. */
+  backpressure?: Backpressure;
 }
+
+/** Thrown inside the stream to park it while the connection's outbound buffer drains. */
+const PAUSE_FOR_DRAIN = Symbol('pause for drain');
 
 const REPLAY_PAGE = 500;
 
@@ -39,23 +45,27 @@ export function matchesFilter(filter: EventFilter, event: CrmEvent): boolean {
  * every live event it already yielded from the log: no gap, no duplicate.
  */
 export async function* streamEvents(options: StreamEventsOptions): AsyncGenerator<TrackedEnvelope<StreamItem>> {
-  const { db, bus, orgId, filter, metrics } = options;
+  const { db, bus, orgId, filter, metrics, backpressure } = options;
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const expiry = watchExpiry(options.session, abort);
-  const checkSession = () => {
+  /** Before each hand-off: the session is valid and the connection can take more. */
+  const checkBeforeYield = () => {
     if (expiry.expired()) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'The token has expired; sign in again' });
+    if (backpressure?.isBackedUp()) throw PAUSE_FOR_DRAIN;
   };
   const busFilter = filter.modules || filter.recordId !== undefined ? (event: CrmEvent) => matchesFilter(filter, event) : undefined;
   let lastSeq = options.lastEventId == null ? -1 : Number(options.lastEventId);
   let resync: ResyncSignal['reason'] | null = null;
   try {
-    // Runs again only when the bus detached a consumer that fell behind: the log catches it up.
+    // Runs again when the subscriber fell behind (the bus detached it, or its connection
+    // was backed up): the log catches it up.
     for (;;) {
       const live = bus.subscribe(orgId, { signal: abort.signal, filter: busFilter });
+      let paused = false;
       try {
-        if (lastSeq >= 0) {
+        if (lastSeq >= 0 || resync) {
           const bounds = await readLogBounds(db, orgId);
           resync ??= resyncReason(bounds, lastSeq);
           if (resync) {
@@ -70,7 +80,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
           for (;;) {
             const page = await readEventsAfter(db, { orgId, afterSeq: lastSeq, ...filter, limit: REPLAY_PAGE });
             for (const event of page) {
-              checkSession();
+              checkBeforeYield();
               lastSeq = event.seq;
               yield tracked(String(event.seq), event);
             }
@@ -79,7 +89,9 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
         }
         for await (const event of live) {
           if (event.seq <= lastSeq) continue;
-          checkSession();
+          // From here on the stream has a position, so a pause can catch up from the log.
+          if (lastSeq < 0) lastSeq = event.seq - 1;
+          checkBeforeYield();
           lastSeq = event.seq;
           if (metrics) {
             metrics.eventsDelivered.inc();
@@ -87,13 +99,29 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
           }
           yield tracked(String(event.seq), event);
         }
-        checkSession();
+        if (expiry.expired()) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'The token has expired; sign in again' });
         return;
       } catch (error) {
-        if (!(error instanceof BusOverflow)) throw error;
-        lastSeq = Math.max(lastSeq, error.resumeAfterSeq);
+        if (error === PAUSE_FOR_DRAIN) paused = true;
+        else if (error instanceof BusOverflow) lastSeq = Math.max(lastSeq, error.resumeAfterSeq);
+        else throw error;
       } finally {
         await live.return?.();
+      }
+      if (paused && backpressure) {
+        metrics?.slowConsumersDropped.inc({ action: 'paused' });
+        if (!(await backpressure.waitForDrain(abort.signal))) {
+          if (!abort.signal.aborted) {
+            metrics?.slowConsumersDropped.inc({ action: 'closed' });
+            backpressure.giveUp();
+          }
+          return;
+        }
+        const behind = lastSeq < 0 ? 0 : await db.event.count({ where: { orgId, seq: { gt: lastSeq }, ...eventWhere(filter) } });
+        if (behind > backpressure.maxCatchUpEvents) {
+          metrics?.slowConsumersDropped.inc({ action: 'resynced' });
+          resync = 'slow_consumer';
+        }
       }
     }
   } finally {
@@ -123,6 +151,13 @@ function watchExpiry(session: { expiresAt: number } | undefined, abort: AbortCon
   return {
     expired: () => expired || (session !== undefined && session.expiresAt <= Date.now()),
     stop: () => clearTimeout(timer),
+  };
+}
+
+function eventWhere(filter: EventFilter) {
+  return {
+    ...(filter.modules ? { module: { in: [...filter.modules] } } : {}),
+    ...(filter.recordId !== undefined ? { recordId: filter.recordId } : {}),
   };
 }
 

@@ -14,6 +14,7 @@ export const eventsRouter = router({
       lastEventId: input.lastEventId,
       session: ctx.session,
       metrics: ctx.metrics,
+      backpressure: ctx.connection.backpressure,
       signal,
     });
   }),

@@ -56,6 +56,7 @@ export function createRecordRouter<M extends ModuleName>(name: M) {
         lastEventId: input.lastEventId,
         session: ctx.session,
         metrics: ctx.metrics,
+        backpressure: ctx.connection.backpressure,
         signal,
       }) as AsyncGenerator<TrackedEnvelope<StreamItem<Extract<CrmEvent, { module: M }>>>>;
     }),
