@@ -88,6 +88,7 @@ describe('the main pages', () => {
     await page.getByLabel('Beds').fill('9');
     await page.keyboard.press('Escape');
     expect(await page.locator('[data-field="beds"] .value').textContent()).toContain('3');
+    expect(await page.evaluate(() => document.activeElement?.closest('[data-field]')?.getAttribute('data-field'))).toBe('beds');
     await page.getByRole('button', { name: /^Beds/ }).click();
     await page.getByLabel('Beds').fill('4');
     await page.keyboard.press('Enter');

@@ -1,5 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
-import { useId, useState, type KeyboardEvent } from 'react';
+import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
 import { modules, type ModuleName } from '../../../shared/modules.ts';
 import { FieldInput } from '../components/FieldInput.tsx';
 import { asRecord, errorCode, messageOf, recordApi } from '../modules/api.ts';
@@ -86,6 +86,13 @@ function InlineField({ module, record, spec, readOnly }: { module: ModuleName; r
   const conflictBy = useUserName(conflict?.by);
   const label = fieldLabel(module, spec.name);
   const value = record[spec.name];
+  const valueButton = useRef<HTMLButtonElement>(null);
+  const wasEditing = useRef(false);
+  // Keyboard users land back on the value they edited, not at the top of the page.
+  useEffect(() => {
+    if (wasEditing.current && !editing) valueButton.current?.focus();
+    wasEditing.current = Boolean(editing);
+  }, [editing]);
 
   const start = () => {
     if (readOnly) return;
@@ -159,6 +166,7 @@ function InlineField({ module, record, spec, readOnly }: { module: ModuleName; r
           </form>
         ) : (
           <button
+            ref={valueButton}
             type="button"
             className="value"
             onClick={start}
