@@ -44,7 +44,7 @@ describe('idempotent mutations', () => {
   it('store nothing when the mutation fails, so a retry runs it for real', async () => {
     const alice = await t.caller('alice@acme.test');
     const job = await alice.jobs.create({ title: 'Versioned' });
-    await alice.jobs.update({ id: job.id, expectedVersion: 1, patch: { title: 'v2' } });
+    await (await t.caller('bob@acme.test')).jobs.update({ id: job.id, expectedVersion: 1, patch: { title: 'v2' } });
     await expect(alice.jobs.update({ id: job.id, expectedVersion: 1, patch: { title: 'x' }, idempotencyKey: 'failing-key-0001' })).rejects.toMatchObject({
       code: 'CONFLICT',
     });

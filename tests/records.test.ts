@@ -23,6 +23,16 @@ const validInputs: Record<ModuleName, { create: Record<string, unknown>; patch: 
   },
 };
 
+/** The same fields as `patch`, other values: what makes a stale update a real conflict. */
+const conflictingPatch: Record<ModuleName, Record<string, unknown>> = {
+  jobs: { status: 'cancelled' },
+  escrows: { purchasePriceCents: 1 },
+  listings: { status: 'sold', listPriceCents: 1 },
+  clients: { phone: '+1 555 000 0000' },
+  leads: { score: 1 },
+  appointments: { location: 'Elsewhere' },
+};
+
 const defaultStatus: Record<ModuleName, [string, string]> = {
   jobs: ['status', 'new'],
   escrows: ['status', 'opened'],
@@ -95,7 +105,7 @@ describe.each(MODULE_NAMES)('%s', (name) => {
     const bob = await t.caller('bob@acme.test');
     const created = await (alice[name] as any).create(validInputs[name].create);
     const bobs = await (bob[name] as any).update({ id: created.id, expectedVersion: 1, patch: validInputs[name].patch });
-    const error = await rejection((alice[name] as any).update({ id: created.id, expectedVersion: 1, patch: validInputs[name].patch }));
+    const error = await rejection((alice[name] as any).update({ id: created.id, expectedVersion: 1, patch: conflictingPatch[name] }));
     expect(error.code).toBe('CONFLICT');
     expect((error.cause as unknown as { current: unknown }).current).toEqual(bobs);
     expect((await rejection((alice[name] as any).delete({ id: created.id, expectedVersion: 1 }))).code).toBe('CONFLICT');

@@ -3,9 +3,22 @@ import { z } from 'zod';
 import type { Context } from './context.ts';
 import { RateLimited, tooManyRequests } from './limits.ts';
 
-/** Thrown as the cause of a CONFLICT so the error carries the record as it is now. */
+/** A field someone else changed after the version an update was based on. */
+export interface FieldConflict {
+  field: string;
+  /** Its value now. */
+  value: unknown;
+  changedById: string;
+  /** The version in which they last changed it. */
+  version: number;
+}
+
+/** Thrown as the cause of a CONFLICT so the error carries the record as it is now and the contested fields. */
 export class VersionConflict extends Error {
-  constructor(readonly current: unknown) {
+  constructor(
+    readonly current: unknown,
+    readonly conflicts: FieldConflict[] = [],
+  ) {
     super('The record was changed by someone else');
   }
 }
@@ -29,6 +42,7 @@ const t = initTRPC.context<Context>().create({
         ...shape.data,
         zodError: isInputError ? z.flattenError(cause) : null,
         current: cause instanceof VersionConflict ? cause.current : undefined,
+        conflicts: cause instanceof VersionConflict ? cause.conflicts : undefined,
         retryAfterMs: cause instanceof RateLimited ? cause.retryAfterMs : undefined,
       },
     };

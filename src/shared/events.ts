@@ -22,10 +22,13 @@ interface EventBase<M extends ModuleName, A extends EventAction> {
   orgId: string;
   /** ISO-8601. */
   timestamp: string;
+  /** Only on an update merged over a stale `expectedVersion`: the version its author had loaded. */
+  mergedFromVersion?: number;
 }
 
 /** Flattened into one object type: tRPC's output inference would merge the members of a union of intersections. */
-type EventOf<M extends ModuleName, A extends EventAction, D> = { [K in keyof EventBase<M, A> | 'data']: K extends 'data' ? D : EventBase<M, A>[K & keyof EventBase<M, A>] };
+type Flatten<T> = { [K in keyof T]: T[K] };
+type EventOf<M extends ModuleName, A extends EventAction, D> = Flatten<EventBase<M, A> & { data: D }>;
 
 type EventsOf<M extends ModuleName> = EventOf<M, 'created', RecordOf<M>> | EventOf<M, 'updated', ChangesOf<M>> | EventOf<M, 'deleted', RecordOf<M>>;
 

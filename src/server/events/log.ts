@@ -10,6 +10,7 @@ export interface EventDraft {
   version: number;
   userId: string;
   data: Record<string, unknown>;
+  mergedFromVersion?: number | null;
 }
 
 interface EventRow extends Omit<EventDraft, "module" | "action" | "data"> {
@@ -32,6 +33,7 @@ export function toEvent(row: EventRow): CrmEvent {
     userId: row.userId,
     orgId: row.orgId,
     timestamp: row.createdAt.toISOString(),
+    ...(row.mergedFromVersion != null ? { mergedFromVersion: row.mergedFromVersion } : {}),
   } as CrmEvent;
 }
 

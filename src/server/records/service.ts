@@ -5,7 +5,7 @@ import type { PublicUser } from '../../shared/auth.ts';
 import type { AppDeps } from '../context.ts';
 import type { Db, Tx } from '../db/client.ts';
 import { commitChange, type IdempotencyOptions } from '../events/commit.ts';
-import { VersionConflict } from '../trpc.ts';
+import { VersionConflict, type FieldConflict } from '../trpc.ts';
 import { normalizeInput, toDbData, toWire, type Row, type WireRecord } from './wire.ts';
 
 /** The subset of a Prisma model delegate that every module shares. */
@@ -132,8 +132,10 @@ export interface UpdateInput {
 }
 
 /**
- * Applies `patch` when `expectedVersion` is the stored version (else CONFLICT with the
- * current record). The event carries only the fields whose value changed; a patch
+ * Applies `patch` when `expectedVersion` is the stored version, or when it is older but
+ * none of the fields the patch changes were changed by someone else since (a merge;
+ * the event says `mergedFromVersion`). Otherwise CONFLICT with the current record and
+ * the contested fields. The event carries only the fields whose value changed; a patch
  * that changes nothing returns the record as it is, without a new version or event.
  */
 export async function updateRecord(actor: Actor, module: AnyModule, input: UpdateInput) {
@@ -144,12 +146,21 @@ export async function updateRecord(actor: Actor, module: AnyModule, input: Updat
     const row = await delegate.findFirst({ where: { id: input.id, orgId: user.orgId } });
     if (!row) throw notFound(module, input.id);
     const current = toWire(row);
+    let mergedFromVersion: number | null = null;
     if (current.version !== input.expectedVersion) {
-      throw new TRPCError({
-        code: 'CONFLICT',
-        message: `The ${module.entity.toLowerCase()} is at version ${current.version}, not ${input.expectedVersion}`,
-        cause: new VersionConflict(current),
-      });
+      // A stale version is merged when no field it changes was changed by someone else since.
+      const contested = await findContestedFields(tx, user, input.id, current, input.expectedVersion, patch);
+      if (contested === null || contested.length > 0) {
+        const fields = contested?.map((conflict) => conflict.field).join(', ');
+        throw new TRPCError({
+          code: 'CONFLICT',
+          message: fields
+            ? `Someone else changed ${fields} of this ${module.entity.toLowerCase()} since version ${input.expectedVersion}`
+            : `The ${module.entity.toLowerCase()} is at version ${current.version}, not ${input.expectedVersion}`,
+          cause: new VersionConflict(current, contested ?? []),
+        });
+      }
+      mergedFromVersion = input.expectedVersion;
     }
     const changes: Record<string, { from: unknown; to: unknown }> = {};
     const changed: Record<string, unknown> = {};
@@ -171,8 +182,46 @@ export async function updateRecord(actor: Actor, module: AnyModule, input: Updat
     for (const field of ['updatedAt', 'updatedById'] as const) {
       if (updated[field] !== current[field]) changes[field] = { from: current[field], to: updated[field] };
     }
-    return { result: updated, event: eventDraft(module, user, updated, 'updated', changes) };
+    return { result: updated, event: { ...eventDraft(module, user, updated, 'updated', changes), mergedFromVersion } };
   }, idempotencyOf(actor, module, 'update', { ...input, patch }));
+}
+
+/** Fields every update event carries; they say who and when, not what. */
+const BOOKKEEPING_FIELDS = new Set(['updatedAt', 'updatedById', 'version']);
+
+/**
+ * The fields of `patch` that someone other than `user` changed after `baseVersion`
+ * (with the current value and who changed it); null when the history cannot tell
+ * (a version from the future, or events pruned by retention).
+ */
+async function findContestedFields(
+  tx: Tx,
+  user: PublicUser,
+  recordId: string,
+  current: WireRecord,
+  baseVersion: number,
+  patch: Record<string, unknown>,
+): Promise<FieldConflict[] | null> {
+  if (baseVersion > current.version) return null;
+  const since = await tx.event.findMany({
+    where: { orgId: user.orgId, recordId, version: { gt: baseVersion } },
+    orderBy: { version: 'asc' },
+    select: { version: true, action: true, userId: true, data: true },
+  });
+  if (since.length !== current.version - baseVersion || since.some((event) => event.action !== 'updated')) return null;
+  const lastChange = new Map<string, { userId: string; version: number }>();
+  for (const event of since) {
+    for (const field of Object.keys(event.data as object)) {
+      if (!BOOKKEEPING_FIELDS.has(field)) lastChange.set(field, { userId: event.userId, version: event.version });
+    }
+  }
+  const contested: FieldConflict[] = [];
+  for (const [field, value] of Object.entries(patch)) {
+    const change = lastChange.get(field);
+    if (!change || change.userId === user.id || current[field] === value) continue;
+    contested.push({ field, value: current[field], changedById: change.userId, version: change.version });
+  }
+  return contested;
 }
 
 export async function deleteRecord(actor: Actor, module: AnyModule, input: { id: string; expectedVersion?: number | undefined }) {
