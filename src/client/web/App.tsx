@@ -106,8 +106,8 @@ function TokenRefresher({ expiresAt, onRefreshed }: { expiresAt: string; onRefre
 }
 
 function SignedIn({ pathname }: { pathname: string }) {
-  const { user } = useSession();
-  useRealtime(undefined, { userId: user.id });
+  const { user, signOut } = useSession();
+  useRealtime(undefined, { userId: user.id, onUnauthorized: () => signOut('Your session ended. Sign in again.') });
   const route = parseRoute(pathname);
   useEffect(() => {
     if (!route || route.page === 'signin') navigate('/escrows', { replace: true });

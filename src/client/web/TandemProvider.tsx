@@ -76,9 +76,23 @@ export function TandemProvider({ url, getToken, onUnauthorized, children, pollIn
     const retryNow = () => {
       if (tandem.connection.state === 'offline' || tandem.connection.state === 'reconnecting') tandem.connection.reconnect();
     };
+    // "Reconnecting" means the socket is down and no HTTP call has told yet whether the server
+    // still answers. Ask it (a tiny query over HTTP), so the indicator soon says "Live via
+    // polling" or "Offline" even when nothing else happens to make a request.
+    let probeTimer: ReturnType<typeof setTimeout> | undefined;
+    const probe = () => {
+      clearTimeout(probeTimer);
+      if (tandem.connection.state !== 'reconnecting') return;
+      probeTimer = setTimeout(() => {
+        void state.client.events.head.query().catch(() => undefined).finally(probe);
+      }, 1_500);
+    };
+    const unsubscribeProbe = tandem.connection.subscribe(probe);
     window.addEventListener('online', retryNow);
     document.addEventListener('visibilitychange', retryNow);
     return () => {
+      unsubscribeProbe();
+      clearTimeout(probeTimer);
       window.removeEventListener('online', retryNow);
       document.removeEventListener('visibilitychange', retryNow);
       state.closeTimer = setTimeout(() => {

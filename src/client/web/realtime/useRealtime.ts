@@ -1,7 +1,8 @@
 import { useQueryClient } from '@tanstack/react-query';
-import { useRef } from 'react';
+import { useEffect, useRef } from 'react';
 import type { StreamItem } from '../../../shared/events.ts';
 import type { ModuleName } from '../../../shared/modules.ts';
+import { errorCode } from '../modules/api.ts';
 import { trpc } from '../trpc.ts';
 import { flash } from './flash.ts';
 import { applyStreamItem, changedFields, parseRecordKey } from './patch.ts';
@@ -11,6 +12,8 @@ export interface RealtimeOptions {
   userId: string;
   /** Called with every item after the cache was patched (for tests and future features). */
   onItem?: (item: StreamItem) => void;
+  /** The server ended the stream because the session did. */
+  onUnauthorized?: () => void;
 }
 
 /**
@@ -24,7 +27,7 @@ export function useRealtime(modules: ModuleName[] | undefined, options: Realtime
   optionsRef.current = options;
   const startedOnce = useRef(false);
 
-  trpc.events.onAny.useSubscription(modules ? { modules } : {}, {
+  const subscription = trpc.events.onAny.useSubscription(modules ? { modules } : {}, {
     onStarted() {
       // Queries fetched before the subscription was positioned in the log may have missed an
       // event in between; on the first start, refetch what is shown (later restarts resume exactly).
@@ -43,4 +46,20 @@ export function useRealtime(modules: ModuleName[] | undefined, options: Realtime
       optionsRef.current.onItem?.(item);
     },
   });
+
+  // The link survives transport trouble by itself; an error here is the server ending the
+  // stream. A lost session signs out; anything else is retried, refetching what is shown.
+  const { status, error, reset } = subscription;
+  useEffect(() => {
+    if (status !== 'error') return;
+    if (errorCode(error) === 'UNAUTHORIZED') {
+      optionsRef.current.onUnauthorized?.();
+      return;
+    }
+    const timer = setTimeout(() => {
+      startedOnce.current = false;
+      reset();
+    }, 2_000);
+    return () => clearTimeout(timer);
+  }, [status, error, reset]);
 }
