@@ -8,6 +8,7 @@ import { DEMO_LOGINS, DEMO_PASSWORD, seedDemoData } from './db/seed.ts';
 import { schedulePruning } from './events/retention.ts';
 import { defaultBackpressure } from './events/backpressure.ts';
 import { createInflightTracker } from './inflight.ts';
+import { defaultPresenceOptions, PresenceService } from './presence/service.ts';
 import { createLimits, defaultLimits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
@@ -37,6 +38,8 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'SLOW_CONSUMER_BUFFER_BYTES'
       | 'SLOW_CONSUMER_DRAIN_MS'
       | 'SLOW_CONSUMER_MAX_CATCHUP_EVENTS'
+      | 'PRESENCE_IDLE_MS'
+      | 'TYPING_TIMEOUT_MS'
     >
   >;
 
@@ -58,6 +61,10 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     metrics: createMetrics(),
     logger,
     inflight: createInflightTracker(),
+    presence: new PresenceService({
+      idleAfterMs: config.PRESENCE_IDLE_MS ?? defaultPresenceOptions.idleAfterMs,
+      typingTimeoutMs: config.TYPING_TIMEOUT_MS ?? defaultPresenceOptions.typingTimeoutMs,
+    }),
     backpressure: {
       maxBufferedBytes: config.SLOW_CONSUMER_BUFFER_BYTES ?? defaultBackpressure.maxBufferedBytes,
       drainTimeoutMs: config.SLOW_CONSUMER_DRAIN_MS ?? defaultBackpressure.drainTimeoutMs,
@@ -82,6 +89,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     demoPassword: DEMO_PASSWORD,
     async close() {
       await stopPruning();
+      deps.presence.close();
       await database.close();
     },
   };

@@ -25,6 +25,8 @@ const configSchema = z.object({
   SLOW_CONSUMER_BUFFER_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
   SLOW_CONSUMER_DRAIN_MS: z.coerce.number().int().positive().default(30_000),
   SLOW_CONSUMER_MAX_CATCHUP_EVENTS: z.coerce.number().int().nonnegative().default(10_000),
+  PRESENCE_IDLE_MS: z.coerce.number().int().positive().default(5 * 60_000),
+  TYPING_TIMEOUT_MS: z.coerce.number().int().positive().default(3_000),
   SEED_DEMO: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
 });
 

@@ -7,6 +7,7 @@ import type { EventBus } from './bus/types.ts';
 import type { Db } from './db/client.ts';
 import { socketBackpressure, type Backpressure, type BackpressureOptions } from './events/backpressure.ts';
 import type { InflightTracker } from './inflight.ts';
+import type { PresenceService } from './presence/service.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -22,6 +23,7 @@ export interface AppDeps {
   /** Mutations in progress; a shutdown waits for them. */
   inflight: InflightTracker;
   backpressure: BackpressureOptions;
+  presence: PresenceService;
 }
 
 /** One WebSocket connection (or, over HTTP, one request): what per-connection limits count. */
@@ -114,8 +116,10 @@ export function createWsContextFactory(deps: AppDeps) {
       deps.logger.warn('closing a slow consumer', { connection: ctx.connection.id, userId: user.id }),
     );
     deps.logger.info('connected', { connection: ctx.connection.id, userId: user.id, orgId: user.orgId });
+    deps.presence.connect(ctx.connection.id, user);
     socket.once('close', (code: number) => {
       release();
+      deps.presence.disconnect(ctx.connection.id);
       deps.logger.info('disconnected', { connection: ctx.connection.id, userId: user.id, code });
     });
     return ctx;

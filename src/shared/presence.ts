@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { lastEventIdSchema } from './events.ts';
+import { idSchema, moduleNameSchema } from './modules.ts';
+import { withIdempotencyKey } from './mutations.ts';
+
+export const PRESENCE_STATUSES = ['online', 'idle', 'offline'] as const;
+export type PresenceStatus = (typeof PRESENCE_STATUSES)[number];
+
+/** One user of the org: one entry however many tabs or connections they have. */
+export interface PresenceEntry {
+  userId: string;
+  name: string;
+  status: PresenceStatus;
+  /** ISO-8601: when this status began. */
+  since: string;
+}
+
+export interface Viewer {
+  userId: string;
+  name: string;
+}
+
+/** What subscribers of one record see: who views it (on start and on every change), and who types where. */
+export type RecordActivity =
+  | { type: 'viewers'; module: string; recordId: string; viewers: Viewer[] }
+  | { type: 'typing'; module: string; recordId: string; userId: string; name: string; field: string | null; typing: boolean };
+
+const fieldName = z.string().min(1).max(64).regex(/^[A-Za-z][A-Za-z0-9_]*$/);
+
+export const recordRefInput = z.strictObject({ module: moduleNameSchema, recordId: idSchema, ...withIdempotencyKey });
+export const heartbeatInput = z.strictObject({ active: z.boolean().default(true), ...withIdempotencyKey });
+export const typingInput = z.strictObject({ module: moduleNameSchema, recordId: idSchema, field: fieldName.optional(), ...withIdempotencyKey });
+export const onRecordInput = z.strictObject({ module: moduleNameSchema, recordId: idSchema, lastEventId: lastEventIdSchema.nullish() });
+export const presenceOnChangeInput = z.strictObject({ lastEventId: z.string().max(32).nullish() }).optional();
