@@ -130,17 +130,19 @@ describe('presence', () => {
 
 describe('presence over HTTP', () => {
   it('keeps an HTTP-only client present by its heartbeats, and drops that presence once a socket opens', async () => {
-    const { createHttpClient } = await import('../src/client/trpc.ts');
-    const token = await t.tokenFor('carol@globex.test');
-    const http = createHttpClient(t.server.url, () => token);
-    const carolId = t.users['carol@globex.test'].id;
-    expect((await http.presence.heartbeat.mutate({ active: true })).status).toBe('online');
-    expect(t.deps.presence.list(t.users['carol@globex.test'].orgId).map((entry) => entry.userId)).toContain(carolId);
-    const socket = await t.client('carol@globex.test');
+    const { createHttpClient, createTandemClient } = await import('../src/client/trpc.ts');
+    const WebSocket = (await import('ws')).default;
+    const orgId = t.users['carol@globex.test'].orgId;
+    const dave = await t.deps.db.user.create({ data: { orgId, email: 'dave@globex.test', name: 'Dave Dunn', passwordHash: 'unused', role: 'agent' } });
+    const { token } = await t.deps.tokens.sign({ userId: dave.id, orgId });
+    const present = () => t.deps.presence.list(orgId).some((entry) => entry.userId === dave.id);
+
+    expect((await createHttpClient(t.server.url, () => token).presence.heartbeat.mutate({ active: true })).status).toBe('online');
+    expect(present()).toBe(true);
+    const socket = createTandemClient({ url: t.server.url, getToken: () => token, WebSocket: WebSocket as never });
     await vi.waitFor(() => expect(socket.connection.state).toBe('open'), { timeout: 5_000 });
     await socket.close();
-    await vi.waitFor(() => expect(t.deps.presence.list(t.users['carol@globex.test'].orgId).map((entry) => entry.userId)).not.toContain(carolId), {
-      timeout: 5_000,
-    });
+    // Without the HTTP presence being dropped, Dave would stay for its 60 s lifetime.
+    await vi.waitFor(() => expect(present()).toBe(false), { timeout: 5_000 });
   });
 });
