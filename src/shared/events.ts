@@ -44,15 +44,34 @@ export const lastEventIdSchema = z.string().regex(/^\d{1,15}$/, 'lastEventId mus
 
 export const moduleFilterSchema = z.array(moduleNameSchema).min(1).max(6);
 
+/** Bursts of updates to one record within this many ms reach the subscriber as one merged event. Default: off. */
+const coalesceMsSchema = z.number().int().min(0).max(10_000).optional();
+
 export const onChangeInput = z.strictObject({
   id: z.string().min(1).max(64).optional(),
   lastEventId: lastEventIdSchema.nullish(),
+  coalesceMs: coalesceMsSchema,
 });
 
 export const onAnyInput = z.strictObject({
   modules: moduleFilterSchema.optional(),
   lastEventId: lastEventIdSchema.nullish(),
+  coalesceMs: coalesceMsSchema,
 });
+
+export const personalInput = z.strictObject({ lastEventId: lastEventIdSchema.nullish() }).optional();
+
+/** Events addressed to one user only (`me.onEvent`). */
+export interface JobAssigned {
+  type: 'JOB_ASSIGNED';
+  seq: number;
+  jobId: string;
+  title: string;
+  assigneeId: string;
+  assignedById: string;
+  timestamp: string;
+}
+export type PersonalEvent = JobAssigned | ResyncSignal;
 
 export const sinceInput = z.strictObject({
   lastEventId: lastEventIdSchema,

@@ -10,6 +10,8 @@ import { readEventsAfter, readLogBounds, resyncReason } from './log.ts';
 export interface EventFilter {
   modules?: readonly ModuleName[];
   recordId?: string;
+  /** A further condition, checked in memory after the indexed filters. */
+  predicate?: (event: CrmEvent) => boolean;
 }
 
 export interface StreamEventsOptions {
@@ -35,7 +37,7 @@ const REPLAY_PAGE = 500;
 export function matchesFilter(filter: EventFilter, event: CrmEvent): boolean {
   if (filter.modules && !filter.modules.includes(event.module)) return false;
   if (filter.recordId !== undefined && event.recordId !== filter.recordId) return false;
-  return true;
+  return filter.predicate ? filter.predicate(event) : true;
 }
 
 /**
@@ -55,7 +57,9 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
     if (expiry.expired()) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'The token has expired; sign in again' });
     if (backpressure?.isBackedUp()) throw PAUSE_FOR_DRAIN;
   };
-  const busFilter = filter.modules || filter.recordId !== undefined ? (event: CrmEvent) => matchesFilter(filter, event) : undefined;
+  const busFilter =
+    filter.modules || filter.recordId !== undefined || filter.predicate ? (event: CrmEvent) => matchesFilter(filter, event) : undefined;
+  const { predicate, ...indexed } = filter;
   let lastSeq = options.lastEventId == null ? -1 : Number(options.lastEventId);
   let resync: ResyncSignal['reason'] | null = null;
   try {
@@ -78,10 +82,11 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
         }
         if (lastSeq >= 0) {
           for (;;) {
-            const page = await readEventsAfter(db, { orgId, afterSeq: lastSeq, ...filter, limit: REPLAY_PAGE });
+            const page = await readEventsAfter(db, { orgId, afterSeq: lastSeq, ...indexed, limit: REPLAY_PAGE });
             for (const event of page) {
               checkBeforeYield();
               lastSeq = event.seq;
+              if (predicate && !predicate(event)) continue;
               yield tracked(String(event.seq), event);
             }
             if (page.length < REPLAY_PAGE) break;

@@ -1,12 +1,14 @@
 import { router } from '../trpc.ts';
 import { authRouter } from './auth.ts';
 import { eventsRouter } from './events.ts';
+import { meRouter } from './me.ts';
 import { presenceRouter, typingRouter } from './presence.ts';
 import { createRecordRouter } from './records.ts';
 
 export const appRouter = router({
   auth: authRouter,
   events: eventsRouter,
+  me: meRouter,
   presence: presenceRouter,
   typing: typingRouter,
   jobs: createRecordRouter('jobs'),

@@ -1,22 +1,13 @@
 import { onAnyInput, sinceInput } from '../../shared/events.ts';
 import { readEventsAfter, readLogBounds, resyncReason } from '../events/log.ts';
-import { resyncSignal, streamEvents } from '../events/stream.ts';
+import { resyncSignal } from '../events/stream.ts';
+import { subscribeToLog } from '../events/subscribe.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
 export const eventsRouter = router({
   /** Every event of the caller's org (optionally of some modules), resumable by `lastEventId`. */
   onAny: authedProcedure.input(onAnyInput).subscription(({ ctx, input, signal }) => {
-    return streamEvents({
-      db: ctx.db,
-      bus: ctx.bus,
-      orgId: ctx.user.orgId,
-      filter: { modules: input.modules },
-      lastEventId: input.lastEventId,
-      session: ctx.session,
-      metrics: ctx.metrics,
-      backpressure: ctx.connection.backpressure,
-      signal,
-    });
+    return subscribeToLog(ctx, { modules: input.modules }, input, signal);
   }),
   /** The same events read from the log over plain HTTP: what the polling fallback uses. */
   since: authedProcedure.input(sinceInput).query(async ({ ctx, input }) => {

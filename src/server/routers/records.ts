@@ -3,7 +3,7 @@ import type { TrackedEnvelope } from '@trpc/server';
 import { onChangeInput, type CrmEvent, type StreamItem } from '../../shared/events.ts';
 import { withIdempotencyKey } from '../../shared/mutations.ts';
 import { idSchema, modules, type CreateInputOf, type ModuleName, type PatchOf, type RecordOf } from '../../shared/modules.ts';
-import { streamEvents } from '../events/stream.ts';
+import { subscribeToLog } from '../events/subscribe.ts';
 import { createRecord, deleteRecord, getRecord, listRecords, updateRecord, type ListInput } from '../records/service.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
@@ -48,17 +48,9 @@ export function createRecordRouter<M extends ModuleName>(name: M) {
       return deleteRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, target);
     }),
     onChange: authedProcedure.input(onChangeInput).subscription(({ ctx, input, signal }) => {
-      return streamEvents({
-        db: ctx.db,
-        bus: ctx.bus,
-        orgId: ctx.user.orgId,
-        filter: { modules: [name], recordId: input.id },
-        lastEventId: input.lastEventId,
-        session: ctx.session,
-        metrics: ctx.metrics,
-        backpressure: ctx.connection.backpressure,
-        signal,
-      }) as AsyncGenerator<TrackedEnvelope<StreamItem<Extract<CrmEvent, { module: M }>>>>;
+      return subscribeToLog(ctx, { modules: [name], recordId: input.id }, input, signal) as AsyncGenerator<
+        TrackedEnvelope<StreamItem<Extract<CrmEvent, { module: M }>>>
+      >;
     }),
   });
 }
