@@ -65,7 +65,7 @@ describe('coalesceUpdates', () => {
       }
     }
     const out: [string, StreamItem][] = [];
-    for await (const item of coalesceUpdates(source(), 50)) out.push(item as [string, StreamItem]);
+    for await (const item of coalesceUpdates(source(), 50)) out.push(item as unknown as [string, StreamItem]);
     expect(out.map(([id, item]) => [id, (item as CrmEvent).version, (item as CrmEvent).data])).toEqual([
       ['2', 3, { title: { from: 'a', to: 'c' }, notes: { from: null, to: 'n' } }],
       ['3', 4, { title: { from: 'c', to: 'd' } }],
