@@ -1,0 +1,601 @@
+/**
+ * The load generator: its own process (pinned to its own core by bench/run.ts),
+ * driven over IPC. Every contestant is spoken to on plain `ws` sockets, so the
+ * client-side cost is the same for all: tRPC's WebSocket protocol (Tandem and the
+ * plain tRPC baseline), engine.io/Socket.IO framing, or the bare baselines' JSON.
+ *
+ * Each change carries a nonce (`bn:<n>:`) in its name; the send time of nonce n is
+ * kept, and each delivery's latency is (receive time − send time), same clock.
+ * Each subscriber checks that `seq` only grows (a repeat is a duplicate) and counts
+ * what it got; missing = expected − unique deliveries.
+ */
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+
+export type Kind = 'tandem' | 'trpc-ee' | 'ws' | 'ws-batched' | 'socketio';
+
+export interface Target {
+  kind: Kind;
+  /** http://host:port */
+  url: string;
+}
+
+export interface ConnectCommand {
+  cmd: 'connect';
+  target: Target;
+  /** One entry per org: the tokens its subscribers use (round robin) and its sender's token. */
+  orgs: { subscriberTokens: string[]; senderToken: string }[];
+  subscribersPerOrg: number;
+  /** Subscribe to the stream (false: connect and authenticate only). */
+  subscribe?: boolean;
+  /** Reconnect and resume when a socket closes (the storm). */
+  resume?: boolean;
+  concurrency?: number;
+}
+export interface StepCommand {
+  cmd: 'step';
+  /** Changes per second over all orgs. */
+  rate: number;
+  durationMs: number;
+  /** How long to wait for the last deliveries after the last send. */
+  settleMs: number;
+}
+
+export interface StepResult {
+  rate: number;
+  sent: number;
+  acked: number;
+  errors: number;
+  expected: number;
+  delivered: number;
+  duplicates: number;
+  missing: number;
+  p50: number;
+  p99: number;
+  max: number;
+  seconds: number;
+  loadgenCpuMs: number;
+  /** p99 of send → mutation reply, in ms. */
+  ackP99: number;
+}
+
+type Send = (frame: string) => void;
+
+interface Protocol {
+  path: string;
+  /** Returns true when the connection is ready at once (tRPC answers connectionParams with nothing). */
+  onOpen(send: Send, token: string, subscribe: boolean, lastSeq: number): boolean;
+  /** Returns 'live' when the connection is ready, or the event's (seq, nonce), or an ack id. */
+  parse(frame: string, send: Send): { live?: true; seq?: number; nonce?: number; ack?: number; error?: boolean } | null;
+  mutation(id: number, name: string, key: string): string;
+}
+
+function numberAfter(frame: string, marker: string, from = 0): number {
+  const at = frame.indexOf(marker, from);
+  if (at < 0) return -1;
+  return Number.parseInt(frame.slice(at + marker.length, at + marker.length + 20), 10);
+}
+
+function parseEvent(frame: string): { seq: number; nonce: number } | null {
+  const nonce = numberAfter(frame, '"bn:');
+  if (nonce < 0) return null;
+  return { seq: numberAfter(frame, '"seq":'), nonce };
+}
+
+const trpcProtocol: Protocol = {
+  path: '/trpc?connectionParams=1',
+  onOpen(send, token, subscribe, lastSeq) {
+    send(JSON.stringify({ method: 'connectionParams', data: { token } }));
+    const input = lastSeq > 0 ? { lastEventId: String(lastSeq) } : {};
+    if (!subscribe) return true;
+    send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'events.onAny', input } }));
+    return false;
+  },
+  parse(frame, send) {
+    if (frame === 'PING') {
+      send('PONG');
+      return null;
+    }
+    const id = numberAfter(frame, '{"id":');
+    if (id === 1) {
+      if (frame.startsWith('{"id":1,"error"')) return { error: true };
+      // Subscription data (`"type":"data"`, the tracked id inside); anything else on id 1 is "started".
+      if (frame.startsWith('{"id":1,"result":{"type":"data"')) return parseEvent(frame);
+      return { live: true };
+    }
+    // A mutation's reply: an acknowledgement (its record holds the nonce too, but it is no delivery).
+    if (id > 1) return { ack: id, error: frame.startsWith(`{"id":${id},"error"`) };
+    return null;
+  },
+  mutation(id, name, key) {
+    return JSON.stringify({ id, method: 'mutation', params: { path: 'leads.create', input: { name, idempotencyKey: key } } });
+  },
+};
+
+const wsProtocol: Protocol = {
+  path: '/',
+  onOpen(send, token) {
+    send(JSON.stringify({ t: 'auth', token }));
+    return false;
+  },
+  parse(frame) {
+    if (frame === '{"t":"ready"}') return { live: true };
+    if (frame.startsWith('{"t":"ack"')) return { ack: numberAfter(frame, '"id":') };
+    return parseEvent(frame);
+  },
+  mutation(id, name) {
+    return JSON.stringify({ t: 'mut', id, name });
+  },
+};
+
+const socketIoProtocol: Protocol = {
+  path: '/socket.io/?EIO=4&transport=websocket',
+  onOpen: () => false,
+  parse(frame, send) {
+    if (frame === '2') {
+      send('3');
+      return null;
+    }
+    if (frame.startsWith('42[')) return parseEvent(frame);
+    if (frame.startsWith('43')) return { ack: Number.parseInt(frame.slice(2), 10) };
+    if (frame.startsWith('40')) return { live: true };
+    return null;
+  },
+  mutation(id, name) {
+    return `42${id}${JSON.stringify(['mut', { name }])}`;
+  },
+};
+
+function protocolOf(kind: Kind): Protocol {
+  if (kind === 'tandem' || kind === 'trpc-ee') return trpcProtocol;
+  if (kind === 'socketio') return socketIoProtocol;
+  return wsProtocol;
+}
+
+interface Conn {
+  org: number;
+  token: string;
+  ws?: WebSocket;
+  live: boolean;
+  lastSeq: number;
+  /** Unique deliveries of this run's changes. */
+  received: number;
+  duplicates: number;
+  reconnects: number;
+  /** Failed attempts since it was last live: the backoff's exponent. */
+  attempts: number;
+}
+
+interface Sender {
+  org: number;
+  token: string;
+  ws?: WebSocket;
+  live: boolean;
+  /** Mutations sent and not yet answered: id → [nonce, key]; resent after a reconnect. */
+  pending: Map<number, { nonce: number; name: string; key: string }>;
+  queued: { nonce: number; name: string; key: string }[];
+}
+
+let target: Target;
+let protocol: Protocol;
+let subscribers: Conn[] = [];
+let senders: Sender[] = [];
+let resume = false;
+let subscribe = true;
+let nextId = 2;
+let nextNonce = 1;
+let sendTimes = new Float64Array(1 << 16);
+let latencies: number[] = [];
+/** Send → mutation reply: how long the server took to commit (and, for the baselines, to fan out). */
+let ackLatencies: number[] = [];
+let deliveredInStep = 0;
+/** Acknowledged changes per org: what each of its subscribers should end up with. */
+let ackedPerOrg: number[] = [];
+let acked = 0;
+let errors = 0;
+let firstDropAt = 0;
+let lastLiveAt = 0;
+
+function reply(message: unknown) {
+  process.send!(message);
+}
+
+function open(conn: { token: string; ws?: WebSocket; live: boolean }, onFrame: (frame: string) => void, onLive: () => void, onClose: () => void, lastSeq = 0, isSubscriber = true) {
+  const url = target.url.replace(/^http/, 'ws') + protocol.path;
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  conn.ws = ws;
+  const send: Send = (frame) => ws.readyState === WebSocket.OPEN && ws.send(frame);
+  ws.on('open', () => {
+    if (target.kind === 'socketio') return;
+    if (protocol.onOpen(send, conn.token, isSubscriber && subscribe, lastSeq)) {
+      conn.live = true;
+      onLive();
+    }
+  });
+  ws.on('message', (data) => {
+    const frame = String(data);
+    if (target.kind === 'socketio' && frame.startsWith('0{')) {
+      send(`40${JSON.stringify({ token: conn.token })}`);
+      return;
+    }
+    if (!conn.live) {
+      const parsed = protocol.parse(frame, send);
+      if (parsed?.live) {
+        conn.live = true;
+        onLive();
+      } else if (parsed?.error) ws.close();
+      return;
+    }
+    onFrame(frame);
+  });
+  ws.on('error', () => {});
+  ws.on('close', () => {
+    conn.live = false;
+    onClose();
+  });
+}
+
+function handleDelivery(conn: Conn, frame: string, send: Send) {
+  const parsed = protocol.parse(frame, send);
+  if (!parsed || parsed.nonce === undefined || parsed.seq === undefined) return;
+  if (parsed.seq <= conn.lastSeq) {
+    conn.duplicates += 1;
+    return;
+  }
+  conn.lastSeq = parsed.seq;
+  conn.received += 1;
+  deliveredInStep += 1;
+  const sentAt = sendTimes[parsed.nonce];
+  if (sentAt) latencies.push(performance.now() - sentAt);
+}
+
+function connectSubscriber(conn: Conn): Promise<void> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const attempt = () =>
+      open(
+        conn,
+        (frame) => handleDelivery(conn, frame, (f) => conn.ws?.send(f)),
+        () => {
+          conn.attempts = 0;
+          lastLiveAt = performance.now();
+          if (!settled) {
+            settled = true;
+            resolve();
+          }
+        },
+        () => {
+          if (!resume && settled) return;
+          if (!firstDropAt) firstDropAt = performance.now();
+          conn.reconnects += 1;
+          conn.attempts += 1;
+          // Jittered backoff, as a real client does: 250 ms × 2^n up to 2 s.
+          const delay = Math.min(2_000, 250 * 2 ** Math.min(conn.attempts - 1, 3)) * (0.5 + Math.random());
+          setTimeout(attempt, settled ? delay : 200);
+        },
+        conn.lastSeq,
+      );
+    attempt();
+  });
+}
+
+function connectSender(sender: Sender): Promise<void> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const attempt = () =>
+      open(
+        sender,
+        (frame) => {
+          const parsed = protocol.parse(frame, (f) => sender.ws?.send(f));
+          if (parsed?.ack === undefined) return;
+          const pending = sender.pending.get(parsed.ack);
+          if (!pending) return;
+          sender.pending.delete(parsed.ack);
+          if (parsed.error) {
+            errors += 1;
+            // Retried with the same key: the server applies it at most once.
+            setTimeout(() => sender.queued.push(pending), 50);
+            return;
+          }
+          acked += 1;
+          const sentAt = sendTimes[pending.nonce];
+          if (sentAt) ackLatencies.push(performance.now() - sentAt);
+          ackedPerOrg[sender.org] = (ackedPerOrg[sender.org] ?? 0) + 1;
+        },
+        () => {
+          // What was in flight when the socket dropped is resent with its key.
+          for (const pending of sender.pending.values()) sender.queued.push(pending);
+          sender.pending.clear();
+          flushQueue(sender);
+          if (!settled) {
+            settled = true;
+            resolve();
+          }
+        },
+        () => {
+          if (!resume && settled) return;
+          setTimeout(attempt, 200 + Math.random() * 300);
+        },
+        0,
+        false,
+      );
+    attempt();
+  });
+}
+
+function flushQueue(sender: Sender) {
+  while (sender.live && sender.queued.length) sendChange(sender, sender.queued.shift()!);
+}
+
+function sendChange(sender: Sender, change: { nonce: number; name: string; key: string }) {
+  if (!sender.live || !sender.ws) {
+    sender.queued.push(change);
+    return;
+  }
+  const id = nextId++;
+  sender.pending.set(id, change);
+  sender.ws.send(protocol.mutation(id, change.name, change.key));
+}
+
+function newChange(sender: Sender) {
+  const nonce = nextNonce++;
+  if (nonce >= sendTimes.length) {
+    const grown = new Float64Array(sendTimes.length * 2);
+    grown.set(sendTimes);
+    sendTimes = grown;
+  }
+  sendTimes[nonce] = performance.now();
+  sendChange(sender, { nonce, name: `bn:${nonce}:`, key: `bench-${process.pid}-${nonce}` });
+}
+
+async function inBatches<T>(items: T[], concurrency: number, run: (item: T) => Promise<void>) {
+  let index = 0;
+  let done = 0;
+  let lastReport = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (index < items.length) {
+        await run(items[index++]!);
+        done += 1;
+        if (performance.now() - lastReport > 2_000) {
+          lastReport = performance.now();
+          reply({ progress: `${done}/${items.length} connected` });
+        }
+      }
+    }),
+  );
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+async function connect(command: ConnectCommand) {
+  target = command.target;
+  protocol = protocolOf(target.kind);
+  resume = command.resume ?? false;
+  subscribe = command.subscribe ?? true;
+  ackedPerOrg = command.orgs.map(() => 0);
+  const started = performance.now();
+  subscribers = [];
+  command.orgs.forEach((org, index) => {
+    for (let i = 0; i < command.subscribersPerOrg; i++) {
+      subscribers.push({ org: index, token: org.subscriberTokens[i % org.subscriberTokens.length]!, live: false, lastSeq: 0, received: 0, duplicates: 0, reconnects: 0, attempts: 0 });
+    }
+  });
+  senders = command.orgs.map((org, index) => ({ org: index, token: org.senderToken, live: false, pending: new Map(), queued: [] }));
+  await inBatches(subscribers, command.concurrency ?? 100, connectSubscriber);
+  if (subscribe) await Promise.all(senders.map(connectSender));
+  return { connected: subscribers.filter((s) => s.live).length, ms: performance.now() - started };
+}
+
+async function step(command: StepCommand): Promise<StepResult> {
+  latencies = [];
+  ackLatencies = [];
+  deliveredInStep = 0;
+  const ackedBefore = acked;
+  const errorsBefore = errors;
+  const receivedBefore = subscribers.map((s) => s.received);
+  const dupBefore = subscribers.reduce((sum, s) => sum + s.duplicates, 0);
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  let sent = 0;
+  let turn = 0;
+  // Paced by the clock, every millisecond: at rate r, sends what is due so far.
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const elapsed = performance.now() - started;
+      const due = Math.min(Math.floor((elapsed / 1000) * command.rate), Math.floor((command.durationMs / 1000) * command.rate));
+      while (sent < due) {
+        newChange(senders[turn++ % senders.length]!);
+        sent += 1;
+      }
+      if (elapsed >= command.durationMs) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1);
+  });
+  const sendEnd = performance.now();
+  // Settle: stop early once every subscriber got every change of its org.
+  const expected = sent * (subscribers.length / senders.length);
+  const deliveredSince = () => subscribers.reduce((sum, s, i) => sum + s.received - receivedBefore[i]!, 0);
+  while (performance.now() - sendEnd < command.settleMs && deliveredSince() < expected) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const seconds = (sendEnd - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const sorted = Float64Array.from(latencies).sort();
+  const delivered = deliveredSince();
+  return {
+    rate: command.rate,
+    sent,
+    acked: acked - ackedBefore,
+    errors: errors - errorsBefore,
+    expected,
+    delivered,
+    duplicates: subscribers.reduce((sum, s) => sum + s.duplicates, 0) - dupBefore,
+    missing: Math.max(0, expected - delivered),
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    max: sorted.length ? sorted[sorted.length - 1]! : Number.NaN,
+    seconds,
+    loadgenCpuMs: (cpu.user + cpu.system) / 1000,
+    ackP99: percentile(Float64Array.from(ackLatencies).sort(), 0.99),
+  };
+}
+
+/** The storm: changes keep flowing while the server restarts; resumes must lose and repeat nothing. */
+let stormTimer: ReturnType<typeof setInterval> | undefined;
+function stormStart(rate: number) {
+  firstDropAt = 0;
+  lastLiveAt = 0;
+  let turn = 0;
+  const started = performance.now();
+  let sent = 0;
+  stormTimer = setInterval(() => {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    while (sent < due) {
+      newChange(senders[turn++ % senders.length]!);
+      sent += 1;
+    }
+  }, 5);
+}
+
+async function waitLive(timeoutMs: number) {
+  const started = performance.now();
+  while (subscribers.some((s) => !s.live) || senders.some((s) => !s.live)) {
+    if (performance.now() - started > timeoutMs) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return {
+    live: subscribers.filter((s) => s.live).length,
+    of: subscribers.length,
+    allLiveMsAfterFirstDrop: lastLiveAt && firstDropAt ? lastLiveAt - firstDropAt : Number.NaN,
+    reconnects: subscribers.reduce((sum, s) => sum + s.reconnects, 0),
+  };
+}
+
+async function stormStop(timeoutMs: number) {
+  clearInterval(stormTimer);
+  const started = performance.now();
+  const outstanding = () => senders.reduce((sum, s) => sum + s.pending.size + s.queued.length, 0);
+  while (outstanding() > 0 && performance.now() - started < timeoutMs) await new Promise((resolve) => setTimeout(resolve, 20));
+  const complete = () => subscribers.every((s) => s.received >= (ackedPerOrg[s.org] ?? 0));
+  while (!complete() && performance.now() - started < timeoutMs) await new Promise((resolve) => setTimeout(resolve, 50));
+  let missing = 0;
+  let extra = 0;
+  for (const s of subscribers) {
+    const expected = ackedPerOrg[s.org] ?? 0;
+    if (s.received < expected) missing += expected - s.received;
+    else extra += s.received - expected;
+  }
+  return {
+    changes: acked,
+    unacknowledged: outstanding(),
+    expectedDeliveries: subscribers.reduce((sum, s) => sum + (ackedPerOrg[s.org] ?? 0), 0),
+    delivered: subscribers.reduce((sum, s) => sum + s.received, 0),
+    missing,
+    duplicates: subscribers.reduce((sum, s) => sum + s.duplicates, 0) + extra,
+    errors,
+  };
+}
+
+/**
+ * The mutation path (Tandem only): `workers` closed loops, each in its own org, each
+ * creating one lead and then updating it again and again (`leads.update` with its
+ * expectedVersion): what one node commits with its event log, and how long each takes.
+ */
+async function mutationPath(command: { url: string; tokens: string[]; durationMs: number }) {
+  const url = command.url.replace(/^http/, 'ws') + '/trpc?connectionParams=1';
+  const durations: number[] = [];
+  let failures = 0;
+  const started = performance.now();
+  const recordIds: string[] = [];
+  await Promise.all(
+    command.tokens.map(
+      (token, worker) =>
+        new Promise<void>((resolve, reject) => {
+          const ws = new WebSocket(url, { perMessageDeflate: false });
+          let id = 1;
+          let sentAt = 0;
+          let record: { id: string; version: number } | undefined;
+          const call = (path: string, input: unknown) => {
+            sentAt = performance.now();
+            ws.send(JSON.stringify({ id: ++id, method: 'mutation', params: { path, input } }));
+          };
+          const next = () => {
+            if (performance.now() - started > command.durationMs) {
+              ws.close();
+              return resolve();
+            }
+            call('leads.update', { id: record!.id, expectedVersion: record!.version, patch: { score: id % 1000 } });
+          };
+          ws.on('open', () => {
+            ws.send(JSON.stringify({ method: 'connectionParams', data: { token } }));
+            call('leads.create', { name: `mp:${worker}` });
+          });
+          ws.on('message', (data) => {
+            const frame = String(data);
+            if (frame === 'PING') return ws.send('PONG');
+            const message = JSON.parse(frame) as { result?: { data?: { id: string; version: number } }; error?: unknown };
+            if (message.error || !message.result?.data) {
+              failures += 1;
+              if (failures > 100) reject(new Error(`mutation path: ${frame}`));
+              return setTimeout(next, 10);
+            }
+            if (record) durations.push(performance.now() - sentAt);
+            record = { id: message.result.data.id, version: message.result.data.version };
+            recordIds[worker] = record.id;
+            next();
+          });
+          ws.on('error', reject);
+        }),
+    ),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const sorted = Float64Array.from(durations).sort();
+  return { commits: durations.length, seconds, perSecond: durations.length / seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), failures, recordIds };
+}
+
+function close() {
+  for (const conn of [...subscribers, ...senders]) {
+    resume = false;
+    conn.ws?.terminate();
+  }
+  subscribers = [];
+  senders = [];
+}
+
+process.on('message', (message: { cmd: string; [key: string]: unknown }) => {
+  const run = async () => {
+    switch (message.cmd) {
+      case 'connect':
+        return connect(message as unknown as ConnectCommand);
+      case 'step':
+        return step(message as unknown as StepCommand);
+      case 'storm-start':
+        return stormStart(message.rate as number);
+      case 'wait-live':
+        return waitLive(message.timeoutMs as number);
+      case 'storm-stop':
+        return stormStop(message.timeoutMs as number);
+      case 'mutation-path':
+        return mutationPath(message as unknown as { url: string; tokens: string[]; durationMs: number });
+      case 'close':
+        return close();
+      case 'exit':
+        close();
+        setTimeout(() => process.exit(0), 50);
+        return;
+      default:
+        throw new Error(`unknown command ${message.cmd}`);
+    }
+  };
+  run().then(
+    (result) => reply({ ok: true, result: result ?? null }),
+    (error: unknown) => reply({ ok: false, error: String((error as Error)?.stack ?? error) }),
+  );
+});
+reply({ ready: true });

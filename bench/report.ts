@@ -1,0 +1,240 @@
+/**
+ * Turns a run's results into `bench/results/<date>.json`, `bench/results/latest.md`,
+ * SVG charts in `docs/bench/`, and the generated part of `docs/BENCHMARKS.md`
+ * (between its `results:start` and `results:end` markers; the rest is prose).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Kind } from './loadgen.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+
+export interface FanoutStep {
+  contestant: Kind;
+  layout: string;
+  changesPerSecond: number;
+  offeredDeliveriesPerSecond: number;
+  deliveredPerSecond: number;
+  deliveredRatio: number;
+  p50: number;
+  p99: number;
+  max: number;
+  duplicates: number;
+  missing: number;
+  sent: number;
+  acked: number;
+  errors: number;
+  /** p99 of send → mutation reply (ms): the commit path's latency. */
+  ackP99: number;
+  serverCpuUsPerDelivery: number;
+  serverCpuShare: number;
+  loadgenCpuShare: number;
+  serverRssMb: number;
+  /** Why this step failed (null: within p99 ≤ 250 ms and ≥ 95 % delivered). */
+  limit: 'database commit rate' | 'server CPU' | 'load generator CPU' | 'latency' | null;
+}
+
+export interface BenchResults {
+  date: string;
+  machine: { cpus: number; cpuModel: string; node: string; taskset: boolean };
+  options: Record<string, unknown>;
+  fanout: FanoutStep[];
+  saturation: { contestant: Kind; layout: string; sustainedDeliveriesPerSecond: number; limit: string; cpuUsPerDeliveryAtSustained: number }[];
+  memory: { contestant: Kind; connections: number; rssBeforeMb: number; rssAfterMb: number; bytesPerConnection: number; connectSeconds: number }[];
+  storm: Record<string, number> | null;
+  mutationPath: { database: string; workers: number; stack: { perSecond: number; p50: number; p99: number; failures: number; serverCpuMsPerCommit: number }; raw: { perSecond: number; p50: number; p99: number } }[];
+  notes: string[];
+}
+
+export const labels: Record<Kind, string> = {
+  ws: 'bare `ws`, room maps',
+  'ws-batched': 'bare `ws`, writes batched per socket per tick',
+  socketio: 'Socket.IO 4',
+  'trpc-ee': 'tRPC 11, EventEmitter pattern of its docs',
+  tandem: 'Tandem (full stack, PGlite)',
+};
+const colors: Record<Kind, string> = { ws: '#555555', 'ws-batched': '#999999', socketio: '#2a7ab9', 'trpc-ee': '#d98c1f', tandem: '#c0392b' };
+
+const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+const ratio = (value: number, base: number | undefined) => (base && Number.isFinite(value) && Number.isFinite(base) ? `${(value / base).toFixed(2)}×` : '–');
+const int = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '–');
+
+/** The step nearest to `target` deliveries/s offered that passed, for per-delivery CPU at a common load. */
+function stepAt(steps: FanoutStep[], kind: Kind, layout: string, offered: number) {
+  const mine = steps.filter((s) => s.contestant === kind && s.layout === layout);
+  return mine.find((s) => s.offeredDeliveriesPerSecond === offered) ?? mine.filter((s) => s.limit === null).at(-1);
+}
+
+export function markdown(results: BenchResults): string {
+  const lines: string[] = [];
+  const kinds = [...new Set([...results.saturation.map((s) => s.contestant), ...results.memory.map((m) => m.contestant)])];
+  const satBase = results.saturation.find((s) => s.contestant === 'ws');
+  const memBase = results.memory.find((m) => m.contestant === 'ws');
+  const layout1k = results.saturation[0]?.layout ?? '1x1000';
+  const cpuAt = 50_000;
+  const cpuBase = stepAt(results.fanout, 'ws', layout1k, cpuAt);
+  lines.push(`Run of ${results.date.slice(0, 16).replace('T', ' ')} UTC · ${results.machine.cpus} cores (${results.machine.cpuModel}) · Node ${results.machine.node} · ` + `${results.machine.taskset ? 'server pinned to core 0, load generator to core 1' : 'not pinned (no taskset)'} · options ${JSON.stringify(results.options)}`, '');
+  if (results.saturation.length || results.memory.length) {
+    lines.push(`### Summary (${layout1k.replace('x', ' org × ')} subscribers; ratios to bare \`ws\` of the same run)`, '');
+    lines.push('| server | deliveries/s sustained (p99 ≤ 250 ms, ≥ 95 %) | × ws | stopped by | server CPU per delivery at ~50,000/s | × ws | p99 at ~half of its saturation | memory per idle subscribed connection | × ws |');
+    lines.push('|---|---:|---:|---|---:|---:|---:|---:|---:|');
+    for (const kind of kinds) {
+      const sat = results.saturation.find((s) => s.contestant === kind);
+      const mem = results.memory.find((m) => m.contestant === kind);
+      const cpu = stepAt(results.fanout, kind, layout1k, cpuAt);
+      const half = sat ? results.fanout.filter((s) => s.contestant === kind && s.layout === layout1k && s.limit === null && s.offeredDeliveriesPerSecond <= sat.sustainedDeliveriesPerSecond / 2 + 1).at(-1) : undefined;
+      lines.push(
+        `| ${labels[kind]} | ${sat ? int(sat.sustainedDeliveriesPerSecond) : '–'} | ${ratio(sat?.sustainedDeliveriesPerSecond ?? Number.NaN, satBase?.sustainedDeliveriesPerSecond)} | ${sat?.limit ?? '–'} | ` +
+          `${cpu ? `${fmt(cpu.serverCpuUsPerDelivery, 2)} µs (at ${int(cpu.offeredDeliveriesPerSecond)}/s)` : '–'} | ${ratio(cpu?.serverCpuUsPerDelivery ?? Number.NaN, cpuBase?.serverCpuUsPerDelivery)} | ` +
+          `${half ? `${fmt(half.p99)} ms (at ${int(half.offeredDeliveriesPerSecond)}/s)` : '–'} | ${mem ? `${fmt(mem.bytesPerConnection / 1024)} KB (${int(mem.connections)} conns)` : '–'} | ${ratio(mem?.bytesPerConnection ?? Number.NaN, memBase?.bytesPerConnection)} |`,
+      );
+    }
+    lines.push('');
+  }
+  for (const layout of [...new Set(results.fanout.map((s) => s.layout))]) {
+    const [orgs, perOrg] = layout.split('x');
+    lines.push(`### Fan-out latency, ${orgs} org(s) × ${perOrg} subscribers`, '');
+    lines.push('| server | offered deliveries/s | delivered/s | delivered | p50 ms | p99 ms | max ms | server CPU µs/delivery | × ws | server CPU | load-gen CPU | missing | dup | |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    for (const step of results.fanout.filter((s) => s.layout === layout)) {
+      const base = results.fanout.find((s) => s.contestant === 'ws' && s.layout === layout && s.offeredDeliveriesPerSecond === step.offeredDeliveriesPerSecond);
+      lines.push(
+        `| ${labels[step.contestant]} | ${int(step.offeredDeliveriesPerSecond)} | ${int(step.deliveredPerSecond)} | ${fmt(step.deliveredRatio * 100)} % | ${fmt(step.p50)} | ${fmt(step.p99)} | ${fmt(step.max)} | ` +
+          `${fmt(step.serverCpuUsPerDelivery, 2)} | ${ratio(step.serverCpuUsPerDelivery, base?.serverCpuUsPerDelivery)} | ${fmt(step.serverCpuShare * 100, 0)} % | ${fmt(step.loadgenCpuShare * 100, 0)} % | ${step.missing} | ${step.duplicates} | ${step.limit ? `✗ ${step.limit}` : ''} |`,
+      );
+    }
+    lines.push('');
+  }
+  if (results.memory.length) {
+    lines.push('### Memory: idle authenticated connections with one subscription each', '');
+    lines.push('| server | connections | RSS before | RSS after | per connection | × ws | connect time |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|');
+    for (const m of results.memory) {
+      lines.push(`| ${labels[m.contestant]} | ${int(m.connections)} | ${fmt(m.rssBeforeMb, 0)} MB | ${fmt(m.rssAfterMb, 0)} MB | ${fmt(m.bytesPerConnection / 1024)} KB | ${ratio(m.bytesPerConnection, memBase?.bytesPerConnection)} | ${fmt(m.connectSeconds)} s |`);
+    }
+    lines.push('');
+  }
+  if (results.storm) {
+    const s = results.storm;
+    lines.push('### Reconnect storm (Tandem; the baselines have no log to resume from)', '');
+    lines.push('| clients | changes/s during | server down → up | every client live again after the first drop | reconnect attempts | changes | deliveries | missing | duplicated |');
+    lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push(`| ${int(s.clients!)} (${int(s.live!)} live) | ${s.changesPerSecond} | ${fmt(s.serverDownToUpSeconds!)} s | ${fmt(s.allLiveSecondsAfterFirstDrop!)} s | ${int(s.reconnects!)} | ${int(s.changes!)} | ${int(s.delivered!)} / ${int(s.expectedDeliveries!)} | **${s.missing}** | **${s.duplicates}** |`, '');
+  }
+  if (results.mutationPath.length) {
+    lines.push('### Mutation path: commits with their event, through the stack vs the same statements as raw SQL', '');
+    lines.push('| database | closed loops | stack commits/s | stack p50 / p99 | raw SQL commits/s | raw p50 / p99 | stack ÷ raw | server CPU per commit |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const m of results.mutationPath) {
+      lines.push(`| ${m.database} | ${m.workers} | ${int(m.stack.perSecond)} | ${fmt(m.stack.p50)} / ${fmt(m.stack.p99)} ms | ${int(m.raw.perSecond)} | ${fmt(m.raw.p50)} / ${fmt(m.raw.p99)} ms | ${(m.stack.perSecond / m.raw.perSecond).toFixed(2)} | ${fmt(m.stack.serverCpuMsPerCommit, 2)} ms |`);
+    }
+    lines.push('');
+  }
+  if (results.notes.length) lines.push(...results.notes.map((note) => `- ${note}`), '');
+  return lines.join('\n');
+}
+
+/** Latency p50 (dashed) and p99 (solid) against offered deliveries/s, log–log, one colour per contestant. */
+export function latencyChart(results: BenchResults, layout: string): string {
+  const steps = results.fanout.filter((s) => s.layout === layout && Number.isFinite(s.p99));
+  const width = 720;
+  const height = 420;
+  const m = { left: 70, right: 250, top: 40, bottom: 50 };
+  const xs = steps.map((s) => s.offeredDeliveriesPerSecond);
+  const ys = steps.flatMap((s) => [Math.max(0.1, s.p50), Math.max(0.1, s.p99)]);
+  const [x0, x1] = [Math.log10(Math.min(...xs, 1_000)), Math.log10(Math.max(...xs, 10_000))];
+  const [y0, y1] = [Math.floor(Math.log10(Math.min(...ys, 1))), Math.ceil(Math.log10(Math.max(...ys, 300)))];
+  const px = (x: number) => m.left + ((Math.log10(x) - x0) / (x1 - x0)) * (width - m.left - m.right);
+  const py = (y: number) => height - m.bottom - ((Math.log10(Math.max(0.1, y)) - y0) / (y1 - y0)) * (height - m.top - m.bottom);
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="100%" height="100%" fill="white"/>`);
+  out.push(`<text x="${m.left}" y="22" font-size="14">Delivery latency vs offered load, ${layout.replace('x', ' org(s) × ')} subscribers (p99 solid, p50 dashed)</text>`);
+  for (let e = y0; e <= y1; e++) {
+    const y = py(10 ** e);
+    out.push(`<line x1="${m.left}" x2="${width - m.right}" y1="${y}" y2="${y}" stroke="#eee"/><text x="${m.left - 8}" y="${y + 4}" text-anchor="end">${10 ** e} ms</text>`);
+  }
+  for (let e = Math.ceil(x0); e <= Math.floor(x1); e++) {
+    for (const k of [1, 2, 5]) {
+      const v = k * 10 ** e;
+      if (Math.log10(v) < x0 || Math.log10(v) > x1) continue;
+      const x = px(v);
+      out.push(`<line x1="${x}" x2="${x}" y1="${m.top}" y2="${height - m.bottom}" stroke="#eee"/><text x="${x}" y="${height - m.bottom + 16}" text-anchor="middle">${v >= 1000 ? `${v / 1000}k` : v}</text>`);
+    }
+  }
+  out.push(`<line x1="${m.left}" x2="${width - m.right}" y1="${py(250)}" y2="${py(250)}" stroke="#c00" stroke-dasharray="2,3"/><text x="${width - m.right - 4}" y="${py(250) - 4}" text-anchor="end" fill="#c00">250 ms</text>`);
+  out.push(`<text x="${(m.left + width - m.right) / 2}" y="${height - 12}" text-anchor="middle">offered deliveries per second (log)</text>`);
+  const kinds = [...new Set(steps.map((s) => s.contestant))];
+  kinds.forEach((kind, index) => {
+    const mine = steps.filter((s) => s.contestant === kind);
+    for (const [key, dash] of [['p99', ''], ['p50', ' stroke-dasharray="5,4"']] as const) {
+      const points = mine.map((s) => `${px(s.offeredDeliveriesPerSecond).toFixed(1)},${py(s[key]).toFixed(1)}`).join(' ');
+      out.push(`<polyline points="${points}" fill="none" stroke="${colors[kind]}" stroke-width="2"${dash}/>`);
+      for (const s of mine) out.push(`<circle cx="${px(s.offeredDeliveriesPerSecond).toFixed(1)}" cy="${py(s[key]).toFixed(1)}" r="3" fill="${s.limit ? 'white' : colors[kind]}" stroke="${colors[kind]}"/>`);
+    }
+    const y = m.top + 10 + index * 20;
+    out.push(`<line x1="${width - m.right + 15}" x2="${width - m.right + 40}" y1="${y}" y2="${y}" stroke="${colors[kind]}" stroke-width="2"/><text x="${width - m.right + 46}" y="${y + 4}">${labels[kind].replaceAll('`', '')}</text>`);
+  });
+  out.push(`<text x="${width - m.right + 15}" y="${m.top + 20 + kinds.length * 20}" fill="#666">hollow point: failed step</text>`);
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+export function memoryChart(results: BenchResults): string {
+  const rows = results.memory;
+  const width = 640;
+  const barHeight = 26;
+  const left = 300;
+  const height = 60 + rows.length * (barHeight + 10);
+  const max = Math.max(...rows.map((r) => r.bytesPerConnection / 1024), 16);
+  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`, `<rect width="100%" height="100%" fill="white"/>`];
+  out.push(`<text x="10" y="22" font-size="14">Server RSS per idle subscribed connection (KB), ${int(rows[0]?.connections ?? 0)} connections</text>`);
+  const scale = (kb: number) => ((width - left - 70) * kb) / max;
+  out.push(`<line x1="${left + scale(15)}" x2="${left + scale(15)}" y1="34" y2="${height - 10}" stroke="#c00" stroke-dasharray="2,3"/><text x="${left + scale(15) + 3}" y="${height - 12}" fill="#c00">15 KB goal</text>`);
+  rows.forEach((row, index) => {
+    const kb = row.bytesPerConnection / 1024;
+    const y = 40 + index * (barHeight + 10);
+    out.push(`<text x="${left - 8}" y="${y + barHeight / 2 + 4}" text-anchor="end">${labels[row.contestant].replaceAll('`', '')}</text>`);
+    out.push(`<rect x="${left}" y="${y}" width="${Math.max(1, scale(kb)).toFixed(1)}" height="${barHeight}" fill="${colors[row.contestant]}"/>`);
+    out.push(`<text x="${left + Math.max(1, scale(kb)) + 4}" y="${y + barHeight / 2 + 4}">${fmt(kb)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+/** Writes every report of a run; `docs`: also the charts in docs/bench/ and the table in docs/BENCHMARKS.md. */
+export function writeReports(results: BenchResults, options: { outDir: string; docs: boolean }): string[] {
+  const written: string[] = [];
+  mkdirSync(options.outDir, { recursive: true });
+  const stamp = results.date.replace(/[:.]/g, '-');
+  const table = markdown(results);
+  for (const [file, text] of [
+    [`${stamp}.json`, JSON.stringify(results, null, 2)],
+    ['latest.json', JSON.stringify(results, null, 2)],
+    ['latest.md', `${table}\n`],
+  ] as const) {
+    writeFileSync(path.join(options.outDir, file), text);
+    written.push(path.relative(root, path.join(options.outDir, file)));
+  }
+  if (!options.docs) return written;
+  const chartDir = path.join(root, 'docs', 'bench');
+  mkdirSync(chartDir, { recursive: true });
+  const charts: string[] = [];
+  for (const layout of [...new Set(results.fanout.map((s) => s.layout))]) {
+    const file = `latency-${layout}.svg`;
+    writeFileSync(path.join(chartDir, file), latencyChart(results, layout));
+    charts.push(`![Latency, ${layout}](bench/${file})`);
+  }
+  if (results.memory.length) {
+    writeFileSync(path.join(chartDir, 'memory.svg'), memoryChart(results));
+    charts.push('![Memory per connection](bench/memory.svg)');
+  }
+  written.push(...charts.map((c) => `docs/${c.match(/\((.*)\)/)![1]}`));
+  const docsFile = path.join(root, 'docs', 'BENCHMARKS.md');
+  const generated = `<!-- results:start (generated by npm run bench; do not edit by hand) -->\n${table}\n${charts.join('\n\n')}\n<!-- results:end -->`;
+  const current = existsSync(docsFile) ? readFileSync(docsFile, 'utf8') : '# Benchmarks\n\n<!-- results:start -->\n<!-- results:end -->\n';
+  const next = current.replace(/<!-- results:start[\s\S]*?<!-- results:end -->/, generated);
+  writeFileSync(docsFile, next);
+  written.push('docs/BENCHMARKS.md');
+  return written;
+}

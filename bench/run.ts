@@ -1,0 +1,348 @@
+/**
+ * `npm run bench`: Tandem and the baselines side by side, in one run, on this machine.
+ *
+ *   npm run bench -- [--quick] [--scenario fanout,memory,storm,mutation|all|soak]
+ *                    [--contestants tandem,ws,ws-batched,socketio,trpc-ee]
+ *                    [--connections 1000] [--memory-connections 10000] [--storm-connections 5000]
+ *                    [--step-ms 4000] [--rates 2000,5000,… (deliveries/s)] [--layouts 10x100,1x1000]
+ *                    [--profile] [--out bench/results] [--no-docs]
+ *
+ * Scenarios (issue 7): `fanout` = 1 (latency at rising rates, 10 orgs × 100 and 1 org × 1,000)
+ * and 2 (saturation: the ladder goes on until p99 > 250 ms or delivery < 95 %); `memory` = 3;
+ * `storm` = 4; `mutation` = 6; `soak` = 5 (60 minutes, only when asked for).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { startPostgres } from '../tests/helpers/postgres.ts';
+import { cpuMs, hasTaskset, prepareTandemDatabase, root, rssBytes, startBaseline, startLoadGen, startTandem, type LoadGen, type ServerHandle } from './harness.ts';
+import type { Kind, StepResult } from './loadgen.ts';
+import { writeReports, type BenchResults, type FanoutStep } from './report.ts';
+import { freePort } from '../tests/helpers/process.ts';
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(`--${name}`);
+const option = (name: string, fallback: string) => {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 && args[at + 1] ? args[at + 1]! : fallback;
+};
+const quick = flag('quick');
+const allKinds: Kind[] = ['ws', 'ws-batched', 'socketio', 'trpc-ee', 'tandem'];
+const contestants = option('contestants', allKinds.join(',')).split(',') as Kind[];
+const scenarioOption = option('scenario', 'all');
+const scenarios = new Set(scenarioOption === 'all' ? ['fanout', 'memory', 'storm', 'mutation'] : scenarioOption.split(','));
+const connections = Number(option('connections', '1000'));
+const memoryConnections = Number(option('memory-connections', quick ? '1000' : '10000'));
+const stormConnections = Number(option('storm-connections', quick ? '500' : '5000'));
+const stepMs = Number(option('step-ms', quick ? '1500' : '4000'));
+const settleMs = quick ? 1_000 : 2_000;
+const outDir = path.resolve(root, option('out', 'bench/results'));
+const profile = flag('profile');
+const P99_LIMIT_MS = 250;
+const MIN_DELIVERY = 0.95;
+
+const started = Date.now();
+function log(line: string) {
+  const seconds = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
+  console.log(`[${seconds}s] ${line}`);
+}
+
+const results: BenchResults = {
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, taskset: hasTaskset },
+  options: { quick, stepMs, connections, memoryConnections, stormConnections, contestants },
+  fanout: [],
+  saturation: [],
+  memory: [],
+  storm: null,
+  mutationPath: [],
+  notes: [],
+};
+
+interface Contestant {
+  server: ServerHandle;
+  orgs: { subscriberTokens: string[]; senderToken: string }[];
+  cleanup(): void;
+}
+
+async function startContestant(kind: Kind, orgCount: number, nodeFlags: string[] = []): Promise<Contestant> {
+  if (kind === 'tandem') {
+    const database = await prepareTandemDatabase(orgCount);
+    const server = await startTandem(database.env, nodeFlags);
+    return { server, orgs: database.orgs.map((org) => ({ subscriberTokens: [org.token], senderToken: org.token })), cleanup: database.cleanup };
+  }
+  const server = await startBaseline(kind);
+  const orgs = Array.from({ length: orgCount }, (_, i) => ({ subscriberTokens: [`org:o${i}`], senderToken: `org:o${i}:send` }));
+  return { server, orgs, cleanup: () => {} };
+}
+
+/** Offered changes per second (over all orgs) for a layout; deliveries/s = rate × subscribers per org. */
+function ladder(subscribersPerOrg: number): number[] {
+  // Rungs in deliveries per second, turned into changes per second.
+  const deliveries = option('rates', quick ? '5000,20000,50000,100000' : '2000,5000,10000,20000,35000,50000,75000,100000,150000,200000').split(',').map(Number);
+  return deliveries.map((d) => d / subscribersPerOrg);
+}
+
+function limitOf(kind: Kind, step: FanoutStep): FanoutStep['limit'] {
+  // Tandem's commits (PGlite runs inside the server process) fall behind: replies come late.
+  if (kind === 'tandem' && (step.acked < step.sent * 0.95 || step.ackP99 > P99_LIMIT_MS / 2)) return 'database commit rate';
+  if (step.serverCpuShare >= 0.85) return 'server CPU';
+  if (step.loadgenCpuShare >= 0.85) return 'load generator CPU';
+  return 'latency';
+}
+
+async function fanout(loadgen: LoadGen, layout: { orgs: number; perOrg: number }) {
+  const name = `${layout.orgs}x${layout.perOrg}`;
+  for (const kind of contestants) {
+    log(`fan-out ${name}: ${kind}: starting`);
+    const contestant = await startContestant(kind, layout.orgs, profile && kind === 'tandem' && layout.orgs === 1 ? ['--cpu-prof', `--cpu-prof-dir=${path.join(outDir, 'profile')}`] : []);
+    try {
+      const connected = await loadgen.call<{ connected: number; ms: number }>({ cmd: 'connect', target: { kind, url: contestant.server.url }, orgs: contestant.orgs, subscribersPerOrg: layout.perOrg });
+      log(`fan-out ${name}: ${kind}: ${connected.connected} subscribed in ${(connected.ms / 1000).toFixed(1)} s`);
+      // Warm-up: JIT, first queries; not reported.
+      await loadgen.call({ cmd: 'step', rate: Math.min(20, Math.max(1, 1000 / layout.perOrg)), durationMs: 1_000, settleMs: 3_000 });
+      let sustained: FanoutStep | undefined;
+      let failed: FanoutStep | undefined;
+      for (const rate of ladder(layout.perOrg)) {
+        const cpu0 = cpuMs(contestant.server.pid);
+        const lg0 = cpuMs(loadgen.pid);
+        const t0 = performance.now();
+        const r = await loadgen.call<StepResult>({ cmd: 'step', rate, durationMs: stepMs, settleMs });
+        const wallMs = performance.now() - t0;
+        const serverCpu = cpuMs(contestant.server.pid) - cpu0;
+        const step: FanoutStep = {
+          contestant: kind,
+          layout: name,
+          changesPerSecond: rate,
+          offeredDeliveriesPerSecond: rate * layout.perOrg,
+          deliveredPerSecond: r.delivered / r.seconds,
+          deliveredRatio: r.expected ? r.delivered / r.expected : 1,
+          p50: r.p50,
+          p99: r.p99,
+          max: r.max,
+          duplicates: r.duplicates,
+          missing: r.missing,
+          sent: r.sent,
+          acked: r.acked,
+          errors: r.errors,
+          ackP99: r.ackP99,
+          serverCpuUsPerDelivery: r.delivered ? (serverCpu * 1000) / r.delivered : Number.NaN,
+          serverCpuShare: serverCpu / wallMs,
+          loadgenCpuShare: (cpuMs(loadgen.pid) - lg0) / wallMs,
+          serverRssMb: rssBytes(contestant.server.pid) / 1e6,
+          limit: 'latency',
+        };
+        const ok = step.p99 <= P99_LIMIT_MS && step.deliveredRatio >= MIN_DELIVERY;
+        step.limit = ok ? null : limitOf(kind, step);
+        results.fanout.push(step);
+        log(
+          `fan-out ${name}: ${kind.padEnd(10)} ${String(step.offeredDeliveriesPerSecond).padStart(7)}/s offered → ${step.deliveredPerSecond.toFixed(0).padStart(7)}/s delivered ` +
+            `(${(step.deliveredRatio * 100).toFixed(1)}%), p50 ${step.p50.toFixed(1)} ms, p99 ${step.p99.toFixed(1)} ms, ` +
+            `server ${step.serverCpuUsPerDelivery.toFixed(2)} µs/delivery, CPU server ${(step.serverCpuShare * 100).toFixed(0)}% loadgen ${(step.loadgenCpuShare * 100).toFixed(0)}%` +
+            (ok ? '' : `  ✗ (${step.limit})`),
+        );
+        if (!ok) {
+          failed = step;
+          break;
+        }
+        sustained = step;
+      }
+      if (layout.orgs === 1 || contestants.length === 1) {
+        results.saturation.push({
+          contestant: kind,
+          layout: name,
+          sustainedDeliveriesPerSecond: sustained?.deliveredPerSecond ?? 0,
+          limit: failed ? failed.limit! : 'ladder top (not saturated)',
+          cpuUsPerDeliveryAtSustained: sustained?.serverCpuUsPerDelivery ?? Number.NaN,
+        });
+      }
+      await loadgen.call({ cmd: 'close' });
+    } finally {
+      await contestant.server.stop();
+      contestant.cleanup();
+    }
+  }
+}
+
+async function memory(loadgen: LoadGen) {
+  const orgs = 10;
+  for (const kind of contestants) {
+    log(`memory: ${kind}: starting`);
+    const contestant = await startContestant(kind, orgs);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const before = rssBytes(contestant.server.pid);
+      const connected = await loadgen.call<{ connected: number; ms: number }>({
+        cmd: 'connect',
+        target: { kind, url: contestant.server.url },
+        orgs: contestant.orgs,
+        subscribersPerOrg: Math.ceil(memoryConnections / orgs),
+        concurrency: 200,
+      });
+      await new Promise((resolve) => setTimeout(resolve, quick ? 2_000 : 5_000));
+      const after = rssBytes(contestant.server.pid);
+      const entry = { contestant: kind, connections: connected.connected, rssBeforeMb: before / 1e6, rssAfterMb: after / 1e6, bytesPerConnection: (after - before) / connected.connected, connectSeconds: connected.ms / 1000 };
+      results.memory.push(entry);
+      log(`memory: ${kind}: ${entry.connections} idle subscribed connections, RSS ${entry.rssBeforeMb.toFixed(0)} → ${entry.rssAfterMb.toFixed(0)} MB, ${(entry.bytesPerConnection / 1024).toFixed(1)} KB per connection`);
+      await loadgen.call({ cmd: 'close' });
+    } finally {
+      await contestant.server.stop();
+      contestant.cleanup();
+    }
+  }
+}
+
+/** Tandem only: the baselines have no log to resume from. */
+async function storm(loadgen: LoadGen) {
+  const orgs = 10;
+  const database = await prepareTandemDatabase(orgs);
+  const env = { ...database.env, PORT: String(await freePort()) };
+  let server = await startTandem(env);
+  try {
+    log(`storm: connecting ${stormConnections} subscribers`);
+    await loadgen.call({
+      cmd: 'connect',
+      target: { kind: 'tandem', url: server.url },
+      orgs: database.orgs.map((org) => ({ subscriberTokens: [org.token], senderToken: org.token })),
+      subscribersPerOrg: Math.ceil(stormConnections / orgs),
+      resume: true,
+      concurrency: 200,
+    });
+    const rate = 50;
+    await loadgen.call({ cmd: 'storm-start', rate });
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    log('storm: restarting the server (SIGTERM, then start on the same database and port)');
+    const down = performance.now();
+    await server.stop();
+    server = await startTandem(env);
+    const restartMs = performance.now() - down;
+    log(`storm: server back after ${(restartMs / 1000).toFixed(1)} s; waiting for every client to resume`);
+    const live = await loadgen.call<{ live: number; of: number; allLiveMsAfterFirstDrop: number; reconnects: number }>({ cmd: 'wait-live', timeoutMs: 120_000 });
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const end = await loadgen.call<{ changes: number; unacknowledged: number; expectedDeliveries: number; delivered: number; missing: number; duplicates: number; errors: number }>({ cmd: 'storm-stop', timeoutMs: 30_000 });
+    results.storm = { clients: live.of, live: live.live, changesPerSecond: rate, serverDownToUpSeconds: restartMs / 1000, allLiveSecondsAfterFirstDrop: live.allLiveMsAfterFirstDrop / 1000, reconnects: live.reconnects, ...end };
+    log(`storm: ${live.live}/${live.of} live ${(live.allLiveMsAfterFirstDrop / 1000).toFixed(1)} s after the first drop; ${end.changes} changes, ${end.delivered}/${end.expectedDeliveries} delivered, missing ${end.missing}, duplicated ${end.duplicates}`);
+    await loadgen.call({ cmd: 'close' });
+  } finally {
+    await server.stop();
+    database.cleanup();
+  }
+}
+
+async function mutationPath(loadgen: LoadGen) {
+  const workers = 8;
+  const durationMs = quick ? 3_000 : 8_000;
+  const postgres = await startPostgres().catch((error: unknown) => {
+    results.notes.push(`PostgreSQL server not measured: ${String(error)}`);
+    return null;
+  });
+  try {
+    for (const db of ['pglite', 'postgresql'] as const) {
+      if (db === 'postgresql' && !postgres) continue;
+      let databaseUrl: string | undefined;
+      if (db === 'postgresql') {
+        const admin = new pg.Client({ connectionString: postgres!.url() });
+        await admin.connect();
+        await admin.query('CREATE DATABASE bench_mutations');
+        await admin.end();
+        databaseUrl = postgres!.url('bench_mutations');
+      }
+      const database = await prepareTandemDatabase(workers, databaseUrl);
+      const server = await startTandem(database.env);
+      let stack: { commits: number; perSecond: number; p50: number; p99: number; failures: number; recordIds: string[] };
+      let serverCpu: number;
+      try {
+        log(`mutation path (${db}): ${workers} closed loops of leads.update through the stack`);
+        const cpu0 = cpuMs(server.pid);
+        stack = await loadgen.call({ cmd: 'mutation-path', url: server.url, tokens: database.orgs.map((org) => org.token), durationMs });
+        serverCpu = cpuMs(server.pid) - cpu0;
+      } finally {
+        await server.stop();
+      }
+      // The same two statements in a raw transaction, same database, same concurrency, no Prisma.
+      log(`mutation path (${db}): the same statements as raw SQL`);
+      const raw = await rawTransactions(db, database.env, database.orgs, stack.recordIds, workers, durationMs);
+      database.cleanup();
+      const entry = { database: db, workers, stack: { perSecond: stack.perSecond, p50: stack.p50, p99: stack.p99, failures: stack.failures, serverCpuMsPerCommit: serverCpu / stack.commits }, raw };
+      results.mutationPath.push(entry);
+      log(`mutation path (${db}): stack ${stack.perSecond.toFixed(0)}/s (p99 ${stack.p99.toFixed(1)} ms), raw SQL ${raw.perSecond.toFixed(0)}/s (p99 ${raw.p99.toFixed(1)} ms)`);
+    }
+  } finally {
+    await postgres?.stop();
+  }
+}
+
+async function rawTransactions(db: 'pglite' | 'postgresql', env: Record<string, string>, orgs: { orgId: string; userId: string }[], recordIds: string[], workers: number, durationMs: number) {
+  const update = `UPDATE "Lead" SET score = $1, version = version + 1, "updatedAt" = now(), "updatedById" = $2 WHERE id = $3 RETURNING version`;
+  const insert = `INSERT INTO "Event" ("orgId", module, action, "recordId", version, "userId", data) VALUES ($1, 'leads', 'updated', $2, $3, $4, $5)`;
+  type Query = (sql: string, params: unknown[]) => Promise<{ rows: { version: number }[] }>;
+  let transaction: (worker: number, body: (query: Query) => Promise<void>) => Promise<void>;
+  let close: () => Promise<void>;
+  if (db === 'pglite') {
+    const pglite = new PGlite(path.join(env.DATA_DIR!, 'pglite'));
+    transaction = (_worker, body) => pglite.transaction((tx) => body((sql, params) => tx.query<{ version: number }>(sql, params))).then(() => undefined);
+    close = () => pglite.close();
+  } else {
+    const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: workers });
+    transaction = async (_worker, body) => {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await body((sql, params) => client.query(sql, params));
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+    };
+    close = () => pool.end();
+  }
+  const durations: number[] = [];
+  const startedAt = performance.now();
+  await Promise.all(
+    Array.from({ length: workers }, async (_, worker) => {
+      const org = orgs[worker]!;
+      const recordId = recordIds[worker]!;
+      for (let n = 0; performance.now() - startedAt < durationMs; n++) {
+        const t0 = performance.now();
+        await transaction(worker, async (query) => {
+          const { rows } = await query(update, [n % 1000, org.userId, recordId]);
+          await query(insert, [org.orgId, recordId, rows[0]!.version, org.userId, JSON.stringify({ score: { from: null, to: n % 1000 } })]);
+        });
+        durations.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - startedAt) / 1000;
+  await close();
+  const sorted = Float64Array.from(durations).sort();
+  return { perSecond: durations.length / seconds, p50: sorted[Math.floor(sorted.length / 2)] ?? Number.NaN, p99: sorted[Math.floor(sorted.length * 0.99)] ?? Number.NaN };
+}
+
+async function main() {
+  log(`Tandem benchmarks: ${cpus().length} cores, Node ${process.version}, taskset ${hasTaskset ? 'yes (server on core 0, load generator on core 1)' : 'absent (processes not pinned)'}`);
+  if (cpus().length < 2) results.notes.push('Fewer than 2 cores: the server and the load generator share one.');
+  mkdirSync(outDir, { recursive: true });
+  const loadgen = await startLoadGen((line) => log(`  load generator: ${line}`));
+  try {
+    if (scenarios.has('fanout')) {
+      for (const layout of option('layouts', '10x,1x').split(',')) {
+        const orgs = Number(layout.split('x')[0]);
+        const perOrg = Number(layout.split('x')[1]) || Math.max(1, Math.round(connections / orgs));
+        await fanout(loadgen, { orgs, perOrg });
+      }
+    }
+    if (scenarios.has('memory')) await memory(loadgen);
+    if (scenarios.has('storm') && contestants.includes('tandem')) await storm(loadgen);
+    if (scenarios.has('mutation') && contestants.includes('tandem')) await mutationPath(loadgen);
+    if (scenarios.has('soak')) results.notes.push('Soak (scenario 5) is not implemented in this harness yet.');
+  } finally {
+    await loadgen.stop();
+  }
+  const written = writeReports(results, { outDir, docs: !flag('no-docs') && !args.includes('--out') });
+  log(`results: ${written.join(', ')}`);
+}
+
+await main();
+process.exit(0);
