@@ -559,6 +559,13 @@ async function mutationPath(command: { url: string; tokens: string[]; durationMs
   return { commits: durations.length, seconds, perSecond: durations.length / seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), failures, recordIds };
 }
 
+/** Cuts `count` random live subscribers; with `resume` they come back and catch up from their last id. */
+function drop(count: number) {
+  const live = subscribers.filter((s) => s.live);
+  for (let i = 0; i < count && live.length; i++) live.splice(Math.floor(Math.random() * live.length), 1)[0]!.ws?.terminate();
+  return { dropped: Math.min(count, live.length + count) };
+}
+
 function close() {
   for (const conn of [...subscribers, ...senders]) {
     resume = false;
@@ -583,6 +590,8 @@ process.on('message', (message: { cmd: string; [key: string]: unknown }) => {
         return stormStop(message.timeoutMs as number);
       case 'mutation-path':
         return mutationPath(message as unknown as { url: string; tokens: string[]; durationMs: number });
+      case 'drop':
+        return drop(message.count as number);
       case 'close':
         return close();
       case 'exit':

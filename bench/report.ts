@@ -29,9 +29,11 @@ export interface FanoutStep {
   serverCpuUsPerDelivery: number;
   serverCpuShare: number;
   loadgenCpuShare: number;
+  /** CPU the machine's other processes used during the step, in cores (the machine is shared). */
+  othersCpuShare?: number;
   serverRssMb: number;
   /** Why this step failed (null: within p99 ≤ 250 ms and ≥ 95 % delivered). */
-  limit: 'database commit rate' | 'server CPU' | 'load generator CPU' | 'latency' | null;
+  limit: 'database commit rate' | 'server CPU' | 'load generator CPU' | 'other processes on the cores' | 'latency' | null;
 }
 
 export interface BenchResults {
@@ -42,6 +44,7 @@ export interface BenchResults {
   saturation: { contestant: Kind; layout: string; sustainedDeliveriesPerSecond: number; limit: string; cpuUsPerDeliveryAtSustained: number }[];
   memory: { contestant: Kind; connections: number; rssBeforeMb: number; rssAfterMb: number; bytesPerConnection: number; connectSeconds: number }[];
   storm: Record<string, number> | null;
+  soak: ({ minutes: number; samples: { minute: number; rssMb: number; openFds: number; connections: number; busListeners: number; cpuSeconds: number }[] } & Record<string, unknown>) | null;
   mutationPath: { database: string; workers: number; stack: { perSecond: number; p50: number; p99: number; failures: number; serverCpuMsPerCommit: number }; raw: { perSecond: number; p50: number; p99: number } }[];
   notes: string[];
 }
@@ -94,13 +97,13 @@ export function markdown(results: BenchResults): string {
   for (const layout of [...new Set(results.fanout.map((s) => s.layout))]) {
     const [orgs, perOrg] = layout.split('x');
     lines.push(`### Fan-out latency, ${orgs} org(s) × ${perOrg} subscribers`, '');
-    lines.push('| server | offered deliveries/s | delivered/s | delivered | p50 ms | p99 ms | max ms | server CPU µs/delivery | × ws | server CPU | load-gen CPU | missing | dup | |');
-    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    lines.push('| server | offered deliveries/s | delivered/s | delivered | p50 ms | p99 ms | max ms | server CPU µs/delivery | × ws | server CPU | load-gen CPU | other processes CPU | missing | dup | |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
     for (const step of results.fanout.filter((s) => s.layout === layout)) {
       const base = results.fanout.find((s) => s.contestant === 'ws' && s.layout === layout && s.offeredDeliveriesPerSecond === step.offeredDeliveriesPerSecond);
       lines.push(
         `| ${labels[step.contestant]} | ${int(step.offeredDeliveriesPerSecond)} | ${int(step.deliveredPerSecond)} | ${fmt(step.deliveredRatio * 100)} % | ${fmt(step.p50)} | ${fmt(step.p99)} | ${fmt(step.max)} | ` +
-          `${fmt(step.serverCpuUsPerDelivery, 2)} | ${ratio(step.serverCpuUsPerDelivery, base?.serverCpuUsPerDelivery)} | ${fmt(step.serverCpuShare * 100, 0)} % | ${fmt(step.loadgenCpuShare * 100, 0)} % | ${step.missing} | ${step.duplicates} | ${step.limit ? `✗ ${step.limit}` : ''} |`,
+          `${fmt(step.serverCpuUsPerDelivery, 2)} | ${ratio(step.serverCpuUsPerDelivery, base?.serverCpuUsPerDelivery)} | ${fmt(step.serverCpuShare * 100, 0)} % | ${fmt(step.loadgenCpuShare * 100, 0)} % | ${step.othersCpuShare === undefined ? '–' : `${fmt(step.othersCpuShare * 100, 0)} %`} | ${step.missing} | ${step.duplicates} | ${step.limit ? `✗ ${step.limit}` : ''} |`,
       );
     }
     lines.push('');
@@ -120,6 +123,14 @@ export function markdown(results: BenchResults): string {
     lines.push('| clients | changes/s during | server down → up | every client live again after the first drop | reconnect attempts | changes | deliveries | missing | duplicated |');
     lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     lines.push(`| ${int(s.clients!)} (${int(s.live!)} live) | ${s.changesPerSecond} | ${fmt(s.serverDownToUpSeconds!)} s | ${fmt(s.allLiveSecondsAfterFirstDrop!)} s | ${int(s.reconnects!)} | ${int(s.changes!)} | ${int(s.delivered!)} / ${int(s.expectedDeliveries!)} | **${s.missing}** | **${s.duplicates}** |`, '');
+  }
+  if (results.soak) {
+    const s = results.soak;
+    lines.push(`### Soak: ${s.minutes} minutes, 20 changes/s, 50 subscribers cut and resumed every minute`, '');
+    lines.push('| minute | server RSS | open fds | connections | bus listeners | server CPU so far |');
+    lines.push('|---:|---:|---:|---:|---:|---:|');
+    for (const x of s.samples) lines.push(`| ${x.minute} | ${fmt(x.rssMb, 0)} MB | ${x.openFds} | ${x.connections} | ${x.busListeners} | ${fmt(x.cpuSeconds)} s |`);
+    lines.push('', `Changes ${String(s.changes)}, deliveries ${String(s.delivered)} / ${String(s.expectedDeliveries)}, missing **${String(s.missing)}**, duplicated **${String(s.duplicates)}**.`, '');
   }
   if (results.mutationPath.length) {
     lines.push('### Mutation path: commits with their event, through the stack vs the same statements as raw SQL', '');
