@@ -18,6 +18,17 @@ const withoutCursorDirection: TRPCLink<AppRouter> = () => ({ op, next }) => {
   return next(op);
 };
 
+/** Live sessions by URL and token (see the StrictMode note in `TandemProvider`). */
+const sessions = new Map<string, SessionState>();
+
+interface SessionState {
+  key: string;
+  tandem: ReturnType<typeof createTandemLink>;
+  queryClient: QueryClient;
+  client: ReturnType<typeof trpc.createClient>;
+  closeTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
 /** The link's connection status; provided by `TandemProvider` (tests may provide their own). */
 export const ConnectionContext = createContext<ConnectionStatus | null>(null);
 
@@ -46,7 +57,12 @@ function isClientError(error: unknown): boolean {
  * parent, so signing out drops all three and nothing of one user's data outlives them.
  */
 export function TandemProvider({ url, getToken, onUnauthorized, children, pollIntervalMs, retryDelayMs, WebSocket }: TandemProviderProps) {
-  const [state] = useState(() => {
+  const [state] = useState((): SessionState => {
+    // React's development StrictMode calls this twice and keeps one: reuse the first, so the
+    // discarded call does not leave a WebSocket open.
+    const key = `${url} ${getToken()}`;
+    const existing = sessions.get(key);
+    if (existing) return existing;
     const tandem = createTandemLink({ url, getToken, pollIntervalMs, retryDelayMs, WebSocket });
     const onError = (error: unknown) => {
       if (error instanceof TRPCClientError && (error.data as { code?: string } | undefined)?.code === 'UNAUTHORIZED') onUnauthorized();
@@ -65,7 +81,9 @@ export function TandemProvider({ url, getToken, onUnauthorized, children, pollIn
       if (event.type === 'updated' && event.action.type === 'error') onError(event.action.error);
     });
     const client = trpc.createClient({ links: [withoutCursorDirection, tandem.link] });
-    return { tandem, queryClient, client, closeTimer: undefined as ReturnType<typeof setTimeout> | undefined };
+    const created = { key, tandem, queryClient, client, closeTimer: undefined as ReturnType<typeof setTimeout> | undefined };
+    sessions.set(key, created);
+    return created;
   });
 
   useEffect(() => {
@@ -96,6 +114,7 @@ export function TandemProvider({ url, getToken, onUnauthorized, children, pollIn
       window.removeEventListener('online', retryNow);
       document.removeEventListener('visibilitychange', retryNow);
       state.closeTimer = setTimeout(() => {
+        sessions.delete(state.key);
         void tandem.close();
         state.queryClient.clear();
       });
