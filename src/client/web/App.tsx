@@ -6,6 +6,7 @@ import { CreatePage } from './pages/CreatePage.tsx';
 import { DetailPage } from './pages/DetailPage.tsx';
 import { ListPage } from './pages/ListPage.tsx';
 import { SignInPage } from './pages/SignInPage.tsx';
+import { PresenceProvider } from './presence/PresenceProvider.tsx';
 import { useRealtime } from './realtime/useRealtime.ts';
 import { navigate, usePathname } from './router.tsx';
 import { clearSession, loadSession, saveSession, type Session } from './session/session.ts';
@@ -114,10 +115,12 @@ function SignedIn({ pathname }: { pathname: string }) {
   }, [route]);
   if (!route || route.page === 'signin') return null;
   return (
-    <Layout current={route.module}>
-      {route.page === 'list' ? <ListPage key={route.module} module={route.module} /> : null}
-      {route.page === 'new' ? <CreatePage key={route.module} module={route.module} /> : null}
-      {route.page === 'detail' ? <DetailPage key={`${route.module}/${route.id}`} module={route.module} id={route.id} /> : null}
-    </Layout>
+    <PresenceProvider>
+      <Layout current={route.module}>
+        {route.page === 'list' ? <ListPage key={route.module} module={route.module} /> : null}
+        {route.page === 'new' ? <CreatePage key={route.module} module={route.module} /> : null}
+        {route.page === 'detail' ? <DetailPage key={`${route.module}/${route.id}`} module={route.module} id={route.id} /> : null}
+      </Layout>
+    </PresenceProvider>
   );
 }

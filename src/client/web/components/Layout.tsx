@@ -3,6 +3,7 @@ import { MODULE_NAMES, type ModuleName } from '../../../shared/modules.ts';
 import { moduleUi } from '../modules/ui.ts';
 import { Link } from '../router.tsx';
 import { useSession } from '../session/SessionContext.tsx';
+import { OnlineAvatars } from '../presence/Avatars.tsx';
 import { ConnectionIndicator } from './ConnectionIndicator.tsx';
 
 export function Layout({ current, children }: { current: ModuleName | null; children: ReactNode }) {
@@ -17,8 +18,10 @@ export function Layout({ current, children }: { current: ModuleName | null; chil
           <span className="logo" aria-hidden="true" /> Tandem
         </Link>
         <span className="org">{user.orgName}</span>
-        {/* Presence avatars and the notifications bell go here when the server has them (issues 5 and 6). */}
-        <div className="header-slot" data-slot="presence" />
+        <div className="header-slot">
+          <OnlineAvatars />
+          {/* The notifications bell goes here when the server has notifications (issue 6). */}
+        </div>
         <ConnectionIndicator />
         <div className="user">
           <span className="avatar" aria-hidden="true">

@@ -10,7 +10,9 @@ import { sameValue, useFieldUpdate } from '../modules/useFieldUpdate.ts';
 import { useFlash } from '../realtime/flash.ts';
 import { deletedKey, type CachedRecord, type Deletion } from '../realtime/patch.ts';
 import { Link, navigate } from '../router.tsx';
-import { useUserName } from '../session/SessionContext.tsx';
+import { Avatar } from '../presence/Avatars.tsx';
+import { useRecordActivity, useTypingReporter } from '../presence/PresenceProvider.tsx';
+import { useSession, useUserName } from '../session/SessionContext.tsx';
 
 /** Any module's record: every field editable in place, kept current by the event stream. */
 export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
@@ -19,6 +21,8 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
   const deletion = useQuery<Deletion | null>({ queryKey: deletedKey(module, id), queryFn: () => null, enabled: false, staleTime: Infinity }).data;
   const record = query.data ? asRecord(query.data) : undefined;
   const deletedBy = useUserName(deletion?.userId);
+  const { user } = useSession();
+  const activity = useRecordActivity(module, id, user.id);
 
   if (!record) {
     return (
@@ -56,11 +60,19 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
         <span data-testid="version">Version {record.version}</span> · updated {formatDateTime(String(record.updatedAt))} · created{' '}
         {formatDateTime(String(record.createdAt))}
       </p>
-      {/* Who else is viewing and typing goes here when presence lands (issue 5). */}
-      <div className="detail-slot" data-slot="viewers" />
+      <div className="viewers" data-testid="viewers" aria-live="polite">
+        {activity.viewers.length > 0 ? (
+          <>
+            <span className="muted">Also here:</span>
+            {activity.viewers.map((viewer) => (
+              <Avatar key={viewer.userId} person={viewer} />
+            ))}
+          </>
+        ) : null}
+      </div>
       <dl className="fields">
         {fieldsOf(module).map((spec) => (
-          <InlineField key={spec.name} module={module} record={record} spec={spec} readOnly={deleted} />
+          <InlineField key={spec.name} module={module} record={record} spec={spec} readOnly={deleted} typing={activity.typing.get(spec.name)} />
         ))}
       </dl>
     </section>
@@ -75,7 +87,21 @@ interface Conflict {
 }
 
 /** One field: its value, and in place an input to change it (Enter saves, Escape cancels). */
-function InlineField({ module, record, spec, readOnly }: { module: ModuleName; record: CachedRecord; spec: FieldSpec; readOnly: boolean }) {
+function InlineField({
+  module,
+  record,
+  spec,
+  readOnly,
+  typing,
+}: {
+  module: ModuleName;
+  record: CachedRecord;
+  spec: FieldSpec;
+  readOnly: boolean;
+  /** Names of others typing in this field now. */
+  typing: string[] | undefined;
+}) {
+  const reporter = useTypingReporter(module, record.id);
   const inputId = useId();
   const messageId = useId();
   const [editing, setEditing] = useState<{ text: string; from: { value: unknown; version: number } } | null>(null);
@@ -108,6 +134,7 @@ function InlineField({ module, record, spec, readOnly }: { module: ModuleName; r
     if (!checked.success) return setError(checked.error.issues[0]?.message ?? 'Invalid value');
     setEditing(null);
     setError(null);
+    reporter.done(spec.name);
     if (sameValue(parsed.value, value) && from.version === record.version) return;
     const outcome = await save(spec.name, parsed.value, from);
     if (outcome.type === 'conflict') {
@@ -120,6 +147,7 @@ function InlineField({ module, record, spec, readOnly }: { module: ModuleName; r
   const onKeyDown = (event: KeyboardEvent<HTMLElement>) => {
     if (event.key === 'Escape') {
       event.preventDefault();
+      reporter.done(spec.name);
       setEditing(null);
       setError(null);
     } else if (event.key === 'Enter' && spec.kind !== 'textarea' && editing) {
@@ -137,6 +165,9 @@ function InlineField({ module, record, spec, readOnly }: { module: ModuleName; r
           {label}
           {spec.required ? <span className="required" aria-label="required"> *</span> : null}
         </label>
+        <span className="typing" data-testid={`typing-${spec.name}`} aria-live="polite">
+          {typing?.length ? `${typing.join(', ')} ${typing.length > 1 ? 'are' : 'is'} typing…` : ''}
+        </span>
       </dt>
       <dd>
         {editing ? (
@@ -151,7 +182,10 @@ function InlineField({ module, record, spec, readOnly }: { module: ModuleName; r
               id={inputId}
               spec={spec}
               value={editing.text}
-              onChange={(text) => setEditing({ ...editing, text })}
+              onChange={(text) => {
+                setEditing({ ...editing, text });
+                reporter.typing(spec.name);
+              }}
               invalid={Boolean(error)}
               describedBy={error ? messageId : undefined}
               autoFocus
@@ -160,7 +194,7 @@ function InlineField({ module, record, spec, readOnly }: { module: ModuleName; r
             <button type="submit" className="button small primary">
               Save
             </button>
-            <button type="button" className="button small ghost" onClick={() => (setEditing(null), setError(null))}>
+            <button type="button" className="button small ghost" onClick={() => (reporter.done(spec.name), setEditing(null), setError(null))}>
               Cancel
             </button>
           </form>

@@ -1,4 +1,5 @@
 import { createContext, useContext } from 'react';
+import { usePresence } from '../presence/PresenceProvider.tsx';
 import type { Session } from './session.ts';
 
 export interface SessionValue extends Session {
@@ -14,11 +15,13 @@ export function useSession(): SessionValue {
 }
 
 /**
- * How a person is named in "deleted by …" and "… changed it". The API has no user
- * directory yet (it comes with presence, issue 5): until then others are "a colleague".
+ * How a person is named in "deleted by …" and "… changed it": "you", their name as presence
+ * reported it, or "a colleague" for someone presence has not mentioned (the API has no user directory).
  */
 export function useUserName(userId: string | undefined): string {
   const { user } = useSession();
+  const { entries } = usePresence();
   if (!userId) return 'someone';
-  return userId === user.id ? 'you' : 'a colleague';
+  if (userId === user.id) return 'you';
+  return entries.get(userId)?.name ?? 'a colleague';
 }

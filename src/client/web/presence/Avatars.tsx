@@ -1,0 +1,40 @@
+import type { PresenceEntry, Viewer } from '../../../shared/presence.ts';
+import { useSession } from '../session/SessionContext.tsx';
+import { usePresence } from './PresenceProvider.tsx';
+
+function initials(name: string): string {
+  const parts = name.trim().split(/\s+/);
+  return ((parts[0]?.[0] ?? '') + (parts.length > 1 ? (parts.at(-1)?.[0] ?? '') : '')).toUpperCase() || '?';
+}
+
+/** A stable colour per person, so the same colleague looks the same everywhere. */
+function hueOf(userId: string): number {
+  let hash = 0;
+  for (const char of userId) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return hash % 360;
+}
+
+export function Avatar({ person, status }: { person: Viewer; status?: PresenceEntry['status'] }) {
+  const label = status ? `${person.name} (${status})` : person.name;
+  return (
+    <span className={`avatar presence-avatar${status === 'idle' ? ' idle' : ''}`} style={{ ['--hue' as string]: hueOf(person.userId) }} title={label} role="img" aria-label={label} data-user={person.name}>
+      {initials(person.name)}
+    </span>
+  );
+}
+
+/** The header's "who else is here": colleagues online or idle, in a fixed-width strip. */
+export function OnlineAvatars() {
+  const { entries } = usePresence();
+  const { user } = useSession();
+  const others = [...entries.values()].filter((entry) => entry.userId !== user.id && entry.status !== 'offline').sort((a, b) => a.name.localeCompare(b.name));
+  const shown = others.slice(0, 5);
+  return (
+    <div className="online" aria-label="Colleagues online" role="group" data-testid="online">
+      {shown.map((entry) => (
+        <Avatar key={entry.userId} person={entry} status={entry.status} />
+      ))}
+      {others.length > shown.length ? <span className="more">+{others.length - shown.length}</span> : null}
+    </div>
+  );
+}
