@@ -448,7 +448,9 @@ async function step(command: StepCommand): Promise<StepResult> {
 
 /** The storm: changes keep flowing while the server restarts; resumes must lose and repeat nothing. */
 let stormTimer: ReturnType<typeof setInterval> | undefined;
+let ackedAtStormStart = 0;
 function stormStart(rate: number) {
+  ackedAtStormStart = acked;
   firstDropAt = 0;
   lastLiveAt = 0;
   let turn = 0;
@@ -492,7 +494,7 @@ async function stormStop(timeoutMs: number) {
     else extra += s.received - expected;
   }
   return {
-    changes: acked,
+    changes: acked - ackedAtStormStart,
     unacknowledged: outstanding(),
     expectedDeliveries: subscribers.reduce((sum, s) => sum + (ackedPerOrg[s.org] ?? 0), 0),
     delivered: subscribers.reduce((sum, s) => sum + s.received, 0),

@@ -26,7 +26,8 @@ const file =
     : readdirSync(dir)
         .filter((name) => name.endsWith('.cpuprofile'))
         .map((name) => path.join(dir, name))
-        .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+        // The largest: the main thread (tsx's loader thread writes a small one too).
+        .sort((a, b) => statSync(b).size - statSync(a).size)[0];
 if (!file) throw new Error('no .cpuprofile found: run npm run bench -- --profile');
 const top = Number(process.argv.find((arg) => /^\d+$/.test(arg)) ?? 30);
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
@@ -45,7 +46,7 @@ function area(node: ProfileNode): string {
   const { functionName, url } = node.callFrame;
   if (functionName === '(garbage collector)') return 'garbage collection';
   if (functionName === '(idle)' || functionName === '(program)') return functionName;
-  if (url.includes('@electric-sql/pglite')) return 'PGlite (database, in process)';
+  if (url.includes('@electric-sql/pglite') || url.startsWith('wasm://')) return 'PGlite (database, in process)';
   if (url.includes('@prisma') || url.includes('generated/prisma') || url.includes('pglite-prisma-adapter')) return 'Prisma';
   if (url.includes('@trpc/server')) return 'tRPC server (adapter, procedures, streams)';
   if (url.includes('/ws/')) return 'ws (framing, socket writes)';
@@ -70,3 +71,22 @@ console.log('\nSelf time by area:');
 for (const [name, us] of [...byArea].sort((a, b) => b[1] - a[1])) console.log(`  ${pct(us)}  ${name}`);
 console.log(`\nTop ${top} functions by self time:`);
 for (const [name, us] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${pct(us)}  ${name}`);
+
+// Inclusive time of the functions on the delivery and commit paths (a sample counts once per function).
+const parent = new Map<number, number>();
+for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+const watched = (process.env.PROFILE_FUNCTIONS ?? 'publish,encode,respond,streamEvents,send,observe,inc,commitChange,$transaction,race,createContextInner,checkBeforeYield,next').split(',');
+const inclusive = new Map<string, number>();
+profile.samples.forEach((id, index) => {
+  const seen = new Set<string>();
+  for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+    const frame = byId.get(at)!.callFrame;
+    if (!watched.includes(frame.functionName)) continue;
+    const key = `${frame.functionName}  ${where(frame.url)}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    inclusive.set(key, (inclusive.get(key) ?? 0) + (profile.timeDeltas[index] ?? 0));
+  }
+});
+console.log('\nInclusive time (self + callees) of functions on the hot paths:');
+for (const [name, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${pct(us)}  ${name}`);

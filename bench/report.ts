@@ -33,7 +33,9 @@ export interface FanoutStep {
   othersCpuShare?: number;
   serverRssMb: number;
   /** Why this step failed (null: within p99 ≤ 250 ms and ≥ 95 % delivered). */
-  limit: 'database commit rate' | 'server CPU' | 'load generator CPU' | 'other processes on the cores' | 'latency' | null;
+  /** Which try of this rung (a failed rung runs twice; the second is kept). */
+  attempt?: number;
+  limit: 'database commit rate' | 'server CPU' | 'server CPU (incl. PGlite)' | 'load generator CPU' | 'other processes on the cores' | 'latency' | null;
 }
 
 export interface BenchResults {

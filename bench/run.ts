@@ -87,9 +87,10 @@ function ladder(subscribersPerOrg: number): number[] {
 }
 
 function limitOf(kind: Kind, step: FanoutStep): FanoutStep['limit'] {
-  // Tandem's commits (PGlite runs inside the server process) fall behind: replies come late.
+  // Tandem's PGlite runs inside the server process: its commits are part of the server's CPU.
+  if (step.serverCpuShare >= 0.85) return kind === 'tandem' ? 'server CPU (incl. PGlite)' : 'server CPU';
+  // Commits fall behind without the core being full: the database's own pace.
   if (kind === 'tandem' && (step.acked < step.sent * 0.95 || step.ackP99 > P99_LIMIT_MS / 2)) return 'database commit rate';
-  if (step.serverCpuShare >= 0.85) return 'server CPU';
   if (step.loadgenCpuShare >= 0.85) return 'load generator CPU';
   // The other engineers' processes share these 2 cores: time they take is time ours wait.
   if ((step.othersCpuShare ?? 0) >= 0.5) return 'other processes on the cores';
@@ -109,52 +110,57 @@ async function fanout(loadgen: LoadGen, layout: { orgs: number; perOrg: number }
       let sustained: FanoutStep | undefined;
       let failed: FanoutStep | undefined;
       for (const rate of ladder(layout.perOrg)) {
-        const cpu0 = cpuMs(contestant.server.pid);
-        const lg0 = cpuMs(loadgen.pid);
-        const machine0 = machineBusyMs();
-        const t0 = performance.now();
-        const r = await loadgen.call<StepResult>({ cmd: 'step', rate, durationMs: stepMs, settleMs });
-        const wallMs = performance.now() - t0;
-        const serverCpu = cpuMs(contestant.server.pid) - cpu0;
-        const loadgenCpu = cpuMs(loadgen.pid) - lg0;
-        const othersCpu = Math.max(0, machineBusyMs() - machine0 - serverCpu - loadgenCpu);
-        const step: FanoutStep = {
-          contestant: kind,
-          layout: name,
-          changesPerSecond: rate,
-          offeredDeliveriesPerSecond: rate * layout.perOrg,
-          deliveredPerSecond: r.delivered / r.seconds,
-          deliveredRatio: r.expected ? r.delivered / r.expected : 1,
-          p50: r.p50,
-          p99: r.p99,
-          max: r.max,
-          duplicates: r.duplicates,
-          missing: r.missing,
-          sent: r.sent,
-          acked: r.acked,
-          errors: r.errors,
-          ackP99: r.ackP99,
-          serverCpuUsPerDelivery: r.delivered ? (serverCpu * 1000) / r.delivered : Number.NaN,
-          serverCpuShare: serverCpu / wallMs,
-          loadgenCpuShare: loadgenCpu / wallMs,
-          othersCpuShare: othersCpu / wallMs,
-          serverRssMb: rssBytes(contestant.server.pid) / 1e6,
-          limit: 'latency',
-        };
-        const ok = step.p99 <= P99_LIMIT_MS && step.deliveredRatio >= MIN_DELIVERY;
-        step.limit = ok ? null : limitOf(kind, step);
-        results.fanout.push(step);
-        log(
-          `fan-out ${name}: ${kind.padEnd(10)} ${String(step.offeredDeliveriesPerSecond).padStart(7)}/s offered → ${step.deliveredPerSecond.toFixed(0).padStart(7)}/s delivered ` +
-            `(${(step.deliveredRatio * 100).toFixed(1)}%), p50 ${step.p50.toFixed(1)} ms, p99 ${step.p99.toFixed(1)} ms, ` +
-            `server ${step.serverCpuUsPerDelivery.toFixed(2)} µs/delivery, CPU server ${(step.serverCpuShare * 100).toFixed(0)}% loadgen ${(step.loadgenCpuShare * 100).toFixed(0)}% others ${((step.othersCpuShare ?? 0) * 100).toFixed(0)}%` +
-            (ok ? '' : `  ✗ (${step.limit})`),
-        );
-        if (!ok) {
-          failed = step;
-          break;
+        // A failed step is run once more: on a shared machine one bad time slice should not end the ladder.
+        for (let attempt = 1; attempt <= 2; attempt++) {
+          const cpu0 = cpuMs(contestant.server.pid);
+          const lg0 = cpuMs(loadgen.pid);
+          const machine0 = machineBusyMs();
+          const t0 = performance.now();
+          const r = await loadgen.call<StepResult>({ cmd: 'step', rate, durationMs: stepMs, settleMs });
+          const wallMs = performance.now() - t0;
+          const serverCpu = cpuMs(contestant.server.pid) - cpu0;
+          const loadgenCpu = cpuMs(loadgen.pid) - lg0;
+          const othersCpu = Math.max(0, machineBusyMs() - machine0 - serverCpu - loadgenCpu);
+          const step: FanoutStep = {
+            contestant: kind,
+            layout: name,
+            changesPerSecond: rate,
+            offeredDeliveriesPerSecond: rate * layout.perOrg,
+            deliveredPerSecond: r.delivered / r.seconds,
+            deliveredRatio: r.expected ? r.delivered / r.expected : 1,
+            p50: r.p50,
+            p99: r.p99,
+            max: r.max,
+            duplicates: r.duplicates,
+            missing: r.missing,
+            sent: r.sent,
+            acked: r.acked,
+            errors: r.errors,
+            ackP99: r.ackP99,
+            serverCpuUsPerDelivery: r.delivered ? (serverCpu * 1000) / r.delivered : Number.NaN,
+            serverCpuShare: serverCpu / wallMs,
+            loadgenCpuShare: loadgenCpu / wallMs,
+            othersCpuShare: othersCpu / wallMs,
+            serverRssMb: rssBytes(contestant.server.pid) / 1e6,
+            limit: 'latency',
+          };
+          const ok = step.p99 <= P99_LIMIT_MS && step.deliveredRatio >= MIN_DELIVERY;
+          step.limit = ok ? null : limitOf(kind, step);
+          step.attempt = attempt;
+          log(
+            `fan-out ${name}: ${kind.padEnd(10)} ${String(step.offeredDeliveriesPerSecond).padStart(7)}/s offered → ${step.deliveredPerSecond.toFixed(0).padStart(7)}/s delivered ` +
+              `(${(step.deliveredRatio * 100).toFixed(1)}%), p50 ${step.p50.toFixed(1)} ms, p99 ${step.p99.toFixed(1)} ms, ` +
+              `server ${step.serverCpuUsPerDelivery.toFixed(2)} µs/delivery, CPU server ${(step.serverCpuShare * 100).toFixed(0)}% loadgen ${(step.loadgenCpuShare * 100).toFixed(0)}% others ${((step.othersCpuShare ?? 0) * 100).toFixed(0)}%` +
+              (ok ? '' : `  ✗ (${step.limit})${attempt === 1 ? ', once more' : ''}`),
+          );
+          if (ok || attempt === 2) results.fanout.push(step);
+          if (ok) {
+            sustained = step;
+            break;
+          }
+          if (attempt === 2) failed = step;
         }
-        sustained = step;
+        if (failed) break;
       }
       if (layout.orgs === 1 || contestants.length === 1) {
         results.saturation.push({
@@ -217,7 +223,9 @@ async function storm(loadgen: LoadGen) {
       resume: true,
       concurrency: 200,
     });
-    const rate = 50;
+    // 10 changes/s = 5,000 deliveries/s to 5,000 clients: well under what one node sustains,
+    // so what is measured is the storm, not a saturated server.
+    const rate = Number(option('storm-rate', '10'));
     await loadgen.call({ cmd: 'storm-start', rate });
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     log('storm: restarting the server (SIGTERM, then start on the same database and port)');

@@ -1,5 +1,5 @@
 import type { Encoder } from '@trpc/server/adapters/ws';
-import { sharedJson } from './bus/shared-events.ts';
+import { sharedFrameTail } from './bus/shared-events.ts';
 
 /**
  * tRPC's default ws encoder runs `JSON.stringify` on every message, so an event
@@ -13,12 +13,12 @@ export const wsEncoder: Encoder = {
     const envelope = message as { id?: unknown; jsonrpc?: unknown; result?: { type?: unknown; id?: unknown; data?: { id?: unknown; data?: unknown } } };
     const result = envelope.result;
     if (result?.type === 'data' && typeof result.id === 'string' && result.data?.id === result.id) {
-      const eventJson = sharedJson(result.data.data);
-      if (eventJson !== undefined) {
-        const id = JSON.stringify(envelope.id);
-        const trackedId = JSON.stringify(result.id);
-        const jsonrpc = envelope.jsonrpc === undefined ? '' : `"jsonrpc":${JSON.stringify(envelope.jsonrpc)},`;
-        return `{"id":${id},${jsonrpc}"result":{"type":"data","id":${trackedId},"data":{"id":${trackedId},"data":${eventJson}}}}`;
+      // Everything after the subscriber's own id is the same for every subscriber of the
+      // event: built once (see sharedFrameTail), so a delivery costs one concatenation.
+      const tail = sharedFrameTail(result.data.data, result.id, envelope.jsonrpc);
+      if (tail !== undefined) {
+        const id = Number.isSafeInteger(envelope.id) ? String(envelope.id) : JSON.stringify(envelope.id);
+        return `{"id":${id},${tail}`;
       }
     }
     return JSON.stringify(message);

@@ -22,3 +22,23 @@ export function sharedJson(value: unknown): string | undefined {
   }
   return json;
 }
+
+const frameTails = new WeakMap<object, { trackedId: string; jsonrpc: unknown; tail: string }>();
+
+/**
+ * The part of a subscriber's frame after its own `"id":…,` for a shared event tracked as
+ * `trackedId`: the same for every subscriber, so it is built once per event (and per
+ * jsonrpc variant) and reused. Undefined when the value is not a shared event.
+ */
+export function sharedFrameTail(value: unknown, trackedId: string, jsonrpc: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const cached = frameTails.get(value);
+  if (cached && cached.trackedId === trackedId && cached.jsonrpc === jsonrpc) return cached.tail;
+  const eventJson = sharedJson(value);
+  if (eventJson === undefined) return undefined;
+  const id = JSON.stringify(trackedId);
+  const rpc = jsonrpc === undefined ? '' : `"jsonrpc":${JSON.stringify(jsonrpc)},`;
+  const tail = `${rpc}"result":{"type":"data","id":${id},"data":{"id":${id},"data":${eventJson}}}}`;
+  frameTails.set(value, { trackedId, jsonrpc, tail });
+  return tail;
+}
