@@ -126,6 +126,6 @@ describe('the main pages', () => {
     // The README shows a few of these: `UPDATE_SCREENSHOTS=1` refreshes them.
     if (!process.env.UPDATE_SCREENSHOTS) return;
     await mkdir('docs/screenshots', { recursive: true });
-    for (const name of ['list-escrows', 'listing-detail', 'signin']) await copyFile(path.join(SCREENSHOTS, `${name}.png`), `docs/screenshots/${name}.png`);
+    for (const name of ['list-escrows', 'signin']) await copyFile(path.join(SCREENSHOTS, `${name}.png`), `docs/screenshots/${name}.png`);
   });
 });

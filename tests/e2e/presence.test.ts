@@ -1,6 +1,8 @@
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp, openBrowser, screenshot, signIn } from '../helpers/browser.ts';
+import { copyFile } from 'node:fs/promises';
+import path from 'node:path';
+import { buildWebApp, openBrowser, screenshot, SCREENSHOTS, signIn } from '../helpers/browser.ts';
 import { startTestServer } from '../helpers/server.ts';
 
 let web: Awaited<ReturnType<typeof buildWebApp>>;
@@ -42,6 +44,8 @@ describe('presence', () => {
     await alice.page.getByLabel('Purchase price').pressSequentially('31');
     await expect.poll(() => bob.page.getByTestId('typing-purchasePriceCents').textContent()).toBe(`${alicesName} is typing…`);
     await screenshot(bob.page, 'escrow-presence');
+    // The README shows it: `UPDATE_SCREENSHOTS=1` refreshes it.
+    if (process.env.UPDATE_SCREENSHOTS) await copyFile(path.join(SCREENSHOTS, 'escrow-presence.png'), 'docs/screenshots/escrow-presence.png');
     await alice.page.getByLabel('Purchase price').press('Escape');
     await expect.poll(() => bob.page.getByTestId('typing-purchasePriceCents').textContent()).toBe('');
 

@@ -28,19 +28,32 @@ export function PresenceProvider({ children }: { children: ReactNode }) {
   const heartbeat = trpc.presence.heartbeat.useMutation();
   const send = useRef(heartbeat.mutate);
   send.current = heartbeat.mutate;
+  const connection = useConnection();
   useEffect(() => {
     let lastActivity = Date.now();
     const active = () => (lastActivity = Date.now());
-    const beat = () => send.current({ active: !document.hidden && Date.now() - lastActivity < IDLE_AFTER_MS });
+    // Only over the socket, or over HTTP while polling: an HTTP heartbeat keeps an HTTP-only
+    // client present for a minute, so one sent while the socket is still connecting would
+    // keep this user "online" for a minute after they leave.
+    const canBeat = () => connection.state === 'open' || connection.state === 'fallback-polling';
+    const beat = () => {
+      if (canBeat()) send.current({ active: !document.hidden && Date.now() - lastActivity < IDLE_AFTER_MS });
+    };
+    let was = canBeat();
+    const unsubscribe = connection.subscribe(() => {
+      if (canBeat() && !was) beat();
+      was = canBeat();
+    });
     const events = ['keydown', 'pointerdown', 'pointermove', 'focus'] as const;
     for (const name of events) window.addEventListener(name, active, { passive: true });
     const timer = setInterval(beat, HEARTBEAT_MS);
     beat();
     return () => {
+      unsubscribe();
       clearInterval(timer);
       for (const name of events) window.removeEventListener(name, active);
     };
-  }, []);
+  }, [connection]);
 
   return <PresenceContext.Provider value={{ entries }}>{children}</PresenceContext.Provider>;
 }
