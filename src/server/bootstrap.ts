@@ -1,8 +1,10 @@
 import { loadTokenSecret, createTokenService } from './auth/tokens.ts';
 import { InProcessBus } from './bus/memory.ts';
+import { RedisBus } from './bus/redis.ts';
+import type { EventBus } from './bus/types.ts';
 import type { Config } from './config.ts';
 import type { AppDeps } from './context.ts';
-import { openDatabase } from './db/client.ts';
+import { openDatabase, type Database } from './db/client.ts';
 import { applyMigrations } from './db/migrate.ts';
 import { DEMO_LOGINS, DEMO_PASSWORD, seedDemoData } from './db/seed.ts';
 import { schedulePruning } from './events/retention.ts';
@@ -39,9 +41,18 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'SLOW_CONSUMER_DRAIN_MS'
       | 'SLOW_CONSUMER_MAX_CATCHUP_EVENTS'
       | 'PRESENCE_IDLE_MS'
+      | 'BUS'
+      | 'REDIS_URL'
       | 'TYPING_TIMEOUT_MS'
     >
   >;
+
+async function createBus(config: AppConfig, db: Database['prisma'], logger: Logger): Promise<EventBus> {
+  if (config.BUS !== 'redis' || !config.REDIS_URL) return new InProcessBus();
+  const bus = new RedisBus({ url: config.REDIS_URL, db, logger });
+  await bus.start();
+  return bus;
+}
 
 export async function createApp(config: AppConfig, logger: Logger): Promise<App> {
   const database = await openDatabase(config);
@@ -49,7 +60,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
   if (applied.length) logger.info('migrations applied', { applied });
   const deps: AppDeps = {
     db: database.prisma,
-    bus: new InProcessBus(),
+    bus: await createBus(config, database.prisma, logger),
     tokens: createTokenService(await loadTokenSecret(config.TOKEN_SECRET, config.DATA_DIR), config.TOKEN_TTL_SECONDS),
     limits: createLimits({
       mutationsPerSecondPerConnection: config.MUTATIONS_PER_SECOND_PER_CONNECTION ?? defaultLimits.mutationsPerSecondPerConnection,
@@ -90,6 +101,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     async close() {
       await stopPruning();
       deps.presence.close();
+      await deps.bus.close?.();
       await database.close();
     },
   };

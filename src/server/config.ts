@@ -8,6 +8,8 @@ const configSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgresql:// URL')
     .optional(),
   DATA_DIR: z.string().min(1).default('./data'),
+  BUS: z.enum(['memory', 'redis']).default('memory'),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// URL').optional(),
   TOKEN_SECRET: z.string().min(32, 'TOKEN_SECRET must be at least 32 characters').optional(),
   TOKEN_TTL_SECONDS: z.coerce.number().int().positive().default(12 * 3600),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
@@ -32,12 +34,16 @@ const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
+function checkCombinations(config: Config): string[] {
+  return config.BUS === 'redis' && !config.REDIS_URL ? ['  REDIS_URL: required when BUS=redis'] : [];
+}
+
 /** Reads the configuration from the environment; a bad value stops the start with a clear message. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')));
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`).join('\n');
-    throw new Error(`Invalid configuration:\n${problems}`);
-  }
+  const problems = parsed.success
+    ? checkCombinations(parsed.data)
+    : parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+  if (!parsed.success || problems.length) throw new Error(`Invalid configuration:\n${problems.join('\n')}`);
   return parsed.data;
 }

@@ -17,6 +17,8 @@ export interface TestProxy extends AsyncDisposable {
   dropReplyContaining(marker: string): Promise<void>;
   /** Stop moving bytes through open tunnels while keeping them open (a dead network path); new ones pass. */
   stallTunnels(): void;
+  /** Sends new connections to another server from now on and cuts the open tunnels (a load balancer moving clients). */
+  retarget(next: { port: number }): void;
 }
 
 /**
@@ -24,7 +26,8 @@ export interface TestProxy extends AsyncDisposable {
  * can block WebSockets or cut the network the way a corporate proxy or a dropped
  * connection would, without touching the server.
  */
-export async function startProxy(target: { port: number }): Promise<TestProxy> {
+export async function startProxy(initialTarget: { port: number }): Promise<TestProxy> {
+  let target = initialTarget;
   let mode: ProxyMode = 'pass';
   const tunnels = new Set<Duplex>();
   let dropRule: { marker: string; done: () => void } | undefined;
@@ -100,6 +103,11 @@ export async function startProxy(target: { port: number }): Promise<TestProxy> {
     },
     stallTunnels() {
       for (const socket of tunnels) stalled.add(socket);
+    },
+    retarget(next) {
+      target = next;
+      for (const socket of tunnels) socket.destroy();
+      for (const socket of requests) socket.destroy();
     },
     async [Symbol.asyncDispose]() {
       for (const socket of tunnels) socket.destroy();

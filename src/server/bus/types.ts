@@ -22,8 +22,11 @@ export interface SubscribeOptions {
  * only that org's subscribers (O(subscribers of the org)), never every subscriber.
  */
 export interface EventBus {
-  /** Call only after the event's transaction has committed. */
-  publish(event: CrmEvent): void;
+  /**
+   * Call only after the event's transaction has committed. `prevSeq` is the org's
+   * event before it: a bus spanning nodes uses it to notice and fill gaps.
+   */
+  publish(event: CrmEvent, prevSeq?: number): void;
   /**
    * Starts buffering the org's events at once (so a caller can subscribe, then read
    * the log, and miss nothing in between) and yields them until `signal` aborts or
@@ -34,4 +37,6 @@ export interface EventBus {
   subscribe(orgId: string, options: SubscribeOptions): AsyncIterableIterator<CrmEvent>;
   /** Live subscriptions, of one org or of all; for leak tests and metrics. */
   listenerCount(orgId?: string): number;
+  /** Stops what the bus runs in the background (connections, polling). */
+  close?(): Promise<void>;
 }

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
-import type { CrmEvent } from '../../shared/events.ts';
 import type { EventBus } from '../bus/types.ts';
 import type { Db, Tx } from '../db/client.ts';
 import type { Metrics } from '../metrics.ts';
-import { appendEvent, lockOrgLog, type EventDraft } from './log.ts';
+import { appendEvent, lockOrgLog, type EventDraft, type SequencedEvent } from './log.ts';
 
 export interface ChangeOutcome<T> {
   result: T;
@@ -65,7 +64,7 @@ export async function commitChange<T>(
         }
       }
       const outcome = await change(tx);
-      const event: CrmEvent | undefined = outcome.event ? await appendEvent(tx, outcome.event) : undefined;
+      const event: SequencedEvent | undefined = outcome.event ? await appendEvent(tx, outcome.event) : undefined;
       if (idempotency && requestHash) {
         await tx.idempotencyKey.create({
           data: { userId: idempotency.userId, key: idempotency.key, requestHash, result: outcome.result as object },
@@ -74,7 +73,7 @@ export async function commitChange<T>(
       return { result: outcome.result, event };
     });
     if (event) {
-      deps.bus.publish(event);
+      deps.bus.publish(event.event, event.prevSeq);
       deps.metrics?.eventsPublished.inc();
     }
     return result;

@@ -47,10 +47,24 @@ export async function lockOrgLog(tx: Tx, orgId: string): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${orgId}))`;
 }
 
-/** Writes the event row; call inside the transaction that makes the change. */
-export async function appendEvent(tx: Tx, draft: EventDraft): Promise<CrmEvent> {
-  const row = await tx.event.create({ data: { ...draft, data: draft.data as object } });
-  return toEvent(row);
+/** A committed event with the seq of the org's event before it (0: none), which lets a node notice a gap. */
+export interface SequencedEvent {
+  event: CrmEvent;
+  prevSeq: number;
+}
+
+/** Writes the event row; call inside the transaction that makes the change, after `lockOrgLog`. */
+export async function appendEvent(tx: Tx, draft: EventDraft): Promise<SequencedEvent> {
+  const previous = await tx.event.findFirst({ where: { orgId: draft.orgId }, orderBy: { seq: 'desc' }, select: { seq: true } });
+  const prevSeq = previous?.seq ?? (await tx.eventLogState.findUnique({ where: { orgId: draft.orgId } }))?.prunedThroughSeq ?? 0;
+  const row = await tx.event.create({ data: { ...draft, data: draft.data as object, prevSeq } });
+  return { event: toEvent(row), prevSeq };
+}
+
+/** Every org's events after `afterSeq` in seq order, with their prevSeq: what a node tails when its pub/sub is down. */
+export async function readAllEventsAfter(db: Db, afterSeq: number, limit: number): Promise<SequencedEvent[]> {
+  const rows = await db.event.findMany({ where: { seq: { gt: afterSeq } }, orderBy: { seq: 'asc' }, take: limit });
+  return rows.map((row) => ({ event: toEvent(row), prevSeq: row.prevSeq ?? 0 }));
 }
 
 export interface ReadEventsOptions {

@@ -1,0 +1,69 @@
+import type { CrmEvent } from '../../shared/events.ts';
+
+/**
+ * Hands events to local subscribers in each org's `seq` order, exactly once, whatever
+ * order they arrive in from other nodes. Each event names the org's event before it
+ * (`prevSeq`, taken under the org's log lock); when that one has not been seen here,
+ * the missing stretch is read from the log first.
+ */
+export class OrgSequencer {
+  readonly #cursors = new Map<string, number>();
+  readonly #pending = new Map<string, Promise<void>>();
+  readonly #deliver: (event: CrmEvent) => void;
+  readonly #readGap: (orgId: string, afterSeq: number, throughSeq: number) => Promise<CrmEvent[]>;
+  readonly #onError: (error: unknown) => void;
+
+  constructor(options: {
+    deliver: (event: CrmEvent) => void;
+    readGap: (orgId: string, afterSeq: number, throughSeq: number) => Promise<CrmEvent[]>;
+    onError: (error: unknown) => void;
+  }) {
+    this.#deliver = options.deliver;
+    this.#readGap = options.readGap;
+    this.#onError = options.onError;
+  }
+
+  /** The highest seq handed on, over all orgs (where tailing the log resumes). */
+  get highestSeq(): number {
+    let highest = 0;
+    for (const seq of this.#cursors.values()) highest = Math.max(highest, seq);
+    return highest;
+  }
+
+  accept(event: CrmEvent, prevSeq: number): void {
+    const orgId = event.orgId;
+    const pending = this.#pending.get(orgId);
+    if (pending) {
+      // A gap of this org is being filled: queue behind it to keep the order.
+      this.#chain(orgId, pending.then(() => this.accept(event, prevSeq)));
+      return;
+    }
+    const cursor = this.#cursors.get(orgId);
+    if (cursor !== undefined && event.seq <= cursor) return;
+    // The first event of an org seen here starts its cursor: subscribers replay their own history.
+    if (cursor === undefined || prevSeq <= cursor) {
+      this.#handOn(event);
+      return;
+    }
+    this.#chain(
+      orgId,
+      (async () => {
+        const missing = await this.#readGap(orgId, cursor, event.seq);
+        for (const earlier of missing) if (earlier.seq > (this.#cursors.get(orgId) ?? 0)) this.#handOn(earlier);
+        if (event.seq > (this.#cursors.get(orgId) ?? 0)) this.#handOn(event);
+      })(),
+    );
+  }
+
+  #handOn(event: CrmEvent) {
+    this.#cursors.set(event.orgId, event.seq);
+    this.#deliver(event);
+  }
+
+  #chain(orgId: string, work: Promise<void>) {
+    const settled: Promise<void> = work.catch(this.#onError).finally(() => {
+      if (this.#pending.get(orgId) === settled) this.#pending.delete(orgId);
+    });
+    this.#pending.set(orgId, settled);
+  }
+}
