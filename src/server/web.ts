@@ -3,8 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// Not `new URL(path, import.meta.url)` literally: Vite rewrites that pattern into a web asset URL
+// when a browser-side test (jsdom) imports the server.
+const moduleUrl = import.meta.url;
+
 /** Where `npm run build:web` writes the app (vite.config.ts); TANDEM_WEB_DIR overrides it. */
-const DEFAULT_ROOT = fileURLToPath(new URL('../../dist/web/', import.meta.url));
+const DEFAULT_ROOT = fileURLToPath(new URL('../../dist/web/', moduleUrl));
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { errors, jwtVerify, SignJWT } from 'jose';
@@ -19,7 +19,10 @@ export interface TokenService {
 const ISSUER = 'tandem';
 
 /** HS256 tokens (JWT) signed with the server's secret. */
-export function createTokenService(secret: Uint8Array, ttlSeconds: number): TokenService {
+export function createTokenService(secretBytes: Uint8Array, ttlSeconds: number): TokenService {
+  // A WebCrypto key: raw bytes fail jose's `instanceof Uint8Array` check across realms (a DOM
+  // test environment replaces the globals and selects jose's web build); a CryptoKey works in both.
+  const secret = webcrypto.subtle.importKey('raw', Buffer.from(secretBytes), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
   return {
     async sign({ userId, orgId }) {
       const expiresAtSeconds = Math.floor(Date.now() / 1000) + ttlSeconds;
@@ -29,12 +32,12 @@ export function createTokenService(secret: Uint8Array, ttlSeconds: number): Toke
         .setIssuer(ISSUER)
         .setIssuedAt()
         .setExpirationTime(expiresAtSeconds)
-        .sign(secret);
+        .sign(await secret);
       return { token, expiresAt: expiresAtSeconds * 1000 };
     },
     async verify(token) {
       try {
-        const { payload } = await jwtVerify(token, secret, { issuer: ISSUER, algorithms: ['HS256'] });
+        const { payload } = await jwtVerify(token, await secret, { issuer: ISSUER, algorithms: ['HS256'] });
         if (typeof payload.sub !== 'string' || typeof payload.org !== 'string' || typeof payload.exp !== 'number') return null;
         return { userId: payload.sub, orgId: payload.org, expiresAt: payload.exp * 1000 };
       } catch (error) {
@@ -50,13 +53,13 @@ export function createTokenService(secret: Uint8Array, ttlSeconds: number): Toke
  * (mode 0600) so that tokens survive a restart. Never logged.
  */
 export async function loadTokenSecret(configured: string | undefined, dataDir: string): Promise<Uint8Array> {
-  if (configured) return new TextEncoder().encode(configured);
+  if (configured) return Buffer.from(configured, 'utf8');
   if (dataDir === 'memory://') return randomBytes(32);
   const file = path.join(dataDir, 'token-secret');
   const existing = await readFile(file, 'utf8').catch(() => null);
-  if (existing && existing.trim().length >= 32) return new TextEncoder().encode(existing.trim());
+  if (existing && existing.trim().length >= 32) return Buffer.from(existing.trim(), 'utf8');
   const secret = randomBytes(48).toString('base64url');
   await mkdir(dataDir, { recursive: true });
   await writeFile(file, secret, { mode: 0o600 });
-  return new TextEncoder().encode(secret);
+  return Buffer.from(secret, 'utf8');
 }

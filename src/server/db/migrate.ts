@@ -7,7 +7,11 @@ import type { MigrationList } from '@prisma/schema-engine-wasm';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { openSchemaEngine } from './schema-engine.ts';
 
-const prismaDir = fileURLToPath(new URL('../../../prisma/', import.meta.url));
+// Not `new URL(path, import.meta.url)` literally: Vite rewrites that pattern into a web asset URL
+// when a browser-side test (jsdom) imports the server.
+const moduleUrl = import.meta.url;
+
+const prismaDir = fileURLToPath(new URL('../../../prisma/', moduleUrl));
 export const schemaPath = path.join(prismaDir, 'schema.prisma');
 export const migrationsDir = path.join(prismaDir, 'migrations');
 const noFilters = { externalTables: [], externalEnums: [] };
