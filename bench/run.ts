@@ -5,13 +5,14 @@
  *                    [--contestants tandem,ws,ws-batched,socketio,trpc-ee]
  *                    [--connections 1000] [--memory-connections 10000] [--storm-connections 5000]
  *                    [--step-ms 4000] [--rates 2000,5000,… (deliveries/s)] [--layouts 10x100,1x1000]
- *                    [--profile] [--out bench/results] [--no-docs] [--soak-minutes 60]
+ *                    [--profile] [--out bench/results] [--no-docs] [--soak-minutes 60] [--storm-rate 10]
+ *                    [--storm-timeout-s 240] [--merge (keep the latest run's other scenarios)]
  *
  * Scenarios (issue 7): `fanout` = 1 (latency at rising rates, 10 orgs × 100 and 1 org × 1,000)
  * and 2 (saturation: the ladder goes on until p99 > 250 ms or delivery < 95 %); `memory` = 3;
  * `storm` = 4; `mutation` = 6; `soak` = 5 (60 minutes, only when asked for).
  */
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -234,9 +235,9 @@ async function storm(loadgen: LoadGen) {
     server = await startTandem(env);
     const restartMs = performance.now() - down;
     log(`storm: server back after ${(restartMs / 1000).toFixed(1)} s; waiting for every client to resume`);
-    const live = await loadgen.call<{ live: number; of: number; allLiveMsAfterFirstDrop: number; reconnects: number }>({ cmd: 'wait-live', timeoutMs: 120_000 });
+    const live = await loadgen.call<{ live: number; of: number; allLiveMsAfterFirstDrop: number; reconnects: number }>({ cmd: 'wait-live', timeoutMs: Number(option('storm-timeout-s', '240')) * 1000 });
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const end = await loadgen.call<{ changes: number; unacknowledged: number; expectedDeliveries: number; delivered: number; missing: number; duplicates: number; errors: number }>({ cmd: 'storm-stop', timeoutMs: 30_000 });
+    const end = await loadgen.call<{ changes: number; unacknowledged: number; expectedDeliveries: number; delivered: number; notCaughtUp: number; missing: number; duplicates: number; errors: number }>({ cmd: 'storm-stop', timeoutMs: 60_000 });
     results.storm = { clients: live.of, live: live.live, changesPerSecond: rate, serverDownToUpSeconds: restartMs / 1000, allLiveSecondsAfterFirstDrop: live.allLiveMsAfterFirstDrop / 1000, reconnects: live.reconnects, ...end };
     log(`storm: ${live.live}/${live.of} live ${(live.allLiveMsAfterFirstDrop / 1000).toFixed(1)} s after the first drop; ${end.changes} changes, ${end.delivered}/${end.expectedDeliveries} delivered, missing ${end.missing}, duplicated ${end.duplicates}`);
     await loadgen.call({ cmd: 'close' });
@@ -322,8 +323,8 @@ async function rawTransactions(db: 'pglite' | 'postgresql', env: Record<string, 
       for (let n = 0; performance.now() - startedAt < durationMs; n++) {
         const t0 = performance.now();
         await transaction(worker, async (query) => {
-          const { rows } = await query(update, [n % 1000, org.userId, recordId]);
-          await query(insert, [org.orgId, recordId, rows[0]!.version, org.userId, JSON.stringify({ score: { from: null, to: n % 1000 } })]);
+          const { rows } = await query(update, [n % 100, org.userId, recordId]);
+          await query(insert, [org.orgId, recordId, rows[0]!.version, org.userId, JSON.stringify({ score: { from: null, to: n % 100 } })]);
         });
         durations.push(performance.now() - t0);
       }
@@ -391,19 +392,40 @@ async function main() {
   mkdirSync(outDir, { recursive: true });
   const loadgen = await startLoadGen((line) => log(`  load generator: ${line}`));
   try {
+    // A scenario that fails is noted and the others still run: a long run is never lost whole.
+    const attempt = async (name: string, run: () => Promise<void>) => {
+      try {
+        await run();
+      } catch (error) {
+        log(`${name} failed: ${String(error)}`);
+        results.notes.push(`${name} failed: ${String(error).slice(0, 300)}`);
+        await loadgen.call({ cmd: 'close' }).catch(() => {});
+      }
+    };
     if (scenarios.has('fanout')) {
       for (const layout of option('layouts', '10x,1x').split(',')) {
         const orgs = Number(layout.split('x')[0]);
         const perOrg = Number(layout.split('x')[1]) || Math.max(1, Math.round(connections / orgs));
-        await fanout(loadgen, { orgs, perOrg });
+        await attempt(`fan-out ${layout}`, () => fanout(loadgen, { orgs, perOrg }));
       }
     }
-    if (scenarios.has('memory')) await memory(loadgen);
-    if (scenarios.has('storm') && contestants.includes('tandem')) await storm(loadgen);
-    if (scenarios.has('mutation') && contestants.includes('tandem')) await mutationPath(loadgen);
-    if (scenarios.has('soak')) await soak(loadgen);
+    if (scenarios.has('memory')) await attempt('memory', () => memory(loadgen));
+    if (scenarios.has('storm') && contestants.includes('tandem')) await attempt('storm', () => storm(loadgen));
+    if (scenarios.has('mutation') && contestants.includes('tandem')) await attempt('mutation path', () => mutationPath(loadgen));
+    if (scenarios.has('soak')) await attempt('soak', () => soak(loadgen));
   } finally {
     await loadgen.stop();
+  }
+  if (flag('merge')) {
+    // Keep the previous run's figures for the scenarios not run this time.
+    const previous = JSON.parse(readFileSync(path.join(outDir, 'latest.json'), 'utf8')) as BenchResults;
+    if (!scenarios.has('fanout')) Object.assign(results, { fanout: previous.fanout, saturation: previous.saturation });
+    if (!scenarios.has('memory')) results.memory = previous.memory;
+    if (!scenarios.has('storm')) results.storm = previous.storm;
+    if (!scenarios.has('mutation')) results.mutationPath = previous.mutationPath;
+    if (!scenarios.has('soak')) results.soak = previous.soak ?? null;
+    results.notes.push(`Merged: ${[...scenarios].join(', ')} from the run of ${results.date.slice(0, 16)} UTC, the rest from the run of ${previous.date.slice(0, 16)} UTC.`);
+    results.date = previous.date;
   }
   const written = writeReports(results, { outDir, docs: !flag('no-docs') && !args.includes('--out') });
   log(`results: ${written.join(', ')}`);
