@@ -100,7 +100,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
           lastSeq = event.seq;
           if (metrics) {
             metrics.eventsDelivered.inc();
-            metrics.deliverySeconds.observe((Date.now() - Date.parse(event.timestamp)) / 1000);
+            metrics.deliverySeconds.observe((Date.now() - committedAtMs(event)) / 1000);
           }
           yield tracked(String(event.seq), event);
         }
@@ -134,6 +134,17 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
     options.signal?.removeEventListener('abort', onAbort);
     abort.abort();
   }
+}
+
+/** An event's commit time, parsed once per event rather than once per subscriber. */
+const commitTimes = new WeakMap<CrmEvent, number>();
+function committedAtMs(event: CrmEvent): number {
+  let at = commitTimes.get(event);
+  if (at === undefined) {
+    at = Date.parse(event.timestamp);
+    commitTimes.set(event, at);
+  }
+  return at;
 }
 
 /** Aborts `abort` when the session expires, even while no event arrives; a refreshed session is re-checked, not ended. */
