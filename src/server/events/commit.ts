@@ -3,6 +3,7 @@ import { TRPCError } from '@trpc/server';
 import type { EventBus } from '../bus/types.ts';
 import type { Db, Tx } from '../db/client.ts';
 import type { Metrics } from '../metrics.ts';
+import { notificationsFor } from '../notifications/sources.ts';
 import { appendEvent, lockOrgLog, type EventDraft, type SequencedEvent } from './log.ts';
 
 export interface ChangeOutcome<T> {
@@ -65,6 +66,13 @@ export async function commitChange<T>(
       }
       const outcome = await change(tx);
       const event: SequencedEvent | undefined = outcome.event ? await appendEvent(tx, outcome.event) : undefined;
+      if (event) {
+        // Notifications the change raises commit with it, or not at all.
+        const drafts = notificationsFor(event.event, outcome.result as Record<string, unknown>);
+        if (drafts.length) {
+          await tx.notification.createMany({ data: drafts.map((draft) => ({ ...draft, orgId, eventSeq: event.event.seq })) });
+        }
+      }
       if (idempotency && requestHash) {
         await tx.idempotencyKey.create({
           data: { userId: idempotency.userId, key: idempotency.key, requestHash, result: outcome.result as object },

@@ -2,6 +2,7 @@ import { router } from '../trpc.ts';
 import { authRouter } from './auth.ts';
 import { eventsRouter } from './events.ts';
 import { meRouter } from './me.ts';
+import { notificationsRouter } from './notifications.ts';
 import { presenceRouter, typingRouter } from './presence.ts';
 import { createRecordRouter } from './records.ts';
 
@@ -9,6 +10,7 @@ export const appRouter = router({
   auth: authRouter,
   events: eventsRouter,
   me: meRouter,
+  notifications: notificationsRouter,
   presence: presenceRouter,
   typing: typingRouter,
   jobs: createRecordRouter('jobs'),

@@ -1,15 +1,11 @@
 import { tracked, type TrackedEnvelope } from '@trpc/server';
 import { personalInput, type CrmEvent, type PersonalEvent, type StreamItem } from '../../shared/events.ts';
 import { subscribeToLog } from '../events/subscribe.ts';
+import { newAssigneeOf } from '../notifications/sources.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
 /** A job that became this user's: created with them as assignee, or reassigned to them. */
-function assignedTo(userId: string, event: CrmEvent): boolean {
-  if (event.module !== 'jobs') return false;
-  if (event.action === 'created') return event.data.assigneeId === userId;
-  if (event.action === 'updated') return event.data.assigneeId?.to === userId;
-  return false;
-}
+const assignedTo = (userId: string, event: CrmEvent) => newAssigneeOf(event) === userId;
 
 async function* personalEvents(
   source: AsyncGenerator<TrackedEnvelope<StreamItem>>,

@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { lastEventIdSchema } from './events.ts';
+import { withIdempotencyKey } from './mutations.ts';
+
+export const NOTIFICATION_KINDS = ['job_assigned'] as const;
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
+
+export interface Notification {
+  id: string;
+  kind: NotificationKind;
+  title: string;
+  body: string | null;
+  module: string | null;
+  recordId: string | null;
+  /** The log event that raised it; also its tracked id in `notifications.onNew`. */
+  eventSeq: number;
+  readAt: string | null;
+  createdAt: string;
+}
+
+export const notificationsListInput = z
+  .strictObject({
+    limit: z.number().int().min(1).max(100).default(30),
+    /** The `eventSeq` of the last item of the previous page. */
+    before: z.number().int().positive().optional(),
+    unreadOnly: z.boolean().default(false),
+  })
+  .optional();
+
+export const markReadInput = z.union([
+  z.strictObject({ ids: z.array(z.string().min(1).max(64)).min(1).max(200), ...withIdempotencyKey }),
+  z.strictObject({ all: z.literal(true), ...withIdempotencyKey }),
+]);
+
+export const notificationsOnNewInput = z.strictObject({ lastEventId: lastEventIdSchema.nullish() }).optional();
