@@ -1,5 +1,6 @@
 import { router } from '../trpc.ts';
 import { authRouter } from './auth.ts';
+import { dashboardRouter } from './dashboard.ts';
 import { eventsRouter } from './events.ts';
 import { meRouter } from './me.ts';
 import { notificationsRouter } from './notifications.ts';
@@ -8,6 +9,7 @@ import { createRecordRouter } from './records.ts';
 
 export const appRouter = router({
   auth: authRouter,
+  dashboard: dashboardRouter,
   events: eventsRouter,
   me: meRouter,
   notifications: notificationsRouter,

@@ -1,0 +1,52 @@
+import type { CrewLoad, DashboardCounters } from '../../shared/dashboard.ts';
+import { JOB_STATUSES } from '../../shared/modules.ts';
+import type { Db } from '../db/client.ts';
+
+export interface CounterOptions {
+  /** Weekly hours an agent can take. @default 40 */
+  weeklyCapacityHours: number;
+  now?: Date;
+}
+
+/** Monday 00:00 UTC of the week of `now`, and the Monday after. */
+function weekOf(now: Date): { start: Date; end: Date } {
+  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+  start.setUTCDate(start.getUTCDate() - ((start.getUTCDay() + 6) % 7));
+  const end = new Date(start);
+  end.setUTCDate(end.getUTCDate() + 7);
+  return { start, end };
+}
+
+/** The org's dashboard figures, from the records themselves (days and weeks in UTC). */
+export async function computeCounters(db: Db, orgId: string, options: CounterOptions): Promise<DashboardCounters> {
+  const now = options.now ?? new Date();
+  const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+  const dayEnd = new Date(dayStart.getTime() + 86_400_000);
+  const week = weekOf(now);
+  const [byStatus, appointmentsToday, newLeadsThisWeek, scheduled, users] = await Promise.all([
+    db.job.groupBy({ by: ['status'], where: { orgId }, _count: { _all: true } }),
+    db.appointment.count({ where: { orgId, startsAt: { gte: dayStart, lt: dayEnd }, status: { not: 'cancelled' } } }),
+    db.lead.count({ where: { orgId, createdAt: { gte: week.start, lt: week.end } } }),
+    db.job.groupBy({
+      by: ['assigneeId'],
+      where: { orgId, assigneeId: { not: null }, scheduledAt: { gte: week.start, lt: week.end }, status: { not: 'cancelled' } },
+      _sum: { estimatedHours: true },
+    }),
+    db.user.findMany({ where: { orgId }, select: { id: true, name: true }, orderBy: { name: 'asc' } }),
+  ]);
+  const jobsByStatus = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as DashboardCounters['jobsByStatus'];
+  for (const row of byStatus) if (row.status in jobsByStatus) jobsByStatus[row.status as keyof typeof jobsByStatus] = row._count._all;
+  const hours = new Map(scheduled.map((row) => [row.assigneeId, row._sum.estimatedHours ?? 0]));
+  const crew: CrewLoad[] = users.map((user) => {
+    const scheduledHours = hours.get(user.id) ?? 0;
+    return { userId: user.id, name: user.name, scheduledHours, capacityHours: options.weeklyCapacityHours, utilization: scheduledHours / options.weeklyCapacityHours };
+  });
+  return {
+    jobsByStatus,
+    openJobs: jobsByStatus.new + jobsByStatus.scheduled + jobsByStatus.in_progress,
+    appointmentsToday,
+    newLeadsThisWeek,
+    crew,
+    asOf: now.toISOString(),
+  };
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import type { DashboardCounters } from '../../shared/dashboard.ts';
+import { computeCounters } from '../dashboard/counters.ts';
+import { subscribeToLog } from '../events/subscribe.ts';
+import { authedProcedure, router } from '../trpc.ts';
+
+const WEEKLY_CAPACITY_HOURS = Number(process.env.WEEKLY_CAPACITY_HOURS ?? 40);
+/** Counters move at most this often, however busy the org is. */
+const MIN_INTERVAL_MS = 250;
+const onCountersInput = z.strictObject({ lastEventId: z.string().max(32).nullish() }).optional();
+
+export const dashboardRouter = router({
+  counters: authedProcedure.query(({ ctx }) => computeCounters(ctx.db, ctx.user.orgId, { weeklyCapacityHours: WEEKLY_CAPACITY_HOURS })),
+  /**
+   * The counters now, then again whenever a change of the org may move them, at most
+   * a few times per second (a burst of changes is one recomputation).
+   */
+  onCounters: authedProcedure.input(onCountersInput).subscription(async function* ({ ctx, signal }) {
+    const changes = subscribeToLog(ctx, { modules: ['jobs', 'appointments', 'leads'] }, {}, signal);
+    const compute = () => computeCounters(ctx.db, ctx.user.orgId, { weeklyCapacityHours: WEEKLY_CAPACITY_HOURS });
+    let last: string | undefined;
+    let next = changes.next(undefined);
+    try {
+      for (;;) {
+        const counters = await compute();
+        const { asOf: _asOf, ...figures } = counters;
+        const key = JSON.stringify(figures);
+        if (key !== last) {
+          last = key;
+          yield counters as DashboardCounters;
+        }
+        if ((await next).done) return;
+        // Let the rest of a burst arrive, take everything already pending, then recompute once.
+        await new Promise((resolve) => setTimeout(resolve, MIN_INTERVAL_MS));
+        for (;;) {
+          next = changes.next(undefined);
+          const pending = await Promise.race([next, new Promise<'none'>((resolve) => setImmediate(() => resolve('none')))]);
+          if (pending === 'none') break;
+          if (pending.done) return;
+        }
+      }
+    } finally {
+      await changes.return(undefined);
+    }
+  }),
+});
