@@ -41,6 +41,7 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'SLOW_CONSUMER_DRAIN_MS'
       | 'SLOW_CONSUMER_MAX_CATCHUP_EVENTS'
       | 'PRESENCE_IDLE_MS'
+      | 'WEEKLY_CAPACITY_HOURS'
       | 'BUS'
       | 'REDIS_URL'
       | 'TYPING_TIMEOUT_MS'
@@ -72,6 +73,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     metrics: createMetrics(),
     logger,
     inflight: createInflightTracker(),
+    weeklyCapacityHours: config.WEEKLY_CAPACITY_HOURS ?? 40,
     presence: new PresenceService({
       idleAfterMs: config.PRESENCE_IDLE_MS ?? defaultPresenceOptions.idleAfterMs,
       typingTimeoutMs: config.TYPING_TIMEOUT_MS ?? defaultPresenceOptions.typingTimeoutMs,

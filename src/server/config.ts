@@ -29,6 +29,7 @@ const configSchema = z.object({
   SLOW_CONSUMER_MAX_CATCHUP_EVENTS: z.coerce.number().int().nonnegative().default(10_000),
   PRESENCE_IDLE_MS: z.coerce.number().int().positive().default(5 * 60_000),
   TYPING_TIMEOUT_MS: z.coerce.number().int().positive().default(3_000),
+  WEEKLY_CAPACITY_HOURS: z.coerce.number().positive().default(40),
   SEED_DEMO: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
 });
 

@@ -24,6 +24,8 @@ export interface AppDeps {
   inflight: InflightTracker;
   backpressure: BackpressureOptions;
   presence: PresenceService;
+  /** Weekly hours an agent can take, for the dashboard's crew utilization. */
+  weeklyCapacityHours: number;
 }
 
 /** One WebSocket connection (or, over HTTP, one request): what per-connection limits count. */

@@ -4,20 +4,19 @@ import { computeCounters } from '../dashboard/counters.ts';
 import { subscribeToLog } from '../events/subscribe.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
-const WEEKLY_CAPACITY_HOURS = Number(process.env.WEEKLY_CAPACITY_HOURS ?? 40);
 /** Counters move at most this often, however busy the org is. */
 const MIN_INTERVAL_MS = 250;
 const onCountersInput = z.strictObject({ lastEventId: z.string().max(32).nullish() }).optional();
 
 export const dashboardRouter = router({
-  counters: authedProcedure.query(({ ctx }) => computeCounters(ctx.db, ctx.user.orgId, { weeklyCapacityHours: WEEKLY_CAPACITY_HOURS })),
+  counters: authedProcedure.query(({ ctx }) => computeCounters(ctx.db, ctx.user.orgId, { weeklyCapacityHours: ctx.weeklyCapacityHours })),
   /**
    * The counters now, then again whenever a change of the org may move them, at most
    * a few times per second (a burst of changes is one recomputation).
    */
   onCounters: authedProcedure.input(onCountersInput).subscription(async function* ({ ctx, signal }) {
     const changes = subscribeToLog(ctx, { modules: ['jobs', 'appointments', 'leads'] }, {}, signal);
-    const compute = () => computeCounters(ctx.db, ctx.user.orgId, { weeklyCapacityHours: WEEKLY_CAPACITY_HOURS });
+    const compute = () => computeCounters(ctx.db, ctx.user.orgId, { weeklyCapacityHours: ctx.weeklyCapacityHours });
     let last: string | undefined;
     let next = changes.next(undefined);
     try {
