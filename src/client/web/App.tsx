@@ -3,6 +3,7 @@ import { backoffWithJitter } from '../trpc.ts';
 import { MODULE_NAMES, type ModuleName } from '../../shared/modules.ts';
 import { Layout } from './components/Layout.tsx';
 import { CreatePage } from './pages/CreatePage.tsx';
+import { DashboardPage } from './pages/DashboardPage.tsx';
 import { DetailPage } from './pages/DetailPage.tsx';
 import { ListPage } from './pages/ListPage.tsx';
 import { SignInPage } from './pages/SignInPage.tsx';
@@ -17,11 +18,12 @@ import { trpc } from './trpc.ts';
 /** The link's backoff, capped at 10 s: someone watching the indicator should not wait half a minute. */
 const retryDelayMs = (attempt: number) => Math.min(10_000, backoffWithJitter(attempt));
 
-type Route = { page: 'list'; module: ModuleName } | { page: 'new'; module: ModuleName } | { page: 'detail'; module: ModuleName; id: string } | { page: 'signin' };
+type Route = { page: 'dashboard' } | { page: 'list'; module: ModuleName } | { page: 'new'; module: ModuleName } | { page: 'detail'; module: ModuleName; id: string } | { page: 'signin' };
 
 export function parseRoute(pathname: string): Route | null {
   const [first, second, extra] = pathname.split('/').filter(Boolean).map(decodeURIComponent);
   if (first === 'signin' && !second) return { page: 'signin' };
+  if (first === 'dashboard' && !second) return { page: 'dashboard' };
   if (!first || !MODULE_NAMES.includes(first as ModuleName) || extra) return null;
   const module = first as ModuleName;
   if (!second) return { page: 'list', module };
@@ -116,7 +118,8 @@ function SignedIn({ pathname }: { pathname: string }) {
   if (!route || route.page === 'signin') return null;
   return (
     <PresenceProvider>
-      <Layout current={route.module}>
+      <Layout current={route.page === 'dashboard' ? 'dashboard' : route.module}>
+        {route.page === 'dashboard' ? <DashboardPage /> : null}
         {route.page === 'list' ? <ListPage key={route.module} module={route.module} /> : null}
         {route.page === 'new' ? <CreatePage key={route.module} module={route.module} /> : null}
         {route.page === 'detail' ? <DetailPage key={`${route.module}/${route.id}`} module={route.module} id={route.id} /> : null}

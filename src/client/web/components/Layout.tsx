@@ -6,7 +6,7 @@ import { useSession } from '../session/SessionContext.tsx';
 import { OnlineAvatars } from '../presence/Avatars.tsx';
 import { ConnectionIndicator } from './ConnectionIndicator.tsx';
 
-export function Layout({ current, children }: { current: ModuleName | null; children: ReactNode }) {
+export function Layout({ current, children }: { current: ModuleName | 'dashboard' | null; children: ReactNode }) {
   const { user, signOut } = useSession();
   return (
     <div className="shell">
@@ -35,6 +35,11 @@ export function Layout({ current, children }: { current: ModuleName | null; chil
       </header>
       <nav className="sidebar" aria-label="Modules">
         <ul>
+          <li>
+            <Link href="/dashboard" aria-current={current === 'dashboard' ? 'page' : undefined}>
+              Dashboard
+            </Link>
+          </li>
           {MODULE_NAMES.map((name) => (
             <li key={name}>
               <Link href={`/${name}`} aria-current={name === current ? 'page' : undefined}>

@@ -1,0 +1,111 @@
+import { useRef } from 'react';
+import { JOB_STATUSES } from '../../../shared/modules.ts';
+import type { DashboardCounters } from '../../../shared/dashboard.ts';
+import { enumLabel } from '../modules/ui.ts';
+import { messageOf } from '../modules/api.ts';
+import { Link } from '../router.tsx';
+import { useConnectionSnapshot } from '../TandemProvider.tsx';
+import { trpc } from '../trpc.ts';
+
+const percent = new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: 0 });
+const hours = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
+
+/**
+ * The org at a glance. The counters move by themselves: `dashboard.onCounters` pushes them
+ * over the socket whenever a change moves them; while the socket is down (the stream needs
+ * it) the query is refetched every few seconds instead.
+ */
+export function DashboardPage() {
+  const utils = trpc.useUtils();
+  const { state } = useConnectionSnapshot();
+  const query = trpc.dashboard.counters.useQuery(undefined, { refetchInterval: state === 'open' ? false : 5_000 });
+  trpc.dashboard.onCounters.useSubscription(undefined, {
+    onData: (counters) => utils.dashboard.counters.setData(undefined, counters as DashboardCounters),
+  });
+  const counters = query.data;
+
+  return (
+    <section aria-labelledby="dashboard-heading">
+      <div className="page-header">
+        <h1 id="dashboard-heading">Dashboard</h1>
+      </div>
+      {query.isError ? (
+        <p className="error" role="alert">
+          Could not load the dashboard: {messageOf(query.error)}
+        </p>
+      ) : null}
+      <div className="cards">
+        <Card label="Open jobs" value={counters?.openJobs} href="/jobs" testId="open-jobs" />
+        <Card label="Appointments today" value={counters?.appointmentsToday} href="/appointments" testId="appointments-today" />
+        <Card label="New leads this week" value={counters?.newLeadsThisWeek} href="/leads" testId="new-leads" />
+      </div>
+      <div className="panels">
+        <section className="panel" aria-labelledby="jobs-by-status">
+          <h2 id="jobs-by-status">Jobs by status</h2>
+          <dl className="bars">
+            {JOB_STATUSES.map((status) => {
+              const count = counters?.jobsByStatus[status] ?? 0;
+              const max = Math.max(1, ...Object.values(counters?.jobsByStatus ?? {}));
+              return (
+                <div key={status} className="bar-row">
+                  <dt>{enumLabel(status)}</dt>
+                  <dd>
+                    <span className="bar" style={{ width: `${(count / max) * 100}%` }} aria-hidden="true" />
+                    <span className="bar-value" data-testid={`jobs-${status}`}>
+                      {counters ? count : '–'}
+                    </span>
+                  </dd>
+                </div>
+              );
+            })}
+          </dl>
+        </section>
+        <section className="panel" aria-labelledby="crew-heading">
+          <h2 id="crew-heading">Crew this week</h2>
+          {counters && counters.crew.length === 0 ? <p className="muted">Nobody has scheduled jobs this week.</p> : null}
+          <table className="records compact">
+            <thead>
+              <tr>
+                <th scope="col">Person</th>
+                <th scope="col" className="col-number">
+                  Scheduled
+                </th>
+                <th scope="col" className="col-number">
+                  Utilization
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {counters?.crew.map((member) => (
+                <tr key={member.userId}>
+                  <th scope="row">{member.name}</th>
+                  <td className="col-number">
+                    {hours.format(member.scheduledHours)} / {hours.format(member.capacityHours)} h
+                  </td>
+                  <td className={`col-number${member.utilization > 1 ? ' over' : ''}`}>{percent.format(member.utilization)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      </div>
+      {counters ? <p className="muted small">As of {new Date(counters.asOf).toLocaleTimeString()}</p> : null}
+    </section>
+  );
+}
+
+function Card({ label, value, href, testId }: { label: string; value: number | undefined; href: string; testId: string }) {
+  // Flash when the number moves, not when it first appears.
+  const first = useRef(value);
+  if (first.current === undefined) first.current = value;
+  const moved = value !== undefined && value !== first.current;
+  return (
+    <Link href={href} className="card">
+      <span className="card-label">{label}</span>
+      {/* The key restarts the flash each time the number changes. */}
+      <span key={value ?? 'none'} className={`card-value${moved ? ' changed' : ''}`} data-testid={testId}>
+        {value ?? '–'}
+      </span>
+    </Link>
+  );
+}
