@@ -37,7 +37,7 @@ const scenarios = new Set(scenarioOption === 'all' ? ['fanout', 'memory', 'storm
 const connections = Number(option('connections', '1000'));
 const memoryConnections = Number(option('memory-connections', quick ? '1000' : '10000'));
 const stormConnections = Number(option('storm-connections', quick ? '500' : '5000'));
-const stepMs = Number(option('step-ms', quick ? '1500' : '4000'));
+const stepMs = Number(option('step-ms', quick ? '1000' : '4000'));
 const settleMs = quick ? 1_000 : 2_000;
 const outDir = path.resolve(root, option('out', 'bench/results'));
 const profile = flag('profile');
@@ -83,7 +83,7 @@ async function startContestant(kind: Kind, orgCount: number, nodeFlags: string[]
 /** Offered changes per second (over all orgs) for a layout; deliveries/s = rate × subscribers per org. */
 function ladder(subscribersPerOrg: number): number[] {
   // Rungs in deliveries per second, turned into changes per second.
-  const deliveries = option('rates', quick ? '5000,20000,50000,100000' : '2000,5000,10000,20000,35000,50000,75000,100000,150000,200000').split(',').map(Number);
+  const deliveries = option('rates', quick ? '5000,20000,50000' : '2000,5000,10000,20000,35000,50000,75000,100000,150000,200000').split(',').map(Number);
   return deliveries.map((d) => d / subscribersPerOrg);
 }
 
@@ -403,7 +403,7 @@ async function main() {
       }
     };
     if (scenarios.has('fanout')) {
-      for (const layout of option('layouts', '10x,1x').split(',')) {
+      for (const layout of option('layouts', quick ? '1x' : '10x,1x').split(',')) {
         const orgs = Number(layout.split('x')[0]);
         const perOrg = Number(layout.split('x')[1]) || Math.max(1, Math.round(connections / orgs));
         await attempt(`fan-out ${layout}`, () => fanout(loadgen, { orgs, perOrg }));
