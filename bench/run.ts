@@ -359,10 +359,8 @@ async function soak(loadgen: LoadGen) {
     await loadgen.call({ cmd: 'storm-start', rate: 20 });
     const samples: NonNullable<BenchResults['soak']>['samples'] = [];
     for (let minute = 0; minute <= minutes; minute++) {
-      if (minute > 0) {
-        await new Promise((resolve) => setTimeout(resolve, 60_000));
-        await loadgen.call({ cmd: 'drop', count: 50 });
-      }
+      // Sampled before this minute's cut, so the counts are the settled ones.
+      if (minute > 0) await new Promise((resolve) => setTimeout(resolve, 60_000));
       const metrics = await fetch(`${server.url}/metrics`).then((response) => response.text());
       const gauge = (name: string) => Number(metrics.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? Number.NaN);
       const sample = {
@@ -375,6 +373,7 @@ async function soak(loadgen: LoadGen) {
       };
       samples.push(sample);
       log(`soak: minute ${minute}/${minutes}: RSS ${sample.rssMb.toFixed(0)} MB, fds ${sample.openFds}, connections ${sample.connections}, bus listeners ${sample.busListeners}`);
+      if (minute > 0 && minute < minutes) await loadgen.call({ cmd: 'drop', count: 50 });
     }
     const end = await loadgen.call<Record<string, number>>({ cmd: 'storm-stop', timeoutMs: 60_000 });
     results.soak = { minutes, samples, ...end };
