@@ -8,6 +8,7 @@ import { createHttpContextFactory, createWsContextFactory, type AppDeps } from '
 import type { Logger } from './logger.ts';
 import { appRouter } from './routers/_app.ts';
 import { serveWebApp } from './web.ts';
+import { batchWritesPerTick } from './ws-batching.ts';
 import { wsEncoder } from './ws-encoder.ts';
 
 export interface ServerOptions {
@@ -92,7 +93,10 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      batchWritesPerTick(ws);
+      wss.emit('connection', ws, req);
+    });
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -35,7 +35,7 @@ export function createMetrics() {
     }),
     deliverySeconds: new Histogram({
       name: 'tandem_delivery_latency_seconds',
-      help: 'From an event committing to its hand-off to a subscription',
+      help: 'From an event committing to its first hand-off to a subscription on this node',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers: [registry],
     }),

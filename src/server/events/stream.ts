@@ -100,7 +100,11 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
           lastSeq = event.seq;
           if (metrics) {
             metrics.eventsDelivered.inc();
-            metrics.deliverySeconds.observe((Date.now() - committedAtMs(event)) / 1000);
+            // Once per event (its first hand-off here), not once per subscriber.
+            if (!observedLatency.has(event)) {
+              observedLatency.add(event);
+              metrics.deliverySeconds.observe((Date.now() - Date.parse(event.timestamp)) / 1000);
+            }
           }
           yield tracked(String(event.seq), event);
         }
@@ -136,16 +140,8 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
   }
 }
 
-/** An event's commit time, parsed once per event rather than once per subscriber. */
-const commitTimes = new WeakMap<CrmEvent, number>();
-function committedAtMs(event: CrmEvent): number {
-  let at = commitTimes.get(event);
-  if (at === undefined) {
-    at = Date.parse(event.timestamp);
-    commitTimes.set(event, at);
-  }
-  return at;
-}
+/** Events whose delivery latency was already observed. */
+const observedLatency = new WeakSet<CrmEvent>();
 
 /** Aborts `abort` when the session expires, even while no event arrives; a refreshed session is re-checked, not ended. */
 function watchExpiry(session: { expiresAt: number } | undefined, abort: AbortController) {
