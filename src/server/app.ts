@@ -19,6 +19,8 @@ export interface ServerOptions {
   keepAlive?: { pingMs: number; pongWaitMs: number };
   /** How long a shutdown waits for mutations in flight. @default 10000 */
   drainTimeoutMs?: number;
+  /** Write each socket's frames of one event-loop turn at once (see ws-batching.ts). @default true */
+  batchWrites?: boolean;
 }
 
 export interface RunningServer {
@@ -94,7 +96,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      batchWritesPerTick(ws);
+      if (options.batchWrites !== false) batchWritesPerTick(ws);
       wss.emit('connection', ws, req);
     });
   });

@@ -30,6 +30,7 @@ const configSchema = z.object({
   PRESENCE_IDLE_MS: z.coerce.number().int().positive().default(5 * 60_000),
   TYPING_TIMEOUT_MS: z.coerce.number().int().positive().default(3_000),
   WEEKLY_CAPACITY_HOURS: z.coerce.number().positive().default(40),
+  WS_BATCH_WRITES: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
   SEED_DEMO: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
 });
 

@@ -13,6 +13,7 @@ const server = await startServer(app.deps, {
   logger,
   keepAlive: { pingMs: config.KEEPALIVE_PING_MS, pongWaitMs: config.KEEPALIVE_PONG_WAIT_MS },
   drainTimeoutMs: config.SHUTDOWN_DRAIN_MS,
+  batchWrites: config.WS_BATCH_WRITES,
 });
 
 console.log(`Tandem is running at ${server.url}  (tRPC: ${server.trpcUrl}, WebSocket: ${server.wsUrl})`);
