@@ -76,6 +76,8 @@ function defineModule<const N extends ModuleName, const E extends string, F exte
     listInput: z.strictObject({
       limit: z.number().int().min(1).max(200).default(50),
       cursor: z.string().min(1).max(200).optional(),
+      /** Sent by @trpc/react-query's infinite queries; pages only go forward. */
+      direction: z.enum(['forward', 'backward']).optional(),
       search: z.string().trim().max(200).optional(),
       status: statusSchema.optional(),
     }),
