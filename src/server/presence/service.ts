@@ -1,6 +1,6 @@
 import type { PublicUser } from '../../shared/auth.ts';
 import type { PresenceEntry, PresenceStatus, RecordActivity, Viewer } from '../../shared/presence.ts';
-import { Topics } from './topics.ts';
+import { Topics } from '../pubsub/topics.ts';
 
 export interface PresenceOptions {
   /** No activity reported for this long: `idle`. @default 5 minutes */

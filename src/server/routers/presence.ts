@@ -23,7 +23,7 @@ async function* stateThenChanges<T>(ctx: Pick<Context, 'presence'>, topic: strin
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
-  const changes = ctx.presence.topics.subscribe(topic, abort.signal);
+  const changes = ctx.presence.topics.subscribe(topic, { signal: abort.signal });
   try {
     for (const item of current()) yield tracked(nextId(), item);
     for await (const item of changes) yield tracked(nextId(), item as T);

@@ -1,15 +1,27 @@
 /**
- * Ephemeral pub/sub by topic, for state that lives in memory (presence, typing): a
- * listener set per topic, so publishing costs O(subscribers of that topic). Unlike
- * the event bus there is no log behind it; a subscriber that lets `maxBuffered`
- * messages pile up is ended with an error and resubscribes to get the state afresh.
+ * In-memory pub/sub by topic: a listener set per topic, so publishing costs
+ * O(subscribers of that topic), never a scan of all. Each subscription is an async
+ * iterator with its own queue; one that lets `maxBuffered` values pile up is detached
+ * and its iterator throws `overflowError(oldestQueued)`, so memory stays bounded.
+ * The event bus (rooms by org) and presence (rooms by org and record) are built on it.
  */
+export interface TopicSubscribeOptions<T> {
+  signal: AbortSignal;
+  /** Runs per published value of the topic; keep it cheap. */
+  filter?: ((value: T) => boolean) | undefined;
+}
+
 export class Topics<T> {
   readonly #topics = new Map<string, Set<(value: T) => void>>();
   readonly #maxBuffered: number;
+  readonly #overflowError: (oldest: T) => Error;
 
-  constructor({ maxBuffered = 1_000 } = {}) {
+  constructor({
+    maxBuffered = 1_000,
+    overflowError = () => new Error('The subscriber fell behind; subscribe again'),
+  }: { maxBuffered?: number; overflowError?: (oldest: T) => Error } = {}) {
     this.#maxBuffered = maxBuffered;
+    this.#overflowError = overflowError;
   }
 
   publish(topic: string, value: T): void {
@@ -18,17 +30,19 @@ export class Topics<T> {
   }
 
   /** Starts buffering at once; yields until `signal` aborts or the iterator is returned. */
-  subscribe(topic: string, signal: AbortSignal): AsyncIterableIterator<T> {
+  subscribe(topic: string, { signal, filter }: TopicSubscribeOptions<T>): AsyncIterableIterator<T> {
     const listeners = this.#topics.get(topic) ?? new Set();
     this.#topics.set(topic, listeners);
     const queue: T[] = [];
     const maxBuffered = this.#maxBuffered;
     let wake: (() => void) | undefined;
     let done = false;
-    let overflowed = false;
+    let overflow: Error | undefined;
     const listener = (value: T) => {
+      if (filter && !filter(value)) return;
       if (queue.length >= maxBuffered) {
-        overflowed = true;
+        overflow = this.#overflowError(queue[0]!);
+        queue.length = 0;
         leave();
         return;
       }
@@ -54,7 +68,7 @@ export class Topics<T> {
           wake = undefined;
         }
         if (queue.length > 0) return { value: queue.shift()!, done: false };
-        if (overflowed) throw new Error('The subscriber fell behind; subscribe again');
+        if (overflow) throw overflow;
         return { value: undefined, done: true };
       },
       async return() {
