@@ -51,6 +51,16 @@ describe('HTTP server', () => {
     await expect(anonymous.jobs.list.query({})).rejects.toMatchObject({ data: { code: 'UNAUTHORIZED' } });
   });
 
+  it('lists the people of the caller\'s org only', async () => {
+    const token = await t.tokenFor('bob@acme.test');
+    const people = await createHttpClient(t.server.url, () => token).users.list.query();
+    expect(people.map((person) => [person.email, person.role])).toEqual([
+      ['alice@acme.test', 'admin'],
+      ['bob@acme.test', 'agent'],
+    ]);
+    expect(Object.keys(people[0]!).sort()).toEqual(['email', 'id', 'name', 'role']);
+  });
+
   it('explains bad input with field errors and no stack trace', async () => {
     const token = await t.tokenFor('alice@acme.test');
     const client = createHttpClient(t.server.url, () => token);

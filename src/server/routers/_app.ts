@@ -4,6 +4,7 @@ import { dashboardRouter } from './dashboard.ts';
 import { eventsRouter } from './events.ts';
 import { meRouter } from './me.ts';
 import { notificationsRouter } from './notifications.ts';
+import { usersRouter } from './users.ts';
 import { presenceRouter, typingRouter } from './presence.ts';
 import { createRecordRouter } from './records.ts';
 
@@ -15,6 +16,7 @@ export const appRouter = router({
   notifications: notificationsRouter,
   presence: presenceRouter,
   typing: typingRouter,
+  users: usersRouter,
   jobs: createRecordRouter('jobs'),
   escrows: createRecordRouter('escrows'),
   listings: createRecordRouter('listings'),
