@@ -1,22 +1,8 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { TRPCClientError, type TRPCLink } from '@trpc/client';
-import type { AppRouter } from '../../server/routers/_app.ts';
+import { TRPCClientError } from '@trpc/client';
 import { createContext, useContext, useEffect, useState, useSyncExternalStore, type ReactNode } from 'react';
 import { createTandemLink, type ConnectionSnapshot, type ConnectionStatus } from '../trpc.ts';
 import { trpc } from './trpc.ts';
-
-/**
- * @trpc/react-query's infinite queries add `direction` ('forward' | 'backward') next to
- * `cursor` in the input; the list procedures take strict inputs and have no backward
- * paging, so it is dropped before the request leaves.
- */
-const withoutCursorDirection: TRPCLink<AppRouter> = () => ({ op, next }) => {
-  if (op.type === 'query' && op.input && typeof op.input === 'object' && 'direction' in op.input) {
-    const { direction: _direction, ...input } = op.input as Record<string, unknown>;
-    return next({ ...op, input });
-  }
-  return next(op);
-};
 
 /** Live sessions by URL and token (see the StrictMode note in `TandemProvider`). */
 const sessions = new Map<string, SessionState>();
@@ -80,7 +66,7 @@ export function TandemProvider({ url, getToken, onUnauthorized, children, pollIn
     queryClient.getQueryCache().subscribe((event) => {
       if (event.type === 'updated' && event.action.type === 'error') onError(event.action.error);
     });
-    const client = trpc.createClient({ links: [withoutCursorDirection, tandem.link] });
+    const client = trpc.createClient({ links: [tandem.link] });
     const created = { key, tandem, queryClient, client, closeTimer: undefined as ReturnType<typeof setTimeout> | undefined };
     sessions.set(key, created);
     return created;
