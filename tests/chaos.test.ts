@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createHttpClient, createTandemClient, type TandemClient } from '../src/client/trpc.ts';
-import type { CrmEvent, StreamItem } from '../src/shared/events.ts';
+import type { LogEvent, StreamItem } from '../src/shared/events.ts';
 import { freePort, startServerProcess, type ServerProcess } from './helpers/process.ts';
 import { startProxy, type TestProxy } from './helpers/proxy.ts';
 
@@ -87,9 +87,9 @@ function startWriters(writers: TandemClient[]) {
   };
 }
 
-async function readLog(url: string, token: string, after: string): Promise<CrmEvent[]> {
+async function readLog(url: string, token: string, after: string): Promise<LogEvent[]> {
   const http = createHttpClient(url, () => token);
-  const events: CrmEvent[] = [];
+  const events: LogEvent[] = [];
   let lastEventId = after;
   for (;;) {
     const page = await http.events.since.query({ lastEventId, limit: 1000 });

@@ -1,6 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pruneExpired } from '../src/server/events/retention.ts';
+import type { CrmEvent } from '../src/shared/events.ts';
 import { createTestApp, type TestApp } from './helpers/app.ts';
 
 let t: TestApp;
@@ -29,7 +30,7 @@ describe('field-level merge', () => {
     expect(byAlice.version).toBe(6);
     expect(byBob).toMatchObject({ version: 7, status: 'scheduled', notes: 'Bring the ladder' });
 
-    const events = (await alice.events.since({ lastEventId: '0', limit: 1000 })).events.filter((event) => event.recordId === job.id);
+    const events = (await alice.events.since({ lastEventId: '0', limit: 1000 })).events.filter((event) => event.recordId === job.id) as CrmEvent[];
     expect(events.slice(-2).map((event) => [event.version, event.mergedFromVersion, Object.keys(event.data).filter((key) => !key.startsWith('updated'))])).toEqual([
       [6, undefined, ['status']],
       [7, 5, ['notes']],

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { modules } from '../src/shared/modules.ts';
-import type { CrmEvent } from '../src/shared/events.ts';
+import type { LogEvent } from '../src/shared/events.ts';
 import { updateRecord, createRecord } from '../src/server/records/service.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
@@ -10,13 +10,13 @@ const BOUND = 64 * 1024;
 /** A real socket that subscribes, then stops reading from TCP: the server's writes back up. */
 async function pausedSubscriber(t: TestServer) {
   const socket = new WebSocket(`${t.server.wsUrl}?connectionParams=1`);
-  const data: CrmEvent[] = [];
+  const data: LogEvent[] = [];
   const resyncs: unknown[] = [];
   let started = false;
   socket.on('message', (raw) => {
     const text = String(raw);
     if (text === 'PING') return socket.send('PONG');
-    const message = JSON.parse(text) as { result?: { type: string; data?: { data: CrmEvent & { type: string } } } };
+    const message = JSON.parse(text) as { result?: { type: string; data?: { data: LogEvent & { type: string } } } };
     if (message.result?.type === 'started') started = true;
     const item = message.result?.data?.data;
     if ((item?.type as string) === 'RESYNC') resyncs.push(item);
@@ -46,9 +46,9 @@ async function bigWrites(t: TestServer, until: () => boolean | Promise<boolean>,
   return { maxBuffered };
 }
 
-async function readLog(t: TestServer, after: string): Promise<CrmEvent[]> {
+async function readLog(t: TestServer, after: string): Promise<LogEvent[]> {
   const bob = await t.caller('bob@acme.test');
-  const events: CrmEvent[] = [];
+  const events: LogEvent[] = [];
   for (let lastEventId = after; ; ) {
     const page = await bob.events.since({ lastEventId, limit: 1000 });
     events.push(...page.events);
@@ -66,7 +66,7 @@ describe('slow consumers', () => {
     await using t = await startTestServer({ config: { SLOW_CONSUMER_BUFFER_BYTES: BOUND, SLOW_CONSUMER_DRAIN_MS: 120_000 } });
     const slow = await pausedSubscriber(t);
     const fast = await t.client('alice@acme.test');
-    const fastEvents: CrmEvent[] = [];
+    const fastEvents: LogEvent[] = [];
     let fastStarted = false;
     fast.trpc.events.onAny.subscribe({}, { onStarted: () => (fastStarted = true), onData: ({ data }) => data.type !== 'RESYNC' && fastEvents.push(data) });
     await vi.waitFor(() => expect(fastStarted).toBe(true), { timeout: 5_000 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { modules, moduleNameSchema, type ModuleName, type RecordOf } from './modules.ts';
+import type { CommsEvent } from './comms.ts';
+import { MODULE_NAMES, modules, moduleNameSchema, type ModuleName, type RecordOf } from './modules.ts';
 
 export const EVENT_ACTIONS = ['created', 'updated', 'deleted'] as const;
 export type EventAction = (typeof EVENT_ACTIONS)[number];
@@ -35,6 +36,21 @@ type EventsOf<M extends ModuleName> = EventOf<M, 'created', RecordOf<M>> | Event
 /** Every event of the log, discriminated by `module` and `action` (or `type`). */
 export type CrmEvent = { [M in ModuleName]: EventsOf<M> }[ModuleName];
 
+/** The communications streams of the log (the `module` of their events); see comms.ts. */
+export const COMMS_STREAMS = ['conversations', 'calls', 'alerts', 'reminders'] as const;
+export type CommsStream = (typeof COMMS_STREAMS)[number];
+
+/** Every event of the log: the six record modules and the communications family. */
+export type LogEvent = CrmEvent | CommsEvent;
+/** The `module` of a log event: a record module or a communications stream. */
+export type LogModule = ModuleName | CommsStream;
+export const LOG_MODULES = [...MODULE_NAMES, ...COMMS_STREAMS] as const;
+export const logModuleSchema = z.enum(LOG_MODULES);
+
+export function isRecordEvent(event: LogEvent): event is CrmEvent {
+  return (MODULE_NAMES as readonly string[]).includes(event.module);
+}
+
 export function eventType(module: ModuleName, action: EventAction): CrmEvent['type'] {
   return `${modules[module].entity}_${action.toUpperCase()}` as CrmEvent['type'];
 }
@@ -43,6 +59,8 @@ export function eventType(module: ModuleName, action: EventAction): CrmEvent['ty
 export const lastEventIdSchema = z.string().regex(/^\d{1,15}$/, 'lastEventId must be an event id such as "42"');
 
 export const moduleFilterSchema = z.array(moduleNameSchema).min(1).max(6);
+/** Record modules and communications streams. */
+export const logModuleFilterSchema = z.array(logModuleSchema).min(1).max(LOG_MODULES.length);
 
 /** Bursts of updates to one record within this many ms reach the subscriber as one merged event. Default: off. */
 const coalesceMsSchema = z.number().int().min(0).max(10_000).optional();
@@ -75,7 +93,8 @@ export type PersonalEvent = JobAssigned | ResyncSignal;
 
 export const sinceInput = z.strictObject({
   lastEventId: lastEventIdSchema,
-  modules: moduleFilterSchema.optional(),
+  /** Default: the six record modules. Communications streams are read by naming them. */
+  modules: logModuleFilterSchema.optional(),
   recordId: z.string().min(1).max(64).optional(),
   limit: z.number().int().min(1).max(1000).default(200),
 });
@@ -89,15 +108,15 @@ export const sinceInput = z.strictObject({
 export interface ResyncSignal {
   type: 'RESYNC';
   reason: 'retention_exceeded' | 'unknown_event_id' | 'slow_consumer';
-  modules: ModuleName[] | null;
+  modules: LogModule[] | null;
   recordId: string | null;
   /** The head of the log when the signal was sent; also its tracked id. */
   lastEventId: string;
 }
 
 /** What a log subscription yields: events, or a resync signal. */
-export type StreamItem<E extends CrmEvent = CrmEvent> = E | ResyncSignal;
+export type StreamItem<E extends LogEvent = CrmEvent> = E | ResyncSignal;
 
-export function isResync(item: StreamItem): item is ResyncSignal {
+export function isResync(item: StreamItem<LogEvent>): item is ResyncSignal {
   return item.type === 'RESYNC';
 }

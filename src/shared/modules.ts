@@ -175,10 +175,12 @@ export const modules = {
       source: line(100).nullable(),
       status: z.enum(LEAD_STATUSES),
       score: z.number().int().min(0).max(100).nullable(),
+      assigneeId: id.nullable(),
     },
     required: ['name'],
     search: ['name', 'email', 'phone', 'source'],
     statusField: 'status',
+    refs: { assigneeId: 'users' },
   }),
   appointments: defineModule('appointments', {
     entity: 'APPOINTMENT',
@@ -191,12 +193,14 @@ export const modules = {
       clientId: id.nullable(),
       status: z.enum(APPOINTMENT_STATUSES),
       reminderMinutes: z.number().int().min(0).max(10_080).nullable(),
+      /** Who the appointment is for: gets its reminder (the creator when empty). */
+      assigneeId: id.nullable(),
     },
     required: ['title', 'startsAt', 'endsAt'],
     search: ['title', 'location'],
     statusField: 'status',
     dateFields: ['startsAt', 'endsAt'],
-    refs: { clientId: 'clients' },
+    refs: { clientId: 'clients', assigneeId: 'users' },
     check: (record) =>
       Date.parse(String(record.endsAt)) < Date.parse(String(record.startsAt))
         ? { field: 'endsAt', message: 'An appointment cannot end before it starts' }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { lastEventIdSchema } from './events.ts';
 import { withIdempotencyKey } from './mutations.ts';
 
-export const NOTIFICATION_KINDS = ['job_assigned'] as const;
+export const NOTIFICATION_KINDS = ['job_assigned', 'conversation_assigned', 'call_missed', 'appointment_reminder', 'alert'] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
 export interface Notification {

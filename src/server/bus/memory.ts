@@ -1,4 +1,4 @@
-import type { CrmEvent } from '../../shared/events.ts';
+import type { LogEvent } from '../../shared/events.ts';
 import { Topics } from '../pubsub/topics.ts';
 import { markShared } from './shared-events.ts';
 import { BusOverflow, type EventBus, type SubscribeOptions } from './types.ts';
@@ -10,17 +10,17 @@ export interface InProcessBusOptions {
 
 /** The single-process bus: one room per org. */
 export class InProcessBus implements EventBus {
-  readonly #rooms: Topics<CrmEvent>;
+  readonly #rooms: Topics<LogEvent>;
 
   constructor(options: InProcessBusOptions = {}) {
-    this.#rooms = new Topics<CrmEvent>({
+    this.#rooms = new Topics<LogEvent>({
       maxBuffered: options.maxBuffered ?? 10_000,
       // The log still has everything from just before the oldest dropped event.
       overflowError: (oldest) => new BusOverflow(oldest.seq - 1),
     });
   }
 
-  publish(event: CrmEvent): void {
+  publish(event: LogEvent): void {
     if (this.#rooms.listenerCount(event.orgId) === 0) return;
     // Every subscriber receives the same frozen object, so the ws encoder
     // serializes it once per event rather than once per subscriber.
@@ -28,7 +28,7 @@ export class InProcessBus implements EventBus {
     this.#rooms.publish(event.orgId, event);
   }
 
-  subscribe(orgId: string, options: SubscribeOptions): AsyncIterableIterator<CrmEvent> {
+  subscribe(orgId: string, options: SubscribeOptions): AsyncIterableIterator<LogEvent> {
     return this.#rooms.subscribe(orgId, options);
   }
 

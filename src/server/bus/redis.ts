@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { CrmEvent } from '../../shared/events.ts';
+import type { LogEvent } from '../../shared/events.ts';
 import type { Db } from '../db/client.ts';
 import { readAllEventsAfter, readEventsAfter } from '../events/log.ts';
 import type { Logger } from '../logger.ts';
@@ -70,13 +70,13 @@ export class RedisBus implements EventBus {
     return this.#tailing;
   }
 
-  publish(event: CrmEvent, prevSeq = 0): void {
+  publish(event: LogEvent, prevSeq = 0): void {
     this.#sequencer.accept(event, prevSeq);
     if (this.#publisher.status !== 'ready') return;
     this.#publisher.publish(this.#options.channel, JSON.stringify({ event, prevSeq })).catch(() => undefined);
   }
 
-  subscribe(orgId: string, options: SubscribeOptions): AsyncIterableIterator<CrmEvent> {
+  subscribe(orgId: string, options: SubscribeOptions): AsyncIterableIterator<LogEvent> {
     return this.#local.subscribe(orgId, options);
   }
 
@@ -93,7 +93,7 @@ export class RedisBus implements EventBus {
 
   #receive(message: string) {
     try {
-      const { event, prevSeq } = JSON.parse(message) as { event: CrmEvent; prevSeq: number };
+      const { event, prevSeq } = JSON.parse(message) as { event: LogEvent; prevSeq: number };
       this.#sequencer.accept(event, prevSeq);
     } catch (error) {
       this.#options.logger.warn('ignored a malformed bus message', { error: String(error) });

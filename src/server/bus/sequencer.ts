@@ -1,4 +1,4 @@
-import type { CrmEvent } from '../../shared/events.ts';
+import type { LogEvent } from '../../shared/events.ts';
 
 /**
  * Hands events to local subscribers in each org's `seq` order, exactly once, whatever
@@ -9,13 +9,13 @@ import type { CrmEvent } from '../../shared/events.ts';
 export class OrgSequencer {
   readonly #cursors = new Map<string, number>();
   readonly #pending = new Map<string, Promise<void>>();
-  readonly #deliver: (event: CrmEvent) => void;
-  readonly #readGap: (orgId: string, afterSeq: number, throughSeq: number) => Promise<CrmEvent[]>;
+  readonly #deliver: (event: LogEvent) => void;
+  readonly #readGap: (orgId: string, afterSeq: number, throughSeq: number) => Promise<LogEvent[]>;
   readonly #onError: (error: unknown) => void;
 
   constructor(options: {
-    deliver: (event: CrmEvent) => void;
-    readGap: (orgId: string, afterSeq: number, throughSeq: number) => Promise<CrmEvent[]>;
+    deliver: (event: LogEvent) => void;
+    readGap: (orgId: string, afterSeq: number, throughSeq: number) => Promise<LogEvent[]>;
     onError: (error: unknown) => void;
   }) {
     this.#deliver = options.deliver;
@@ -30,7 +30,7 @@ export class OrgSequencer {
     return highest;
   }
 
-  accept(event: CrmEvent, prevSeq: number): void {
+  accept(event: LogEvent, prevSeq: number): void {
     const orgId = event.orgId;
     const pending = this.#pending.get(orgId);
     if (pending) {
@@ -55,7 +55,7 @@ export class OrgSequencer {
     );
   }
 
-  #handOn(event: CrmEvent) {
+  #handOn(event: LogEvent) {
     this.#cursors.set(event.orgId, event.seq);
     this.#deliver(event);
   }

@@ -1,4 +1,4 @@
-import type { CrmEvent } from '../../shared/events.ts';
+import type { LogEvent } from '../../shared/events.ts';
 
 /**
  * Events handed to many subscribers at once. They are frozen when published, so
@@ -6,7 +6,7 @@ import type { CrmEvent } from '../../shared/events.ts';
  */
 const sharedEvents = new WeakMap<object, string | undefined>();
 
-export function markShared(event: CrmEvent): void {
+export function markShared(event: LogEvent): void {
   if (sharedEvents.has(event)) return;
   Object.freeze(event);
   sharedEvents.set(event, undefined);

@@ -1,4 +1,4 @@
-import type { CrmEvent } from '../../shared/events.ts';
+import type { LogEvent } from '../../shared/events.ts';
 
 /**
  * Thrown by a subscription's iterator when its consumer fell so far behind that the
@@ -14,7 +14,7 @@ export class BusOverflow extends Error {
 export interface SubscribeOptions {
   signal: AbortSignal;
   /** Runs per event of the org; keep it cheap. */
-  filter?: (event: CrmEvent) => boolean;
+  filter?: (event: LogEvent) => boolean;
 }
 
 /**
@@ -26,7 +26,7 @@ export interface EventBus {
    * Call only after the event's transaction has committed. `prevSeq` is the org's
    * event before it: a bus spanning nodes uses it to notice and fill gaps.
    */
-  publish(event: CrmEvent, prevSeq?: number): void;
+  publish(event: LogEvent, prevSeq?: number): void;
   /**
    * Starts buffering the org's events at once (so a caller can subscribe, then read
    * the log, and miss nothing in between) and yields them until `signal` aborts or
@@ -34,7 +34,7 @@ export interface EventBus {
    * limit is detached and gets `BusOverflow`: memory stays bounded, and the log
    * serves the catch-up.
    */
-  subscribe(orgId: string, options: SubscribeOptions): AsyncIterableIterator<CrmEvent>;
+  subscribe(orgId: string, options: SubscribeOptions): AsyncIterableIterator<LogEvent>;
   /** Live subscriptions, of one org or of all; for leak tests and metrics. */
   listenerCount(orgId?: string): number;
   /** Stops what the bus runs in the background (connections, polling). */

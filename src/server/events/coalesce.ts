@@ -1,5 +1,5 @@
 import { tracked, type TrackedEnvelope } from '@trpc/server';
-import type { CrmEvent, StreamItem } from '../../shared/events.ts';
+import type { CrmEvent, LogEvent, StreamItem } from '../../shared/events.ts';
 
 type Update = Extract<CrmEvent, { action: 'updated' }>;
 type Changes = Record<string, { from: unknown; to: unknown }>;
@@ -20,9 +20,9 @@ function mergeUpdates(earlier: Update, later: Update): Update {
  * record's events stay in order and tracked ids only grow.
  */
 export async function* coalesceUpdates(
-  source: AsyncGenerator<TrackedEnvelope<StreamItem>>,
+  source: AsyncGenerator<TrackedEnvelope<StreamItem<LogEvent>>>,
   windowMs: number,
-): AsyncGenerator<TrackedEnvelope<StreamItem>> {
+): AsyncGenerator<TrackedEnvelope<StreamItem<LogEvent>>> {
   const pending = new Map<string, Update>();
   let deadline: number | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -30,12 +30,12 @@ export async function* coalesceUpdates(
     const merged = [...pending.values()].sort((a, b) => a.seq - b.seq);
     pending.clear();
     deadline = null;
-    for (const event of merged) yield tracked(String(event.seq), event as StreamItem);
+    for (const event of merged) yield tracked(String(event.seq), event as StreamItem<LogEvent>);
   };
   let next = source.next();
   try {
     for (;;) {
-      let result: IteratorResult<TrackedEnvelope<StreamItem>> | 'flush';
+      let result: IteratorResult<TrackedEnvelope<StreamItem<LogEvent>>> | 'flush';
       if (deadline === null) result = await next;
       else {
         const wait = new Promise<'flush'>((resolve) => (timer = setTimeout(() => resolve('flush'), Math.max(0, deadline! - Date.now()))));

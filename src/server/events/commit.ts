@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
+import { isRecordEvent } from '../../shared/events.ts';
 import type { EventBus } from '../bus/types.ts';
 import type { Db, Tx } from '../db/client.ts';
 import type { Metrics } from '../metrics.ts';
@@ -10,6 +11,8 @@ export interface ChangeOutcome<T> {
   result: T;
   /** The event of the change; omit when nothing changed. */
   event?: EventDraft;
+  /** Further events of the same change (e.g. a message and the alert it raises), in this order. */
+  events?: EventDraft[];
 }
 
 export interface IdempotencyOptions {
@@ -51,7 +54,7 @@ export async function commitChange<T>(
   idempotency?: IdempotencyOptions,
 ): Promise<T> {
   return runInOrgQueue(orgId, async () => {
-    const { result, event } = await deps.db.$transaction(async (tx) => {
+    const { result, events } = await deps.db.$transaction(async (tx) => {
       // The org lock also serializes a user's retries: a key is checked and stored atomically.
       await lockOrgLog(tx, orgId);
       const requestHash = idempotency && hashRequest(idempotency.request);
@@ -61,16 +64,18 @@ export async function commitChange<T>(
           if (previous.requestHash !== requestHash) {
             throw new TRPCError({ code: 'BAD_REQUEST', message: 'This idempotencyKey was already used for a different request' });
           }
-          return { result: previous.result as T, event: undefined };
+          return { result: previous.result as T, events: [] };
         }
       }
       const outcome = await change(tx);
-      const event: SequencedEvent | undefined = outcome.event ? await appendEvent(tx, outcome.event) : undefined;
-      if (event) {
+      const events: SequencedEvent[] = [];
+      for (const draft of [...(outcome.event ? [outcome.event] : []), ...(outcome.events ?? [])]) {
+        const event = await appendEvent(tx, draft);
+        events.push(event);
         // Notifications the change raises commit with it, or not at all.
-        const drafts = notificationsFor(event.event, outcome.result as Record<string, unknown>);
-        if (drafts.length) {
-          await tx.notification.createMany({ data: drafts.map((draft) => ({ ...draft, orgId, eventSeq: event.event.seq })) });
+        const notes = draft.notifications ?? (isRecordEvent(event.event) ? notificationsFor(event.event, outcome.result as Record<string, unknown>) : []);
+        if (notes.length) {
+          await tx.notification.createMany({ data: notes.map((note) => ({ ...note, orgId, eventSeq: event.event.seq })) });
         }
       }
       if (idempotency && requestHash) {
@@ -78,9 +83,9 @@ export async function commitChange<T>(
           data: { userId: idempotency.userId, key: idempotency.key, requestHash, result: outcome.result as object },
         });
       }
-      return { result: outcome.result, event };
+      return { result: outcome.result, events };
     });
-    if (event) {
+    for (const event of events) {
       deps.bus.publish(event.event, event.prevSeq);
       deps.metrics?.eventsPublished.inc();
     }

@@ -1,30 +1,38 @@
-import { eventType, type CrmEvent, type EventAction } from '../../shared/events.ts';
-import type { ModuleName } from '../../shared/modules.ts';
+import { eventType, type EventAction, type LogEvent, type LogModule } from '../../shared/events.ts';
+import { MODULE_NAMES, type ModuleName } from '../../shared/modules.ts';
 import type { Db, Tx } from '../db/client.ts';
+import type { NotificationDraft } from '../notifications/sources.ts';
 
 export interface EventDraft {
   orgId: string;
-  module: ModuleName;
-  action: EventAction;
+  /** A record module, or a communications stream. */
+  module: LogModule;
+  /** created | updated | deleted for records; the event type (`message:new`, …) for communications. */
+  action: string;
   recordId: string;
   version: number;
-  userId: string;
+  /** Null when no user caused it. */
+  userId: string | null;
   data: Record<string, unknown>;
   mergedFromVersion?: number | null;
+  /** Written with the event; records derive theirs from the change instead (see notificationsFor). */
+  notifications?: NotificationDraft[];
 }
 
-interface EventRow extends Omit<EventDraft, "module" | "action" | "data"> {
+interface EventRow extends Omit<EventDraft, 'module' | 'data' | 'notifications'> {
   seq: number;
   module: string;
-  action: string;
   data: unknown;
   createdAt: Date;
 }
 
-export function toEvent(row: EventRow): CrmEvent {
+const isRecordModule = (module: string): module is ModuleName => (MODULE_NAMES as readonly string[]).includes(module);
+
+export function toEvent(row: EventRow): LogEvent {
   return {
     seq: row.seq,
-    type: eventType(row.module as ModuleName, row.action as EventAction),
+    // A record event's type is derived (`JOB_UPDATED`); a communications event's action is its type.
+    type: isRecordModule(row.module) ? eventType(row.module, row.action as EventAction) : row.action,
     module: row.module,
     action: row.action,
     recordId: row.recordId,
@@ -34,7 +42,7 @@ export function toEvent(row: EventRow): CrmEvent {
     orgId: row.orgId,
     timestamp: row.createdAt.toISOString(),
     ...(row.mergedFromVersion != null ? { mergedFromVersion: row.mergedFromVersion } : {}),
-  } as CrmEvent;
+  } as LogEvent;
 }
 
 /**
@@ -49,7 +57,7 @@ export async function lockOrgLog(tx: Tx, orgId: string): Promise<void> {
 
 /** A committed event with the seq of the org's event before it (0: none), which lets a node notice a gap. */
 export interface SequencedEvent {
-  event: CrmEvent;
+  event: LogEvent;
   prevSeq: number;
 }
 
@@ -57,7 +65,8 @@ export interface SequencedEvent {
 export async function appendEvent(tx: Tx, draft: EventDraft): Promise<SequencedEvent> {
   const previous = await tx.event.findFirst({ where: { orgId: draft.orgId }, orderBy: { seq: 'desc' }, select: { seq: true } });
   const prevSeq = previous?.seq ?? (await tx.eventLogState.findUnique({ where: { orgId: draft.orgId } }))?.prunedThroughSeq ?? 0;
-  const row = await tx.event.create({ data: { ...draft, data: draft.data as object, prevSeq } });
+  const { notifications: _notifications, ...columns } = draft;
+  const row = await tx.event.create({ data: { ...columns, data: draft.data as object, prevSeq } });
   return { event: toEvent(row), prevSeq };
 }
 
@@ -71,13 +80,13 @@ export interface ReadEventsOptions {
   orgId: string;
   /** Exclusive. */
   afterSeq: number;
-  modules?: readonly ModuleName[];
+  modules?: readonly LogModule[];
   recordId?: string;
   limit: number;
 }
 
 /** The org's events after `afterSeq`, oldest first. */
-export async function readEventsAfter(db: Db | Tx, options: ReadEventsOptions): Promise<CrmEvent[]> {
+export async function readEventsAfter(db: Db | Tx, options: ReadEventsOptions): Promise<LogEvent[]> {
   const rows = await db.event.findMany({
     where: {
       orgId: options.orgId,

@@ -1,6 +1,5 @@
 import { TRPCError, tracked, type TrackedEnvelope } from '@trpc/server';
-import type { CrmEvent, ResyncSignal, StreamItem } from '../../shared/events.ts';
-import type { ModuleName } from '../../shared/modules.ts';
+import type { LogEvent, LogModule, ResyncSignal, StreamItem } from '../../shared/events.ts';
 import { BusOverflow, type EventBus } from '../bus/types.ts';
 import type { Db } from '../db/client.ts';
 import type { Metrics } from '../metrics.ts';
@@ -8,10 +7,11 @@ import type { Backpressure } from './backpressure.ts';
 import { readEventsAfter, readLogBounds, resyncReason } from './log.ts';
 
 export interface EventFilter {
-  modules?: readonly ModuleName[];
+  /** Absent: every event of the org, records and communications. */
+  modules?: readonly LogModule[];
   recordId?: string;
   /** A further condition, checked in memory after the indexed filters. */
-  predicate?: (event: CrmEvent) => boolean;
+  predicate?: (event: LogEvent) => boolean;
 }
 
 export interface StreamEventsOptions {
@@ -34,7 +34,7 @@ const PAUSE_FOR_DRAIN = Symbol('pause for drain');
 
 const REPLAY_PAGE = 500;
 
-export function matchesFilter(filter: EventFilter, event: CrmEvent): boolean {
+export function matchesFilter(filter: EventFilter, event: LogEvent): boolean {
   if (filter.modules && !filter.modules.includes(event.module)) return false;
   if (filter.recordId !== undefined && event.recordId !== filter.recordId) return false;
   return filter.predicate ? filter.predicate(event) : true;
@@ -46,7 +46,7 @@ export function matchesFilter(filter: EventFilter, event: CrmEvent): boolean {
  * an event committed during the replay is buffered rather than lost, and it skips
  * every live event it already yielded from the log: no gap, no duplicate.
  */
-export async function* streamEvents(options: StreamEventsOptions): AsyncGenerator<TrackedEnvelope<StreamItem>> {
+export async function* streamEvents(options: StreamEventsOptions): AsyncGenerator<TrackedEnvelope<StreamItem<LogEvent>>> {
   const { db, bus, orgId, filter, metrics, backpressure } = options;
   const abort = new AbortController();
   const onAbort = () => abort.abort();
@@ -58,7 +58,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
     if (backpressure?.isBackedUp()) throw PAUSE_FOR_DRAIN;
   };
   const busFilter =
-    filter.modules || filter.recordId !== undefined || filter.predicate ? (event: CrmEvent) => matchesFilter(filter, event) : undefined;
+    filter.modules || filter.recordId !== undefined || filter.predicate ? (event: LogEvent) => matchesFilter(filter, event) : undefined;
   const { predicate, ...indexed } = filter;
   let lastSeq = options.lastEventId == null ? -1 : Number(options.lastEventId);
   let resync: ResyncSignal['reason'] | null = null;
@@ -141,7 +141,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
 }
 
 /** Events whose delivery latency was already observed. */
-const observedLatency = new WeakSet<CrmEvent>();
+const observedLatency = new WeakSet<LogEvent>();
 
 /** Aborts `abort` when the session expires, even while no event arrives; a refreshed session is re-checked, not ended. */
 function watchExpiry(session: { expiresAt: number } | undefined, abort: AbortController) {

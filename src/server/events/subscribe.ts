@@ -1,5 +1,5 @@
 import type { TrackedEnvelope } from '@trpc/server';
-import type { StreamItem } from '../../shared/events.ts';
+import type { LogEvent, StreamItem } from '../../shared/events.ts';
 import type { Context, Session } from '../context.ts';
 import { coalesceUpdates } from './coalesce.ts';
 import { streamEvents, type EventFilter } from './stream.ts';
@@ -14,7 +14,7 @@ export function subscribeToLog(
   filter: EventFilter,
   input: { lastEventId?: string | null | undefined; coalesceMs?: number | undefined },
   signal: AbortSignal | undefined,
-): AsyncGenerator<TrackedEnvelope<StreamItem>> {
+): AsyncGenerator<TrackedEnvelope<StreamItem<LogEvent>>> {
   const stream = streamEvents({
     db: ctx.db,
     bus: ctx.bus,

@@ -1,4 +1,4 @@
-import type { CrmEvent } from '../../shared/events.ts';
+import { isRecordEvent, type CrmEvent, type LogEvent, type LogModule } from '../../shared/events.ts';
 import type { NotificationKind } from '../../shared/notifications.ts';
 
 export interface NotificationDraft {
@@ -39,8 +39,18 @@ export function notificationsFor(event: CrmEvent, record: Record<string, unknown
   ];
 }
 
-/** Whether `event` raised a notification for `userId` (the same rule as `notificationsFor`). */
-export function notifies(userId: string, event: CrmEvent): boolean {
+/** The streams whose events can notify someone: what a notifications subscription reads. */
+export const NOTIFYING_MODULES: readonly LogModule[] = ['jobs', 'conversations', 'calls', 'alerts', 'reminders'];
+
+/**
+ * Whether `event` raised a notification for `userId`: for records the same rule as
+ * `notificationsFor`; a communications event names the users it notified.
+ */
+export function notifies(userId: string, event: LogEvent): boolean {
+  if (!isRecordEvent(event)) {
+    const data = event.data as { notifiedUserIds?: string[] };
+    return data.notifiedUserIds?.includes(userId) ?? false;
+  }
   const assignee = newAssigneeOf(event);
   return assignee === userId && assignee !== event.userId;
 }

@@ -209,7 +209,7 @@ async function findContestedFields(
     select: { version: true, action: true, userId: true, data: true },
   });
   if (since.length !== current.version - baseVersion || since.some((event) => event.action !== 'updated')) return null;
-  const lastChange = new Map<string, { userId: string; version: number }>();
+  const lastChange = new Map<string, { userId: string | null; version: number }>();
   for (const event of since) {
     for (const field of Object.keys(event.data as object)) {
       if (!BOOKKEEPING_FIELDS.has(field)) lastChange.set(field, { userId: event.userId, version: event.version });
@@ -219,7 +219,7 @@ async function findContestedFields(
   for (const [field, value] of Object.entries(patch)) {
     const change = lastChange.get(field);
     if (!change || change.userId === user.id || current[field] === value) continue;
-    contested.push({ field, value: current[field], changedById: change.userId, version: change.version });
+    contested.push({ field, value: current[field], changedById: change.userId ?? '', version: change.version });
   }
   return contested;
 }

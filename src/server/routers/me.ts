@@ -1,14 +1,14 @@
 import { tracked, type TrackedEnvelope } from '@trpc/server';
-import { personalInput, type CrmEvent, type PersonalEvent, type StreamItem } from '../../shared/events.ts';
+import { isRecordEvent, personalInput, type LogEvent, type PersonalEvent, type StreamItem } from '../../shared/events.ts';
 import { subscribeToLog } from '../events/subscribe.ts';
 import { newAssigneeOf } from '../notifications/sources.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
 /** A job that became this user's: created with them as assignee, or reassigned to them. */
-const assignedTo = (userId: string, event: CrmEvent) => newAssigneeOf(event) === userId;
+const assignedTo = (userId: string, event: LogEvent) => isRecordEvent(event) && newAssigneeOf(event) === userId;
 
 async function* personalEvents(
-  source: AsyncGenerator<TrackedEnvelope<StreamItem>>,
+  source: AsyncGenerator<TrackedEnvelope<StreamItem<LogEvent>>>,
   titleOf: (jobId: string) => Promise<string | undefined>,
 ): AsyncGenerator<TrackedEnvelope<PersonalEvent>> {
   for await (const [id, item] of source) {

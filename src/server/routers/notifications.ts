@@ -1,9 +1,9 @@
 import { tracked, type TrackedEnvelope } from '@trpc/server';
-import type { StreamItem, ResyncSignal } from '../../shared/events.ts';
+import type { LogEvent, StreamItem, ResyncSignal } from '../../shared/events.ts';
 import { markReadInput, notificationsListInput, notificationsOnNewInput, type Notification, type NotificationKind } from '../../shared/notifications.ts';
 import type { Db } from '../db/client.ts';
 import { subscribeToLog } from '../events/subscribe.ts';
-import { notifies } from '../notifications/sources.ts';
+import { NOTIFYING_MODULES, notifies } from '../notifications/sources.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
 type Row = NonNullable<Awaited<ReturnType<Db['notification']['findFirst']>>>;
@@ -26,7 +26,7 @@ function toNotification(row: Row): Notification {
 async function* notificationsOf(
   db: Db,
   userId: string,
-  source: AsyncGenerator<TrackedEnvelope<StreamItem>>,
+  source: AsyncGenerator<TrackedEnvelope<StreamItem<LogEvent>>>,
 ): AsyncGenerator<TrackedEnvelope<Notification | ResyncSignal>> {
   for await (const [id, item] of source) {
     if (item.type === 'RESYNC') {
@@ -64,7 +64,7 @@ export const notificationsRouter = router({
   /** New notifications of the caller as they are raised, resumable like every log subscription (tracked by the event's seq). */
   onNew: authedProcedure.input(notificationsOnNewInput).subscription(({ ctx, input, signal }) => {
     const userId = ctx.user.id;
-    const source = subscribeToLog(ctx, { modules: ['jobs'], predicate: (event) => notifies(userId, event) }, input ?? {}, signal);
+    const source = subscribeToLog(ctx, { modules: NOTIFYING_MODULES, predicate: (event) => notifies(userId, event) }, input ?? {}, signal);
     return notificationsOf(ctx.db, userId, source);
   }),
 });

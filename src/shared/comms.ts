@@ -1,0 +1,175 @@
+import { z } from 'zod';
+import { lastEventIdSchema, type CommsStream } from './events.ts';
+import { idSchema } from './modules.ts';
+import { withIdempotencyKey } from './mutations.ts';
+
+/**
+ * Conversations, messages, calls, alerts and reminders: the second family of the
+ * event log. They are not CRM records (no generic create/update), but their events
+ * go through the same log, seq order, resume and bus as the six modules.
+ */
+
+export const CHANNELS = ['sms', 'chat', 'whatsapp'] as const;
+export type Channel = (typeof CHANNELS)[number];
+export const CONVERSATION_STATUSES = ['open', 'closed'] as const;
+export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
+export const MESSAGE_DIRECTIONS = ['inbound', 'outbound'] as const;
+export type MessageDirection = (typeof MESSAGE_DIRECTIONS)[number];
+/** In this order; a status never goes back (a late "delivered" after "read" is ignored). `failed` ends it. */
+export const MESSAGE_STATUSES = ['sent', 'delivered', 'read', 'failed'] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+export const CALL_STATUSES = ['ringing', 'answered', 'missed'] as const;
+export type CallStatus = (typeof CALL_STATUSES)[number];
+export const ALERT_KINDS = ['escrow_closing', 'listing_price_drop', 'lead_uncontacted'] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+
+
+export interface Conversation {
+  id: string;
+  orgId: string;
+  version: number;
+  channel: Channel;
+  contactName: string | null;
+  contactPhone: string | null;
+  orgNumber: string | null;
+  clientId: string | null;
+  leadId: string | null;
+  status: ConversationStatus;
+  assigneeId: string | null;
+  unreadCount: number;
+  lastMessageAt: string | null;
+  lastMessagePreview: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Message {
+  id: string;
+  conversationId: string;
+  direction: MessageDirection;
+  body: string;
+  status: MessageStatus;
+  /** The agent who sent it (outbound). */
+  authorId: string | null;
+  createdAt: string;
+  deliveredAt: string | null;
+  readAt: string | null;
+  failedAt: string | null;
+}
+
+export interface Call {
+  id: string;
+  orgId: string;
+  version: number;
+  fromNumber: string;
+  toNumber: string;
+  status: CallStatus;
+  clientId: string | null;
+  answeredById: string | null;
+  ringUntil: string;
+  answeredAt: string | null;
+  createdAt: string;
+}
+
+export interface Alert {
+  id: string;
+  kind: AlertKind;
+  title: string;
+  body: string | null;
+  module: string | null;
+  recordId: string | null;
+  eventSeq: number;
+  createdAt: string;
+}
+
+export interface AppointmentReminder {
+  appointmentId: string;
+  title: string;
+  startsAt: string;
+  reminderMinutes: number;
+}
+
+type Flatten<T> = { [K in keyof T]: T[K] };
+type CommsEventOf<S extends CommsStream, T extends string, D> = Flatten<{
+  seq: number;
+  type: T;
+  /** The stream; events of a conversation (its messages too) have the conversation's id as `recordId`. */
+  module: S;
+  action: T;
+  recordId: string;
+  version: number;
+  /** Null when no user caused it (an inbound webhook, the scheduler). */
+  userId: string | null;
+  orgId: string;
+  timestamp: string;
+  data: D;
+}>;
+
+/** Who got a notification from the event (the notifications stream follows this). */
+interface Notifies {
+  notifiedUserIds: string[];
+}
+
+export type ConversationEvent =
+  | CommsEventOf<'conversations', 'conversation:new', { conversation: Conversation }>
+  | CommsEventOf<'conversations', 'conversation:updated', { conversation: Conversation }>
+  | CommsEventOf<'conversations', 'conversation:assigned', { conversation: Conversation; previousAssigneeId: string | null } & Notifies>
+  | CommsEventOf<'conversations', 'message:new', { message: Message; conversation: Conversation }>
+  | CommsEventOf<
+      'conversations',
+      'message:delivered' | 'message:read' | 'message:failed',
+      { messageIds: string[]; status: MessageStatus; at: string; conversation: Conversation }
+    >;
+export type CallEvent = CommsEventOf<'calls', 'call.incoming' | 'call.answered', { call: Call }> | CommsEventOf<'calls', 'call.missed', { call: Call } & Notifies>;
+export type AlertEvent = CommsEventOf<'alerts', 'alert:new', { alert: Alert } & Notifies>;
+export type ReminderEvent = CommsEventOf<'reminders', 'appointment.reminder', AppointmentReminder & Notifies>;
+
+export type CommsEvent = ConversationEvent | CallEvent | AlertEvent | ReminderEvent;
+export type CommsEventType = CommsEvent['type'];
+
+// Inputs
+
+const cursorSchema = z.string().min(1).max(200);
+const pageLimit = z.number().int().min(1).max(200).default(50);
+
+export const conversationsListInput = z
+  .strictObject({
+    status: z.enum(CONVERSATION_STATUSES).optional(),
+    channel: z.enum(CHANNELS).optional(),
+    /** A user id, `me`, or `null` for unassigned ones. */
+    assigneeId: z.union([idSchema, z.literal('me'), z.null()]).optional(),
+    limit: pageLimit,
+    cursor: cursorSchema.optional(),
+    direction: z.enum(['forward', 'backward']).optional(),
+  })
+  .default({ limit: 50 });
+
+export const conversationIdInput = z.strictObject({ id: idSchema });
+export const assignConversationInput = z.strictObject({ id: idSchema, assigneeId: idSchema.nullable(), ...withIdempotencyKey });
+export const closeConversationInput = z.strictObject({ id: idSchema, ...withIdempotencyKey });
+
+export const messagesListInput = z.strictObject({
+  conversationId: idSchema,
+  /** From `nextCursor`: the page of older messages. */
+  cursor: cursorSchema.optional(),
+  direction: z.enum(['forward', 'backward']).optional(),
+  limit: pageLimit,
+});
+export const sendMessageInput = z.strictObject({
+  conversationId: idSchema,
+  body: z.string().trim().min(1, 'The message is empty').max(1600),
+  ...withIdempotencyKey,
+});
+export const markMessagesReadInput = z.strictObject({ conversationId: idSchema, ...withIdempotencyKey });
+
+export const streamInput = z.strictObject({ lastEventId: lastEventIdSchema.nullish() }).optional();
+export const onConversationInput = z.strictObject({ conversationId: idSchema, lastEventId: lastEventIdSchema.nullish() });
+
+export const callsListInput = z
+  .strictObject({ status: z.enum(CALL_STATUSES).optional(), limit: pageLimit, cursor: cursorSchema.optional() })
+  .default({ limit: 50 });
+export const answerCallInput = z.strictObject({ id: idSchema, ...withIdempotencyKey });
+
+export const alertsListInput = z
+  .strictObject({ limit: z.number().int().min(1).max(100).default(30), before: z.number().int().positive().optional() })
+  .default({ limit: 30 });
