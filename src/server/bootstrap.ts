@@ -10,8 +10,10 @@ import { DEMO_LOGINS, DEMO_PASSWORD, seedDemoData } from './db/seed.ts';
 import { schedulePruning } from './events/retention.ts';
 import { defaultBackpressure } from './events/backpressure.ts';
 import { createInflightTracker } from './inflight.ts';
+import { RedisPresenceSync } from './presence/redis.ts';
 import { defaultPresenceOptions, PresenceService } from './presence/service.ts';
 import { createLimits, defaultLimits } from './limits.ts';
+import { RedisLimitStore } from './limits/redis.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 
@@ -45,6 +47,7 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'BUS'
       | 'REDIS_URL'
       | 'TYPING_TIMEOUT_MS'
+      | 'NODE_TTL_MS'
     >
   >;
 
@@ -55,6 +58,24 @@ async function createBus(config: AppConfig, db: Database['prisma'], logger: Logg
   return bus;
 }
 
+/** With BUS=redis, presence is one view of every node (see presence/redis.ts). */
+async function createPresence(config: AppConfig, logger: Logger): Promise<PresenceService> {
+  const presence = new PresenceService({
+    idleAfterMs: config.PRESENCE_IDLE_MS ?? defaultPresenceOptions.idleAfterMs,
+    typingTimeoutMs: config.TYPING_TIMEOUT_MS ?? defaultPresenceOptions.typingTimeoutMs,
+  });
+  if (config.BUS === 'redis' && config.REDIS_URL) await new RedisPresenceSync(presence, { url: config.REDIS_URL, logger, nodeTtlMs: config.NODE_TTL_MS }).start();
+  return presence;
+}
+
+/** With BUS=redis, per-user limits are counted across nodes (see limits/redis.ts). */
+async function createSharedLimitStore(config: AppConfig, logger: Logger): Promise<RedisLimitStore | undefined> {
+  if (config.BUS !== 'redis' || !config.REDIS_URL) return undefined;
+  const store = new RedisLimitStore({ url: config.REDIS_URL, logger, slotTtlMs: config.NODE_TTL_MS });
+  await store.start();
+  return store;
+}
+
 export async function createApp(config: AppConfig, logger: Logger): Promise<App> {
   const database = await openDatabase(config);
   const applied = await applyMigrations(database.adapterFactory);
@@ -63,21 +84,21 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     db: database.prisma,
     bus: await createBus(config, database.prisma, logger),
     tokens: createTokenService(await loadTokenSecret(config.TOKEN_SECRET, config.DATA_DIR), config.TOKEN_TTL_SECONDS),
-    limits: createLimits({
-      mutationsPerSecondPerConnection: config.MUTATIONS_PER_SECOND_PER_CONNECTION ?? defaultLimits.mutationsPerSecondPerConnection,
-      mutationsPerSecondPerUser: config.MUTATIONS_PER_SECOND_PER_USER ?? defaultLimits.mutationsPerSecondPerUser,
-      realtimeMessagesPerMinute: config.REALTIME_MESSAGES_PER_MINUTE ?? defaultLimits.realtimeMessagesPerMinute,
-      maxSubscriptionsPerConnection: config.MAX_SUBSCRIPTIONS_PER_CONNECTION ?? defaultLimits.maxSubscriptionsPerConnection,
-      maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER ?? defaultLimits.maxConnectionsPerUser,
-    }),
+    limits: createLimits(
+      {
+        mutationsPerSecondPerConnection: config.MUTATIONS_PER_SECOND_PER_CONNECTION ?? defaultLimits.mutationsPerSecondPerConnection,
+        mutationsPerSecondPerUser: config.MUTATIONS_PER_SECOND_PER_USER ?? defaultLimits.mutationsPerSecondPerUser,
+        realtimeMessagesPerMinute: config.REALTIME_MESSAGES_PER_MINUTE ?? defaultLimits.realtimeMessagesPerMinute,
+        maxSubscriptionsPerConnection: config.MAX_SUBSCRIPTIONS_PER_CONNECTION ?? defaultLimits.maxSubscriptionsPerConnection,
+        maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER ?? defaultLimits.maxConnectionsPerUser,
+      },
+      await createSharedLimitStore(config, logger),
+    ),
     metrics: createMetrics(),
     logger,
     inflight: createInflightTracker(),
     weeklyCapacityHours: config.WEEKLY_CAPACITY_HOURS ?? 40,
-    presence: new PresenceService({
-      idleAfterMs: config.PRESENCE_IDLE_MS ?? defaultPresenceOptions.idleAfterMs,
-      typingTimeoutMs: config.TYPING_TIMEOUT_MS ?? defaultPresenceOptions.typingTimeoutMs,
-    }),
+    presence: await createPresence(config, logger),
     backpressure: {
       maxBufferedBytes: config.SLOW_CONSUMER_BUFFER_BYTES ?? defaultBackpressure.maxBufferedBytes,
       drainTimeoutMs: config.SLOW_CONSUMER_DRAIN_MS ?? defaultBackpressure.drainTimeoutMs,
@@ -102,7 +123,8 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     demoPassword: DEMO_PASSWORD,
     async close() {
       await stopPruning();
-      deps.presence.close();
+      await deps.presence.close();
+      await deps.limits.close();
       await deps.bus.close?.();
       await database.close();
     },

@@ -108,11 +108,16 @@ export function createWsContextFactory(deps: AppDeps) {
     const user = ctx.session.user;
     let release: () => void;
     try {
-      release = deps.limits.openConnection(user.id);
+      release = await deps.limits.openConnection(user.id);
     } catch (error) {
       deps.metrics.rateLimited.inc({ limit: 'connections per user' });
       deps.logger.warn('connection refused: too many connections', { userId: user.id });
       throw error;
+    }
+    // The socket may have closed while the lookups above awaited; its 'close' would never reach the handler below.
+    if (socket.readyState !== socket.OPEN) {
+      release();
+      throw new TRPCError({ code: 'CLIENT_CLOSED_REQUEST', message: 'The connection closed while it was set up' });
     }
     ctx.connection.backpressure = socketBackpressure(socket, deps.backpressure, () =>
       deps.logger.warn('closing a slow consumer', { connection: ctx.connection.id, userId: user.id }),

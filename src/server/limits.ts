@@ -1,4 +1,5 @@
 import { TRPCError } from '@trpc/server';
+import type { RedisLimitStore } from './limits/redis.ts';
 
 export interface LimitsConfig {
   /** Mutations per second one connection may send (bucket refills at this rate, holds twice as many). */
@@ -76,46 +77,65 @@ export class RateLimiter {
   }
 }
 
-/** The server's limits, shared by every connection. */
-export function createLimits(config: LimitsConfig = defaultLimits) {
+/**
+ * The server's limits, shared by every connection. With `shared` (BUS=redis) the
+ * per-user limits (mutations per second, connections) count across every node in
+ * Redis; when Redis does not answer they fall back to this node's own count.
+ * Per-connection limits are always local: a connection lives on one node.
+ */
+export function createLimits(config: LimitsConfig = defaultLimits, shared?: RedisLimitStore) {
   const perConnection = new RateLimiter(config.mutationsPerSecondPerConnection);
   const perUser = new RateLimiter(config.mutationsPerSecondPerUser);
   const realtime = new RateLimiter(config.realtimeMessagesPerMinute / 60, config.realtimeMessagesPerMinute);
   const connectionsByUser = new Map<string, number>();
+  let slots = 0;
+
+  async function takeUserToken(userId: string) {
+    const rate = config.mutationsPerSecondPerUser;
+    return (await shared?.take(`mutations:${userId}`, rate, rate * 2)) ?? perUser.take(userId);
+  }
 
   return {
     config,
     /** Throws TOO_MANY_REQUESTS when the connection or the user sends mutations too fast. */
-    checkMutation(connectionId: string, userId: string) {
-      for (const [name, limiter, key] of [
-        ['mutations per connection', perConnection, connectionId],
-        ['mutations per user', perUser, userId],
-      ] as const) {
-        const result = limiter.take(key);
-        if (!result.ok) throw tooManyRequests(name, result.retryAfterMs);
-      }
+    async checkMutation(connectionId: string, userId: string): Promise<void> {
+      const byConnection = perConnection.take(connectionId);
+      if (!byConnection.ok) throw tooManyRequests('mutations per connection', byConnection.retryAfterMs);
+      const byUser = await takeUserToken(userId);
+      if (!byUser.ok) throw tooManyRequests('mutations per user', byUser.retryAfterMs);
     },
     /** Throws TOO_MANY_REQUESTS past the per-connection budget of presence and typing messages. */
     checkRealtimeMessage(connectionId: string) {
       const result = realtime.take(connectionId);
       if (!result.ok) throw tooManyRequests('realtime messages per connection', result.retryAfterMs);
     },
-    /** Counts a new WebSocket connection of the user; returns its release, or throws past the cap. */
-    openConnection(userId: string): () => void {
+    /** Counts a new WebSocket connection of the user (on every node with `shared`); returns its release, or throws past the cap. */
+    async openConnection(userId: string): Promise<() => void> {
       const count = connectionsByUser.get(userId) ?? 0;
       if (count >= config.maxConnectionsPerUser) throw tooManyRequests('connections per user', 5_000);
+      const slot = `${process.pid}-${++slots}-${Math.random().toString(36).slice(2)}`;
       connectionsByUser.set(userId, count + 1);
       let released = false;
-      return () => {
+      const release = () => {
         if (released) return;
         released = true;
+        shared?.releaseSlot(userId, slot);
         const left = (connectionsByUser.get(userId) ?? 1) - 1;
         if (left <= 0) connectionsByUser.delete(userId);
         else connectionsByUser.set(userId, left);
       };
+      if ((await shared?.openSlot(userId, slot, config.maxConnectionsPerUser)) === false) {
+        release();
+        throw tooManyRequests('connections per user', 5_000);
+      }
+      return release;
     },
+    /** The user's WebSocket connections on this node. */
     connectionsOf(userId: string): number {
       return connectionsByUser.get(userId) ?? 0;
+    },
+    async close(): Promise<void> {
+      await shared?.close();
     },
   };
 }

@@ -67,7 +67,7 @@ export const authedProcedure = t.procedure.use(async ({ ctx, next, type }) => {
   const authed = { ...ctx, session, user };
   if (type === 'query') return next({ ctx: authed });
   try {
-    if (type === 'mutation') ctx.limits.checkMutation(ctx.connection.id, user.id);
+    if (type === 'mutation') await ctx.limits.checkMutation(ctx.connection.id, user.id);
     else if (ctx.connection.subscriptions >= ctx.limits.config.maxSubscriptionsPerConnection) {
       throw tooManyRequests('subscriptions per connection', 1_000);
     }
