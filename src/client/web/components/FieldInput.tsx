@@ -2,6 +2,7 @@ import type { ModuleName } from '../../../shared/modules.ts';
 import type { FieldSpec } from '../modules/fields.ts';
 import { recordApi } from '../modules/api.ts';
 import { enumLabel, moduleUi } from '../modules/ui.ts';
+import { usePeople } from '../people/people.ts';
 import { useSession } from '../session/SessionContext.tsx';
 
 export interface FieldInputProps {
@@ -89,17 +90,22 @@ function RecordSelect({ target, value, onChange, ...props }: SelectProps & { tar
   );
 }
 
-/**
- * The org's people. The API has no user directory yet (it lands with presence), so this
- * offers the signed-in user and keeps whoever is assigned now.
- */
+/** The org's people (`users.list`), you first marked as such; whoever is assigned now stays selectable. */
 function UserSelect({ value, onChange, ...props }: SelectProps) {
   const { user } = useSession();
+  const { people, byId, isLoading } = usePeople();
+  // Until the directory answers, you are still a choice (and the current value keeps its place).
+  const choices = people.length > 0 ? people : [{ id: user.id, name: user.name }];
+  const known = !value || choices.some((person) => person.id === value) || byId.has(value);
   return (
     <select {...props} value={value} onChange={(event) => onChange(event.target.value)}>
       <option value="">Unassigned</option>
-      <option value={user.id}>{user.name} (you)</option>
-      {value && value !== user.id ? <option value={value}>A colleague</option> : null}
+      {!known ? <option value={value}>{isLoading ? 'Loading…' : 'Unknown person'}</option> : null}
+      {choices.map((person) => (
+        <option key={person.id} value={person.id}>
+          {person.id === user.id ? `${person.name} (you)` : person.name}
+        </option>
+      ))}
     </select>
   );
 }

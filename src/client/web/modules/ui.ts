@@ -51,13 +51,14 @@ export const moduleUi: Record<ModuleName, ModuleUi> = {
     plural: 'Leads',
     title: (r) => String(r.name ?? ''),
     columns: ['status', 'source', 'score', 'email'],
+    labels: { assigneeId: 'Assignee' },
   },
   appointments: {
     singular: 'appointment',
     plural: 'Appointments',
     title: (r) => String(r.title ?? ''),
     columns: ['status', 'startsAt', 'location'],
-    labels: { startsAt: 'Starts', endsAt: 'Ends', clientId: 'Client', reminderMinutes: 'Reminder (minutes before)' },
+    labels: { startsAt: 'Starts', endsAt: 'Ends', clientId: 'Client', reminderMinutes: 'Reminder (minutes before)', assigneeId: 'Assignee' },
   },
 };
 

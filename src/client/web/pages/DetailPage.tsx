@@ -12,7 +12,8 @@ import { deletedKey, type CachedRecord, type Deletion } from '../realtime/patch.
 import { Link, navigate } from '../router.tsx';
 import { Avatar } from '../presence/Avatars.tsx';
 import { useRecordActivity, useTypingReporter } from '../presence/PresenceProvider.tsx';
-import { useSession, useUserName } from '../session/SessionContext.tsx';
+import { usePersonLabel, useUserName } from '../people/people.ts';
+import { useSession } from '../session/SessionContext.tsx';
 
 /** Any module's record: every field editable in place, kept current by the event stream. */
 export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
@@ -21,6 +22,7 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
   const deletion = useQuery<Deletion | null>({ queryKey: deletedKey(module, id), queryFn: () => null, enabled: false, staleTime: Infinity }).data;
   const record = query.data ? asRecord(query.data) : undefined;
   const deletedBy = useUserName(deletion?.userId);
+  const updatedBy = useUserName(record ? String(record.updatedById ?? '') : undefined);
   const { user } = useSession();
   const activity = useRecordActivity(module, id, user.id);
 
@@ -57,7 +59,8 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
         </p>
       ) : null}
       <p className="meta muted">
-        <span data-testid="version">Version {record.version}</span> · updated {formatDateTime(String(record.updatedAt))} · created{' '}
+        <span data-testid="version">Version {record.version}</span> · updated {formatDateTime(String(record.updatedAt))}
+        {record.updatedById ? <span data-testid="updated-by"> by {updatedBy}</span> : null} · created{' '}
         {formatDateTime(String(record.createdAt))}
       </p>
       <div className="viewers" data-testid="viewers" aria-live="polite">
@@ -253,9 +256,12 @@ function InlineField({
 
 function RefValue({ spec, id }: { spec: FieldSpec; id: string }) {
   const target = spec.ref!;
-  const name = useUserName(target === 'users' ? id : undefined);
-  if (target === 'users') return <>{name === 'you' ? 'You' : 'A colleague'}</>;
+  if (target === 'users') return <PersonRef id={id} />;
   return <RecordRef module={target} id={id} />;
+}
+
+function PersonRef({ id }: { id: string }) {
+  return <>{usePersonLabel(id)}</>;
 }
 
 function RecordRef({ module, id }: { module: ModuleName; id: string }) {

@@ -1,0 +1,57 @@
+import { useMemo } from 'react';
+import type { Role } from '../../../shared/auth.ts';
+import { usePresence } from '../presence/PresenceProvider.tsx';
+import { useSession } from '../session/SessionContext.tsx';
+import { trpc } from '../trpc.ts';
+
+export interface Person {
+  id: string;
+  name: string;
+  email: string;
+  role: Role;
+}
+
+export interface PeopleValue {
+  /** The org's people, by name. Empty until `users.list` has answered. */
+  people: readonly Person[];
+  byId: ReadonlyMap<string, Person>;
+  isLoading: boolean;
+}
+
+/**
+ * The people of the signed-in user's org (`users.list`): one request per session, shared
+ * by every field, avatar and message through the query cache. People join an org rarely,
+ * so the list is kept for ten minutes before a refetch.
+ */
+export function usePeople(): PeopleValue {
+  const query = trpc.users.list.useQuery(undefined, { staleTime: 10 * 60_000 });
+  const { data } = query;
+  return useMemo(() => {
+    const people = data ?? [];
+    return { people, byId: new Map(people.map((person) => [person.id, person])), isLoading: query.isLoading };
+  }, [data, query.isLoading]);
+}
+
+/**
+ * How a person is named in running text ("deleted by …", "… changed this"): "you", their
+ * name from the org's directory (or from presence, which names whoever is online), and
+ * "a colleague" only while neither knows them yet.
+ */
+export function useUserName(userId: string | null | undefined): string {
+  const { user } = useSession();
+  const { byId } = usePeople();
+  const { entries } = usePresence();
+  if (!userId) return 'someone';
+  if (userId === user.id) return 'you';
+  return byId.get(userId)?.name ?? entries.get(userId)?.name ?? 'a colleague';
+}
+
+/** A person as a value on its own (an assignee field): "Alice Adams (you)", "Bob Baker", or "Unknown person". */
+export function usePersonLabel(userId: string): string {
+  const { user } = useSession();
+  const { byId, isLoading } = usePeople();
+  const { entries } = usePresence();
+  const name = byId.get(userId)?.name ?? entries.get(userId)?.name ?? (userId === user.id ? user.name : undefined);
+  if (userId === user.id) return `${name} (you)`;
+  return name ?? (isLoading ? '…' : 'Unknown person');
+}
