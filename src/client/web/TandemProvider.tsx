@@ -2,6 +2,7 @@ import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { TRPCClientError } from '@trpc/client';
 import { createContext, useContext, useEffect, useState, useSyncExternalStore, type ReactNode } from 'react';
 import { createTandemLink, type ConnectionSnapshot, type ConnectionStatus } from '../trpc.ts';
+import { reconnectOnReturn } from './realtime/reconnect-on-return.ts';
 import { trpc } from './trpc.ts';
 
 /** Live sessions by URL and token (see the StrictMode note in `TandemProvider`). */
@@ -76,10 +77,6 @@ export function TandemProvider({ url, getToken, onUnauthorized, children, pollIn
     const { tandem } = state;
     // React's development double mount runs this cleanup and then the effect again: close only if it stays unmounted.
     clearTimeout(state.closeTimer);
-    // Back online or back to the tab: try the socket at once instead of waiting for the backoff.
-    const retryNow = () => {
-      if (tandem.connection.state === 'offline' || tandem.connection.state === 'reconnecting') tandem.connection.reconnect();
-    };
     // "Reconnecting" means the socket is down and no HTTP call has told yet whether the server
     // still answers. Ask it (a tiny query over HTTP), so the indicator soon says "Live via
     // polling" or "Offline" even when nothing else happens to make a request.
@@ -92,13 +89,12 @@ export function TandemProvider({ url, getToken, onUnauthorized, children, pollIn
       }, 1_500);
     };
     const unsubscribeProbe = tandem.connection.subscribe(probe);
-    window.addEventListener('online', retryNow);
-    document.addEventListener('visibilitychange', retryNow);
+    // Back online or back to the tab: try the socket at once instead of waiting for the backoff.
+    const stopReconnectOnReturn = reconnectOnReturn(tandem.connection);
     return () => {
       unsubscribeProbe();
       clearTimeout(probeTimer);
-      window.removeEventListener('online', retryNow);
-      document.removeEventListener('visibilitychange', retryNow);
+      stopReconnectOnReturn();
       state.closeTimer = setTimeout(() => {
         sessions.delete(state.key);
         void tandem.close();
