@@ -7,6 +7,7 @@ import { DashboardPage } from './pages/DashboardPage.tsx';
 import { DetailPage } from './pages/DetailPage.tsx';
 import { ListPage } from './pages/ListPage.tsx';
 import { SignInPage } from './pages/SignInPage.tsx';
+import { NotificationsProvider } from './notifications/NotificationsProvider.tsx';
 import { PresenceProvider } from './presence/PresenceProvider.tsx';
 import { useRealtime } from './realtime/useRealtime.ts';
 import { navigate, usePathname } from './router.tsx';
@@ -118,12 +119,14 @@ function SignedIn({ pathname }: { pathname: string }) {
   if (!route || route.page === 'signin') return null;
   return (
     <PresenceProvider>
-      <Layout current={route.page === 'dashboard' ? 'dashboard' : route.module}>
-        {route.page === 'dashboard' ? <DashboardPage /> : null}
-        {route.page === 'list' ? <ListPage key={route.module} module={route.module} /> : null}
-        {route.page === 'new' ? <CreatePage key={route.module} module={route.module} /> : null}
-        {route.page === 'detail' ? <DetailPage key={`${route.module}/${route.id}`} module={route.module} id={route.id} /> : null}
-      </Layout>
+      <NotificationsProvider>
+        <Layout current={route.page === 'dashboard' ? 'dashboard' : route.module}>
+          {route.page === 'dashboard' ? <DashboardPage /> : null}
+          {route.page === 'list' ? <ListPage key={route.module} module={route.module} /> : null}
+          {route.page === 'new' ? <CreatePage key={route.module} module={route.module} /> : null}
+          {route.page === 'detail' ? <DetailPage key={`${route.module}/${route.id}`} module={route.module} id={route.id} /> : null}
+        </Layout>
+      </NotificationsProvider>
     </PresenceProvider>
   );
 }

@@ -3,6 +3,8 @@ import { MODULE_NAMES, type ModuleName } from '../../../shared/modules.ts';
 import { moduleUi } from '../modules/ui.ts';
 import { Link } from '../router.tsx';
 import { useSession } from '../session/SessionContext.tsx';
+import { NotificationBell } from '../notifications/NotificationBell.tsx';
+import { Toasts } from '../notifications/Toasts.tsx';
 import { OnlineAvatars } from '../presence/Avatars.tsx';
 import { ConnectionIndicator } from './ConnectionIndicator.tsx';
 
@@ -20,9 +22,9 @@ export function Layout({ current, children }: { current: ModuleName | 'dashboard
         <span className="org">{user.orgName}</span>
         <div className="header-slot">
           <OnlineAvatars />
-          {/* The notifications bell goes here when the server has notifications (issue 6). */}
         </div>
         <ConnectionIndicator />
+        <NotificationBell />
         <div className="user">
           <span className="avatar" aria-hidden="true">
             {user.name.charAt(0)}
@@ -52,6 +54,7 @@ export function Layout({ current, children }: { current: ModuleName | 'dashboard
       <main id="main" className="content" tabIndex={-1}>
         {children}
       </main>
+      <Toasts />
     </div>
   );
 }
