@@ -26,7 +26,7 @@ if (!jsdomLoads) {
 }
 
 /** The suites that touch the database run a second time against a real PostgreSQL server. */
-const databaseSuites = ['tests/records.test.ts', 'tests/subscriptions.test.ts', 'tests/realtime.test.ts', 'tests/concurrency.test.ts', 'tests/idempotency.test.ts', 'tests/retention.test.ts', 'tests/tokens.test.ts', 'tests/merge.test.ts'];
+const databaseSuites = ['tests/records.test.ts', 'tests/subscriptions.test.ts', 'tests/realtime.test.ts', 'tests/concurrency.test.ts', 'tests/idempotency.test.ts', 'tests/retention.test.ts', 'tests/tokens.test.ts', 'tests/merge.test.ts', 'tests/comms.test.ts', 'tests/alerts.test.ts'];
 
 export default defineConfig({
   test: {

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { WebSocketServer } from 'ws';
+import { createWebhookHandler } from './comms/webhooks.ts';
 import { createHttpContextFactory, createWsContextFactory, type AppDeps } from './context.ts';
 import type { Logger } from './logger.ts';
 import { appRouter } from './routers/_app.ts';
@@ -55,6 +56,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     onError,
   });
 
+  const webhooks = createWebhookHandler(deps, { ringTimeoutMs: deps.callRingTimeoutMs });
   let draining = false;
   const maxBufferedBytes = () => {
     let max = 0;
@@ -72,6 +74,8 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
       void deps.metrics.registry.metrics().then((text) => res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text));
     } else if (pathname.startsWith(`${TRPC_PATH}/`)) {
       trpcHandler(req, res);
+    } else if (webhooks(req, res, pathname)) {
+      // Served.
     } else if (!serveWebApp(req, res)) {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Not found' }));
     }

@@ -16,6 +16,7 @@ import { createLimits, defaultLimits } from './limits.ts';
 import { RedisLimitStore } from './limits/redis.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
+import { startScheduler, type Scheduler } from './scheduler/scheduler.ts';
 
 export interface App {
   deps: AppDeps;
@@ -23,6 +24,8 @@ export interface App {
   /** Shown at start when the demo data was seeded (or is present). */
   demoLogins: readonly { email: string; role: string; org: string }[];
   demoPassword: string;
+  /** Missed calls, reminders, time-based alerts. */
+  scheduler: Scheduler;
   close(): Promise<void>;
 }
 
@@ -44,6 +47,9 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'SLOW_CONSUMER_MAX_CATCHUP_EVENTS'
       | 'PRESENCE_IDLE_MS'
       | 'WEEKLY_CAPACITY_HOURS'
+      | 'CALL_RING_TIMEOUT_MS'
+      | 'SCHEDULER_INTERVAL_MS'
+      | 'ALERT_SWEEP_MS'
       | 'BUS'
       | 'REDIS_URL'
       | 'TYPING_TIMEOUT_MS'
@@ -98,6 +104,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     logger,
     inflight: createInflightTracker(),
     weeklyCapacityHours: config.WEEKLY_CAPACITY_HOURS ?? 40,
+    callRingTimeoutMs: config.CALL_RING_TIMEOUT_MS ?? 30_000,
     presence: await createPresence(config, logger),
     backpressure: {
       maxBufferedBytes: config.SLOW_CONSUMER_BUFFER_BYTES ?? defaultBackpressure.maxBufferedBytes,
@@ -115,13 +122,16 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     everyMs: (config.PRUNE_INTERVAL_MINUTES ?? 60) * 60_000,
     onError: (error) => logger.error('pruning failed', { error: String(error) }),
   });
+  const scheduler = startScheduler(deps, { intervalMs: config.SCHEDULER_INTERVAL_MS ?? 1_000, alertSweepMs: config.ALERT_SWEEP_MS ?? 60_000 });
   const hasDemo = (await deps.db.user.count({ where: { email: { in: DEMO_LOGINS.map((login) => login.email) } } })) > 0;
   return {
     deps,
     describeDatabase: database.kind === 'pglite' ? `embedded PostgreSQL (PGlite) in ${config.DATA_DIR}` : 'PostgreSQL server (DATABASE_URL)',
     demoLogins: hasDemo ? DEMO_LOGINS : [],
     demoPassword: DEMO_PASSWORD,
+    scheduler,
     async close() {
+      await scheduler.stop();
       await stopPruning();
       await deps.presence.close();
       await deps.limits.close();

@@ -31,6 +31,9 @@ const configSchema = z.object({
   PRESENCE_IDLE_MS: z.coerce.number().int().positive().default(5 * 60_000),
   TYPING_TIMEOUT_MS: z.coerce.number().int().positive().default(3_000),
   WEEKLY_CAPACITY_HOURS: z.coerce.number().positive().default(40),
+  CALL_RING_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  SCHEDULER_INTERVAL_MS: z.coerce.number().int().positive().default(1_000),
+  ALERT_SWEEP_MS: z.coerce.number().int().positive().default(60_000),
   WS_BATCH_WRITES: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
   SEED_DEMO: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
 });

@@ -26,6 +26,8 @@ export interface AppDeps {
   presence: PresenceService;
   /** Weekly hours an agent can take, for the dashboard's crew utilization. */
   weeklyCapacityHours: number;
+  /** An incoming call not answered within this is missed. */
+  callRingTimeoutMs: number;
 }
 
 /** One WebSocket connection (or, over HTTP, one request): what per-connection limits count. */

@@ -78,7 +78,6 @@ export interface Alert {
   body: string | null;
   module: string | null;
   recordId: string | null;
-  eventSeq: number;
   createdAt: string;
 }
 
@@ -126,6 +125,8 @@ export type ReminderEvent = CommsEventOf<'reminders', 'appointment.reminder', Ap
 
 export type CommsEvent = ConversationEvent | CallEvent | AlertEvent | ReminderEvent;
 export type CommsEventType = CommsEvent['type'];
+/** The `data` of the events of type `T` (also where one member covers several types). */
+export type CommsDataOf<T extends CommsEventType> = CommsEvent extends infer E ? (E extends { type: infer U; data: infer D } ? (T extends U ? D : never) : never) : never;
 
 // Inputs
 
@@ -165,11 +166,7 @@ export const markMessagesReadInput = z.strictObject({ conversationId: idSchema, 
 export const streamInput = z.strictObject({ lastEventId: lastEventIdSchema.nullish() }).optional();
 export const onConversationInput = z.strictObject({ conversationId: idSchema, lastEventId: lastEventIdSchema.nullish() });
 
-export const callsListInput = z
-  .strictObject({ status: z.enum(CALL_STATUSES).optional(), limit: pageLimit, cursor: cursorSchema.optional() })
-  .default({ limit: 50 });
+export const callsListInput = z.strictObject({ status: z.enum(CALL_STATUSES).optional(), limit: pageLimit }).default({ limit: 50 });
 export const answerCallInput = z.strictObject({ id: idSchema, ...withIdempotencyKey });
 
-export const alertsListInput = z
-  .strictObject({ limit: z.number().int().min(1).max(100).default(30), before: z.number().int().positive().optional() })
-  .default({ limit: 30 });
+export const alertsListInput = z.strictObject({ limit: z.number().int().min(1).max(100).default(30) }).default({ limit: 30 });

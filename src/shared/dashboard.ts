@@ -15,6 +15,12 @@ export interface DashboardCounters {
   openJobs: number;
   appointmentsToday: number;
   newLeadsThisWeek: number;
+  /** Open conversations. */
+  activeConversations: number;
+  /** Inbound messages of open conversations not read yet. */
+  unreadMessages: number;
+  /** Calls missed since midnight (UTC). */
+  missedCallsToday: number;
   crew: CrewLoad[];
   /** ISO-8601: when these were computed. */
   asOf: string;

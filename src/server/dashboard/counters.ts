@@ -23,7 +23,7 @@ export async function computeCounters(db: Db, orgId: string, options: CounterOpt
   const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
   const dayEnd = new Date(dayStart.getTime() + 86_400_000);
   const week = weekOf(now);
-  const [byStatus, appointmentsToday, newLeadsThisWeek, scheduled, users] = await Promise.all([
+  const [byStatus, appointmentsToday, newLeadsThisWeek, scheduled, users, conversations, missedCallsToday] = await Promise.all([
     db.job.groupBy({ by: ['status'], where: { orgId }, _count: { _all: true } }),
     db.appointment.count({ where: { orgId, startsAt: { gte: dayStart, lt: dayEnd }, status: { not: 'cancelled' } } }),
     db.lead.count({ where: { orgId, createdAt: { gte: week.start, lt: week.end } } }),
@@ -33,6 +33,8 @@ export async function computeCounters(db: Db, orgId: string, options: CounterOpt
       _sum: { estimatedHours: true },
     }),
     db.user.findMany({ where: { orgId }, select: { id: true, name: true }, orderBy: { name: 'asc' } }),
+    db.conversation.aggregate({ where: { orgId, status: 'open' }, _count: { _all: true }, _sum: { unreadCount: true } }),
+    db.call.count({ where: { orgId, status: 'missed', createdAt: { gte: dayStart, lt: dayEnd } } }),
   ]);
   const jobsByStatus = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as DashboardCounters['jobsByStatus'];
   for (const row of byStatus) if (row.status in jobsByStatus) jobsByStatus[row.status as keyof typeof jobsByStatus] = row._count._all;
@@ -46,6 +48,9 @@ export async function computeCounters(db: Db, orgId: string, options: CounterOpt
     openJobs: jobsByStatus.new + jobsByStatus.scheduled + jobsByStatus.in_progress,
     appointmentsToday,
     newLeadsThisWeek,
+    activeConversations: conversations._count._all,
+    unreadMessages: conversations._sum.unreadCount ?? 0,
+    missedCallsToday,
     crew,
     asOf: now.toISOString(),
   };

@@ -2,6 +2,10 @@ import type { PublicUser, Role } from '../../shared/auth.ts';
 import { JOB_STATUSES, LEAD_STATUSES, LISTING_STATUSES, ESCROW_STATUSES, APPOINTMENT_STATUSES, CLIENT_KINDS, modules, type ModuleName } from '../../shared/modules.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import type { AppDeps } from '../context.ts';
+import { receiveIncomingCall } from '../comms/calls.ts';
+import { assignConversation, receiveInboundMessage, sendMessage, updateDeliveryStatus } from '../comms/conversations.ts';
+import { normalizePhone } from '../comms/phone.ts';
+import { newWebhookSecret } from '../comms/webhooks.ts';
 import { createRecord } from '../records/service.ts';
 
 export const DEMO_PASSWORD = 'demo1234';
@@ -45,7 +49,9 @@ export async function seedDemoData(deps: AppDeps, { perModule = 20 } = {}): Prom
   }
 
   let orgIndex = 0;
-  for (const members of orgs.values()) {
+  for (const [orgId, members] of orgs) {
+    const orgNumber = `+1555555${String(orgIndex + 1).padStart(2, '0')}00`;
+    await deps.db.org.update({ where: { id: orgId }, data: { webhookSecret: newWebhookSecret(), phoneNumbers: { create: { number: orgNumber } } } });
     const random = createRandom(42 + orgIndex++);
     const create = (module: ModuleName, input: Record<string, unknown>) =>
       createRecord({ deps, user: random.pick(members) }, modules[module], input);
@@ -59,6 +65,7 @@ export async function seedDemoData(deps: AppDeps, { perModule = 20 } = {}): Prom
     const phone = () => `+1 555 ${random.int(100, 999)} ${random.int(1000, 9999)}`;
 
     const clientIds: string[] = [];
+    const clientPhones: string[] = [];
     const listingIds: string[] = [];
     for (let i = 0; i < perModule; i++) {
       const firstName = random.pick(FIRST);
@@ -72,6 +79,7 @@ export async function seedDemoData(deps: AppDeps, { perModule = 20 } = {}): Prom
         notes: i % 3 === 0 ? 'Prefers text messages' : null,
       });
       clientIds.push(client.id);
+      clientPhones.push(normalizePhone(String(client.phone))!);
       const listing = await create('listings', {
         mlsNumber: `MLS${random.int(100000, 999999)}`,
         address: address(),
@@ -120,7 +128,54 @@ export async function seedDemoData(deps: AppDeps, { perModule = 20 } = {}): Prom
         clientId: random.pick(clientIds),
         status: random.pick(APPOINTMENT_STATUSES),
         reminderMinutes: random.pick([10, 15, 30, 60]),
+        assigneeId: random.pick(members).id,
       });
     }
+    // Conversations need clients to write from; an empty demo stays empty.
+    if (perModule > 0) await seedCommunications(deps, { orgId, orgNumber, members, clientIds, clientPhones, random });
+  }
+}
+
+const INBOUND = [
+  'Hi, is the house on Maple still available?',
+  'Can we move our showing to Thursday?',
+  'The technician just left, everything works now. Thanks!',
+  'What time is the closing signing tomorrow?',
+  'Could you send me the inspection report?',
+];
+const REPLIES = ['Yes, it is! Would you like to see it this week?', 'Sure, Thursday at 4 pm works.', 'Glad to hear it!', '10 am at the title office.'];
+
+/** A few conversations (replies delivered and read), a missed call and appointments starting soon, through the real services. */
+async function seedCommunications(
+  deps: AppDeps,
+  seed: { orgId: string; orgNumber: string; members: PublicUser[]; clientIds: string[]; clientPhones: string[]; random: ReturnType<typeof createRandom> },
+) {
+  const { orgId, orgNumber, members, clientIds, clientPhones, random } = seed;
+  for (let i = 0; i < INBOUND.length; i++) {
+    const from = clientPhones[i % clientPhones.length]!;
+    const { conversation } = await receiveInboundMessage(deps, { orgId, channel: 'sms', from, to: orgNumber, body: INBOUND[i]!, providerSid: `SMseed${orgId}${i}`.slice(0, 64) });
+    const agent = members[i % members.length]!;
+    if (i % 2 === 0) await assignConversation({ deps, user: members[0]! }, { id: conversation.id, assigneeId: agent.id });
+    const reply = REPLIES[i];
+    if (!reply) continue;
+    const sent = await sendMessage({ deps, user: agent }, { conversationId: conversation.id, body: reply });
+    const sid = (await deps.db.message.findUniqueOrThrow({ where: { id: sent.id }, select: { providerSid: true } })).providerSid!;
+    await updateDeliveryStatus(deps, orgId, sid, 'delivered');
+    if (i % 2 === 1) await updateDeliveryStatus(deps, orgId, sid, 'read');
+  }
+  // Rings out at once: the scheduler's first pass marks it missed and notifies everyone.
+  await receiveIncomingCall(deps, { orgId, callSid: `CAseed${orgId}`.slice(0, 64), from: clientPhones[1 % clientPhones.length]!, to: orgNumber, ringTimeoutMs: 0 });
+  const soon = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString();
+  for (const [title, startsIn] of [['Call back about the offer', 10], ['Showing at Harbor Blvd', 25]] as const) {
+    await createRecord({ deps, user: members[0]! }, modules.appointments, {
+      title,
+      startsAt: soon(startsIn),
+      endsAt: soon(startsIn + 30),
+      location: 'Office',
+      clientId: random.pick(clientIds),
+      status: 'confirmed',
+      reminderMinutes: 15,
+      assigneeId: members[members.length - 1]!.id,
+    });
   }
 }

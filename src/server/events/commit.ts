@@ -4,6 +4,7 @@ import { isRecordEvent } from '../../shared/events.ts';
 import type { EventBus } from '../bus/types.ts';
 import type { Db, Tx } from '../db/client.ts';
 import type { Metrics } from '../metrics.ts';
+import { alertsFor } from '../alerts/rules.ts';
 import { notificationsFor } from '../notifications/sources.ts';
 import { appendEvent, lockOrgLog, type EventDraft, type SequencedEvent } from './log.ts';
 
@@ -69,14 +70,18 @@ export async function commitChange<T>(
       }
       const outcome = await change(tx);
       const events: SequencedEvent[] = [];
-      for (const draft of [...(outcome.event ? [outcome.event] : []), ...(outcome.events ?? [])]) {
+      const drafts = [...(outcome.event ? [outcome.event] : []), ...(outcome.events ?? [])];
+      // Grows while it runs: alerts a record change raises follow it, in the same transaction.
+      for (const draft of drafts) {
         const event = await appendEvent(tx, draft);
         events.push(event);
+        const record = outcome.result as Record<string, unknown>;
         // Notifications the change raises commit with it, or not at all.
-        const notes = draft.notifications ?? (isRecordEvent(event.event) ? notificationsFor(event.event, outcome.result as Record<string, unknown>) : []);
+        const notes = draft.notifications ?? (isRecordEvent(event.event) ? notificationsFor(event.event, record) : []);
         if (notes.length) {
           await tx.notification.createMany({ data: notes.map((note) => ({ ...note, orgId, eventSeq: event.event.seq })) });
         }
+        if (isRecordEvent(event.event)) drafts.push(...(await alertsFor(tx, event.event, record)));
       }
       if (idempotency && requestHash) {
         await tx.idempotencyKey.create({

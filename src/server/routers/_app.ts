@@ -1,15 +1,23 @@
 import { router } from '../trpc.ts';
+import { alertsRouter } from './alerts.ts';
 import { authRouter } from './auth.ts';
+import { callsRouter } from './calls.ts';
+import { conversationsRouter, messagesRouter } from './conversations.ts';
 import { dashboardRouter } from './dashboard.ts';
 import { eventsRouter } from './events.ts';
 import { meRouter } from './me.ts';
 import { notificationsRouter } from './notifications.ts';
 import { usersRouter } from './users.ts';
+import { webhooksRouter } from './webhooks.ts';
 import { presenceRouter, typingRouter } from './presence.ts';
 import { createRecordRouter } from './records.ts';
 
 export const appRouter = router({
+  alerts: alertsRouter,
   auth: authRouter,
+  calls: callsRouter,
+  conversations: conversationsRouter,
+  messages: messagesRouter,
   dashboard: dashboardRouter,
   events: eventsRouter,
   me: meRouter,
@@ -17,6 +25,7 @@ export const appRouter = router({
   presence: presenceRouter,
   typing: typingRouter,
   users: usersRouter,
+  webhooks: webhooksRouter,
   jobs: createRecordRouter('jobs'),
   escrows: createRecordRouter('escrows'),
   listings: createRecordRouter('listings'),

@@ -15,7 +15,7 @@ export const dashboardRouter = router({
    * a few times per second (a burst of changes is one recomputation).
    */
   onCounters: authedProcedure.input(onCountersInput).subscription(async function* ({ ctx, signal }) {
-    const changes = subscribeToLog(ctx, { modules: ['jobs', 'appointments', 'leads'] }, {}, signal);
+    const changes = subscribeToLog(ctx, { modules: ['jobs', 'appointments', 'leads', 'conversations', 'calls'] }, {}, signal);
     const compute = () => computeCounters(ctx.db, ctx.user.orgId, { weeklyCapacityHours: ctx.weeklyCapacityHours });
     let last: string | undefined;
     let next = changes.next(undefined);

@@ -87,7 +87,6 @@ CREATE TABLE "Alert" (
     "body" TEXT,
     "module" TEXT,
     "recordId" TEXT,
-    "eventSeq" INTEGER NOT NULL,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "Alert_pkey" PRIMARY KEY ("id")
@@ -98,7 +97,6 @@ CREATE TABLE "AppointmentReminder" (
     "appointmentId" TEXT NOT NULL,
     "startsAt" TIMESTAMP(3) NOT NULL,
     "orgId" TEXT NOT NULL,
-    "eventSeq" INTEGER NOT NULL,
     "firedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "AppointmentReminder_pkey" PRIMARY KEY ("appointmentId","startsAt")
@@ -129,10 +127,13 @@ CREATE INDEX "Call_orgId_createdAt_idx" ON "Call"("orgId", "createdAt");
 CREATE UNIQUE INDEX "Call_orgId_callSid_key" ON "Call"("orgId", "callSid");
 
 -- CreateIndex
-CREATE INDEX "Alert_orgId_eventSeq_idx" ON "Alert"("orgId", "eventSeq");
+CREATE INDEX "Alert_orgId_createdAt_id_idx" ON "Alert"("orgId", "createdAt", "id");
 
 -- CreateIndex
 CREATE UNIQUE INDEX "Alert_orgId_key_key" ON "Alert"("orgId", "key");
+
+-- CreateIndex
+CREATE INDEX "Appointment_startsAt_idx" ON "Appointment"("startsAt");
 
 -- AddForeignKey
 ALTER TABLE "PhoneNumber" ADD CONSTRAINT "PhoneNumber_orgId_fkey" FOREIGN KEY ("orgId") REFERENCES "Org"("id") ON DELETE CASCADE ON UPDATE CASCADE;

@@ -1,0 +1,287 @@
+import { randomBytes } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
+import type { PublicUser } from '../../shared/auth.ts';
+import { MESSAGE_STATUSES, type Channel, type CommsDataOf, type Conversation, type ConversationEvent, type Message, type MessageStatus } from '../../shared/comms.ts';
+import type { AppDeps } from '../context.ts';
+import type { Tx } from '../db/client.ts';
+import { commitChange, type IdempotencyOptions } from '../events/commit.ts';
+import type { EventDraft } from '../events/log.ts';
+import { findContact } from './phone.ts';
+import { toConversation, toMessage } from './wire.ts';
+
+type Deps = Pick<AppDeps, 'db' | 'bus' | 'metrics'>;
+
+export interface Actor {
+  deps: Deps;
+  user: PublicUser;
+  idempotencyKey?: string | undefined;
+}
+
+const PREVIEW_LENGTH = 140;
+
+function idempotencyOf(actor: Actor, action: string, request: unknown): IdempotencyOptions | undefined {
+  return actor.idempotencyKey ? { userId: actor.user.id, key: actor.idempotencyKey, request: ['conversations', action, request] } : undefined;
+}
+
+/** One event of a conversation's stream; its messages' events are the conversation's too. */
+export function conversationEvent<T extends ConversationEvent['type']>(
+  type: T,
+  conversation: Conversation,
+  userId: string | null,
+  data: CommsDataOf<T>,
+): EventDraft {
+  return {
+    orgId: conversation.orgId,
+    module: 'conversations',
+    action: type,
+    recordId: conversation.id,
+    version: conversation.version,
+    userId,
+    data: data as unknown as Record<string, unknown>,
+  };
+}
+
+export async function findConversation(tx: Tx | Deps['db'], orgId: string, id: string) {
+  const row = await tx.conversation.findFirst({ where: { id, orgId } });
+  if (!row) throw new TRPCError({ code: 'NOT_FOUND', message: `No conversation with id ${id}` });
+  return row;
+}
+
+export interface InboundMessage {
+  orgId: string;
+  channel: Channel;
+  /** The contact's number, normalized. */
+  from: string;
+  /** The org's number, normalized. */
+  to: string;
+  body: string;
+  providerSid: string;
+}
+
+/**
+ * A message from a contact: continues their open conversation on that channel or
+ * starts one (named after the client or lead with that number). The same
+ * `providerSid` twice is one message: the second delivery changes nothing.
+ */
+export async function receiveInboundMessage(deps: Deps, inbound: InboundMessage): Promise<{ duplicate: boolean; message: Message; conversation: Conversation }> {
+  return commitChange<{ duplicate: boolean; message: Message; conversation: Conversation }>(deps, inbound.orgId, async (tx) => {
+    const existing = await tx.message.findUnique({ where: { orgId_providerSid: { orgId: inbound.orgId, providerSid: inbound.providerSid } } });
+    if (existing) {
+      const conversation = await findConversation(tx, inbound.orgId, existing.conversationId);
+      return { result: { duplicate: true, message: toMessage(existing), conversation: toConversation(conversation) } };
+    }
+    const now = new Date();
+    const summary = { lastMessageAt: now, lastMessagePreview: inbound.body.slice(0, PREVIEW_LENGTH) };
+    const open = await tx.conversation.findFirst({
+      where: { orgId: inbound.orgId, channel: inbound.channel, contactPhone: inbound.from, status: 'open' },
+      orderBy: { createdAt: 'desc' },
+    });
+    const events: EventDraft[] = [];
+    let row;
+    if (open) {
+      row = await tx.conversation.update({ where: { id: open.id }, data: { ...summary, unreadCount: { increment: 1 }, version: { increment: 1 } } });
+    } else {
+      const contact = await findContact(tx, inbound.orgId, inbound.from);
+      row = await tx.conversation.create({
+        data: {
+          orgId: inbound.orgId,
+          channel: inbound.channel,
+          contactPhone: inbound.from,
+          contactName: contact.name,
+          clientId: contact.clientId,
+          leadId: contact.leadId,
+          orgNumber: inbound.to,
+          unreadCount: 1,
+          ...summary,
+        },
+      });
+    }
+    const conversation = toConversation(row);
+    if (!open) events.push(conversationEvent('conversation:new', conversation, null, { conversation }));
+    const message = toMessage(
+      await tx.message.create({
+        data: {
+          orgId: inbound.orgId,
+          conversationId: row.id,
+          direction: 'inbound',
+          body: inbound.body,
+          status: 'delivered',
+          deliveredAt: now,
+          providerSid: inbound.providerSid,
+          createdAt: now,
+        },
+      }),
+    );
+    events.push(conversationEvent('message:new', conversation, null, { message, conversation }));
+    return { result: { duplicate: false, message, conversation }, events };
+  });
+}
+
+/** An agent's reply. There is no carrier here: it is recorded as `sent`, with an id the status webhook reports against. */
+export async function sendMessage(actor: Actor, input: { conversationId: string; body: string }): Promise<Message> {
+  const { user } = actor;
+  return commitChange(
+    actor.deps,
+    user.orgId,
+    async (tx) => {
+      const current = await findConversation(tx, user.orgId, input.conversationId);
+      const now = new Date();
+      const row = await tx.conversation.update({
+        where: { id: current.id },
+        // Replying reopens a closed conversation.
+        data: { status: 'open', lastMessageAt: now, lastMessagePreview: input.body.slice(0, PREVIEW_LENGTH), version: { increment: 1 } },
+      });
+      const message = toMessage(
+        await tx.message.create({
+          data: {
+            orgId: user.orgId,
+            conversationId: current.id,
+            direction: 'outbound',
+            body: input.body,
+            status: 'sent',
+            authorId: user.id,
+            providerSid: `TM${randomBytes(16).toString('hex')}`,
+            createdAt: now,
+          },
+        }),
+      );
+      const conversation = toConversation(row);
+      return { result: message, event: conversationEvent('message:new', conversation, user.id, { message, conversation }) };
+    },
+    idempotencyOf(actor, 'send', input),
+  );
+}
+
+/** The caller read the conversation: its inbound messages become `read` and its unread count 0. */
+export async function markMessagesRead(actor: Actor, input: { conversationId: string }): Promise<{ read: number; conversation: Conversation }> {
+  const { user } = actor;
+  return commitChange(
+    actor.deps,
+    user.orgId,
+    async (tx) => {
+      const current = await findConversation(tx, user.orgId, input.conversationId);
+      const unread = await tx.message.findMany({
+        where: { conversationId: current.id, direction: 'inbound', readAt: null },
+        select: { id: true },
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+      });
+      if (!unread.length && current.unreadCount === 0) return { result: { read: 0, conversation: toConversation(current) } };
+      const at = new Date();
+      await tx.message.updateMany({ where: { id: { in: unread.map((row) => row.id) } }, data: { status: 'read', readAt: at } });
+      const conversation = toConversation(
+        await tx.conversation.update({ where: { id: current.id }, data: { unreadCount: 0, version: { increment: 1 } } }),
+      );
+      const messageIds = unread.map((row) => row.id);
+      return {
+        result: { read: messageIds.length, conversation },
+        event: conversationEvent('message:read', conversation, user.id, { messageIds, status: 'read', at: at.toISOString(), conversation }),
+      };
+    },
+    idempotencyOf(actor, 'markRead', input),
+  );
+}
+
+/** Twilio's MessageStatus values, mapped onto ours. */
+const CARRIER_STATUSES: Record<string, MessageStatus> = {
+  queued: 'sent',
+  accepted: 'sent',
+  sending: 'sent',
+  sent: 'sent',
+  delivered: 'delivered',
+  read: 'read',
+  failed: 'failed',
+  undelivered: 'failed',
+};
+
+export function carrierStatus(value: string): MessageStatus | undefined {
+  return CARRIER_STATUSES[value.toLowerCase()];
+}
+
+/**
+ * A delivery report for one of our messages. Statuses only move forward (carriers
+ * report out of order and more than once): a report that does not advance the
+ * message changes nothing and raises no event.
+ */
+export async function updateDeliveryStatus(
+  deps: Deps,
+  orgId: string,
+  providerSid: string,
+  status: MessageStatus,
+): Promise<'updated' | 'unchanged' | 'unknown'> {
+  return commitChange(deps, orgId, async (tx) => {
+    const row = await tx.message.findUnique({ where: { orgId_providerSid: { orgId, providerSid } } });
+    if (!row) return { result: 'unknown' as const };
+    const rank = (value: string) => MESSAGE_STATUSES.indexOf(value as MessageStatus);
+    if (row.status === 'failed' || rank(status) <= rank(row.status)) return { result: 'unchanged' as const };
+    const at = new Date();
+    await tx.message.update({
+      where: { id: row.id },
+      data: {
+        status,
+        ...(status === 'failed' ? { failedAt: at } : {}),
+        // A "read" report implies delivery.
+        ...(status === 'delivered' || (status === 'read' && !row.deliveredAt) ? { deliveredAt: at } : {}),
+        ...(status === 'read' ? { readAt: at } : {}),
+      },
+    });
+    const conversation = toConversation(await findConversation(tx, orgId, row.conversationId));
+    const type = status === 'delivered' ? 'message:delivered' : status === 'read' ? 'message:read' : 'message:failed';
+    return {
+      result: 'updated' as const,
+      event: conversationEvent(type, conversation, null, { messageIds: [row.id], status, at: at.toISOString(), conversation }),
+    };
+  });
+}
+
+export async function assignConversation(actor: Actor, input: { id: string; assigneeId: string | null }): Promise<Conversation> {
+  const { user } = actor;
+  return commitChange(
+    actor.deps,
+    user.orgId,
+    async (tx) => {
+      const current = await findConversation(tx, user.orgId, input.id);
+      if (input.assigneeId) {
+        const assignee = await tx.user.findFirst({ where: { id: input.assigneeId, orgId: user.orgId }, select: { id: true } });
+        if (!assignee) throw new TRPCError({ code: 'BAD_REQUEST', message: `assigneeId: No user with id ${input.assigneeId}` });
+      }
+      if (current.assigneeId === input.assigneeId) return { result: toConversation(current) };
+      const conversation = toConversation(
+        await tx.conversation.update({ where: { id: current.id }, data: { assigneeId: input.assigneeId, version: { increment: 1 } } }),
+      );
+      // Taking a conversation yourself is not news to you.
+      const notified = input.assigneeId && input.assigneeId !== user.id ? [input.assigneeId] : [];
+      const event = conversationEvent('conversation:assigned', conversation, user.id, {
+        conversation,
+        previousAssigneeId: current.assigneeId,
+        notifiedUserIds: notified,
+      });
+      event.notifications = notified.map((userId) => ({
+        userId,
+        kind: 'conversation_assigned' as const,
+        title: `Conversation assigned to you: ${conversation.contactName ?? conversation.contactPhone ?? 'chat'}`,
+        body: conversation.lastMessagePreview,
+        module: 'conversations',
+        recordId: conversation.id,
+      }));
+      return { result: conversation, event };
+    },
+    idempotencyOf(actor, 'assign', input),
+  );
+}
+
+export async function closeConversation(actor: Actor, input: { id: string }): Promise<Conversation> {
+  const { user } = actor;
+  return commitChange(
+    actor.deps,
+    user.orgId,
+    async (tx) => {
+      const current = await findConversation(tx, user.orgId, input.id);
+      if (current.status === 'closed') return { result: toConversation(current) };
+      const conversation = toConversation(
+        await tx.conversation.update({ where: { id: current.id }, data: { status: 'closed', version: { increment: 1 } } }),
+      );
+      return { result: conversation, event: conversationEvent('conversation:updated', conversation, user.id, { conversation }) };
+    },
+    idempotencyOf(actor, 'close', input),
+  );
+}

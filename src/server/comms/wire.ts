@@ -1,0 +1,75 @@
+import type { Alert, AlertKind, Call, CallStatus, Channel, Conversation, ConversationStatus, Message, MessageDirection, MessageStatus } from '../../shared/comms.ts';
+import type { Db } from '../db/client.ts';
+
+type Rows = {
+  conversation: NonNullable<Awaited<ReturnType<Db['conversation']['findFirst']>>>;
+  message: NonNullable<Awaited<ReturnType<Db['message']['findFirst']>>>;
+  call: NonNullable<Awaited<ReturnType<Db['call']['findFirst']>>>;
+  alert: NonNullable<Awaited<ReturnType<Db['alert']['findFirst']>>>;
+};
+
+const iso = (date: Date | null) => date?.toISOString() ?? null;
+
+export function toConversation(row: Rows['conversation']): Conversation {
+  return {
+    id: row.id,
+    orgId: row.orgId,
+    version: row.version,
+    channel: row.channel as Channel,
+    contactName: row.contactName,
+    contactPhone: row.contactPhone,
+    orgNumber: row.orgNumber,
+    clientId: row.clientId,
+    leadId: row.leadId,
+    status: row.status as ConversationStatus,
+    assigneeId: row.assigneeId,
+    unreadCount: row.unreadCount,
+    lastMessageAt: iso(row.lastMessageAt),
+    lastMessagePreview: row.lastMessagePreview,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+export function toMessage(row: Rows['message']): Message {
+  return {
+    id: row.id,
+    conversationId: row.conversationId,
+    direction: row.direction as MessageDirection,
+    body: row.body,
+    status: row.status as MessageStatus,
+    authorId: row.authorId,
+    createdAt: row.createdAt.toISOString(),
+    deliveredAt: iso(row.deliveredAt),
+    readAt: iso(row.readAt),
+    failedAt: iso(row.failedAt),
+  };
+}
+
+export function toCall(row: Rows['call']): Call {
+  return {
+    id: row.id,
+    orgId: row.orgId,
+    version: row.version,
+    fromNumber: row.fromNumber,
+    toNumber: row.toNumber,
+    status: row.status as CallStatus,
+    clientId: row.clientId,
+    answeredById: row.answeredById,
+    ringUntil: row.ringUntil.toISOString(),
+    answeredAt: iso(row.answeredAt),
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+export function toAlert(row: Rows['alert']): Alert {
+  return {
+    id: row.id,
+    kind: row.kind as AlertKind,
+    title: row.title,
+    body: row.body,
+    module: row.module,
+    recordId: row.recordId,
+    createdAt: row.createdAt.toISOString(),
+  };
+}

@@ -1,0 +1,248 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { TandemClient } from '../src/client/trpc.ts';
+import { signWebhook } from '../src/server/comms/webhooks.ts';
+import type { CallEvent, ConversationEvent, CommsEvent } from '../src/shared/comms.ts';
+import type { DashboardCounters } from '../src/shared/dashboard.ts';
+import type { Notification } from '../src/shared/notifications.ts';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+
+let t: TestServer;
+let acmeNumber: string;
+let acmeSecret: string;
+let globexNumber: string;
+
+beforeAll(async () => {
+  t = await startTestServer({ config: { CALL_RING_TIMEOUT_MS: 600, SCHEDULER_INTERVAL_MS: 50 } });
+  const acme = await (await t.caller('alice@acme.test')).webhooks.settings();
+  const globex = await (await t.caller('carol@globex.test')).webhooks.settings();
+  acmeNumber = acme.numbers[0]!;
+  acmeSecret = acme.secret!;
+  globexNumber = globex.numbers[0]!;
+});
+afterAll(async () => {
+  await t[Symbol.asyncDispose]();
+});
+
+let sids = 0;
+const nextSid = (prefix: string) => `${prefix}${Date.now()}${String(++sids).padStart(6, '0')}`;
+
+/** POSTs a Twilio-style form to a webhook, signed with `secret` (the org's by default). */
+async function webhook(path: string, fields: Record<string, string>, { secret = acmeSecret, timestamp = Math.floor(Date.now() / 1000) } = {}) {
+  const body = new URLSearchParams(fields).toString();
+  const response = await fetch(`${t.server.url}${path}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-tandem-timestamp': String(timestamp),
+      'x-tandem-signature': signWebhook(secret, String(timestamp), body),
+    },
+    body,
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** Collects what a subscription yields (the data of tracked envelopes). */
+function collect<T>(subscribe: (handlers: { onStarted: () => void; onData: (value: unknown) => void; onError: (error: unknown) => void }) => { unsubscribe(): void }) {
+  const items: T[] = [];
+  const errors: unknown[] = [];
+  let started = false;
+  const subscription = subscribe({
+    onStarted: () => (started = true),
+    onData: (value) => {
+      const tracked = value as { id?: unknown; data?: T };
+      items.push(typeof tracked.id === 'string' && 'data' in tracked ? tracked.data! : (value as T));
+    },
+    onError: (error) => errors.push(error),
+  });
+  return { items, errors, isStarted: () => started, stop: () => subscription.unsubscribe() };
+}
+
+const onConversations = (client: TandemClient) =>
+  collect<CommsEvent>((handlers) => client.trpc.conversations.onChange.subscribe(undefined, handlers as never));
+
+async function messageCount() {
+  return t.deps.db.message.count();
+}
+
+describe('inbound SMS webhook', () => {
+  it('reaches the org subscribers as message:new within a second, and nobody in another org', async () => {
+    const bob = await t.client('bob@acme.test');
+    const carol = await t.client('carol@globex.test');
+    const bobs = onConversations(bob);
+    const carols = onConversations(carol);
+    await vi.waitFor(() => expect(bobs.isStarted() && carols.isStarted()).toBe(true), { timeout: 5_000 });
+
+    const sid = nextSid('SM');
+    const sentAt = Date.now();
+    const reply = await webhook('/webhooks/sms', { From: '+1 555 700 0001', To: acmeNumber, Body: 'Is the open house still on?', MessageSid: sid });
+    expect(reply).toMatchObject({ status: 200, body: { ok: true, duplicate: false } });
+    await vi.waitFor(() => expect(bobs.items.map((event) => event.type)).toEqual(['conversation:new', 'message:new']), { timeout: 1_000, interval: 5 });
+    expect(Date.now() - sentAt).toBeLessThan(1_000);
+    const received = bobs.items[1] as Extract<ConversationEvent, { type: 'message:new' }>;
+    expect(received.data.message).toMatchObject({ direction: 'inbound', body: 'Is the open house still on?', status: 'delivered' });
+    expect(received.data.conversation).toMatchObject({ contactPhone: '+15557000001', unreadCount: 1, status: 'open', channel: 'sms' });
+    expect(received.userId).toBeNull();
+
+    // Carol's stream works (her own org's message arrives) and never carried Acme's.
+    const globexSecret = (await (await t.caller('carol@globex.test')).webhooks.settings()).secret!;
+    await webhook('/webhooks/sms', { From: '+15557000002', To: globexNumber, Body: 'Hello Globex', MessageSid: nextSid('SM') }, { secret: globexSecret });
+    await vi.waitFor(() => expect(carols.items.some((event) => event.type === 'message:new')).toBe(true), { timeout: 2_000 });
+    expect(carols.items.every((event) => event.orgId === t.users['carol@globex.test'].orgId)).toBe(true);
+    expect(bobs.items).toHaveLength(2);
+
+    // The next message of the same contact continues the conversation.
+    await webhook('/webhooks/sms', { From: '+15557000001', To: acmeNumber, Body: 'And is parking available?', MessageSid: nextSid('SM') });
+    await vi.waitFor(() => expect(bobs.items).toHaveLength(3), { timeout: 2_000 });
+    const second = bobs.items[2] as Extract<ConversationEvent, { type: 'message:new' }>;
+    expect(second.recordId).toBe(received.recordId);
+    expect(second.data.conversation.unreadCount).toBe(2);
+    bobs.stop();
+    carols.stop();
+  });
+
+  it('processes the same MessageSid once', async () => {
+    const alice = await t.caller('alice@acme.test');
+    const sid = nextSid('SM');
+    const fields = { From: '+15557000003', To: acmeNumber, Body: 'Twice?', MessageSid: sid };
+    const first = await webhook('/webhooks/sms', fields);
+    const headBefore = (await alice.events.head()).lastEventId;
+    const second = await webhook('/webhooks/sms', fields);
+    expect(first.body).toMatchObject({ duplicate: false });
+    expect(second).toMatchObject({ status: 200, body: { duplicate: true, messageId: first.body.messageId } });
+    expect(await t.deps.db.message.count({ where: { body: 'Twice?' } })).toBe(1);
+    expect((await alice.events.head()).lastEventId).toBe(headBefore);
+  });
+
+  it('rejects a bad signature, an unknown number, a stale timestamp and a malformed body, changing nothing', async () => {
+    const before = await messageCount();
+    const fields = { From: '+15557000004', To: acmeNumber, Body: 'Forged', MessageSid: nextSid('SM') };
+    expect((await webhook('/webhooks/sms', fields, { secret: 'not-the-secret' })).status).toBe(401);
+    expect((await webhook('/webhooks/sms', { ...fields, To: '+15550009999' })).status).toBe(401);
+    expect((await webhook('/webhooks/sms', fields, { timestamp: Math.floor(Date.now() / 1000) - 3600 })).status).toBe(401);
+    // The signature covers the body: the same signature over another body fails.
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const tampered = await fetch(`${t.server.url}/webhooks/sms`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-tandem-timestamp': timestamp,
+        'x-tandem-signature': signWebhook(acmeSecret, timestamp, new URLSearchParams(fields).toString()),
+      },
+      body: new URLSearchParams({ ...fields, Body: 'Changed on the way' }).toString(),
+    });
+    expect(tampered.status).toBe(401);
+    const malformed = await webhook('/webhooks/sms', { From: '+15557000004', To: acmeNumber, MessageSid: 'x' });
+    expect(malformed.status).toBe(400);
+    expect(String(malformed.body.error)).toMatch(/Body|MessageSid/);
+    expect((await webhook('/webhooks/sms', { ...fields, From: 'not a number' })).status).toBe(400);
+    const wrongType = await fetch(`${t.server.url}/webhooks/sms`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(wrongType.status).toBe(415);
+    expect((await fetch(`${t.server.url}/webhooks/sms`)).status).toBe(405);
+    expect(await messageCount()).toBe(before);
+  });
+});
+
+describe('calls', () => {
+  it('an incoming call rings the org; unanswered it is missed with a notification, answered in time it is not', async () => {
+    const bob = await t.client('bob@acme.test');
+    const calls = collect<CallEvent>((handlers) => bob.trpc.calls.onChange.subscribe(undefined, handlers as never));
+    const notes = collect<Notification>((handlers) => bob.trpc.notifications.onNew.subscribe(undefined, handlers as never));
+    await vi.waitFor(() => expect(calls.isStarted() && notes.isStarted()).toBe(true), { timeout: 5_000 });
+
+    const answered = await webhook('/webhooks/voice', { From: '+15557000010', To: acmeNumber, CallSid: nextSid('CA') });
+    const unanswered = await webhook('/webhooks/voice', { From: '+15557000011', To: acmeNumber, CallSid: nextSid('CA') });
+    expect(answered.status).toBe(200);
+    const alice = await t.caller('alice@acme.test');
+    const taken = await alice.calls.answer({ id: String(answered.body.callId) });
+    expect(taken).toMatchObject({ status: 'answered', answeredById: t.users['alice@acme.test'].id });
+    // Someone else cannot take it too.
+    await expect((await t.caller('bob@acme.test')).calls.answer({ id: String(answered.body.callId) })).rejects.toMatchObject({ code: 'CONFLICT' });
+
+    await vi.waitFor(() => expect(calls.items.some((event) => event.type === 'call.missed')).toBe(true), { timeout: 5_000 });
+    // The answered call rang out before the missed one did: the scheduler has passed its deadline.
+    expect(calls.items.map((event) => [event.type, event.recordId])).toEqual([
+      ['call.incoming', answered.body.callId],
+      ['call.incoming', unanswered.body.callId],
+      ['call.answered', answered.body.callId],
+      ['call.missed', unanswered.body.callId],
+    ]);
+    await vi.waitFor(() => expect(notes.items.map((note) => note.kind)).toEqual(['call_missed']), { timeout: 2_000 });
+    expect(notes.items[0]).toMatchObject({ title: 'Missed call from +15557000011', module: 'calls', recordId: unanswered.body.callId });
+    await expect(alice.calls.answer({ id: String(unanswered.body.callId) })).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect((await (await t.caller('carol@globex.test')).calls.list()).items).toEqual([]);
+    calls.stop();
+    notes.stop();
+  });
+});
+
+describe('messages', () => {
+  it('delivery status sent → delivered → read reaches the conversation subscribers in that order, never backwards', async () => {
+    const alice = await t.client('alice@acme.test');
+    const inbound = await webhook('/webhooks/sms', { From: '+15557000020', To: acmeNumber, Body: 'Can you send the report?', MessageSid: nextSid('SM') });
+    const conversationId = String(inbound.body.conversationId);
+    const stream = collect<ConversationEvent>((handlers) => alice.trpc.messages.onConversation.subscribe({ conversationId }, handlers as never));
+    await vi.waitFor(() => expect(stream.isStarted()).toBe(true), { timeout: 5_000 });
+
+    const sent = await alice.trpc.messages.send.mutate({ conversationId, body: 'Here it is.' });
+    expect(sent).toMatchObject({ direction: 'outbound', status: 'sent', authorId: t.users['alice@acme.test'].id });
+    const sid = (await t.deps.db.message.findUniqueOrThrow({ where: { id: sent.id } })).providerSid!;
+    for (const status of ['delivered', 'delivered', 'read', 'delivered']) {
+      const reply = await webhook('/webhooks/status', { From: acmeNumber, MessageSid: sid, MessageStatus: status });
+      expect(reply.status).toBe(200);
+    }
+    await vi.waitFor(() => expect(stream.items.map((event) => event.type)).toEqual(['message:new', 'message:delivered', 'message:read']), { timeout: 2_000 });
+    expect(stream.items.slice(1).map((event) => 'messageIds' in event.data && event.data.messageIds)).toEqual([[sent.id], [sent.id]]);
+    const [latest] = (await alice.trpc.messages.list.query({ conversationId })).items;
+    expect(latest).toMatchObject({ id: sent.id, status: 'read' });
+    expect(latest!.deliveredAt).not.toBeNull();
+    expect((await webhook('/webhooks/status', { From: acmeNumber, MessageSid: 'SMunknown000000', MessageStatus: 'read' })).status).toBe(404);
+    expect((await webhook('/webhooks/status', { From: acmeNumber, MessageSid: sid, MessageStatus: 'exploded' })).status).toBe(400);
+
+    // The agent reads the conversation: message:read for the inbound one, unread back to 0.
+    const read = await alice.trpc.messages.markRead.mutate({ conversationId });
+    expect(read).toMatchObject({ read: 1, conversation: { unreadCount: 0 } });
+    await vi.waitFor(() => expect(stream.items.at(-1)).toMatchObject({ type: 'message:read', data: { messageIds: [inbound.body.messageId] } }), { timeout: 2_000 });
+    expect((await alice.trpc.messages.markRead.mutate({ conversationId })).read).toBe(0);
+    stream.stop();
+  });
+
+  it('assigning notifies the new assignee; another org cannot see or touch the conversation', async () => {
+    const inbound = await webhook('/webhooks/sms', { From: '+15557000030', To: acmeNumber, Body: 'Who handles my file?', MessageSid: nextSid('SM') });
+    const id = String(inbound.body.conversationId);
+    const alice = await t.caller('alice@acme.test');
+    const bobId = t.users['bob@acme.test'].id;
+    const assigned = await alice.conversations.assign({ id, assigneeId: bobId });
+    expect(assigned.assigneeId).toBe(bobId);
+    const bobs = await (await t.caller('bob@acme.test')).notifications.list();
+    expect(bobs.items[0]).toMatchObject({ kind: 'conversation_assigned', recordId: id, title: 'Conversation assigned to you: +15557000030' });
+    expect((await alice.conversations.list({ assigneeId: bobId, limit: 50 })).items.map((item) => item.id)).toContain(id);
+    expect((await alice.conversations.close({ id })).status).toBe('closed');
+
+    const carol = await t.caller('carol@globex.test');
+    await expect(carol.conversations.byId({ id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(carol.messages.send({ conversationId: id, body: 'Hi' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(carol.conversations.assign({ id, assigneeId: t.users['carol@globex.test'].id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(alice.conversations.assign({ id, assigneeId: t.users['carol@globex.test'].id })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(alice.messages.send({ conversationId: id, body: '   ' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(carol.webhooks.settings()).resolves.toMatchObject({ numbers: [globexNumber] });
+    await expect((await t.caller('bob@acme.test')).webhooks.settings()).rejects.toMatchObject({ code: 'FORBIDDEN' });
+  });
+});
+
+describe('dashboard counters', () => {
+  it('move when a conversation or a job changes', async () => {
+    const bob = await t.client('bob@acme.test');
+    const counters = collect<DashboardCounters>((handlers) => bob.trpc.dashboard.onCounters.subscribe(undefined, handlers as never));
+    await vi.waitFor(() => expect(counters.items.length).toBe(1), { timeout: 5_000 });
+    const first = counters.items[0]!;
+
+    await webhook('/webhooks/sms', { From: '+15557000040', To: acmeNumber, Body: 'New here', MessageSid: nextSid('SM') });
+    await vi.waitFor(
+      () => expect(counters.items.at(-1)).toMatchObject({ activeConversations: first.activeConversations + 1, unreadMessages: first.unreadMessages + 1 }),
+      { timeout: 3_000 },
+    );
+    await (await t.caller('alice@acme.test')).jobs.create({ title: 'Counted', status: 'new' });
+    await vi.waitFor(() => expect(counters.items.at(-1)!.openJobs).toBe(first.openJobs + 1), { timeout: 3_000 });
+    counters.stop();
+  });
+});
