@@ -289,6 +289,11 @@ export class PresenceService {
     this.replaceNode(nodeId, []);
   }
 
+  /** The nodes (this one's `nodeId` included) where the user has a connection, as this node knows. */
+  nodesOf(orgId: string, userId: string): string[] {
+    return [...(this.#rows.get(orgId)?.get(userId)?.keys() ?? [])];
+  }
+
   /** The other nodes this node holds rows of. */
   remoteNodes(): string[] {
     return [...this.#byNode.keys()].filter((nodeId) => nodeId !== this.nodeId);
