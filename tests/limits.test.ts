@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createHttpClient } from '../src/client/trpc.ts';
-import { RateLimiter } from '../src/server/limits.ts';
+import { Redis } from 'ioredis';
+import { createLimits, defaultLimits, RateLimiter, type Limits } from '../src/server/limits.ts';
+import { RedisLimitStore } from '../src/server/limits/redis.ts';
+import { createLogger } from '../src/server/logger.ts';
+import { freePort } from './helpers/process.ts';
+import { startRedis } from './helpers/redis.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
 let t: TestServer;
@@ -121,5 +126,66 @@ describe('limits', () => {
       expect(text).toContain(name);
     }
     expect(text).toMatch(/tandem_events_published_total [1-9]/);
+  });
+});
+
+describe('per-user limits shared through Redis', () => {
+  const strict = { ...defaultLimits, mutationsPerSecondPerUser: 1, maxConnectionsPerUser: 2 };
+  const codeOf = (promise: Promise<unknown>) => promise.then(() => 'ok', (error: { code?: string }) => error.code);
+
+  it('counts a user across nodes, falls back to each node’s own count while Redis is down, and heals when it returns', async () => {
+    await using redis = await startRedis();
+    const stores = [0, 1].map(() => new RedisLimitStore({ url: redis.url, logger: createLogger('silent'), slotTtlMs: 60_000 }));
+    await Promise.all(stores.map((store) => store.start()));
+    const [nodeA, nodeB] = stores.map((store) => createLimits(strict, store)) as [Limits, Limits];
+    const probe = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    probe.on('error', () => undefined);
+    try {
+      // One bucket of 2 for the user across both nodes.
+      expect([await codeOf(nodeA.checkMutation('a1', 'u1')), await codeOf(nodeA.checkMutation('a2', 'u1')), await codeOf(nodeB.checkMutation('b1', 'u1'))]).toEqual([
+        'ok',
+        'ok',
+        'TOO_MANY_REQUESTS',
+      ]);
+      const first = await nodeA.openConnection('u2');
+
+      await redis.stop();
+      // Each node counts alone: node B's own bucket for u1 is still full; nothing is refused for want of Redis.
+      expect([await codeOf(nodeB.checkMutation('b1', 'u1')), await codeOf(nodeB.checkMutation('b2', 'u1'))]).toEqual(['ok', 'ok']);
+      expect(await codeOf(nodeB.checkMutation('b3', 'u1'))).toBe('TOO_MANY_REQUESTS');
+      const second = await nodeB.openConnection('u2');
+
+      await redis.start();
+      // Node B's slot, opened while Redis was down, is added when it returns: the user's two slots are taken again.
+      await probe.connect();
+      await vi.waitFor(async () => expect(await probe.zcard('tandem:limits:connections:u2')).toBe(2), { timeout: 10_000, interval: 100 });
+      expect(await codeOf(nodeA.openConnection('u2'))).toBe('TOO_MANY_REQUESTS');
+      second();
+      await vi.waitFor(async () => expect(await probe.zcard('tandem:limits:connections:u2')).toBe(1), { timeout: 5_000, interval: 50 });
+      const third = await nodeA.openConnection('u2');
+      first();
+      third();
+      expect(nodeA.connectionsOf('u2') + nodeB.connectionsOf('u2')).toBe(0);
+    } finally {
+      probe.disconnect();
+      await Promise.all([nodeA.close(), nodeB.close()]);
+    }
+  });
+
+  it('never waits on an unreachable Redis: the node’s own bucket decides', async () => {
+    const store = new RedisLimitStore({ url: `redis://127.0.0.1:${await freePort()}`, logger: createLogger('silent') });
+    await store.start();
+    const limits = createLimits(strict, store);
+    const started = Date.now();
+    expect([await codeOf(limits.checkMutation('c1', 'u1')), await codeOf(limits.checkMutation('c2', 'u1')), await codeOf(limits.checkMutation('c3', 'u1'))]).toEqual([
+      'ok',
+      'ok',
+      'TOO_MANY_REQUESTS',
+    ]);
+    const releases = [await limits.openConnection('u1'), await limits.openConnection('u1')];
+    expect(await codeOf(limits.openConnection('u1'))).toBe('TOO_MANY_REQUESTS');
+    for (const release of releases) release();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await limits.close();
   });
 });

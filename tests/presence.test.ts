@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TandemClient } from '../src/client/trpc.ts';
+import { PresenceService } from '../src/server/presence/service.ts';
 import type { PresenceEntry, RecordActivity } from '../src/shared/presence.ts';
 import { startProxy } from './helpers/proxy.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
@@ -144,5 +145,118 @@ describe('presence over HTTP', () => {
     await socket.close();
     // Without the HTTP presence being dropped, Dave would stay for its 60 s lifetime.
     await vi.waitFor(() => expect(present()).toBe(false), { timeout: 5_000 });
+  });
+});
+
+describe('presence merged from several nodes (the replica interface, without Redis)', () => {
+  const acme = { orgId: 'org-acme', orgName: 'Acme', role: 'agent' as const };
+  const aliceUser = { ...acme, id: 'u-alice', email: 'alice@acme.test', name: 'Alice Anders' };
+  const bobUser = { ...acme, id: 'u-bob', email: 'bob@acme.test', name: 'Bob Brooks' };
+  const carolUser = { orgId: 'org-globex', orgName: 'Globex', role: 'admin' as const, id: 'u-carol', email: 'carol@globex.test', name: 'Carol Chen' };
+
+  /** Two nodes whose replicas hand each change straight to the other. */
+  function twoNodes() {
+    const [a, b] = [new PresenceService(), new PresenceService()];
+    const shared: number[] = [0, 0];
+    for (const [i, from, to] of [[0, a, b] as const, [1, b, a] as const]) {
+      from.replicate({
+        localChanged: (orgId, userId) => {
+          shared[i]! += 1;
+          to.applyRemote(from.nodeId, orgId, userId, from.localState(orgId, userId));
+        },
+        close: async () => to.dropNode(from.nodeId),
+      });
+    }
+    return {
+      a,
+      b,
+      shared,
+      async [Symbol.asyncDispose]() {
+        await Promise.all([a.close(), b.close()]);
+      },
+    };
+  }
+
+  function record(service: PresenceService, topic: string) {
+    const seen: (PresenceEntry | RecordActivity)[] = [];
+    const abort = new AbortController();
+    void (async () => {
+      for await (const item of service.topics.subscribe(topic, { signal: abort.signal })) seen.push(item);
+    })();
+    return { seen, stop: () => abort.abort() };
+  }
+
+  it('is one entry per user across nodes, online until the last connection on any node closes, and never crosses orgs', async () => {
+    await using nodes = twoNodes();
+    const { a, b } = nodes;
+    const onB = record(b, b.orgTopic(acme.orgId));
+    a.connect('a1', aliceUser);
+    b.connect('b1', aliceUser);
+    b.connect('b2', carolUser);
+    await vi.waitFor(() => expect(onB.seen).toHaveLength(1));
+    expect(b.list(acme.orgId).map((entry) => `${entry.name}:${entry.status}`)).toEqual(['Alice Anders:online']);
+    expect(a.list(carolUser.orgId).map((entry) => entry.name)).toEqual(['Carol Chen']);
+    expect(a.nodesOf(acme.orgId, aliceUser.id).sort()).toEqual([a.nodeId, b.nodeId].sort());
+    a.disconnect('a1');
+    expect(b.list(acme.orgId)).toHaveLength(1);
+    b.disconnect('b1');
+    await vi.waitFor(() => expect(onB.seen.map((entry) => (entry as PresenceEntry).status)).toEqual(['online', 'offline']));
+    expect([...a.list(acme.orgId), ...b.list(acme.orgId)]).toEqual([]);
+    onB.stop();
+  });
+
+  it('merges viewers and typing per user over nodes, and a dropped node takes its marks with it', async () => {
+    await using nodes = twoNodes();
+    const { a, b } = nodes;
+    const key = b.recordKey(acme.orgId, 'jobs', 'job-1');
+    const onB = record(b, b.recordTopic(key));
+    a.connect('a1', aliceUser);
+    expect(a.view('a1', aliceUser, 'jobs', 'job-1')).toEqual([{ userId: aliceUser.id, name: 'Alice Anders' }]);
+    b.connect('b1', bobUser);
+    b.connect('b2', aliceUser);
+    b.view('b2', aliceUser, 'jobs', 'job-1'); // alice again, from node B: no change to announce
+    expect(b.view('b1', bobUser, 'jobs', 'job-1').map((viewer) => viewer.name)).toEqual(['Alice Anders', 'Bob Brooks']);
+    a.startTyping('a1', aliceUser, 'jobs', 'job-1', 'notes');
+    expect(b.typers(key, 'jobs', 'job-1')).toEqual([{ type: 'typing', module: 'jobs', recordId: 'job-1', userId: aliceUser.id, name: 'Alice Anders', field: 'notes', typing: true }]);
+    // Globex asking about the same id sees nothing of Acme's.
+    expect(b.viewers(b.recordKey(carolUser.orgId, 'jobs', 'job-1'))).toEqual([]);
+
+    b.dropNode(a.nodeId);
+    expect(b.typers(key, 'jobs', 'job-1')).toEqual([]);
+    expect(b.viewers(key).map((viewer) => viewer.name)).toEqual(['Alice Anders', 'Bob Brooks']);
+    b.disconnect('b2');
+    await vi.waitFor(() =>
+      expect(onB.seen.map((item) => (item.type === 'viewers' ? item.viewers.map((viewer) => viewer.name).join('+') : `${item.field}:${item.typing}`))).toEqual([
+        'Alice Anders',
+        'Alice Anders+Bob Brooks',
+        'notes:true',
+        'notes:false',
+        'Bob Brooks',
+      ]),
+    );
+    onB.stop();
+  });
+
+  it('takes the latest activity of any node for idle, replaces a node’s rows wholesale, and shares bare activity only now and then', async () => {
+    await using nodes = twoNodes();
+    const { a, b, shared } = nodes;
+    const state = (lastActiveAt: number) => ({ name: 'Bob Brooks', lastActiveAt, viewing: [], typing: [] });
+    b.applyRemote('node-x', acme.orgId, bobUser.id, state(Date.now() - 10 * 60_000));
+    expect(b.list(acme.orgId).map((entry) => entry.status)).toEqual(['idle']);
+    b.applyRemote('node-x', acme.orgId, bobUser.id, state(Date.now()));
+    expect(b.list(acme.orgId).map((entry) => entry.status)).toEqual(['online']);
+    b.replaceNode('node-x', [[acme.orgId, aliceUser.id, { ...state(Date.now()), name: 'Alice Anders' }]]);
+    expect(b.list(acme.orgId).map((entry) => entry.name)).toEqual(['Alice Anders']);
+    expect(b.remoteNodes()).toContain('node-x');
+    b.dropNode('node-x');
+    expect(b.list(acme.orgId)).toEqual([]);
+    b.applyRemote(b.nodeId, acme.orgId, bobUser.id, state(Date.now())); // its own rows come only from its connections
+    expect(b.list(acme.orgId)).toEqual([]);
+
+    a.connect('a1', aliceUser);
+    const before = shared[0];
+    for (let i = 0; i < 5; i++) a.heartbeat('a1', aliceUser, true);
+    expect(shared[0]).toBe(before);
+    expect(b.list(acme.orgId).map((entry) => entry.status)).toEqual(['online']);
   });
 });
