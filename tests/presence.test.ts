@@ -177,11 +177,11 @@ describe('presence merged from several nodes (the replica interface, without Red
     };
   }
 
-  function record(service: PresenceService, topic: string) {
-    const seen: (PresenceEntry | RecordActivity)[] = [];
+  function record<T extends PresenceEntry | RecordActivity>(service: PresenceService, topic: string) {
+    const seen: T[] = [];
     const abort = new AbortController();
     void (async () => {
-      for await (const item of service.topics.subscribe(topic, { signal: abort.signal })) seen.push(item);
+      for await (const item of service.topics.subscribe(topic, { signal: abort.signal })) seen.push(item as T);
     })();
     return { seen, stop: () => abort.abort() };
   }
@@ -189,7 +189,7 @@ describe('presence merged from several nodes (the replica interface, without Red
   it('is one entry per user across nodes, online until the last connection on any node closes, and never crosses orgs', async () => {
     await using nodes = twoNodes();
     const { a, b } = nodes;
-    const onB = record(b, b.orgTopic(acme.orgId));
+    const onB = record<PresenceEntry>(b, b.orgTopic(acme.orgId));
     a.connect('a1', aliceUser);
     b.connect('b1', aliceUser);
     b.connect('b2', carolUser);
@@ -200,7 +200,7 @@ describe('presence merged from several nodes (the replica interface, without Red
     a.disconnect('a1');
     expect(b.list(acme.orgId)).toHaveLength(1);
     b.disconnect('b1');
-    await vi.waitFor(() => expect(onB.seen.map((entry) => (entry as PresenceEntry).status)).toEqual(['online', 'offline']));
+    await vi.waitFor(() => expect(onB.seen.map((entry) => entry.status)).toEqual(['online', 'offline']));
     expect([...a.list(acme.orgId), ...b.list(acme.orgId)]).toEqual([]);
     onB.stop();
   });
@@ -209,7 +209,7 @@ describe('presence merged from several nodes (the replica interface, without Red
     await using nodes = twoNodes();
     const { a, b } = nodes;
     const key = b.recordKey(acme.orgId, 'jobs', 'job-1');
-    const onB = record(b, b.recordTopic(key));
+    const onB = record<RecordActivity>(b, b.recordTopic(key));
     a.connect('a1', aliceUser);
     expect(a.view('a1', aliceUser, 'jobs', 'job-1')).toEqual([{ userId: aliceUser.id, name: 'Alice Anders' }]);
     b.connect('b1', bobUser);
