@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
@@ -9,6 +10,8 @@ import type { RedisBus } from '../src/server/bus/redis.ts';
 import { createContextInner } from '../src/server/context.ts';
 import { seedDemoData } from '../src/server/db/seed.ts';
 import { createLogger } from '../src/server/logger.ts';
+import { RedisPresenceSync } from '../src/server/presence/redis.ts';
+import { PresenceService } from '../src/server/presence/service.ts';
 import { appRouter } from '../src/server/routers/_app.ts';
 import { createCallerFactory } from '../src/server/trpc.ts';
 import type { PublicUser } from '../src/shared/auth.ts';
@@ -376,5 +379,54 @@ describe('per-user limits across nodes', () => {
     } finally {
       for (const socket of sockets) socket.close();
     }
+  });
+});
+
+describe('the Redis presence replica on its own', () => {
+  const acme = { orgId: 'org-r', orgName: 'R', role: 'agent' as const };
+  const rita = { ...acme, id: 'u-rita', email: 'rita@r.test', name: 'Rita Reyes' };
+  const sam = { ...acme, id: 'u-sam', email: 'sam@r.test', name: 'Sam Stone' };
+
+  /** A presence node of its own key space in the test's Redis (no database), with a long TTL: only a bye can drop it quickly. */
+  async function replicaNode(prefix: string) {
+    const presence = new PresenceService();
+    const sync = new RedisPresenceSync(presence, { url: redis.url, logger: createLogger('silent'), nodeTtlMs: 60_000, prefix });
+    await sync.start();
+    return {
+      presence,
+      sync,
+      async [Symbol.asyncDispose]() {
+        await presence.close();
+      },
+    };
+  }
+
+  it('a node that starts later reads the rows already shared; one that shuts down takes its users at once; junk on the channel is ignored', async () => {
+    const prefix = `test:${randomBytes(4).toString('hex')}`;
+    await using first = await replicaNode(prefix);
+    first.presence.connect('c1', rita);
+    first.presence.view('c1', rita, 'jobs', 'job-9');
+    await using second = await replicaNode(prefix);
+    expect(second.sync.isLive).toBe(true);
+    expect(second.presence.list(acme.orgId).map((entry) => entry.name)).toEqual(['Rita Reyes']);
+    expect(second.presence.viewers(second.presence.recordKey(acme.orgId, 'jobs', 'job-9')).map((viewer) => viewer.name)).toEqual(['Rita Reyes']);
+
+    const probe = new Redis(redis.url);
+    try {
+      await probe.publish(prefix, 'not json');
+      await probe.publish(prefix, JSON.stringify({ node: 'x', rows: [['org-r', 'u-x', { name: 42 }]] }));
+    } finally {
+      probe.disconnect();
+    }
+    await using third = await replicaNode(prefix);
+    third.presence.connect('c2', sam);
+    await vi.waitFor(() => expect(first.presence.list(acme.orgId).map((entry) => entry.name).sort()).toEqual(['Rita Reyes', 'Sam Stone']), { timeout: 5_000 });
+    expect(second.presence.list(acme.orgId).map((entry) => entry.name).sort()).toEqual(['Rita Reyes', 'Sam Stone']);
+
+    const closedAt = Date.now();
+    await first.presence.close();
+    await vi.waitFor(() => expect(second.presence.list(acme.orgId).map((entry) => entry.name)).toEqual(['Sam Stone']), { timeout: 5_000, interval: 10 });
+    expect(Date.now() - closedAt).toBeLessThan(2_000);
+    expect(second.presence.viewers(second.presence.recordKey(acme.orgId, 'jobs', 'job-9'))).toEqual([]);
   });
 });
