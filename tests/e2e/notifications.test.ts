@@ -21,7 +21,8 @@ describe('notifications', () => {
     await signIn(page, server.server.url, 'alice@acme.test');
     const bell = page.getByTestId('bell');
     const badge = page.getByTestId('notification-badge');
-    await bell.waitFor();
+    // Following her notifications (positioned in the log) before bob acts.
+    await page.locator('[data-testid="bell"][data-listening="true"]').waitFor();
     expect(await badge.isHidden()).toBe(true);
     // A marker that a reload would lose.
     await page.evaluate(() => ((window as unknown as { stayedOpen: boolean }).stayedOpen = true));

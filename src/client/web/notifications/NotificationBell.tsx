@@ -15,7 +15,7 @@ export function badgeText(unread: number): string {
  * gives the focus back to the bell.
  */
 export function NotificationBell() {
-  const { page, status, unread, open, markAllRead, desktop, enableDesktop } = useNotifications();
+  const { page, status, listening, unread, open, markAllRead, desktop, enableDesktop } = useNotifications();
   const [expanded, setExpanded] = useState(false);
   const panelId = useId();
   const headingId = useId();
@@ -52,6 +52,7 @@ export function NotificationBell() {
         aria-controls={expanded ? panelId : undefined}
         onClick={() => setExpanded((current) => !current)}
         data-testid="bell"
+        data-listening={listening}
       >
         <svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" focusable="false">
           <g fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" strokeLinejoin="round">

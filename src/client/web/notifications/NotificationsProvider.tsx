@@ -14,6 +14,8 @@ export interface NotificationsValue {
   /** The newest notifications, newest first; undefined until loaded. */
   page: NotificationPage | undefined;
   status: 'pending' | 'error' | 'success';
+  /** Whether new notifications are being followed (the stream started, or the list is polled while the socket is down). */
+  listening: boolean;
   unread: number;
   /** Shown as toasts now, newest first. */
   toasts: readonly AppNotification[];
@@ -45,11 +47,26 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
   const { state } = useConnectionSnapshot();
   const list = trpc.notifications.list.useQuery(NOTIFICATIONS_INPUT, { refetchInterval: isSocketDown(state) ? POLL_WHILE_SOCKET_DOWN_MS : false });
 
-  // Where the stream starts: the head of the log when the session began, fixed for the
-  // session. Everything raised later is news; everything before is in the list.
-  const head = trpc.events.head.useQuery(undefined, { staleTime: Infinity, refetchOnWindowFocus: false, refetchOnReconnect: false });
+  // Where the stream starts: the head of the log when this mounted, asked afresh (not from
+  // the cache) and fixed from then on. Everything raised later is news; everything before is
+  // in the list.
   const [from, setFrom] = useState<string>();
-  if (from === undefined && head.data) setFrom(head.data.lastEventId);
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ask = () =>
+      utils.client.events.head.query().then(
+        ({ lastEventId }) => void (stopped || setFrom((current) => current ?? lastEventId)),
+        (error: unknown) => {
+          if (!stopped && errorCode(error) !== 'UNAUTHORIZED') timer = setTimeout(ask, 2_000);
+        },
+      );
+    void ask();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [utils]);
 
   const startedOnce = useRef(false);
   const subscription = trpc.notifications.onNew.useSubscription(from === undefined ? skipToken : { lastEventId: from }, {
@@ -74,6 +91,8 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
   // The link survives transport trouble by itself; an error here is the server ending the
   // stream. A lost session is handled by the app's event stream; anything else is retried.
   const { status: streamStatus, error: streamError, reset } = subscription;
+  // New ones are announced once the start is known and either the stream runs or the list is polled.
+  const listening = from !== undefined && (streamStatus === 'pending' || isSocketDown(state));
   useEffect(() => {
     if (streamStatus !== 'error' || errorCode(streamError) === 'UNAUTHORIZED') return;
     const timer = setTimeout(() => {
@@ -137,8 +156,8 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
   useDocumentTitleCount(unread);
 
   const value = useMemo<NotificationsValue>(
-    () => ({ page: list.data, status: list.status, unread, toasts, dismiss, open, markAllRead, desktop, enableDesktop }),
-    [list.data, list.status, unread, toasts, dismiss, open, markAllRead, desktop, enableDesktop],
+    () => ({ page: list.data, status: list.status, listening, unread, toasts, dismiss, open, markAllRead, desktop, enableDesktop }),
+    [list.data, list.status, listening, unread, toasts, dismiss, open, markAllRead, desktop, enableDesktop],
   );
   return <NotificationsContext.Provider value={value}>{children}</NotificationsContext.Provider>;
 }
