@@ -124,6 +124,7 @@ export class RedisPresenceSync implements PresenceReplica {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#live = false;
     clearInterval(this.#beat);
     if (this.#command.status === 'ready') {
       await this.#command

@@ -79,6 +79,8 @@ interface Holder {
 
 export type PresenceChange = PresenceEntry;
 
+type MarkKind = 'viewing' | 'typing';
+
 const SEP = '\u0000';
 const recordKey = (orgId: string, module: string, recordId: string) => `${orgId}${SEP}${module}${SEP}${recordId}`;
 const orgTopic = (orgId: string) => `org${SEP}${orgId}`;
@@ -372,38 +374,44 @@ export class PresenceService {
     const name = state?.name ?? before!.name;
     const was = { viewing: new Set(before?.viewing), typing: new Set(before?.typing) };
     const now = { viewing: new Set(state?.viewing), typing: new Set(state?.typing) };
-    for (const ref of was.typing) if (!now.typing.has(ref)) this.#unmark(this.#typers, orgId, ref, userId, nodeId, name);
-    for (const ref of now.typing) if (!was.typing.has(ref)) this.#mark(this.#typers, orgId, ref, userId, nodeId, name);
-    for (const ref of was.viewing) if (!now.viewing.has(ref)) this.#unmark(this.#viewers, orgId, ref, userId, nodeId, name);
-    for (const ref of now.viewing) if (!was.viewing.has(ref)) this.#mark(this.#viewers, orgId, ref, userId, nodeId, name);
+    for (const ref of was.typing) if (!now.typing.has(ref)) this.#unmark('typing', orgId, ref, userId, nodeId, name);
+    for (const ref of now.typing) if (!was.typing.has(ref)) this.#mark('typing', orgId, ref, userId, nodeId, name);
+    for (const ref of was.viewing) if (!now.viewing.has(ref)) this.#unmark('viewing', orgId, ref, userId, nodeId, name);
+    for (const ref of now.viewing) if (!was.viewing.has(ref)) this.#mark('viewing', orgId, ref, userId, nodeId, name);
     this.#refreshUser(orgId, userId, name);
   }
 
   /** A user starts viewing (or typing in) something on a node; subscribers hear when it is the user's first node there. */
-  #mark(index: Map<string, Map<string, Holder>>, orgId: string, ref: string, userId: string, nodeId: string, name: string) {
+  #mark(kind: MarkKind, orgId: string, ref: string, userId: string, nodeId: string, name: string) {
     const { key, module, recordId, field, holderKey } = parseRef(orgId, ref, userId);
+    const index = this.#index(kind);
     const holders = index.get(key) ?? new Map<string, Holder>();
     index.set(key, holders);
     const holder = holders.get(holderKey);
     if (holder) return void holder.nodes.add(nodeId);
     const fresh: Holder = { userId, name, field, nodes: new Set([nodeId]) };
     holders.set(holderKey, fresh);
-    this.#emitRecord(index, key, module, recordId, fresh, true);
+    this.#emitRecord(kind, key, module, recordId, fresh, true);
   }
 
-  #unmark(index: Map<string, Map<string, Holder>>, orgId: string, ref: string, userId: string, nodeId: string, name: string) {
+  #unmark(kind: MarkKind, orgId: string, ref: string, userId: string, nodeId: string, name: string) {
     const { key, module, recordId, holderKey } = parseRef(orgId, ref, userId);
+    const index = this.#index(kind);
     const holders = index.get(key);
     const holder = holders?.get(holderKey);
     if (!holders || !holder || !holder.nodes.delete(nodeId) || holder.nodes.size > 0) return;
     holders.delete(holderKey);
     if (holders.size === 0) index.delete(key);
-    this.#emitRecord(index, key, module, recordId, { ...holder, name }, false);
+    this.#emitRecord(kind, key, module, recordId, { ...holder, name }, false);
   }
 
-  #emitRecord(index: Map<string, Map<string, Holder>>, key: string, module: string, recordId: string, holder: Holder, typing: boolean) {
+  #index(kind: MarkKind) {
+    return kind === 'typing' ? this.#typers : this.#viewers;
+  }
+
+  #emitRecord(kind: MarkKind, key: string, module: string, recordId: string, holder: Holder, typing: boolean) {
     const activity: RecordActivity =
-      index === this.#typers ? typingActivity(module, recordId, holder, typing) : { type: 'viewers', module, recordId, viewers: this.viewers(key) };
+      kind === 'typing' ? typingActivity(module, recordId, holder, typing) : { type: 'viewers', module, recordId, viewers: this.viewers(key) };
     this.topics.publish(recordTopic(key), activity);
   }
 
