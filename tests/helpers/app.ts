@@ -45,7 +45,16 @@ async function createPostgresDatabase(): Promise<string | undefined> {
 }
 
 /** A fresh migrated database with the three demo users and `perModule` records per module per org (default none). */
-export async function createTestApp({ perModule = 0, config = {} }: { perModule?: number; config?: Partial<AppConfig> } = {}): Promise<TestApp> {
+export async function createTestApp({
+  perModule = 0,
+  communications = false,
+  config = {},
+}: {
+  perModule?: number;
+  /** Also seed the demo conversations, a missed call and appointments starting soon (needs `perModule` > 0). */
+  communications?: boolean;
+  config?: Partial<AppConfig>;
+} = {}): Promise<TestApp> {
   const databaseUrl = await createPostgresDatabase();
   const app = await createApp(
     {
@@ -54,11 +63,13 @@ export async function createTestApp({ perModule = 0, config = {} }: { perModule?
       TOKEN_SECRET: TEST_TOKEN_SECRET,
       TOKEN_TTL_SECONDS: 3600,
       SEED_DEMO: false,
+      // Due work (missed calls, reminders, alerts) would change a test's data at a time of its own: tests that want it set this.
+      SCHEDULER_INTERVAL_MS: 3_600_000,
       ...config,
     },
     createLogger('silent'),
   );
-  await seedDemoData(app.deps, { perModule });
+  await seedDemoData(app.deps, { perModule, communications });
   const rows = await app.deps.db.user.findMany({ include: { org: true } });
   const users = Object.fromEntries(
     rows.map((row) => [row.email, { id: row.id, orgId: row.orgId, orgName: row.org.name, email: row.email, name: row.name, role: row.role }]),

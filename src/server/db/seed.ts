@@ -37,7 +37,7 @@ function createRandom(seed: number) {
 }
 
 /** Creates the demo orgs, users and about 20 records per module per org, through the same path as the API (events included). */
-export async function seedDemoData(deps: AppDeps, { perModule = 20 } = {}): Promise<void> {
+export async function seedDemoData(deps: AppDeps, { perModule = 20, communications = true } = {}): Promise<void> {
   const passwordHash = await hashPassword(DEMO_PASSWORD);
   const orgs = new Map<string, PublicUser[]>();
   for (const login of DEMO_LOGINS) {
@@ -132,7 +132,7 @@ export async function seedDemoData(deps: AppDeps, { perModule = 20 } = {}): Prom
       });
     }
     // Conversations need clients to write from; an empty demo stays empty.
-    if (perModule > 0) await seedCommunications(deps, { orgId, orgNumber, members, clientIds, clientPhones, random });
+    if (communications && perModule > 0) await seedCommunications(deps, { orgId, orgNumber, members, clientIds, clientPhones, random });
   }
 }
 
