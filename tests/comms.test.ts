@@ -4,6 +4,7 @@ import { signWebhook } from '../src/server/comms/webhooks.ts';
 import type { CallEvent, ConversationEvent, CommsEvent } from '../src/shared/comms.ts';
 import type { DashboardCounters } from '../src/shared/dashboard.ts';
 import type { Notification } from '../src/shared/notifications.ts';
+import { startProxy } from './helpers/proxy.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
 let t: TestServer;
@@ -226,6 +227,30 @@ describe('messages', () => {
     await expect(alice.messages.send({ conversationId: id, body: '   ' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     await expect(carol.webhooks.settings()).resolves.toMatchObject({ numbers: [globexNumber] });
     await expect((await t.caller('bob@acme.test')).webhooks.settings()).rejects.toMatchObject({ code: 'FORBIDDEN' });
+  });
+});
+
+describe('without a WebSocket', () => {
+  it('a conversation stream polls the log, then resumes over the socket with no gap and no duplicate', async () => {
+    const inbound = await webhook('/webhooks/sms', { From: '+15557000050', To: acmeNumber, Body: 'First', MessageSid: nextSid('SM') });
+    const conversationId = String(inbound.body.conversationId);
+    await using proxy = await startProxy(t.server);
+    proxy.setMode('no-websocket');
+    const bob = await t.client('bob@acme.test', { url: proxy.url });
+    const stream = collect<ConversationEvent>((handlers) => bob.trpc.messages.onConversation.subscribe({ conversationId, lastEventId: '0' }, handlers as never));
+    await vi.waitFor(() => expect(bob.connection.state).toBe('fallback-polling'), { timeout: 5_000 });
+    await vi.waitFor(() => expect(stream.items.map((event) => event.type)).toEqual(['conversation:new', 'message:new']), { timeout: 5_000 });
+
+    await webhook('/webhooks/sms', { From: '+15557000050', To: acmeNumber, Body: 'Second, while polling', MessageSid: nextSid('SM') });
+    await vi.waitFor(() => expect(stream.items).toHaveLength(3), { timeout: 5_000 });
+    proxy.setMode('pass');
+    await vi.waitFor(() => expect(bob.connection.state).toBe('open'), { timeout: 10_000 });
+    await webhook('/webhooks/sms', { From: '+15557000050', To: acmeNumber, Body: 'Third, live', MessageSid: nextSid('SM') });
+    await vi.waitFor(() => expect(stream.items).toHaveLength(4), { timeout: 5_000 });
+    const seqs = stream.items.map((event) => event.seq);
+    expect([...new Set(seqs)].sort((a, b) => a - b)).toEqual(seqs);
+    expect(stream.items.slice(1).map((event) => event.type === 'message:new' && event.data.message.body)).toEqual(['First', 'Second, while polling', 'Third, live']);
+    stream.stop();
   });
 });
 
