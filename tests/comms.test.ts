@@ -230,6 +230,33 @@ describe('messages', () => {
   });
 });
 
+describe('typing in a conversation', () => {
+  it('is seen by the org on that conversation, never by another org', async () => {
+    const inbound = await webhook('/webhooks/sms', { From: '+15557000060', To: acmeNumber, Body: 'Hello?', MessageSid: nextSid('SM') });
+    const conversationId = String(inbound.body.conversationId);
+    const alice = await t.client('alice@acme.test');
+    const watching = collect<{ type: string; userId?: string; typing?: boolean }>((handlers) =>
+      alice.trpc.presence.onRecord.subscribe({ module: 'conversations', recordId: conversationId }, handlers as never),
+    );
+    await vi.waitFor(() => expect(watching.items.some((item) => item.type === 'viewers')).toBe(true), { timeout: 5_000 });
+    const bob = await t.client('bob@acme.test');
+    // Bob has the conversation open, and types a reply.
+    await bob.trpc.presence.view.mutate({ module: 'conversations', recordId: conversationId });
+    await bob.trpc.typing.start.mutate({ module: 'conversations', recordId: conversationId });
+    await vi.waitFor(() => expect(watching.items.at(-1)).toMatchObject({ type: 'typing', userId: t.users['bob@acme.test'].id, typing: true }), { timeout: 2_000 });
+    await bob.trpc.typing.stop.mutate({ module: 'conversations', recordId: conversationId });
+    await vi.waitFor(() => expect(watching.items.at(-1)).toMatchObject({ type: 'typing', typing: false }), { timeout: 2_000 });
+    // Carol typing on that id (her org has no such conversation) reaches nobody in Acme.
+    const carol = await t.client('carol@globex.test');
+    const count = watching.items.length;
+    await carol.trpc.typing.start.mutate({ module: 'conversations', recordId: conversationId });
+    await bob.trpc.typing.start.mutate({ module: 'conversations', recordId: conversationId });
+    await vi.waitFor(() => expect(watching.items.at(-1)).toMatchObject({ userId: t.users['bob@acme.test'].id, typing: true }), { timeout: 2_000 });
+    expect(watching.items.slice(count).every((item) => item.userId !== t.users['carol@globex.test'].id)).toBe(true);
+    watching.stop();
+  });
+});
+
 describe('without a WebSocket', () => {
   it('a conversation stream polls the log, then resumes over the socket with no gap and no duplicate', async () => {
     const inbound = await webhook('/webhooks/sms', { From: '+15557000050', To: acmeNumber, Body: 'First', MessageSid: nextSid('SM') });

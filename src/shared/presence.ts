@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { lastEventIdSchema } from './events.ts';
-import { idSchema, moduleNameSchema } from './modules.ts';
+import { idSchema, MODULE_NAMES } from './modules.ts';
 import { withIdempotencyKey } from './mutations.ts';
 
 export const PRESENCE_STATUSES = ['online', 'idle', 'offline'] as const;
@@ -27,8 +27,11 @@ export type RecordActivity =
 
 const fieldName = z.string().min(1).max(64).regex(/^[A-Za-z][A-Za-z0-9_]*$/);
 
-export const recordRefInput = z.strictObject({ module: moduleNameSchema, recordId: idSchema, ...withIdempotencyKey });
+/** A record of one of the six modules, or a conversation (who views it, who types a reply). */
+const presenceModuleSchema = z.enum([...MODULE_NAMES, 'conversations']);
+
+export const recordRefInput = z.strictObject({ module: presenceModuleSchema, recordId: idSchema, ...withIdempotencyKey });
 export const heartbeatInput = z.strictObject({ active: z.boolean().default(true), ...withIdempotencyKey });
-export const typingInput = z.strictObject({ module: moduleNameSchema, recordId: idSchema, field: fieldName.optional(), ...withIdempotencyKey });
-export const onRecordInput = z.strictObject({ module: moduleNameSchema, recordId: idSchema, lastEventId: lastEventIdSchema.nullish() });
+export const typingInput = z.strictObject({ module: presenceModuleSchema, recordId: idSchema, field: fieldName.optional(), ...withIdempotencyKey });
+export const onRecordInput = z.strictObject({ module: presenceModuleSchema, recordId: idSchema, lastEventId: lastEventIdSchema.nullish() });
 export const presenceOnChangeInput = z.strictObject({ lastEventId: z.string().max(32).nullish() }).optional();
