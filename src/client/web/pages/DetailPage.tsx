@@ -1,6 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
 import { modules, type ModuleName } from '../../../shared/modules.ts';
+import type { Viewer } from '../../../shared/presence.ts';
 import { FieldInput } from '../components/FieldInput.tsx';
 import { asRecord, errorCode, messageOf, recordApi } from '../modules/api.ts';
 import { fieldsOf, type FieldSpec } from '../modules/fields.ts';
@@ -12,7 +13,7 @@ import { deletedKey, type CachedRecord, type Deletion } from '../realtime/patch.
 import { Link, navigate } from '../router.tsx';
 import { Avatar } from '../presence/Avatars.tsx';
 import { useRecordActivity, useTypingReporter } from '../presence/PresenceProvider.tsx';
-import { usePersonLabel, useUserName } from '../people/people.ts';
+import { useNamesOf, usePersonLabel, useUserName } from '../people/people.ts';
 import { useSession } from '../session/SessionContext.tsx';
 
 /** Any module's record: every field editable in place, kept current by the event stream. */
@@ -101,8 +102,8 @@ function InlineField({
   record: CachedRecord;
   spec: FieldSpec;
   readOnly: boolean;
-  /** Names of others typing in this field now. */
-  typing: string[] | undefined;
+  /** Others typing in this field now. */
+  typing: Viewer[] | undefined;
 }) {
   const reporter = useTypingReporter(module, record.id);
   const inputId = useId();
@@ -113,6 +114,7 @@ function InlineField({
   const flashing = useFlash(module, record.id, spec.name);
   const { save, pending } = useFieldUpdate(module, record.id);
   const conflictBy = useUserName(conflict?.by);
+  const typingNames = useNamesOf(typing);
   const label = fieldLabel(module, spec.name);
   const value = record[spec.name];
   const valueButton = useRef<HTMLButtonElement>(null);
@@ -169,7 +171,7 @@ function InlineField({
           {spec.required ? <span className="required" aria-label="required"> *</span> : null}
         </label>
         <span className="typing" data-testid={`typing-${spec.name}`} aria-live="polite">
-          {typing?.length ? `${typing.join(', ')} ${typing.length > 1 ? 'are' : 'is'} typing…` : ''}
+          {typingNames.length ? `${typingNames.join(', ')} ${typingNames.length > 1 ? 'are' : 'is'} typing…` : ''}
         </span>
       </dt>
       <dd>

@@ -46,6 +46,15 @@ export function useUserName(userId: string | null | undefined): string {
   return byId.get(userId)?.name ?? entries.get(userId)?.name ?? 'a colleague';
 }
 
+/**
+ * The names of people whom presence names itself (viewers, typists, avatars), as the org's
+ * directory has them where it knows them, so one person reads the same everywhere.
+ */
+export function useNamesOf(people: readonly { userId: string; name: string }[] | undefined): string[] {
+  const { byId } = usePeople();
+  return (people ?? []).map((person) => byId.get(person.userId)?.name ?? person.name);
+}
+
 /** A person as a value on its own (an assignee field): "Alice Adams (you)", "Bob Baker", or "Unknown person". */
 export function usePersonLabel(userId: string): string {
   const { user } = useSession();

@@ -1,4 +1,5 @@
 import type { PresenceEntry, Viewer } from '../../../shared/presence.ts';
+import { useNamesOf } from '../people/people.ts';
 import { useSession } from '../session/SessionContext.tsx';
 import { usePresence } from './PresenceProvider.tsx';
 
@@ -15,10 +16,11 @@ function hueOf(userId: string): number {
 }
 
 export function Avatar({ person, status }: { person: Viewer; status?: PresenceEntry['status'] }) {
-  const label = status ? `${person.name} (${status})` : person.name;
+  const name = useNamesOf([person])[0] ?? person.name;
+  const label = status ? `${name} (${status})` : name;
   return (
-    <span className={`avatar presence-avatar${status === 'idle' ? ' idle' : ''}`} style={{ ['--hue' as string]: hueOf(person.userId) }} title={label} role="img" aria-label={label} data-user={person.name}>
-      {initials(person.name)}
+    <span className={`avatar presence-avatar${status === 'idle' ? ' idle' : ''}`} style={{ ['--hue' as string]: hueOf(person.userId) }} title={label} role="img" aria-label={label} data-user={name}>
+      {initials(name)}
     </span>
   );
 }

@@ -64,8 +64,8 @@ export function usePresence(): PresenceValue {
 
 export interface RecordActivityState {
   viewers: Viewer[];
-  /** Field (or '' for the record as a whole) → names of those typing there. */
-  typing: ReadonlyMap<string, string[]>;
+  /** Field (or '' for the record as a whole) → those typing there. */
+  typing: ReadonlyMap<string, Viewer[]>;
 }
 
 /**
@@ -109,8 +109,8 @@ export function useRecordActivity(module: ModuleName, recordId: string, myId: st
     },
   );
 
-  const typing = new Map<string, string[]>();
-  for (const { name, field } of typers.values()) typing.set(field, [...(typing.get(field) ?? []), name]);
+  const typing = new Map<string, Viewer[]>();
+  for (const [userId, { name, field }] of typers) typing.set(field, [...(typing.get(field) ?? []), { userId, name }]);
   return { viewers, typing };
 }
 
