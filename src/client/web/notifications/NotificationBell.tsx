@@ -87,19 +87,14 @@ export function NotificationBell() {
           ) : null}
           {status === 'success' && items.length === 0 ? <p className="muted notifications-empty">Nothing yet. You will be told here when something needs you.</p> : null}
           {items.length > 0 ? (
-            <ul className="notification-list" aria-labelledby={headingId}>
-              {items.map((notification) => (
-                <li key={notification.id}>
-                  <NotificationRow
-                    notification={notification}
-                    onOpen={() => {
-                      open(notification);
-                      setExpanded(false);
-                    }}
-                  />
-                </li>
-              ))}
-            </ul>
+            <NotificationList
+              items={items}
+              labelledBy={headingId}
+              onOpen={(notification) => {
+                open(notification);
+                setExpanded(false);
+              }}
+            />
           ) : null}
         </div>
       ) : null}
@@ -107,7 +102,7 @@ export function NotificationBell() {
   );
 }
 
-/** Ages re-rendered every minute while the panel is open. */
+/** The time now, again every `intervalMs`, so ages move while the panel is open. */
 function useNow(intervalMs: number): number {
   const [now, setNow] = useState(Date.now);
   useEffect(() => {
@@ -117,8 +112,20 @@ function useNow(intervalMs: number): number {
   return now;
 }
 
-export function NotificationRow({ notification, onOpen }: { notification: AppNotification; onOpen: () => void }) {
+function NotificationList({ items, labelledBy, onOpen }: { items: AppNotification[]; labelledBy: string; onOpen: (notification: AppNotification) => void }) {
   const now = useNow(60_000);
+  return (
+    <ul className="notification-list" aria-labelledby={labelledBy}>
+      {items.map((notification) => (
+        <li key={notification.id}>
+          <NotificationRow notification={notification} now={now} onOpen={() => onOpen(notification)} />
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function NotificationRow({ notification, now, onOpen }: { notification: AppNotification; now: number; onOpen: () => void }) {
   const unread = !notification.readAt;
   return (
     <button type="button" className={`notification${unread ? ' unread' : ''}`} onClick={onOpen} data-testid="notification" data-kind={notification.kind}>
