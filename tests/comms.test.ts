@@ -240,14 +240,15 @@ describe('typing in a conversation', () => {
     );
     await vi.waitFor(() => expect(watching.items.some((item) => item.type === 'viewers')).toBe(true), { timeout: 5_000 });
     const bob = await t.client('bob@acme.test');
-    // Bob has the conversation open, and types a reply.
-    await bob.trpc.presence.view.mutate({ module: 'conversations', recordId: conversationId });
+    // Over the socket: what a client says over HTTP before its socket opens is dropped when it does.
+    await vi.waitFor(() => expect(bob.connection.state).toBe('open'), { timeout: 5_000 });
     await bob.trpc.typing.start.mutate({ module: 'conversations', recordId: conversationId });
     await vi.waitFor(() => expect(watching.items.at(-1)).toMatchObject({ type: 'typing', userId: t.users['bob@acme.test'].id, typing: true }), { timeout: 2_000 });
     await bob.trpc.typing.stop.mutate({ module: 'conversations', recordId: conversationId });
     await vi.waitFor(() => expect(watching.items.at(-1)).toMatchObject({ type: 'typing', typing: false }), { timeout: 2_000 });
     // Carol typing on that id (her org has no such conversation) reaches nobody in Acme.
     const carol = await t.client('carol@globex.test');
+    await vi.waitFor(() => expect(carol.connection.state).toBe('open'), { timeout: 5_000 });
     const count = watching.items.length;
     await carol.trpc.typing.start.mutate({ module: 'conversations', recordId: conversationId });
     await bob.trpc.typing.start.mutate({ module: 'conversations', recordId: conversationId });
