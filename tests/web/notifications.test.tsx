@@ -283,6 +283,13 @@ describe('the notifications bell', () => {
     act(() => shown[0]!.instance.onclick!());
     expect(window.location.pathname).toBe('/jobs/job-away');
     await vi.waitFor(() => expect(server.callsTo('notifications.markRead').map((call) => call.input)).toMatchObject([{ ids: ['away'] }]));
+
+    // Many at once (found by a refetch after a RESYNC): one summary instead of a flood.
+    for (const n of [13, 14, 15, 16]) server.items.push(note(`many-${n}`, n, { title: `Job assigned to you: ${n}` }));
+    act(() => server.send({ type: 'RESYNC', reason: 'retention_exceeded', modules: null, recordId: null, lastEventId: '16' }));
+    await vi.waitFor(() => expect(shown).toHaveLength(2));
+    expect(shown[1]).toMatchObject({ title: '4 new notifications', options: { tag: 'tandem-notifications' } });
+    expect(toastTitles()).toHaveLength(4);
   });
 
   it('does nothing with desktop notifications where they are denied or unsupported', async () => {

@@ -33,6 +33,7 @@ const NotificationsContext = createContext<NotificationsValue | null>(null);
 /** The list input the app shows (and patches in the cache). */
 export const NOTIFICATIONS_INPUT = { limit: 30 };
 const MAX_TOASTS = 4;
+const MAX_DESKTOP_AT_ONCE = 3;
 /** `notifications.onNew` needs the socket; while it is down the list is polled this often instead. */
 const POLL_WHILE_SOCKET_DOWN_MS = 5_000;
 
@@ -147,6 +148,11 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
     setToasts((current) => [...news, ...current].slice(0, MAX_TOASTS));
     // The toast is enough for someone looking at this tab.
     if (document.visibilityState === 'visible' && document.hasFocus()) return;
+    if (news.length > MAX_DESKTOP_AT_ONCE) {
+      // Many at once (back from a long time offline): one summary, not a flood.
+      showDesktopNotification(`${news.length} new notifications`, { body: news.map((notification) => notification.title).join('\n'), tag: 'tandem-notifications' });
+      return;
+    }
     for (const notification of news) {
       showDesktopNotification(notification.title, { body: notification.body, tag: notification.id, onClick: () => openRef.current(notification) });
     }
