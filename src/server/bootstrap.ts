@@ -5,7 +5,7 @@ import type { EventBus } from './bus/types.ts';
 import type { Config } from './config.ts';
 import type { AppDeps } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
-import { applyMigrations } from './db/migrate.ts';
+import { applyMigrations, withMigrationLock } from './db/migrate.ts';
 import { DEMO_LOGINS, DEMO_PASSWORD, seedDemoData } from './db/seed.ts';
 import { schedulePruning } from './events/retention.ts';
 import { defaultBackpressure } from './events/backpressure.ts';
@@ -84,7 +84,8 @@ async function createSharedLimitStore(config: AppConfig, logger: Logger): Promis
 
 export async function createApp(config: AppConfig, logger: Logger): Promise<App> {
   const database = await openDatabase(config);
-  const applied = await applyMigrations(database.adapterFactory);
+  const migrate = () => applyMigrations(database.adapterFactory);
+  const applied = config.DATABASE_URL ? await withMigrationLock(config.DATABASE_URL, migrate) : await migrate();
   if (applied.length) logger.info('migrations applied', { applied });
   const deps: AppDeps = {
     db: database.prisma,

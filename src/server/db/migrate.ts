@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { MigrationList } from '@prisma/schema-engine-wasm';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
@@ -54,6 +55,30 @@ export async function applyMigrations(adapterFactory: SqlMigrationAwareDriverAda
     return appliedMigrationNames;
   } finally {
     engine.free();
+  }
+}
+
+/** Any 64-bit key of our own: Prisma's engine takes another one, with a 10 s timeout, inside. */
+const MIGRATION_LOCK_KEY = 727_061_122;
+
+/**
+ * Runs `apply` holding a PostgreSQL session lock, so that nodes started together on one
+ * server take turns: the second waits for the first's migrations (however long they
+ * take) instead of failing on the engine's own 10-second lock timeout, then finds
+ * nothing left to apply.
+ */
+export async function withMigrationLock<T>(databaseUrl: string, apply: () => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      return await apply();
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    await client.end();
   }
 }
 
