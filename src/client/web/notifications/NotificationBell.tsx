@@ -48,6 +48,7 @@ export function NotificationBell() {
         type="button"
         className="bell-button"
         aria-label={unread > 0 ? `Notifications, ${unread} unread` : 'Notifications'}
+        aria-haspopup="dialog"
         aria-expanded={expanded}
         aria-controls={expanded ? panelId : undefined}
         onClick={() => setExpanded((current) => !current)}
