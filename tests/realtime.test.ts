@@ -186,6 +186,40 @@ describe('over a real server', () => {
     stream.stop();
   });
 
+  it('writes live events straight to the socket as the frames tRPC itself would send, in order, until stopped', async () => {
+    const delivered = async (path: 'direct' | 'iterator') =>
+      (await t.deps.metrics.eventsDelivered.get()).values.find((value) => value.labels.path === path)?.value ?? 0;
+    const directBefore = await delivered('direct');
+    // A bare tRPC WebSocket client: the protocol as any tRPC client speaks it.
+    const socket = new WebSocket(`${t.server.wsUrl}?connectionParams=1`);
+    const frames: string[] = [];
+    socket.on('message', (data) => frames.push(data.toString()));
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ method: 'connectionParams', data: { token: await t.tokenFor('bob@acme.test') } }));
+    socket.send(JSON.stringify({ id: 'sub-1', jsonrpc: '2.0', method: 'subscription', params: { path: 'jobs.onChange', input: {} } }));
+    await vi.waitFor(() => expect(frames.map((frame) => JSON.parse(frame).result?.type)).toContain('started'), { timeout: 5_000 });
+    const alice = await t.caller('alice@acme.test');
+    const jobs = [];
+    for (let i = 0; i < 5; i++) jobs.push(await alice.jobs.create({ title: `Direct ${i}` }));
+    await vi.waitFor(() => expect(frames.filter((frame) => frame.includes('"type":"data"'))).toHaveLength(5), { timeout: 2_000 });
+    const data = frames.filter((frame) => frame.includes('"type":"data"'));
+    for (const [i, frame] of data.entries()) {
+      const event = JSON.parse(frame).result.data.data;
+      expect(event.recordId).toBe(jobs[i]!.id);
+      // Byte for byte what tRPC's own encoder makes of the envelope it would build.
+      const trackedId = String(event.seq);
+      expect(frame).toBe(JSON.stringify({ id: 'sub-1', jsonrpc: '2.0', result: { type: 'data', id: trackedId, data: { id: trackedId, data: event } } }));
+    }
+    expect((await delivered('direct')) - directBefore).toBe(5);
+
+    socket.send(JSON.stringify({ id: 'sub-1', jsonrpc: '2.0', method: 'subscription.stop' }));
+    await vi.waitFor(() => expect(t.deps.bus.listenerCount(t.users['bob@acme.test'].orgId)).toBe(0), { timeout: 2_000 });
+    await alice.jobs.create({ title: 'After the stop' });
+    await alice.jobs.list({ limit: 1 });
+    expect(frames.filter((frame) => frame.includes('"type":"data"'))).toHaveLength(5);
+    socket.close();
+  });
+
   it('leaves no listener on the bus when a client unsubscribes or its socket is cut', async () => {
     await using proxy = await startProxy(t.server);
     const orgId = t.users['bob@acme.test'].orgId;

@@ -36,6 +36,8 @@ export interface ConnectionInfo {
   subscriptions: number;
   /** WebSocket connections: how subscriptions yield to a full outbound buffer. */
   backpressure?: Backpressure;
+  /** WebSocket connections: where live events can be written without tRPC's per-item loop (same frames). */
+  socket?: { send(data: string): void };
 }
 
 let connectionCounter = 0;
@@ -124,6 +126,7 @@ export function createWsContextFactory(deps: AppDeps) {
     ctx.connection.backpressure = socketBackpressure(socket, deps.backpressure, () =>
       deps.logger.warn('closing a slow consumer', { connection: ctx.connection.id, userId: user.id }),
     );
+    ctx.connection.socket = socket;
     deps.logger.info('connected', { connection: ctx.connection.id, userId: user.id, orgId: user.orgId });
     deps.presence.connect(ctx.connection.id, user);
     socket.once('close', (code: number) => {

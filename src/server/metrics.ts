@@ -16,7 +16,12 @@ export function createMetrics() {
     }),
     subscriptions: new Gauge({ name: 'tandem_subscriptions', help: 'Live subscriptions (bus listeners)', registers: [registry] }),
     eventsPublished: new Counter({ name: 'tandem_events_published_total', help: 'Committed events published to the bus', registers: [registry] }),
-    eventsDelivered: new Counter({ name: 'tandem_events_delivered_total', help: 'Events handed to subscriptions', registers: [registry] }),
+    eventsDelivered: new Counter({
+      name: 'tandem_events_delivered_total',
+      help: 'Live events handed to subscriptions: written straight to the socket (direct) or yielded through the subscription (iterator)',
+      labelNames: ['path'] as const,
+      registers: [registry],
+    }),
     resyncs: new Counter({ name: 'tandem_resyncs_total', help: 'RESYNC signals sent', labelNames: ['reason'] as const, registers: [registry] }),
     rateLimited: new Counter({ name: 'tandem_rate_limited_total', help: 'Calls refused by a limit', labelNames: ['limit'] as const, registers: [registry] }),
     slowConsumersDropped: new Counter({

@@ -25,6 +25,45 @@ export const wsEncoder: Encoder = {
   },
   decode(data) {
     if (typeof data !== 'string') throw new Error('Expected a text frame');
-    return JSON.parse(data);
+    const message: unknown = JSON.parse(data);
+    if (Array.isArray(message)) message.forEach(tagSubscription);
+    else tagSubscription(message);
+    return message;
   },
 };
+
+/** Where a subscription's frames go: its request's id (and jsonrpc), for writing them without tRPC's loop. */
+export interface SubscriptionTarget {
+  id: string | number;
+  jsonrpc: unknown;
+}
+
+/**
+ * Carried on a subscription request's input object (tRPC copies it when it adds
+ * `lastEventId`, and JSON never can): lets the procedure know its own request id.
+ * A symbol, so input validation and logging never see it.
+ */
+const TARGET = Symbol('tandem.subscriptionTarget');
+
+function tagSubscription(message: unknown): void {
+  const request = message as { id?: unknown; jsonrpc?: unknown; method?: unknown; params?: { input?: unknown } } | null;
+  if (typeof request !== 'object' || request === null || request.method !== 'subscription') return;
+  const input = request.params?.input;
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return;
+  if (typeof request.id !== 'number' && typeof request.id !== 'string') return;
+  (input as Record<symbol, SubscriptionTarget>)[TARGET] = { id: request.id, jsonrpc: request.jsonrpc };
+}
+
+/** The request a subscription's raw input came with, when it came over a WebSocket. */
+export function subscriptionTargetOf(rawInput: unknown): SubscriptionTarget | undefined {
+  if (typeof rawInput !== 'object' || rawInput === null) return undefined;
+  return (rawInput as Record<symbol, SubscriptionTarget | undefined>)[TARGET];
+}
+
+/** The frame tRPC would send for a tracked item of that subscription; with a shared event, one concatenation. */
+export function encodeTrackedFrame(target: SubscriptionTarget, trackedId: string, data: unknown): string {
+  const tail = sharedFrameTail(data, trackedId, target.jsonrpc);
+  if (tail === undefined) return JSON.stringify({ id: target.id, jsonrpc: target.jsonrpc, result: { type: 'data', id: trackedId, data: { id: trackedId, data } } });
+  const id = Number.isSafeInteger(target.id) ? String(target.id) : JSON.stringify(target.id);
+  return `{"id":${id},${tail}`;
+}

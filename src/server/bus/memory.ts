@@ -1,7 +1,7 @@
 import type { LogEvent } from '../../shared/events.ts';
 import { Topics } from '../pubsub/topics.ts';
 import { markShared } from './shared-events.ts';
-import { BusOverflow, type EventBus, type SubscribeOptions } from './types.ts';
+import { BusOverflow, type EventBus, type SubscribeOptions, type BusSubscription } from './types.ts';
 
 export interface InProcessBusOptions {
   /** Events one subscriber may have waiting before it is detached with BusOverflow. @default 10_000 */
@@ -28,7 +28,7 @@ export class InProcessBus implements EventBus {
     this.#rooms.publish(event.orgId, event);
   }
 
-  subscribe(orgId: string, options: SubscribeOptions): AsyncIterableIterator<LogEvent> {
+  subscribe(orgId: string, options: SubscribeOptions): BusSubscription {
     return this.#rooms.subscribe(orgId, options);
   }
 

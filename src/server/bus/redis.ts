@@ -5,7 +5,7 @@ import { readAllEventsAfter, readEventsAfter } from '../events/log.ts';
 import type { Logger } from '../logger.ts';
 import { InProcessBus } from './memory.ts';
 import { OrgSequencer } from './sequencer.ts';
-import type { EventBus, SubscribeOptions } from './types.ts';
+import type { BusSubscription, EventBus, SubscribeOptions } from './types.ts';
 
 export interface RedisBusOptions {
   url: string;
@@ -76,7 +76,7 @@ export class RedisBus implements EventBus {
     this.#publisher.publish(this.#options.channel, JSON.stringify({ event, prevSeq })).catch(() => undefined);
   }
 
-  subscribe(orgId: string, options: SubscribeOptions): AsyncIterableIterator<LogEvent> {
+  subscribe(orgId: string, options: SubscribeOptions): BusSubscription {
     return this.#local.subscribe(orgId, options);
   }
 

@@ -1,4 +1,7 @@
 import type { LogEvent } from '../../shared/events.ts';
+import type { TopicSubscription } from '../pubsub/topics.ts';
+
+export type BusSubscription = TopicSubscription<LogEvent>;
 
 /**
  * Thrown by a subscription's iterator when its consumer fell so far behind that the
@@ -34,7 +37,7 @@ export interface EventBus {
    * limit is detached and gets `BusOverflow`: memory stays bounded, and the log
    * serves the catch-up.
    */
-  subscribe(orgId: string, options: SubscribeOptions): AsyncIterableIterator<LogEvent>;
+  subscribe(orgId: string, options: SubscribeOptions): BusSubscription;
   /** Live subscriptions, of one org or of all; for leak tests and metrics. */
   listenerCount(orgId?: string): number;
   /** Stops what the bus runs in the background (connections, polling). */

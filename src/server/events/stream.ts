@@ -1,9 +1,10 @@
 import { TRPCError, tracked, type TrackedEnvelope } from '@trpc/server';
 import type { LogEvent, LogModule, ResyncSignal, StreamItem } from '../../shared/events.ts';
-import { BusOverflow, type EventBus } from '../bus/types.ts';
+import { BusOverflow, type BusSubscription, type EventBus } from '../bus/types.ts';
 import type { Db } from '../db/client.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Backpressure } from './backpressure.ts';
+import { encodeTrackedFrame, type SubscriptionTarget } from '../ws-encoder.ts';
 import { readEventsAfter, readLogBounds, resyncReason } from './log.ts';
 
 export interface EventFilter {
@@ -27,6 +28,12 @@ export interface StreamEventsOptions {
   metrics?: Metrics;
   /** The connection's outbound buffer: see backpressure.ts. */
   backpressure?: Backpressure;
+  /**
+   * Over a WebSocket: once caught up, live events are written straight to the socket
+   * as this subscription's frames (the bytes tRPC would send), instead of going one
+   * by one through the generator and tRPC's loop. See `deliverDirectly`.
+   */
+  direct?: SubscriptionTarget & { send(data: string): void };
 }
 
 /** Thrown inside the stream to park it while the connection's outbound buffer drains. */
@@ -92,20 +99,40 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
             if (page.length < REPLAY_PAGE) break;
           }
         }
-        for await (const event of live) {
+        const countDelivery = (event: LogEvent, path: 'direct' | 'iterator') => {
+          if (!metrics) return;
+          metrics.eventsDelivered.inc({ path });
+          // Once per event (its first hand-off here), not once per subscriber.
+          if (!observedLatency.has(event)) {
+            observedLatency.add(event);
+            metrics.deliverySeconds.observe((Date.now() - Date.parse(event.timestamp)) / 1000);
+          }
+        };
+        for (;;) {
+          // Caught up (nothing queued, and what was yielded is already on the socket): go direct.
+          if (options.direct && live.queued === 0) {
+            const target = options.direct;
+            const outcome = await deliverDirectly(live, abort.signal, (event) => {
+              if (event.seq <= lastSeq) return 'skip';
+              if (expiry.expired()) return 'stop';
+              if (backpressure?.isBackedUp()) return 'pause';
+              target.send(encodeTrackedFrame(target, String(event.seq), event));
+              lastSeq = event.seq;
+              countDelivery(event, 'direct');
+              return 'sent';
+            });
+            if (outcome === 'pause') throw PAUSE_FOR_DRAIN;
+            break;
+          }
+          const next = await live.next();
+          if (next.done) break;
+          const event = next.value;
           if (event.seq <= lastSeq) continue;
           // From here on the stream has a position, so a pause can catch up from the log.
           if (lastSeq < 0) lastSeq = event.seq - 1;
           checkBeforeYield();
           lastSeq = event.seq;
-          if (metrics) {
-            metrics.eventsDelivered.inc();
-            // Once per event (its first hand-off here), not once per subscriber.
-            if (!observedLatency.has(event)) {
-              observedLatency.add(event);
-              metrics.deliverySeconds.observe((Date.now() - Date.parse(event.timestamp)) / 1000);
-            }
-          }
+          countDelivery(event, 'iterator');
           yield tracked(String(event.seq), event);
         }
         if (expiry.expired()) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'The token has expired; sign in again' });
@@ -138,6 +165,38 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
     options.signal?.removeEventListener('abort', onAbort);
     abort.abort();
   }
+}
+
+type DirectOutcome = 'sent' | 'skip' | 'pause' | 'stop';
+
+/**
+ * Hands the subscription's live events to `write` as they are published, until it
+ * answers 'pause' (the connection is backed up: the event was not written, the log
+ * will catch up) or 'stop', or the subscription ends. Each event costs one
+ * concatenation and one write per subscriber: no generator step, no tRPC loop turn,
+ * no promise. Order and exactly-once hold as in the generator: the queue is empty
+ * when it starts, and `write` skips what was already delivered.
+ */
+function deliverDirectly(live: BusSubscription, signal: AbortSignal, write: (event: LogEvent) => DirectOutcome): Promise<'pause' | 'stop'> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve('stop');
+    const finish = (outcome: 'pause' | 'stop') => {
+      live.divert(null);
+      signal.removeEventListener('abort', onAbort);
+      resolve(outcome);
+    };
+    const onAbort = () => finish('stop');
+    signal.addEventListener('abort', onAbort, { once: true });
+    live.divert((event) => {
+      let outcome: DirectOutcome;
+      try {
+        outcome = write(event);
+      } catch {
+        outcome = 'stop';
+      }
+      if (outcome === 'pause' || outcome === 'stop') finish(outcome);
+    });
+  });
 }
 
 /** Events whose delivery latency was already observed. */

@@ -1,8 +1,21 @@
 import type { TrackedEnvelope } from '@trpc/server';
 import type { LogEvent, StreamItem } from '../../shared/events.ts';
 import type { Context, Session } from '../context.ts';
+import { authedProcedure } from '../trpc.ts';
+import { subscriptionTargetOf, type SubscriptionTarget } from '../ws-encoder.ts';
 import { coalesceUpdates } from './coalesce.ts';
 import { streamEvents, type EventFilter } from './stream.ts';
+
+/**
+ * For procedures that return `subscribeToLog(…)` as it is: over a WebSocket, the
+ * stream then knows its own request and writes live events straight to the socket.
+ * (A procedure that consumes the stream itself must use `authedProcedure`.)
+ */
+export const logSubscriptionProcedure = authedProcedure.use(async ({ getRawInput, next }) => {
+  return next({ ctx: { subscriptionTarget: subscriptionTargetOf(await getRawInput()) } });
+});
+
+type LogContext = Context & { session: Session; user: Session['user']; subscriptionTarget?: SubscriptionTarget | undefined };
 
 /**
  * A log subscription of the caller's org, as every subscription procedure builds it:
@@ -10,11 +23,12 @@ import { streamEvents, type EventFilter } from './stream.ts';
  * connection, optionally coalescing bursts.
  */
 export function subscribeToLog(
-  ctx: Context & { session: Session; user: Session['user'] },
+  ctx: LogContext,
   filter: EventFilter,
   input: { lastEventId?: string | null | undefined; coalesceMs?: number | undefined },
   signal: AbortSignal | undefined,
 ): AsyncGenerator<TrackedEnvelope<StreamItem<LogEvent>>> {
+  const socket = ctx.connection.socket;
   const stream = streamEvents({
     db: ctx.db,
     bus: ctx.bus,
@@ -25,6 +39,8 @@ export function subscribeToLog(
     metrics: ctx.metrics,
     backpressure: ctx.connection.backpressure,
     signal,
+    // Coalescing holds events back, so it stays on the generator path.
+    direct: socket && ctx.subscriptionTarget && !input.coalesceMs ? { ...ctx.subscriptionTarget, send: (data) => socket.send(data) } : undefined,
   });
   return input.coalesceMs ? coalesceUpdates(stream, input.coalesceMs) : stream;
 }

@@ -11,6 +11,17 @@ export interface TopicSubscribeOptions<T> {
   filter?: ((value: T) => boolean) | undefined;
 }
 
+/** A subscription's iterator, which can also hand its values straight to a function. */
+export interface TopicSubscription<T> extends AsyncIterableIterator<T> {
+  /** Values waiting for `next()`. */
+  readonly queued: number;
+  /**
+   * From now on, values go to `sink` as they are published (synchronously, in order)
+   * instead of the queue; `null` goes back to queueing. Call only with an empty queue.
+   */
+  divert(sink: ((value: T) => void) | null): void;
+}
+
 export class Topics<T> {
   readonly #topics = new Map<string, Set<(value: T) => void>>();
   readonly #maxBuffered: number;
@@ -30,7 +41,7 @@ export class Topics<T> {
   }
 
   /** Starts buffering at once; yields until `signal` aborts or the iterator is returned. */
-  subscribe(topic: string, { signal, filter }: TopicSubscribeOptions<T>): AsyncIterableIterator<T> {
+  subscribe(topic: string, { signal, filter }: TopicSubscribeOptions<T>): TopicSubscription<T> {
     const listeners = this.#topics.get(topic) ?? new Set();
     this.#topics.set(topic, listeners);
     const queue: T[] = [];
@@ -38,8 +49,10 @@ export class Topics<T> {
     let wake: (() => void) | undefined;
     let done = false;
     let overflow: Error | undefined;
+    let sink: ((value: T) => void) | null = null;
     const listener = (value: T) => {
       if (filter && !filter(value)) return;
+      if (sink) return sink(value);
       if (queue.length >= maxBuffered) {
         overflow = this.#overflowError(queue[0]!);
         queue.length = 0;
@@ -61,7 +74,14 @@ export class Topics<T> {
       listeners.add(listener);
       signal.addEventListener('abort', leave, { once: true });
     }
-    const iterator: AsyncIterableIterator<T> = {
+    const iterator: TopicSubscription<T> = {
+      get queued() {
+        return queue.length;
+      },
+      divert(next) {
+        if (next && queue.length > 0) throw new Error('divert() with values still queued');
+        sink = next;
+      },
       async next() {
         while (queue.length === 0 && !done) {
           await new Promise<void>((resolve) => (wake = resolve));
@@ -73,6 +93,7 @@ export class Topics<T> {
       },
       async return() {
         leave();
+        sink = null;
         queue.length = 0;
         return { value: undefined, done: true };
       },

@@ -16,7 +16,7 @@ import {
 import type { StreamItem } from '../../shared/events.ts';
 import { assignConversation, closeConversation, findConversation, markMessagesRead, sendMessage } from '../comms/conversations.ts';
 import { toConversation, toMessage } from '../comms/wire.ts';
-import { subscribeToLog } from '../events/subscribe.ts';
+import { logSubscriptionProcedure, subscribeToLog } from '../events/subscribe.ts';
 import { authedProcedure, router } from '../trpc.ts';
 import { TRPCError } from '@trpc/server';
 
@@ -67,7 +67,7 @@ export const conversationsRouter = router({
    * Every event of the org's conversations (`conversation:*` and their `message:*`),
    * resumable by `lastEventId` like the record streams.
    */
-  onChange: authedProcedure.input(streamInput).subscription(({ ctx, input, signal }) => {
+  onChange: logSubscriptionProcedure.input(streamInput).subscription(({ ctx, input, signal }) => {
     return subscribeToLog(ctx, { modules: ['conversations'] }, input ?? {}, signal) as ConversationStream;
   }),
 });
@@ -99,7 +99,7 @@ export const messagesRouter = router({
     return markMessagesRead({ deps: ctx, user: ctx.user, idempotencyKey }, target);
   }),
   /** One conversation's events: new messages, delivery ticks, assignment and status. Typing: `typing.*` with module `conversations`. */
-  onConversation: authedProcedure.input(onConversationInput).subscription(async function* ({ ctx, input, signal }) {
+  onConversation: logSubscriptionProcedure.input(onConversationInput).subscription(async function* ({ ctx, input, signal }) {
     // Not found is an error now, not an empty stream forever.
     await findConversation(ctx.db, ctx.user.orgId, input.conversationId);
     yield* subscribeToLog(ctx, { modules: ['conversations'], recordId: input.conversationId }, input, signal) as ConversationStream;
