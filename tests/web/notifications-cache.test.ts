@@ -59,10 +59,12 @@ describe('the cached notification list', () => {
 });
 
 describe('a notification', () => {
-  it('leads to its record only in one of the six record modules', () => {
+  it('leads to its record in one of the six record modules, its conversation in the inbox, or the calls', () => {
     expect(targetOf({ module: 'jobs', recordId: 'j1' })).toBe('/jobs/j1');
     expect(targetOf({ module: 'appointments', recordId: 'a/1' })).toBe('/appointments/a%2F1');
-    expect(targetOf({ module: 'conversations', recordId: 'c1' })).toBeNull();
+    expect(targetOf({ module: 'conversations', recordId: 'c1' })).toBe('/inbox/c1');
+    expect(targetOf({ module: 'calls', recordId: 'k1' })).toBe('/calls');
+    expect(targetOf({ module: 'reminders', recordId: 'r1' })).toBeNull();
     expect(targetOf({ module: 'jobs', recordId: null })).toBeNull();
     expect(targetOf({ module: null, recordId: 'x' })).toBeNull();
   });

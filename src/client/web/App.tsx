@@ -3,6 +3,11 @@ import { backoffWithJitter } from '../trpc.ts';
 import { MODULE_NAMES, type ModuleName } from '../../shared/modules.ts';
 import { Layout } from './components/Layout.tsx';
 import { CreatePage } from './pages/CreatePage.tsx';
+import { AlertsPage } from './alerts/AlertsPage.tsx';
+import { CallsPage } from './calls/CallsPage.tsx';
+import { CallsProvider } from './calls/CallsProvider.tsx';
+import { InboxPage } from './inbox/InboxPage.tsx';
+import { useConversationsRealtime } from './inbox/useConversationsRealtime.ts';
 import { DashboardPage } from './pages/DashboardPage.tsx';
 import { DetailPage } from './pages/DetailPage.tsx';
 import { ListPage } from './pages/ListPage.tsx';
@@ -19,12 +24,20 @@ import { trpc } from './trpc.ts';
 /** The link's backoff, capped at 10 s: someone watching the indicator should not wait half a minute. */
 const retryDelayMs = (attempt: number) => Math.min(10_000, backoffWithJitter(attempt));
 
-type Route = { page: 'dashboard' } | { page: 'list'; module: ModuleName } | { page: 'new'; module: ModuleName } | { page: 'detail'; module: ModuleName; id: string } | { page: 'signin' };
+type Route =
+  | { page: 'dashboard' }
+  | { page: 'inbox'; id?: string }
+  | { page: 'calls' }
+  | { page: 'alerts' }
+  | { page: 'list'; module: ModuleName } | { page: 'new'; module: ModuleName } | { page: 'detail'; module: ModuleName; id: string } | { page: 'signin' };
 
 export function parseRoute(pathname: string): Route | null {
   const [first, second, extra] = pathname.split('/').filter(Boolean).map(decodeURIComponent);
   if (first === 'signin' && !second) return { page: 'signin' };
   if (first === 'dashboard' && !second) return { page: 'dashboard' };
+  if (first === 'inbox' && !extra) return second ? { page: 'inbox', id: second } : { page: 'inbox' };
+  if (first === 'calls' && !second) return { page: 'calls' };
+  if (first === 'alerts' && !second) return { page: 'alerts' };
   if (!first || !MODULE_NAMES.includes(first as ModuleName) || extra) return null;
   const module = first as ModuleName;
   if (!second) return { page: 'list', module };
@@ -112,6 +125,7 @@ function TokenRefresher({ expiresAt, onRefreshed }: { expiresAt: string; onRefre
 function SignedIn({ pathname }: { pathname: string }) {
   const { user, signOut } = useSession();
   useRealtime(undefined, { userId: user.id, onUnauthorized: () => signOut('Your session ended. Sign in again.') });
+  useConversationsRealtime(user.id);
   const route = parseRoute(pathname);
   useEffect(() => {
     if (!route || route.page === 'signin') navigate('/escrows', { replace: true });
@@ -120,12 +134,17 @@ function SignedIn({ pathname }: { pathname: string }) {
   return (
     <PresenceProvider>
       <NotificationsProvider>
-        <Layout current={route.page === 'dashboard' ? 'dashboard' : route.module}>
-          {route.page === 'dashboard' ? <DashboardPage /> : null}
-          {route.page === 'list' ? <ListPage key={route.module} module={route.module} /> : null}
-          {route.page === 'new' ? <CreatePage key={route.module} module={route.module} /> : null}
-          {route.page === 'detail' ? <DetailPage key={`${route.module}/${route.id}`} module={route.module} id={route.id} /> : null}
-        </Layout>
+        <CallsProvider>
+          <Layout current={'module' in route ? route.module : route.page}>
+            {route.page === 'dashboard' ? <DashboardPage /> : null}
+            {route.page === 'inbox' ? <InboxPage conversationId={route.id} /> : null}
+            {route.page === 'calls' ? <CallsPage /> : null}
+            {route.page === 'alerts' ? <AlertsPage /> : null}
+            {route.page === 'list' ? <ListPage key={route.module} module={route.module} /> : null}
+            {route.page === 'new' ? <CreatePage key={route.module} module={route.module} /> : null}
+            {route.page === 'detail' ? <DetailPage key={`${route.module}/${route.id}`} module={route.module} id={route.id} /> : null}
+          </Layout>
+        </CallsProvider>
       </NotificationsProvider>
     </PresenceProvider>
   );

@@ -6,9 +6,15 @@ import { useSession } from '../session/SessionContext.tsx';
 import { NotificationBell } from '../notifications/NotificationBell.tsx';
 import { Toasts } from '../notifications/Toasts.tsx';
 import { OnlineAvatars } from '../presence/Avatars.tsx';
+import { CallBanner } from '../calls/CallBanner.tsx';
+import { useInboxUnread } from '../inbox/InboxPage.tsx';
+import { badgeText } from '../notifications/NotificationBell.tsx';
 import { ConnectionIndicator } from './ConnectionIndicator.tsx';
 
-export function Layout({ current, children }: { current: ModuleName | 'dashboard' | null; children: ReactNode }) {
+export type Section = ModuleName | 'dashboard' | 'inbox' | 'calls' | 'alerts';
+
+export function Layout({ current, children }: { current: Section | null; children: ReactNode }) {
+  const unread = useInboxUnread();
   const { user, signOut } = useSession();
   return (
     <div className="shell">
@@ -42,8 +48,27 @@ export function Layout({ current, children }: { current: ModuleName | 'dashboard
               Dashboard
             </Link>
           </li>
-          {MODULE_NAMES.map((name) => (
-            <li key={name}>
+          <li>
+            <Link href="/inbox" aria-current={current === 'inbox' ? 'page' : undefined} className="nav-with-badge" data-testid="nav-inbox">
+              Inbox
+              <span className="nav-badge" hidden={unread === 0} data-testid="inbox-badge">
+                <span aria-hidden="true">{badgeText(unread)}</span>
+                <span className="visually-hidden">, {unread} unread</span>
+              </span>
+            </Link>
+          </li>
+          <li>
+            <Link href="/calls" aria-current={current === 'calls' ? 'page' : undefined}>
+              Calls
+            </Link>
+          </li>
+          <li>
+            <Link href="/alerts" aria-current={current === 'alerts' ? 'page' : undefined}>
+              Alerts
+            </Link>
+          </li>
+          {MODULE_NAMES.map((name, index) => (
+            <li key={name} className={index === 0 ? 'nav-group-start' : undefined}>
               <Link href={`/${name}`} aria-current={name === current ? 'page' : undefined}>
                 {moduleUi[name].plural}
               </Link>
@@ -54,6 +79,7 @@ export function Layout({ current, children }: { current: ModuleName | 'dashboard
       <main id="main" className="content" tabIndex={-1}>
         {children}
       </main>
+      <CallBanner />
       <Toasts />
     </div>
   );

@@ -59,10 +59,13 @@ export function KindIcon({ kind }: { kind: string }) {
   );
 }
 
-/** The page a notification leads to: its record's, when it names one of the six record modules; otherwise none. */
+/** The page a notification leads to: its record's, its conversation in the inbox, the calls; otherwise none. */
 export function targetOf(notification: Pick<AppNotification, 'module' | 'recordId'>): string | null {
   const { module, recordId } = notification;
-  if (!module || !recordId || !(MODULE_NAMES as readonly string[]).includes(module)) return null;
+  if (module === 'calls') return '/calls';
+  if (!module || !recordId) return null;
+  if (module === 'conversations') return `/inbox/${encodeURIComponent(recordId)}`;
+  if (!(MODULE_NAMES as readonly string[]).includes(module)) return null;
   return `/${module as ModuleName}/${encodeURIComponent(recordId)}`;
 }
 

@@ -38,6 +38,9 @@ export function DashboardPage() {
         <Card label="Open jobs" value={counters?.openJobs} href="/jobs" testId="open-jobs" />
         <Card label="Appointments today" value={counters?.appointmentsToday} href="/appointments" testId="appointments-today" />
         <Card label="New leads this week" value={counters?.newLeadsThisWeek} href="/leads" testId="new-leads" />
+        <Card label="Active conversations" value={counters?.activeConversations} href="/inbox" testId="active-conversations" />
+        <Card label="Unread messages" value={counters?.unreadMessages} href="/inbox" testId="unread-messages" />
+        <Card label="Missed calls today" value={counters?.missedCallsToday} href="/calls" testId="missed-calls" alert={(counters?.missedCallsToday ?? 0) > 0} />
       </div>
       <div className="panels">
         <section className="panel" aria-labelledby="jobs-by-status">
@@ -94,13 +97,13 @@ export function DashboardPage() {
   );
 }
 
-function Card({ label, value, href, testId }: { label: string; value: number | undefined; href: string; testId: string }) {
+function Card({ label, value, href, testId, alert = false }: { label: string; value: number | undefined; href: string; testId: string; alert?: boolean }) {
   // Flash when the number moves, not when it first appears.
   const first = useRef(value);
   if (first.current === undefined) first.current = value;
   const moved = value !== undefined && value !== first.current;
   return (
-    <Link href={href} className="card">
+    <Link href={href} className={`card${alert ? ' card-alert' : ''}`}>
       <span className="card-label">{label}</span>
       {/* The key restarts the flash each time the number changes. */}
       <span key={value ?? 'none'} className={`card-value${moved ? ' changed' : ''}`} data-testid={testId}>

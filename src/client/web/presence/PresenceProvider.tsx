@@ -62,6 +62,9 @@ export function usePresence(): PresenceValue {
   return useContext(PresenceContext);
 }
 
+/** What presence can be about: a record of the six modules, or a conversation (who reads it, who types a reply). */
+export type PresenceModule = ModuleName | 'conversations';
+
 export interface RecordActivityState {
   viewers: Viewer[];
   /** Field (or '' for the record as a whole) → those typing there. */
@@ -72,7 +75,7 @@ export interface RecordActivityState {
  * Registers this tab as viewing a record while mounted (again after each reconnect: viewing
  * ends with the connection) and follows who else views it and who types in which field.
  */
-export function useRecordActivity(module: ModuleName, recordId: string, myId: string): RecordActivityState {
+export function useRecordActivity(module: PresenceModule, recordId: string, myId: string): RecordActivityState {
   const [viewers, setViewers] = useState<Viewer[]>([]);
   const [typers, setTypers] = useState<ReadonlyMap<string, { name: string; field: string }>>(new Map());
   const { state } = useConnectionSnapshot();
@@ -115,10 +118,11 @@ export function useRecordActivity(module: ModuleName, recordId: string, myId: st
 }
 
 /**
- * Tells the others that this tab is typing in a field: `start` at most every 2 s while
- * keys are pressed (the server clears it after 3 s without renewal), `stop` when done.
+ * Tells the others that this tab is typing in a field (or, with '', in the record as a
+ * whole: a reply): `start` at most every 2 s while keys are pressed (the server clears it
+ * after 3 s without renewal), `stop` when done.
  */
-export function useTypingReporter(module: ModuleName, recordId: string) {
+export function useTypingReporter(module: PresenceModule, recordId: string) {
   const start = trpc.typing.start.useMutation();
   const stop = trpc.typing.stop.useMutation();
   const last = useRef<{ field: string; at: number } | null>(null);
@@ -127,12 +131,12 @@ export function useTypingReporter(module: ModuleName, recordId: string) {
       const now = Date.now();
       if (last.current?.field === field && now - last.current.at < 2_000) return;
       last.current = { field, at: now };
-      start.mutate({ module, recordId, field });
+      start.mutate({ module, recordId, ...(field ? { field } : {}) });
     },
     done(field: string) {
       if (!last.current) return;
       last.current = null;
-      stop.mutate({ module, recordId, field });
+      stop.mutate({ module, recordId, ...(field ? { field } : {}) });
     },
   };
 }
