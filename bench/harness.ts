@@ -79,14 +79,14 @@ function startProcess(kind: Kind, args: string[], env: Record<string, string>, p
   }));
 }
 
-const baselineScripts: Record<Exclude<Kind, 'tandem'>, string[]> = {
+const baselineScripts: Record<Exclude<Kind, 'tandem' | 'tandem-iterator'>, string[]> = {
   ws: ['bench/baselines/ws-rooms.ts'],
   'ws-batched': ['bench/baselines/ws-rooms.ts', '--batched'],
   socketio: ['bench/baselines/socketio.ts'],
   'trpc-ee': ['bench/baselines/trpc-ee.ts'],
 };
 
-export function startBaseline(kind: Exclude<Kind, 'tandem'>): Promise<ServerHandle> {
+export function startBaseline(kind: Exclude<Kind, 'tandem' | 'tandem-iterator'>): Promise<ServerHandle> {
   return startProcess(kind, baselineScripts[kind], {}, /listening on (\d+)/);
 }
 

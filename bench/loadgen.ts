@@ -12,7 +12,8 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
-export type Kind = 'tandem' | 'trpc-ee' | 'ws' | 'ws-batched' | 'socketio';
+/** `tandem-iterator`: Tandem with WS_DIRECT_DELIVERY=false (every delivery through the subscription's generator), for A/B in one run. */
+export type Kind = 'tandem' | 'tandem-iterator' | 'trpc-ee' | 'ws' | 'ws-batched' | 'socketio';
 
 export interface Target {
   kind: Kind;
@@ -147,7 +148,7 @@ const socketIoProtocol: Protocol = {
 };
 
 function protocolOf(kind: Kind): Protocol {
-  if (kind === 'tandem' || kind === 'trpc-ee') return trpcProtocol;
+  if (kind === 'tandem' || kind === 'tandem-iterator' || kind === 'trpc-ee') return trpcProtocol;
   if (kind === 'socketio') return socketIoProtocol;
   return wsProtocol;
 }

@@ -57,8 +57,9 @@ export const labels: Record<Kind, string> = {
   socketio: 'Socket.IO 4',
   'trpc-ee': 'tRPC 11, EventEmitter pattern of its docs',
   tandem: 'Tandem (full stack, PGlite)',
+  'tandem-iterator': 'Tandem, every delivery through the generator (WS_DIRECT_DELIVERY=false)',
 };
-const colors: Record<Kind, string> = { ws: '#555555', 'ws-batched': '#999999', socketio: '#2a7ab9', 'trpc-ee': '#d98c1f', tandem: '#c0392b' };
+const colors: Record<Kind, string> = { ws: '#555555', 'ws-batched': '#999999', socketio: '#2a7ab9', 'trpc-ee': '#d98c1f', tandem: '#c0392b', 'tandem-iterator': '#e6a0a0' };
 
 const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 const ratio = (value: number, base: number | undefined) => (base && Number.isFinite(value) && Number.isFinite(base) ? `${(value / base).toFixed(2)}×` : '–');

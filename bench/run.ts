@@ -70,9 +70,9 @@ interface Contestant {
 }
 
 async function startContestant(kind: Kind, orgCount: number, nodeFlags: string[] = []): Promise<Contestant> {
-  if (kind === 'tandem') {
+  if (kind === 'tandem' || kind === 'tandem-iterator') {
     const database = await prepareTandemDatabase(orgCount);
-    const server = await startTandem(database.env, nodeFlags);
+    const server = await startTandem({ ...database.env, ...(kind === 'tandem-iterator' ? { WS_DIRECT_DELIVERY: 'false' } : {}) }, nodeFlags);
     return { server, orgs: database.orgs.map((org) => ({ subscriberTokens: [org.token], senderToken: org.token })), cleanup: database.cleanup };
   }
   const server = await startBaseline(kind);

@@ -48,6 +48,7 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'PRESENCE_IDLE_MS'
       | 'WEEKLY_CAPACITY_HOURS'
       | 'CALL_RING_TIMEOUT_MS'
+      | 'WS_DIRECT_DELIVERY'
       | 'SCHEDULER_INTERVAL_MS'
       | 'ALERT_SWEEP_MS'
       | 'BUS'
@@ -106,6 +107,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     inflight: createInflightTracker(),
     weeklyCapacityHours: config.WEEKLY_CAPACITY_HOURS ?? 40,
     callRingTimeoutMs: config.CALL_RING_TIMEOUT_MS ?? 30_000,
+    directDelivery: config.WS_DIRECT_DELIVERY ?? true,
     presence: await createPresence(config, logger),
     backpressure: {
       maxBufferedBytes: config.SLOW_CONSUMER_BUFFER_BYTES ?? defaultBackpressure.maxBufferedBytes,

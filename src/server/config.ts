@@ -35,6 +35,7 @@ const configSchema = z.object({
   SCHEDULER_INTERVAL_MS: z.coerce.number().int().positive().default(1_000),
   ALERT_SWEEP_MS: z.coerce.number().int().positive().default(60_000),
   WS_BATCH_WRITES: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
+  WS_DIRECT_DELIVERY: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
   SEED_DEMO: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
 });
 

@@ -28,6 +28,8 @@ export interface AppDeps {
   weeklyCapacityHours: number;
   /** An incoming call not answered within this is missed. */
   callRingTimeoutMs: number;
+  /** Write caught-up subscriptions' live events straight to their socket (see events/stream.ts). */
+  directDelivery: boolean;
 }
 
 /** One WebSocket connection (or, over HTTP, one request): what per-connection limits count. */
@@ -126,7 +128,7 @@ export function createWsContextFactory(deps: AppDeps) {
     ctx.connection.backpressure = socketBackpressure(socket, deps.backpressure, () =>
       deps.logger.warn('closing a slow consumer', { connection: ctx.connection.id, userId: user.id }),
     );
-    ctx.connection.socket = socket;
+    if (deps.directDelivery) ctx.connection.socket = socket;
     deps.logger.info('connected', { connection: ctx.connection.id, userId: user.id, orgId: user.orgId });
     deps.presence.connect(ctx.connection.id, user);
     socket.once('close', (code: number) => {
