@@ -169,8 +169,8 @@ describe('the notifications bell', () => {
     const callToast = screen.getAllByTestId('toast')[0]!;
     expect(callToast.textContent).toContain('No message left');
     expect(callToast.querySelector('svg.kind-call_missed')).not.toBeNull();
-    // Not one of the six record modules: nothing to open.
-    expect(within(callToast).queryByRole('button', { name: /^Open/ })).toBeNull();
+    // A call leads to the calls page.
+    expect(within(callToast).getByRole('button', { name: 'Open: Missed call from 555-0100' })).toBeTruthy();
     // The toasts are in a polite live region.
     expect(screen.getByRole('status', { name: 'New notifications' }).contains(callToast)).toBe(true);
 
@@ -238,10 +238,10 @@ describe('the notifications bell', () => {
     await vi.waitFor(() => expect(badge().textContent).toBe('1'));
     expect(server.callsTo('notifications.markRead').map((call) => call.input)).toMatchObject([{ ids: ['a'] }]);
 
-    // Not a record: marked read, no navigation.
+    // A conversation opens in the inbox.
     fireEvent.click(bell());
     fireEvent.click(within(screen.getByRole('dialog')).getByRole('button', { name: /Conversation for you/ }));
-    expect(window.location.pathname).toBe('/jobs/job-a');
+    expect(window.location.pathname).toBe('/inbox/conv-1');
     await vi.waitFor(() => expect(badge().hidden).toBe(true));
 
     act(() => server.raise(note('d', 11, { title: 'Job assigned to you: D' })));

@@ -1,5 +1,6 @@
 import type { QueryClient } from '@tanstack/react-query';
 import type { Call, CallStatus } from '../../../shared/comms.ts';
+import { whenAnswered } from '../inbox/cache.ts';
 
 /** What `calls.list` answers, as cached. */
 export interface CallPage {
@@ -26,7 +27,10 @@ export function applyCall(queryClient: QueryClient, call: Call): number {
   let patched = 0;
   for (const query of queryClient.getQueryCache().findAll({ queryKey: [['calls', 'list']] })) {
     const data = query.state.data as CallPage | undefined;
-    if (!data) continue;
+    if (!data) {
+      whenAnswered(query, () => applyCall(queryClient, call));
+      continue;
+    }
     const input = (query.queryKey[1] as { input?: { status?: CallStatus } } | undefined)?.input;
     const next = withCall(data, call, input?.status);
     if (next === data) continue;

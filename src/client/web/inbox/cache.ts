@@ -1,4 +1,4 @@
-import type { InfiniteData, QueryClient, QueryKey } from '@tanstack/react-query';
+import type { InfiniteData, Query, QueryClient, QueryKey } from '@tanstack/react-query';
 import { MESSAGE_STATUSES, type Channel, type Conversation, type ConversationEvent, type ConversationStatus, type Message, type MessageStatus } from '../../../shared/comms.ts';
 import { isResync, type StreamItem } from '../../../shared/events.ts';
 
@@ -105,7 +105,11 @@ export function withConversation(data: ConversationListData, filter: Conversatio
     }
     const last = pages.at(-1);
     // After everything loaded: it goes at the end only when there is nothing more to load.
-    if (!placed && last && last.nextCursor === null) pages[pages.length - 1] = { ...last, items: [...last.items, conversation] };
+    if (!placed && last && last.nextCursor === null) {
+      pages[pages.length - 1] = { ...last, items: [...last.items, conversation] };
+      placed = true;
+    }
+    if (!placed && !known) return data;
   }
   return withPages(data, pages);
 }
@@ -234,7 +238,10 @@ export function applyConversation(queryClient: QueryClient, conversation: Conver
     const key = parseConversationKey(query.queryKey);
     if (!key || key.kind === 'messages') continue;
     const data = query.state.data;
-    if (!data) continue;
+    if (!data) {
+      whenAnswered(query, () => applyConversation(queryClient, conversation, myId));
+      continue;
+    }
     let next: unknown = data;
     if (key.kind === 'byId') {
       if (key.id === conversation.id && (data as Conversation).version < conversation.version) next = conversation;
@@ -255,13 +262,31 @@ function refetchIfFetching(queryClient: QueryClient, queryKey: QueryKey, fetchSt
   if (fetchStatus === 'fetching') void queryClient.invalidateQueries({ queryKey, exact: true });
 }
 
+/**
+ * A query's first answer is on its way and may predate the event (asking again would only
+ * join that request): apply the event on top of the answer once it has landed. The answer's
+ * own reaction was registered first, so the data is in the cache by then.
+ */
+export function whenAnswered(query: Query<unknown, Error, unknown, QueryKey>, again: () => void) {
+  if (query.state.fetchStatus !== 'fetching') return;
+  void query.promise?.then(
+    () => {
+      if (query.state.data !== undefined) again();
+    },
+    () => undefined,
+  );
+}
+
 function patchMessages(queryClient: QueryClient, conversationId: string, update: (data: MessageListData) => MessageListData): number {
   let patched = 0;
   for (const query of queryClient.getQueryCache().getAll()) {
     const key = parseConversationKey(query.queryKey);
     if (key?.kind !== 'messages' || key.conversationId !== conversationId) continue;
     const data = query.state.data as MessageListData | undefined;
-    if (!data) continue;
+    if (!data) {
+      whenAnswered(query, () => patchMessages(queryClient, conversationId, update));
+      continue;
+    }
     const next = update(data);
     if (next === data) continue;
     queryClient.setQueryData(query.queryKey, next);
