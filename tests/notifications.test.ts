@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ResyncSignal } from '../src/shared/events.ts';
 import type { Notification } from '../src/shared/notifications.ts';
+import { startProxy } from './helpers/proxy.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
 let t: TestServer;
@@ -69,5 +70,25 @@ describe('notifications', () => {
       timeout: 5_000,
     });
     again.unsubscribe();
+  });
+
+  it('reach the user by polling while the WebSocket is refused, and over it again once it opens, each once', async () => {
+    await using proxy = await startProxy(t.server);
+    proxy.setMode('no-websocket');
+    const alice = await t.caller('alice@acme.test');
+    const bobId = t.users['bob@acme.test'].id;
+    const client = await t.client('bob@acme.test', { url: proxy.url });
+    const seen: Notification[] = [];
+    const subscription = client.trpc.notifications.onNew.subscribe(undefined, {
+      onData: ({ data }) => data.type !== 'RESYNC' && seen.push(data as Notification),
+    });
+    await vi.waitFor(() => expect(client.connection.state).toBe('fallback-polling'), { timeout: 5_000 });
+    const polled = await alice.jobs.create({ title: 'Polled', assigneeId: bobId });
+    await vi.waitFor(() => expect(seen.map((note) => note.recordId)).toEqual([polled.id]), { timeout: 5_000 });
+    proxy.setMode('pass');
+    await vi.waitFor(() => expect(client.connection.state).toBe('open'), { timeout: 10_000 });
+    const live = await alice.jobs.create({ title: 'Live again', assigneeId: bobId });
+    await vi.waitFor(() => expect(seen.map((note) => note.recordId)).toEqual([polled.id, live.id]), { timeout: 5_000 });
+    subscription.unsubscribe();
   });
 });

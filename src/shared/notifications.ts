@@ -32,4 +32,6 @@ export const markReadInput = z.union([
   z.strictObject({ all: z.literal(true), ...withIdempotencyKey }),
 ]);
 
+export const notificationsSinceInput = z.strictObject({ lastEventId: lastEventIdSchema, limit: z.number().int().min(1).max(500).default(200) });
+
 export const notificationsOnNewInput = z.strictObject({ lastEventId: lastEventIdSchema.nullish() }).optional();

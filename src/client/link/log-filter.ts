@@ -4,6 +4,11 @@ import { MODULE_NAMES, type ModuleName } from '../../shared/modules.ts';
 export interface LogFilter {
   modules?: LogModule[];
   recordId?: string;
+  /**
+   * Read over HTTP from this query instead of `events.since` (same input and answer
+   * shape: `{ events, resync }`), each item's tracked id given by `trackedIdOf`.
+   */
+  poll?: { path: string; trackedIdOf: (item: unknown) => string };
 }
 
 /** Subscriptions of the communications streams, by path: what part of the log each reads. */
@@ -12,6 +17,8 @@ const COMMS_SUBSCRIPTIONS: Record<string, (input: Record<string, unknown>) => Lo
   'messages.onConversation': (input) => ({ modules: ['conversations'], recordId: String(input.conversationId) }),
   'calls.onChange': () => ({ modules: ['calls'] }),
   'alerts.onNew': () => ({ modules: ['alerts'] }),
+  // Notifications are the caller's own: the server reads them for polling, tracked by the event that raised them.
+  'notifications.onNew': () => ({ poll: { path: 'notifications.since', trackedIdOf: (item) => String((item as { eventSeq: number }).eventSeq) } }),
 };
 
 /** Which part of the event log a subscription reads, so polling can serve it; null when it is not a log subscription. */

@@ -88,15 +88,16 @@ export function resumableSubscription(context: TransportContext, op: Operation) 
       try {
         let more = true;
         while (more && !stopped && transport === mine) {
-          const page = await query<{ events: CrmEvent[]; resync: ResyncSignal | null }>(context, op, 'events.since', {
+          const { poll: target, ...logFilter } = filter ?? {};
+          const page = await query<{ events: CrmEvent[]; resync: ResyncSignal | null }>(context, op, target?.path ?? 'events.since', {
             lastEventId,
-            ...filter,
+            ...logFilter,
             limit: POLL_PAGE,
           });
           markStarted();
           if (stopped || transport !== mine) return;
           if (page.resync) deliver(page.resync.lastEventId, page.resync);
-          for (const event of page.events) deliver(String(event.seq), event);
+          for (const event of page.events) deliver(target ? target.trackedIdOf(event) : String(event.seq), event);
           more = page.events.length === POLL_PAGE;
         }
       } catch (cause) {

@@ -1,6 +1,6 @@
 import { tracked, type TrackedEnvelope } from '@trpc/server';
 import type { LogEvent, StreamItem, ResyncSignal } from '../../shared/events.ts';
-import { markReadInput, notificationsListInput, notificationsOnNewInput, type Notification, type NotificationKind } from '../../shared/notifications.ts';
+import { markReadInput, notificationsListInput, notificationsOnNewInput, notificationsSinceInput, type Notification, type NotificationKind } from '../../shared/notifications.ts';
 import type { Db } from '../db/client.ts';
 import { subscribeToLog } from '../events/subscribe.ts';
 import { NOTIFYING_MODULES, notifies } from '../notifications/sources.ts';
@@ -60,6 +60,19 @@ export const notificationsRouter = router({
       data: { readAt: new Date() },
     });
     return { marked: count, unread: await ctx.db.notification.count({ where: { userId: ctx.user.id, readAt: null } }) };
+  }),
+  /**
+   * The caller's notifications raised by events after `lastEventId`, oldest first: what
+   * `onNew` yields, read over HTTP (the link polls this while the WebSocket is down).
+   */
+  since: authedProcedure.input(notificationsSinceInput).query(async ({ ctx, input }) => {
+    const rows = await ctx.db.notification.findMany({
+      where: { userId: ctx.user.id, eventSeq: { gt: Number(input.lastEventId) } },
+      orderBy: [{ eventSeq: 'asc' }, { createdAt: 'asc' }],
+      take: input.limit,
+    });
+    const events = rows.map(toNotification);
+    return { events, lastEventId: events.at(-1) ? String(events.at(-1)!.eventSeq) : input.lastEventId, resync: null };
   }),
   /** New notifications of the caller as they are raised, resumable like every log subscription (tracked by the event's seq). */
   onNew: authedProcedure.input(notificationsOnNewInput).subscription(({ ctx, input, signal }) => {
