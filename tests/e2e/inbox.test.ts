@@ -192,6 +192,6 @@ describe('the inbox', () => {
     // The README shows a few of these: `UPDATE_SCREENSHOTS=1` refreshes them (run the whole file).
     if (!process.env.UPDATE_SCREENSHOTS) return;
     await mkdir('docs/screenshots', { recursive: true });
-    for (const name of ['inbox', 'incoming-call', 'calls', 'alerts']) await copyFile(path.join(SCREENSHOTS, `${name}.png`), `docs/screenshots/${name}.png`);
+    for (const name of ['inbox', 'incoming-call']) await copyFile(path.join(SCREENSHOTS, `${name}.png`), `docs/screenshots/${name}.png`);
   });
 });
