@@ -47,6 +47,16 @@ export async function findConversation(tx: Tx | Deps['db'], orgId: string, id: s
   return row;
 }
 
+/** A message of a conversation, written at `at`, as the wire shape. */
+async function createMessage(
+  tx: Tx,
+  conversation: { id: string; orgId: string },
+  at: Date,
+  fields: { direction: 'inbound' | 'outbound'; body: string; status: MessageStatus; providerSid: string; authorId?: string; deliveredAt?: Date },
+): Promise<Message> {
+  return toMessage(await tx.message.create({ data: { orgId: conversation.orgId, conversationId: conversation.id, createdAt: at, ...fields } }));
+}
+
 export interface InboundMessage {
   orgId: string;
   channel: Channel;
@@ -98,20 +108,13 @@ export async function receiveInboundMessage(deps: Deps, inbound: InboundMessage)
     }
     const conversation = toConversation(row);
     if (!open) events.push(conversationEvent('conversation:new', conversation, null, { conversation }));
-    const message = toMessage(
-      await tx.message.create({
-        data: {
-          orgId: inbound.orgId,
-          conversationId: row.id,
-          direction: 'inbound',
-          body: inbound.body,
-          status: 'delivered',
-          deliveredAt: now,
-          providerSid: inbound.providerSid,
-          createdAt: now,
-        },
-      }),
-    );
+    const message = await createMessage(tx, row, now, {
+      direction: 'inbound',
+      body: inbound.body,
+      status: 'delivered',
+      deliveredAt: now,
+      providerSid: inbound.providerSid,
+    });
     events.push(conversationEvent('message:new', conversation, null, { message, conversation }));
     return { result: { duplicate: false, message, conversation }, events };
   });
@@ -131,20 +134,13 @@ export async function sendMessage(actor: Actor, input: { conversationId: string;
         // Replying reopens a closed conversation.
         data: { status: 'open', lastMessageAt: now, lastMessagePreview: input.body.slice(0, PREVIEW_LENGTH), version: { increment: 1 } },
       });
-      const message = toMessage(
-        await tx.message.create({
-          data: {
-            orgId: user.orgId,
-            conversationId: current.id,
-            direction: 'outbound',
-            body: input.body,
-            status: 'sent',
-            authorId: user.id,
-            providerSid: `TM${randomBytes(16).toString('hex')}`,
-            createdAt: now,
-          },
-        }),
-      );
+      const message = await createMessage(tx, current, now, {
+        direction: 'outbound',
+        body: input.body,
+        status: 'sent',
+        authorId: user.id,
+        providerSid: `TM${randomBytes(16).toString('hex')}`,
+      });
       const conversation = toConversation(row);
       return { result: message, event: conversationEvent('message:new', conversation, user.id, { message, conversation }) };
     },
