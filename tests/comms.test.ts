@@ -230,6 +230,32 @@ describe('messages', () => {
   });
 });
 
+describe('starting a conversation', () => {
+  it('an agent texts a client: one open conversation per number, which the client’s reply continues', async () => {
+    const alice = await t.caller('alice@acme.test');
+    const client = await alice.clients.create({ firstName: 'Priya', lastName: 'Patel', phone: '+1 (555) 700-0070' });
+    const first = await alice.conversations.start({ clientId: client.id, body: 'Your keys are ready.' });
+    expect(first.conversation).toMatchObject({ contactName: 'Priya Patel', contactPhone: '+15557000070', clientId: client.id, assigneeId: t.users['alice@acme.test'].id, unreadCount: 0, orgNumber: acmeNumber });
+    expect(first.message).toMatchObject({ direction: 'outbound', status: 'sent', body: 'Your keys are ready.' });
+    const again = await alice.conversations.start({ phone: '+1 555 700 0070', body: 'Pick them up any time.' });
+    expect(again.conversation.id).toBe(first.conversation.id);
+    const reply = await webhook('/webhooks/sms', { From: '+15557000070', To: acmeNumber, Body: 'Thanks!', MessageSid: nextSid('SM') });
+    expect(reply.body.conversationId).toBe(first.conversation.id);
+    expect((await alice.messages.list({ conversationId: first.conversation.id })).items.map((message) => message.body)).toEqual([
+      'Thanks!',
+      'Pick them up any time.',
+      'Your keys are ready.',
+    ]);
+
+    await expect(alice.conversations.start({ body: 'To whom?' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(alice.conversations.start({ clientId: client.id, phone: '+15557000070', body: 'Both' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    const noPhone = await alice.clients.create({ firstName: 'No', lastName: 'Phone' });
+    await expect(alice.conversations.start({ clientId: noPhone.id, body: 'Hi' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    const carol = await t.caller('carol@globex.test');
+    await expect(carol.conversations.start({ clientId: client.id, body: 'Not my client' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+});
+
 describe('typing in a conversation', () => {
   it('is seen by the org on that conversation, never by another org', async () => {
     const inbound = await webhook('/webhooks/sms', { From: '+15557000060', To: acmeNumber, Body: 'Hello?', MessageSid: nextSid('SM') });

@@ -146,6 +146,19 @@ export const conversationsListInput = z
   .default({ limit: 50 });
 
 export const conversationIdInput = z.strictObject({ id: idSchema });
+/** An agent writes first: to a client or lead (their phone) or to a number. */
+export const startConversationInput = z
+  .strictObject({
+    channel: z.enum(['sms', 'whatsapp']).default('sms'),
+    clientId: idSchema.optional(),
+    leadId: idSchema.optional(),
+    phone: z.string().trim().regex(/^[+0-9 ().-]{3,32}$/, 'Invalid phone number').optional(),
+    body: z.string().trim().min(1, 'The message is empty').max(1600),
+    ...withIdempotencyKey,
+  })
+  .refine((input) => [input.clientId, input.leadId, input.phone].filter((value) => value !== undefined).length === 1, {
+    message: 'Give exactly one of clientId, leadId or phone',
+  });
 export const assignConversationInput = z.strictObject({ id: idSchema, assigneeId: idSchema.nullable(), ...withIdempotencyKey });
 export const closeConversationInput = z.strictObject({ id: idSchema, ...withIdempotencyKey });
 

@@ -4,9 +4,10 @@ import type { PublicUser } from '../../shared/auth.ts';
 import { MESSAGE_STATUSES, type Channel, type CommsDataOf, type Conversation, type ConversationEvent, type Message, type MessageStatus } from '../../shared/comms.ts';
 import type { AppDeps } from '../context.ts';
 import type { Tx } from '../db/client.ts';
+import type { Prisma } from '../../generated/prisma/client.ts';
 import { commitChange, type IdempotencyOptions } from '../events/commit.ts';
 import type { EventDraft } from '../events/log.ts';
-import { findContact } from './phone.ts';
+import { findContact, normalizePhone } from './phone.ts';
 import { toConversation, toMessage } from './wire.ts';
 
 type Deps = Pick<AppDeps, 'db' | 'bus' | 'metrics'>;
@@ -57,6 +58,21 @@ async function createMessage(
   return toMessage(await tx.message.create({ data: { orgId: conversation.orgId, conversationId: conversation.id, createdAt: at, ...fields } }));
 }
 
+/**
+ * The contact's open conversation on the channel, changed by `changes` (a new version),
+ * or else a new one from `fresh()`: a contact has one open conversation per channel.
+ */
+async function continueOrStart(
+  tx: Tx,
+  key: { orgId: string; channel: Channel; contactPhone: string },
+  changes: Prisma.ConversationUpdateInput,
+  fresh: () => Promise<Omit<Prisma.ConversationUncheckedCreateInput, 'orgId' | 'channel' | 'contactPhone'>>,
+) {
+  const open = await tx.conversation.findFirst({ where: { ...key, status: 'open' }, orderBy: { createdAt: 'desc' } });
+  if (open) return { row: await tx.conversation.update({ where: { id: open.id }, data: { ...changes, version: { increment: 1 } } }), started: false };
+  return { row: await tx.conversation.create({ data: { ...key, ...(await fresh()) } }), started: true };
+}
+
 export interface InboundMessage {
   orgId: string;
   channel: Channel;
@@ -82,32 +98,18 @@ export async function receiveInboundMessage(deps: Deps, inbound: InboundMessage)
     }
     const now = new Date();
     const summary = { lastMessageAt: now, lastMessagePreview: inbound.body.slice(0, PREVIEW_LENGTH) };
-    const open = await tx.conversation.findFirst({
-      where: { orgId: inbound.orgId, channel: inbound.channel, contactPhone: inbound.from, status: 'open' },
-      orderBy: { createdAt: 'desc' },
-    });
+    const { row, started } = await continueOrStart(
+      tx,
+      { orgId: inbound.orgId, channel: inbound.channel, contactPhone: inbound.from },
+      { ...summary, unreadCount: { increment: 1 } },
+      async () => {
+        const contact = await findContact(tx, inbound.orgId, inbound.from);
+        return { contactName: contact.name, clientId: contact.clientId, leadId: contact.leadId, orgNumber: inbound.to, unreadCount: 1, ...summary };
+      },
+    );
     const events: EventDraft[] = [];
-    let row;
-    if (open) {
-      row = await tx.conversation.update({ where: { id: open.id }, data: { ...summary, unreadCount: { increment: 1 }, version: { increment: 1 } } });
-    } else {
-      const contact = await findContact(tx, inbound.orgId, inbound.from);
-      row = await tx.conversation.create({
-        data: {
-          orgId: inbound.orgId,
-          channel: inbound.channel,
-          contactPhone: inbound.from,
-          contactName: contact.name,
-          clientId: contact.clientId,
-          leadId: contact.leadId,
-          orgNumber: inbound.to,
-          unreadCount: 1,
-          ...summary,
-        },
-      });
-    }
     const conversation = toConversation(row);
-    if (!open) events.push(conversationEvent('conversation:new', conversation, null, { conversation }));
+    if (started) events.push(conversationEvent('conversation:new', conversation, null, { conversation }));
     const message = await createMessage(tx, row, now, {
       direction: 'inbound',
       body: inbound.body,
@@ -146,6 +148,68 @@ export async function sendMessage(actor: Actor, input: { conversationId: string;
     },
     idempotencyOf(actor, 'send', input),
   );
+}
+
+/**
+ * An agent texts a client, a lead or a number: continues the open conversation with
+ * that number on that channel, or starts one, with the message as its first.
+ */
+export async function startConversation(
+  actor: Actor,
+  input: { channel: 'sms' | 'whatsapp'; clientId?: string | undefined; leadId?: string | undefined; phone?: string | undefined; body: string },
+): Promise<{ conversation: Conversation; message: Message }> {
+  const { user } = actor;
+  return commitChange(
+    actor.deps,
+    user.orgId,
+    async (tx) => {
+      const contact = await contactToWrite(tx, user.orgId, input);
+      const now = new Date();
+      const summary = { lastMessageAt: now, lastMessagePreview: input.body.slice(0, PREVIEW_LENGTH) };
+      const { row, started } = await continueOrStart(tx, { orgId: user.orgId, channel: input.channel, contactPhone: contact.phone }, summary, async () => {
+        const orgNumber = await tx.phoneNumber.findFirst({ where: { orgId: user.orgId }, orderBy: { createdAt: 'asc' } });
+        const { phone: _phone, ...names } = contact;
+        return { ...names, orgNumber: orgNumber?.number ?? null, assigneeId: user.id, ...summary };
+      });
+      const conversation = toConversation(row);
+      const message = await createMessage(tx, row, now, {
+        direction: 'outbound',
+        body: input.body,
+        status: 'sent',
+        authorId: user.id,
+        providerSid: `TM${randomBytes(16).toString('hex')}`,
+      });
+      const events = [
+        ...(started ? [conversationEvent('conversation:new', conversation, user.id, { conversation })] : []),
+        conversationEvent('message:new', conversation, user.id, { message, conversation }),
+      ];
+      return { result: { conversation, message }, events };
+    },
+    idempotencyOf(actor, 'start', input),
+  );
+}
+
+/** The number and name to write to, from a client, a lead (of the org) or a number. */
+async function contactToWrite(tx: Tx, orgId: string, input: { clientId?: string | undefined; leadId?: string | undefined; phone?: string | undefined }) {
+  const bad = (message: string) => new TRPCError({ code: 'BAD_REQUEST', message });
+  if (input.clientId) {
+    const client = await tx.client.findFirst({ where: { id: input.clientId, orgId }, select: { firstName: true, lastName: true, phone: true } });
+    if (!client) throw bad(`clientId: No client with id ${input.clientId}`);
+    const phone = client.phone && normalizePhone(client.phone);
+    if (!phone) throw bad('clientId: This client has no phone number');
+    return { phone, contactName: `${client.firstName} ${client.lastName}`, clientId: input.clientId, leadId: null };
+  }
+  if (input.leadId) {
+    const lead = await tx.lead.findFirst({ where: { id: input.leadId, orgId }, select: { name: true, phone: true } });
+    if (!lead) throw bad(`leadId: No lead with id ${input.leadId}`);
+    const phone = lead.phone && normalizePhone(lead.phone);
+    if (!phone) throw bad('leadId: This lead has no phone number');
+    return { phone, contactName: lead.name, clientId: null, leadId: input.leadId };
+  }
+  const phone = normalizePhone(input.phone ?? '');
+  if (!phone) throw bad('phone: Invalid phone number');
+  const found = await findContact(tx, orgId, phone);
+  return { phone, contactName: found.name, clientId: found.clientId, leadId: found.leadId };
 }
 
 /** The caller read the conversation: its inbound messages become `read` and its unread count 0. */

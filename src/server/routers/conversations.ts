@@ -9,12 +9,13 @@ import {
   messagesListInput,
   onConversationInput,
   sendMessageInput,
+  startConversationInput,
   streamInput,
   type Conversation,
   type ConversationEvent,
 } from '../../shared/comms.ts';
 import type { StreamItem } from '../../shared/events.ts';
-import { assignConversation, closeConversation, findConversation, markMessagesRead, sendMessage } from '../comms/conversations.ts';
+import { assignConversation, closeConversation, findConversation, markMessagesRead, sendMessage, startConversation } from '../comms/conversations.ts';
 import { toConversation, toMessage } from '../comms/wire.ts';
 import { logSubscriptionProcedure, subscribeToLog } from '../events/subscribe.ts';
 import { authedProcedure, router } from '../trpc.ts';
@@ -54,6 +55,11 @@ export const conversationsRouter = router({
   }),
   byId: authedProcedure.input(conversationIdInput).query(async ({ ctx, input }): Promise<Conversation> => {
     return toConversation(await findConversation(ctx.db, ctx.user.orgId, input.id));
+  }),
+  /** Texts a client, a lead or a number: their open conversation on that channel, or a new one assigned to the caller. */
+  start: authedProcedure.input(startConversationInput).mutation(({ ctx, input }) => {
+    const { idempotencyKey, ...start } = input;
+    return startConversation({ deps: ctx, user: ctx.user, idempotencyKey }, start);
   }),
   assign: authedProcedure.input(assignConversationInput).mutation(({ ctx, input }) => {
     const { idempotencyKey, ...change } = input;
