@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../../src/server/comms/webhooks.ts';
-import { buildWebApp, openBrowser, screenshot, SCREENSHOTS, signIn } from '../helpers/browser.ts';
+import { buildWebApp, connectionBadge, openBrowser, screenshot, SCREENSHOTS, signIn } from '../helpers/browser.ts';
+import { startProxy } from '../helpers/proxy.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 let web: Awaited<ReturnType<typeof buildWebApp>>;
@@ -13,7 +14,7 @@ beforeAll(async () => {
 });
 
 /** POSTs a Twilio-style form to one of the server's webhooks, signed with the org's secret. */
-async function postWebhook(server: TestServer, secret: string, route: string, fields: Record<string, string>) {
+async function postWebhook(server: Pick<TestServer, 'server'>, secret: string, route: string, fields: Record<string, string>) {
   const body = new URLSearchParams(fields).toString();
   const timestamp = String(Math.floor(Date.now() / 1000));
   const response = await fetch(`${server.server.url}${route}`, {
@@ -193,5 +194,33 @@ describe('the inbox', () => {
     if (!process.env.UPDATE_SCREENSHOTS) return;
     await mkdir('docs/screenshots', { recursive: true });
     for (const name of ['inbox', 'incoming-call']) await copyFile(path.join(SCREENSHOTS, `${name}.png`), `docs/screenshots/${name}.png`);
+  });
+
+  it('keeps the inbox and the call banner live by polling while WebSockets are blocked', { timeout: 90_000 }, async () => {
+    await using server = await startTestServer({ perModule: 3, communications: true, config: { CALL_RING_TIMEOUT_MS: 30_000 } });
+    await using proxy = await startProxy(server.server);
+    const settings = await (await server.caller('alice@acme.test')).webhooks.settings();
+    const [orgNumber, secret] = [settings.numbers[0]!, settings.secret!];
+    await using bob = await openBrowser();
+    for (const pattern of [/WebSocket connection to .* failed/, /Failed to load resource/, /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET/]) bob.allow(pattern);
+    await signIn(bob.page, proxy.url, 'bob@acme.test');
+    await nav(bob.page).getByRole('link', { name: /^Inbox/ }).click();
+    await bob.page.getByTestId('conversation-row').first().waitFor();
+
+    proxy.setMode('no-websocket');
+    await expect.poll(() => connectionBadge(bob.page).textContent(), { timeout: 20_000 }).toBe('Live via polling');
+    const sms = await postWebhook(server, secret, '/webhooks/sms', { From: '+15557009999', To: orgNumber, Body: 'Anyone there?', MessageSid: `SMpoll${Date.now()}` });
+    // The link polls every 2 s.
+    const row = bob.page.getByTestId('conversation-row').first();
+    await expect.poll(() => row.getAttribute('data-id'), { timeout: 5_000 }).toBe(sms.conversationId);
+    await row.click();
+    await bob.page.getByTestId('thread').getByTestId('message').filter({ hasText: 'Anyone there?' }).waitFor();
+    await postWebhook(server, secret, '/webhooks/sms', { From: '+15557009999', To: orgNumber, Body: 'Hello?', MessageSid: `SMpoll2${Date.now()}` });
+    await bob.page.getByTestId('thread').getByTestId('message').filter({ hasText: 'Hello?' }).waitFor({ timeout: 5_000 });
+    await postWebhook(server, secret, '/webhooks/voice', { From: '+15557009999', To: orgNumber, CallSid: `CApoll${Date.now()}` });
+    await bob.page.getByTestId('incoming-call').filter({ hasText: '+15557009999' }).waitFor({ timeout: 5_000 });
+    await bob.page.getByTestId('call-banner').getByRole('button', { name: 'Answer the call from +15557009999' }).click();
+    await bob.page.getByTestId('call-ended').filter({ hasText: 'You answered the call from +15557009999' }).waitFor({ timeout: 5_000 });
+    expect(bob.errors()).toEqual([]);
   });
 });

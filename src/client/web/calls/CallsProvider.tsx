@@ -10,6 +10,12 @@ import { applyCall } from './cache.ts';
 export const RECENT_CALLS_INPUT = { limit: 50 };
 /** How long "Bob answered" stays where the ringing call was. */
 export const ENDED_NOTICE_MS = 5_000;
+/**
+ * A call still "ringing" this long after its ring time is over is not shown: the server marks
+ * it missed within a scheduler pass, and a call whose event never comes (a stopped scheduler)
+ * must not ring on screen forever. The margin covers the clocks of browser and server.
+ */
+export const RING_GRACE_MS = 10_000;
 
 export interface EndedNotice {
   call: Call;
@@ -99,7 +105,11 @@ export function CallsProvider({ children }: { children: ReactNode }) {
       mutate(
         { id },
         {
-          onSuccess: (call) => void applyCall(queryClient, call),
+          onSuccess: (call) => {
+            applyCall(queryClient, call);
+            // Whichever comes first, this answer or the stream's event: one notice.
+            setEnded((current) => [...current.filter((notice) => notice.call.id !== call.id), { call, outcome: 'answered-by-you' }]);
+          },
           onError: (failure) => {
             const message = errorCode(failure) === 'CONFLICT' ? `Could not answer: ${messageOf(failure).replace(/\.?$/, '.')}` : `Could not answer the call: ${messageOf(failure)}`;
             setErrors((current) => new Map(current).set(id, message));
@@ -121,7 +131,18 @@ export function CallsProvider({ children }: { children: ReactNode }) {
     });
   }, []);
 
-  const ringing = useMemo(() => (recent.data?.items ?? []).filter((call) => call.status === 'ringing').reverse(), [recent.data]);
+  const [now, setNow] = useState(Date.now);
+  const ringing = useMemo(
+    () => (recent.data?.items ?? []).filter((call) => call.status === 'ringing' && Date.parse(call.ringUntil) + RING_GRACE_MS > now).reverse(),
+    [recent.data, now],
+  );
+  // Look again when the first of them is over.
+  useEffect(() => {
+    if (ringing.length === 0) return;
+    const next = Math.min(...ringing.map((call) => Date.parse(call.ringUntil) + RING_GRACE_MS));
+    const timer = setTimeout(() => setNow(Date.now()), Math.max(0, next - Date.now()) + 50);
+    return () => clearTimeout(timer);
+  }, [ringing]);
   const value = useMemo<CallsValue>(() => ({ ringing, ended, answer, answering, errors, dismiss }), [ringing, ended, answer, answering, errors, dismiss]);
   return <CallsContext.Provider value={value}>{children}</CallsContext.Provider>;
 }
