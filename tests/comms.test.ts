@@ -157,7 +157,9 @@ describe('calls', () => {
     const taken = await alice.calls.answer({ id: String(answered.body.callId) });
     expect(taken).toMatchObject({ status: 'answered', answeredById: t.users['alice@acme.test'].id });
     // Someone else cannot take it too.
-    await expect((await t.caller('bob@acme.test')).calls.answer({ id: String(answered.body.callId) })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect((await t.client('bob@acme.test')).trpc.calls.answer.mutate({ id: String(answered.body.callId) })).rejects.toMatchObject({
+      data: { code: 'CONFLICT', current: { status: 'answered', answeredById: t.users['alice@acme.test'].id } },
+    });
 
     await vi.waitFor(() => expect(calls.items.some((event) => event.type === 'call.missed')).toBe(true), { timeout: 5_000 });
     // The answered call rang out before the missed one did: the scheduler has passed its deadline.

@@ -80,7 +80,7 @@ describe('notifications', () => {
     const client = await t.client('bob@acme.test', { url: proxy.url });
     const seen: Notification[] = [];
     const subscription = client.trpc.notifications.onNew.subscribe(undefined, {
-      onData: ({ data }) => data.type !== 'RESYNC' && seen.push(data as Notification),
+      onData: ({ data }) => 'kind' in data && seen.push(data),
     });
     await vi.waitFor(() => expect(client.connection.state).toBe('fallback-polling'), { timeout: 5_000 });
     const polled = await alice.jobs.create({ title: 'Polled', assigneeId: bobId });

@@ -2,6 +2,7 @@ import { TRPCError } from '@trpc/server';
 import type { Call, CallEvent, CommsDataOf } from '../../shared/comms.ts';
 import type { Tx } from '../db/client.ts';
 import { commitChange } from '../events/commit.ts';
+import { VersionConflict } from '../trpc.ts';
 import type { EventDraft } from '../events/log.ts';
 import type { Actor } from './conversations.ts';
 import { findContact } from './phone.ts';
@@ -60,7 +61,12 @@ export async function answerCall(actor: Actor, input: { id: string }): Promise<C
       const current = await findCall(tx, user.orgId, input.id);
       if (current.status === 'answered' && current.answeredById === user.id) return { result: toCall(current) };
       if (current.status !== 'ringing') {
-        throw new TRPCError({ code: 'CONFLICT', message: current.status === 'answered' ? 'Someone else answered this call' : 'This call was missed' });
+        throw new TRPCError({
+          code: 'CONFLICT',
+          message: current.status === 'answered' ? 'Someone else answered this call' : 'This call was missed',
+          // `error.data.current`: the call as it is, with who answered it.
+          cause: new VersionConflict(toCall(current)),
+        });
       }
       const call = toCall(
         await tx.call.update({

@@ -35,7 +35,7 @@ function decodeCursor(cursor: string): { at: Date; id: string } {
 }
 
 export const conversationsRouter = router({
-  /** The org's conversations, most recent activity first. */
+  /** The org's conversations, latest message first (every conversation has one: it starts with a message). */
   list: authedProcedure.input(conversationsListInput).query(async ({ ctx, input }) => {
     const after = input.cursor ? decodeCursor(input.cursor) : null;
     const rows = await ctx.db.conversation.findMany({
@@ -44,14 +44,14 @@ export const conversationsRouter = router({
         ...(input.status ? { status: input.status } : {}),
         ...(input.channel ? { channel: input.channel } : {}),
         ...(input.assigneeId !== undefined ? { assigneeId: input.assigneeId === 'me' ? ctx.user.id : input.assigneeId } : {}),
-        ...(after ? { OR: [{ updatedAt: { lt: after.at } }, { updatedAt: after.at, id: { lt: after.id } }] } : {}),
+        ...(after ? { OR: [{ lastMessageAt: { lt: after.at } }, { lastMessageAt: after.at, id: { lt: after.id } }] } : {}),
       },
-      orderBy: [{ updatedAt: 'desc' }, { id: 'desc' }],
+      orderBy: [{ lastMessageAt: 'desc' }, { id: 'desc' }],
       take: input.limit + 1,
     });
     const page = rows.slice(0, input.limit);
     const last = page.at(-1);
-    return { items: page.map(toConversation), nextCursor: rows.length > input.limit && last ? encodeCursor(last.updatedAt, last.id) : null };
+    return { items: page.map(toConversation), nextCursor: rows.length > input.limit && last ? encodeCursor(last.lastMessageAt ?? last.createdAt, last.id) : null };
   }),
   byId: authedProcedure.input(conversationIdInput).query(async ({ ctx, input }): Promise<Conversation> => {
     return toConversation(await findConversation(ctx.db, ctx.user.orgId, input.id));

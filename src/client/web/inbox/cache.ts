@@ -65,9 +65,10 @@ export function matchesFilter(conversation: Conversation, filter: ConversationFi
   return true;
 }
 
-/** The server's order: latest activity (`updatedAt`) first, then id, descending. */
+/** The server's order of `conversations.list`: latest message first, then id. */
 export function compareConversations(a: Conversation, b: Conversation): number {
-  if (a.updatedAt !== b.updatedAt) return a.updatedAt > b.updatedAt ? -1 : 1;
+  const at = (conversation: Conversation) => conversation.lastMessageAt ?? conversation.createdAt;
+  if (at(a) !== at(b)) return at(a) > at(b) ? -1 : 1;
   return a.id === b.id ? 0 : a.id > b.id ? -1 : 1;
 }
 
