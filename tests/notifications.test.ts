@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ResyncSignal } from '../src/shared/events.ts';
-import type { Notification } from '../src/shared/notifications.ts';
+import type { Notification, NotificationsRead } from '../src/shared/notifications.ts';
 import { startProxy } from './helpers/proxy.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
@@ -47,7 +47,7 @@ describe('notifications', () => {
     const alice = await t.caller('alice@acme.test');
     const bobId = t.users['bob@acme.test'].id;
     const client = await t.client('bob@acme.test');
-    const seen: (Notification | ResyncSignal)[] = [];
+    const seen: (Notification | NotificationsRead | ResyncSignal)[] = [];
     let lastId: string | undefined;
     let started = false;
     const subscription = client.trpc.notifications.onNew.subscribe(undefined, {
@@ -64,7 +64,7 @@ describe('notifications', () => {
 
     const missed = await alice.jobs.create({ title: 'While away', assigneeId: bobId });
     await alice.jobs.create({ title: 'Not for Bob' });
-    const resumed: (Notification | ResyncSignal)[] = [];
+    const resumed: (Notification | NotificationsRead | ResyncSignal)[] = [];
     const again = client.trpc.notifications.onNew.subscribe({ lastEventId: lastId }, { onData: ({ data }) => resumed.push(data) });
     await vi.waitFor(() => expect(resumed).toMatchObject([{ kind: 'job_assigned', recordId: missed.id, title: 'Job assigned to you: While away' }]), {
       timeout: 5_000,
@@ -79,16 +79,30 @@ describe('notifications', () => {
     const bobId = t.users['bob@acme.test'].id;
     const client = await t.client('bob@acme.test', { url: proxy.url });
     const seen: Notification[] = [];
+    const reads: NotificationsRead[] = [];
     const subscription = client.trpc.notifications.onNew.subscribe(undefined, {
-      onData: ({ data }) => 'kind' in data && seen.push(data),
+      onData: ({ data }) => {
+        if ('kind' in data) seen.push(data);
+        else if (data.type === 'NOTIFICATIONS_READ') reads.push(data);
+      },
     });
     await vi.waitFor(() => expect(client.connection.state).toBe('fallback-polling'), { timeout: 5_000 });
     const polled = await alice.jobs.create({ title: 'Polled', assigneeId: bobId });
     await vi.waitFor(() => expect(seen.map((note) => note.recordId)).toEqual([polled.id]), { timeout: 5_000 });
+    // Read in another tab: this one hears of it, by polling too.
+    const otherTab = await t.caller('bob@acme.test');
+    const { unread } = await otherTab.notifications.markRead({ ids: [seen[0]!.id] });
+    await vi.waitFor(() => expect(reads).toMatchObject([{ ids: [seen[0]!.id], unread }]), { timeout: 5_000 });
     proxy.setMode('pass');
     await vi.waitFor(() => expect(client.connection.state).toBe('open'), { timeout: 10_000 });
     const live = await alice.jobs.create({ title: 'Live again', assigneeId: bobId });
     await vi.waitFor(() => expect(seen.map((note) => note.recordId)).toEqual([polled.id, live.id]), { timeout: 5_000 });
+    await otherTab.notifications.markRead({ all: true });
+    await vi.waitFor(() => expect(reads.at(-1)).toMatchObject({ type: 'NOTIFICATIONS_READ', ids: null, unread: 0 }), { timeout: 5_000 });
+    expect(reads).toHaveLength(2);
+    // Nobody else hears of Bob's reads.
+    const alices = await alice.notifications.since({ lastEventId: '0' });
+    expect(alices.events.every((item) => !('type' in item))).toBe(true);
     subscription.unsubscribe();
   });
 });

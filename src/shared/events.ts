@@ -40,10 +40,28 @@ export type CrmEvent = { [M in ModuleName]: EventsOf<M> }[ModuleName];
 export const COMMS_STREAMS = ['conversations', 'calls', 'alerts', 'reminders'] as const;
 export type CommsStream = (typeof COMMS_STREAMS)[number];
 
-/** Every event of the log: the six record modules and the communications family. */
-export type LogEvent = CrmEvent | CommsEvent;
-/** The `module` of a log event: a record module or a communications stream. */
-export type LogModule = ModuleName | CommsStream;
+/**
+ * A user marked some (`ids`) or all (`ids: null`) of their notifications read: their
+ * other tabs follow. In the org's log for order and resume, but read only through the
+ * user's own `notifications.*` procedures (`recordId` is the user), never `events.*`.
+ */
+export interface NotificationsReadEvent {
+  seq: number;
+  type: 'notifications:read';
+  module: 'notifications';
+  action: 'notifications:read';
+  recordId: string;
+  version: number;
+  userId: string;
+  orgId: string;
+  timestamp: string;
+  data: { ids: string[] | null; readAt: string; unread: number };
+}
+
+/** Every event of the log: the six record modules, the communications family, users' own streams. */
+export type LogEvent = CrmEvent | CommsEvent | NotificationsReadEvent;
+/** The `module` of a log event: a record module, a communications stream or `notifications` (personal). */
+export type LogModule = ModuleName | CommsStream | 'notifications';
 export const LOG_MODULES = [...MODULE_NAMES, ...COMMS_STREAMS] as const;
 export const logModuleSchema = z.enum(LOG_MODULES);
 

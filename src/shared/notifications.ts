@@ -18,6 +18,17 @@ export interface Notification {
   createdAt: string;
 }
 
+/** In `notifications.onNew`: some (or, with `ids: null`, all) of the caller's notifications were marked read, maybe in another tab. */
+export interface NotificationsRead {
+  type: 'NOTIFICATIONS_READ';
+  ids: string[] | null;
+  readAt: string;
+  /** The caller's unread count after it. */
+  unread: number;
+  /** The log event that says so; also its tracked id. */
+  eventSeq: number;
+}
+
 export const notificationsListInput = z
   .strictObject({
     limit: z.number().int().min(1).max(100).default(30),
