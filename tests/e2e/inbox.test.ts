@@ -184,6 +184,18 @@ describe('the inbox', () => {
     await page.getByRole('heading', { name: listing.address }).waitFor();
     expect(new URL(page.url()).pathname).toBe(`/listings/${listing.id}`);
 
+    // Texting a client from their page opens the conversation in the inbox.
+    const client = await alice.clients.create({ firstName: 'Texty', lastName: 'McTextface', phone: '+1 555 700 0099' });
+    await page.goto(`${server.server.url}/clients/${client.id}`);
+    await page.getByRole('heading', { name: 'Texty McTextface' }).waitFor();
+    await page.getByRole('button', { name: 'Text', exact: true }).click();
+    await page.getByLabel('Message to Texty McTextface').fill('Your keys are ready at the office.');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.waitForURL(/\/inbox\/[^/]+$/);
+    await page.getByTestId('message').filter({ hasText: 'Your keys are ready at the office.' }).waitFor();
+    const conversationId = new URL(page.url()).pathname.split('/').at(-1)!;
+    expect((await alice.conversations.byId({ id: conversationId })).clientId).toBe(client.id);
+
     await nav(page).getByRole('link', { name: 'Dashboard' }).click();
     await expect.poll(() => page.getByTestId('missed-calls').textContent()).not.toBe('–');
     expect(Number(await page.getByTestId('missed-calls').textContent())).toBeGreaterThan(0);

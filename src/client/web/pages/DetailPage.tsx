@@ -15,6 +15,7 @@ import { Avatar } from '../presence/Avatars.tsx';
 import { useRecordActivity, useTypingReporter } from '../presence/PresenceProvider.tsx';
 import { useNamesOf, usePersonLabel, useUserName } from '../people/people.ts';
 import { useSession } from '../session/SessionContext.tsx';
+import { TextContact } from '../inbox/TextContact.tsx';
 
 /** Any module's record: every field editable in place, kept current by the event stream. */
 export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
@@ -52,6 +53,9 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
       </p>
       <div className="page-header">
         <h1 id="detail-heading">{ui.title(record) || '(untitled)'}</h1>
+        {!deleted && record.phone && (module === 'clients' || module === 'leads') ? (
+          <TextContact target={module === 'clients' ? { clientId: record.id } : { leadId: record.id }} name={ui.title(record)} />
+        ) : null}
         {!deleted ? <DeleteButton module={module} record={record} /> : null}
       </div>
       {deletion ? (
