@@ -1,11 +1,18 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 const hasPostgres = existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').length > 0;
 const runPostgres = hasPostgres || process.env.CI === 'true';
 if (!runPostgres) {
   console.warn('PostgreSQL server binaries not found: the `postgres` test project is left out (install `postgresql`; CI always runs it).');
+}
+const hasRedis = (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && existsSync(path.join(dir, 'redis-server')));
+const runMultinode = (hasPostgres && hasRedis) || process.env.CI === 'true';
+if (!runMultinode) {
+  console.warn('PostgreSQL or redis-server not found: the `multinode` test project is left out (install `postgresql` and `redis-server`; CI always runs it).');
 }
 
 /**
@@ -25,7 +32,11 @@ if (!jsdomLoads) {
   console.warn(`jsdom does not load on Node ${process.versions.node}: the component tests (tests/**/*.test.tsx) are left out (jsdom 26 supports Node 20).`);
 }
 
-/** The suites that touch the database run a second time against a real PostgreSQL server. */
+/**
+ * The suites that touch the database run a second time against a real PostgreSQL server,
+ * and a third time on two nodes sharing that server and a Redis (project `multinode`:
+ * callers and clients of each test alternate between the nodes).
+ */
 const databaseSuites = ['tests/records.test.ts', 'tests/subscriptions.test.ts', 'tests/realtime.test.ts', 'tests/concurrency.test.ts', 'tests/idempotency.test.ts', 'tests/retention.test.ts', 'tests/tokens.test.ts', 'tests/merge.test.ts', 'tests/comms.test.ts', 'tests/alerts.test.ts'];
 
 export default defineConfig({
@@ -36,6 +47,23 @@ export default defineConfig({
       { extends: true as const, test: { name: 'pglite', include: ['tests/**/*.test.ts', ...(jsdomLoads ? ['tests/**/*.test.tsx'] : [])] } },
       ...(runPostgres
         ? [{ extends: true as const, test: { name: 'postgres', include: databaseSuites, globalSetup: ['tests/helpers/postgres-setup.ts'] } }]
+        : []),
+      ...(runMultinode
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: 'multinode',
+                include: databaseSuites,
+                globalSetup: ['tests/helpers/postgres-setup.ts', 'tests/helpers/multinode-setup.ts'],
+                // Each file's second node waits about 10 s for the first to let go of Prisma's migration
+                // lock (see waitForMigrationLockRelease): idle time, so more files run at once than there
+                // are cores. A per-project worker count needs a group of its own: it runs after the others.
+                maxWorkers: Math.max(3, availableParallelism() - 1),
+                sequence: { groupOrder: 1 },
+              },
+            },
+          ]
         : []),
     ],
     coverage: {

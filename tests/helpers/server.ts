@@ -5,23 +5,43 @@ import { createTandemClient, type TandemClient, type TandemClientOptions } from 
 import { createTestApp, type DemoEmail, type TestApp } from './app.ts';
 
 export interface TestServer extends TestApp {
+  /** The first node's server (the only one outside the `multinode` project). */
   server: RunningServer;
-  /** A real @trpc/client over the WebSocket (with HTTP fallback), signed in as `email`; closed with the server. */
+  /** One server per node of `apps`, in the same order. */
+  servers: readonly RunningServer[];
+  /**
+   * A real @trpc/client over the WebSocket (with HTTP fallback), signed in as `email`; closed with the server.
+   * With several nodes, each client without a `url` of its own goes to the next node's server in turn (A, B, A, …).
+   */
   client(email: DemoEmail, options?: Partial<TandemClientOptions>): Promise<TandemClient>;
 }
 
-/** The real HTTP + WebSocket server on a random loopback port, over a fresh in-memory database. */
+/** The real HTTP + WebSocket server on a random loopback port, over a fresh in-memory database (one server per node). */
 export async function startTestServer(
   options: Parameters<typeof createTestApp>[0] & { server?: Partial<ServerOptions> } = {},
 ): Promise<TestServer> {
   const testApp = await createTestApp(options);
-  const server = await startServer(testApp.deps, { host: '127.0.0.1', port: 0, logger: createLogger('silent'), ...options.server });
+  const servers: RunningServer[] = [];
   const clients: TandemClient[] = [];
+  const close = async () => {
+    await Promise.all(clients.map((client) => client.close()));
+    for (const server of servers) await server.close();
+    await testApp[Symbol.asyncDispose]();
+  };
+  try {
+    for (const app of testApp.apps) servers.push(await startServer(app.deps, { host: '127.0.0.1', port: 0, logger: createLogger('silent'), ...options.server }));
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  let nextServer = 0;
   return {
     ...testApp,
-    server,
+    server: servers[0]!,
+    servers,
     async client(email, overrides = {}) {
       const token = await testApp.tokenFor(email);
+      const server = servers[nextServer++ % servers.length]!;
       const client = createTandemClient({
         url: server.url,
         getToken: () => token,
@@ -33,10 +53,6 @@ export async function startTestServer(
       clients.push(client);
       return client;
     },
-    async [Symbol.asyncDispose]() {
-      await Promise.all(clients.map((client) => client.close()));
-      await server.close();
-      await testApp[Symbol.asyncDispose]();
-    },
+    [Symbol.asyncDispose]: close,
   };
 }
