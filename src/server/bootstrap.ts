@@ -5,6 +5,7 @@ import type { EventBus } from './bus/types.ts';
 import type { Config } from './config.ts';
 import type { AppDeps } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
+import { PrismaPg } from '@prisma/adapter-pg';
 import { applyMigrations, withMigrationLock } from './db/migrate.ts';
 import { DEMO_LOGINS, DEMO_PASSWORD, seedDemoData } from './db/seed.ts';
 import { schedulePruning } from './events/retention.ts';
@@ -85,8 +86,9 @@ async function createSharedLimitStore(config: AppConfig, logger: Logger): Promis
 
 export async function createApp(config: AppConfig, logger: Logger): Promise<App> {
   const database = await openDatabase(config);
-  const migrate = () => applyMigrations(database.adapterFactory);
-  const applied = config.DATABASE_URL ? await withMigrationLock(config.DATABASE_URL, migrate) : await migrate();
+  const applied = config.DATABASE_URL
+    ? await withMigrationLock(config.DATABASE_URL, () => applyMigrations(new PrismaPg({ connectionString: config.DATABASE_URL }), { closeConnections: true }))
+    : await applyMigrations(database.adapterFactory);
   if (applied.length) logger.info('migrations applied', { applied });
   const deps: AppDeps = {
     db: database.prisma,

@@ -9,7 +9,6 @@ import { DEMO_LOGINS, seedDemoData } from '../../src/server/db/seed.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { appRouter } from '../../src/server/routers/_app.ts';
 import { createCallerFactory } from '../../src/server/trpc.ts';
-import { waitForMigrationLockRelease } from './postgres.ts';
 import { startRedis, type RedisServer } from './redis.ts';
 
 /** The tests' token secret, for signing tokens with other lifetimes. */
@@ -130,11 +129,7 @@ export async function createTestApp({
     };
     apps.push(await createApp(appConfig, createLogger('silent')));
     await seedDemoData(apps[0]!.deps, { perModule, communications });
-    while (apps.length < nodeCount) {
-      // The node before still holds Prisma's migration lock for about 10 s (see waitForMigrationLockRelease).
-      await waitForMigrationLockRelease(databaseUrl!);
-      apps.push(await createApp(appConfig, createLogger('silent')));
-    }
+    while (apps.length < nodeCount) apps.push(await createApp(appConfig, createLogger('silent')));
     users = await readUsers(apps[0]!);
   } catch (error) {
     await close();

@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { freePort } from './process.ts';
 
 export interface PostgresServer {
@@ -45,34 +44,4 @@ export async function startPostgres(): Promise<PostgresServer> {
       }
     },
   };
-}
-
-
-/** The advisory lock Prisma's schema engine takes while it applies migrations. */
-const PRISMA_MIGRATE_LOCK_KEY = 72707369;
-
-/**
- * Waits until no session holds Prisma's migration lock on this database. A node that has
- * applied migrations keeps that lock on an idle pooled connection until the pool closes
- * it, about 10 s later; a node started meanwhile waits for it inside the engine, close to
- * the engine's own 10 s timeout. Waiting here first makes the next start deterministic.
- */
-export async function waitForMigrationLockRelease(databaseUrl: string, timeoutMs = 30_000): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const { rows } = await client.query<{ held: number }>(
-        `SELECT count(*)::int AS held FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1
-           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-        [PRISMA_MIGRATE_LOCK_KEY],
-      );
-      if (rows[0]!.held === 0) return;
-      if (Date.now() > deadline) throw new Error(`Prisma's migration lock was still held after ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  } finally {
-    await client.end();
-  }
 }

@@ -1,3 +1,4 @@
+import { PrismaPg } from '@prisma/adapter-pg';
 import { readConfig } from '../config.ts';
 import { openDatabase } from './client.ts';
 import { applyMigrations, createMigration, withMigrationLock } from './migrate.ts';
@@ -14,8 +15,10 @@ if (command === 'new') {
   const config = readConfig();
   const db = await openDatabase(config);
   try {
-    const migrate = () => applyMigrations(db.adapterFactory);
-    const applied = config.DATABASE_URL ? await withMigrationLock(config.DATABASE_URL, migrate) : await migrate();
+    const url = config.DATABASE_URL;
+    const applied = url
+      ? await withMigrationLock(url, () => applyMigrations(new PrismaPg({ connectionString: url }), { closeConnections: true }))
+      : await applyMigrations(db.adapterFactory);
     console.log(applied.length ? `Applied ${applied.join(', ')}` : 'The database is up to date');
   } finally {
     await db.close();

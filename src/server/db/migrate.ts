@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { MigrationList } from '@prisma/schema-engine-wasm';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { openSchemaEngine } from './schema-engine.ts';
@@ -44,9 +44,25 @@ async function readMigrations(dir = migrationsDir): Promise<MigrationList> {
   };
 }
 
-/** Applies the committed migrations that the database has not seen yet (recorded in `_prisma_migrations`). */
-export async function applyMigrations(adapterFactory: SqlMigrationAwareDriverAdapterFactory): Promise<string[]> {
-  const engine = await openSchemaEngine(await readSchema(), adapterFactory);
+/**
+ * Applies the committed migrations that the database has not seen yet (recorded in
+ * `_prisma_migrations`). With `closeConnections` (a PostgreSQL server), the connections
+ * the engine opened are closed afterwards: the engine's own advisory lock stays held by
+ * an idle pooled connection otherwise, and a node starting meanwhile waits on it for
+ * the pool's 10-second idle timeout.
+ */
+export async function applyMigrations(adapterFactory: SqlMigrationAwareDriverAdapterFactory, { closeConnections = false } = {}): Promise<string[]> {
+  const opened: SqlDriverAdapter[] = [];
+  const factory: SqlMigrationAwareDriverAdapterFactory = closeConnections
+    ? Object.assign(Object.create(adapterFactory) as SqlMigrationAwareDriverAdapterFactory, {
+        connect: async () => {
+          const adapter = await adapterFactory.connect();
+          opened.push(adapter);
+          return adapter;
+        },
+      })
+    : adapterFactory;
+  const engine = await openSchemaEngine(await readSchema(), factory);
   try {
     const { appliedMigrationNames } = await engine.applyMigrations({
       migrationsList: await readMigrations(),
@@ -55,6 +71,7 @@ export async function applyMigrations(adapterFactory: SqlMigrationAwareDriverAda
     return appliedMigrationNames;
   } finally {
     engine.free();
+    await Promise.all(opened.map((adapter) => adapter.dispose()));
   }
 }
 

@@ -61,13 +61,21 @@ export interface SequencedEvent {
   prevSeq: number;
 }
 
-/** Writes the event row; call inside the transaction that makes the change, after `lockOrgLog`. */
+/**
+ * Writes the event row with the org's previous seq, in one statement (a commit's
+ * statements are most of its cost); call inside the transaction that makes the
+ * change, after `lockOrgLog`, so that the previous seq read here is final.
+ */
 export async function appendEvent(tx: Tx, draft: EventDraft): Promise<SequencedEvent> {
-  const previous = await tx.event.findFirst({ where: { orgId: draft.orgId }, orderBy: { seq: 'desc' }, select: { seq: true } });
-  const prevSeq = previous?.seq ?? (await tx.eventLogState.findUnique({ where: { orgId: draft.orgId } }))?.prunedThroughSeq ?? 0;
-  const { notifications: _notifications, ...columns } = draft;
-  const row = await tx.event.create({ data: { ...columns, data: draft.data as object, prevSeq } });
-  return { event: toEvent(row), prevSeq };
+  const [row] = await tx.$queryRaw<(EventRow & { prevSeq: number })[]>`
+    INSERT INTO "Event" ("orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq")
+    VALUES (${draft.orgId}, ${draft.module}, ${draft.action}, ${draft.recordId}, ${draft.version}, ${draft.userId},
+      ${JSON.stringify(draft.data)}::jsonb, ${draft.mergedFromVersion ?? null}::integer,
+      COALESCE((SELECT max(seq) FROM "Event" WHERE "orgId" = ${draft.orgId}),
+               (SELECT "prunedThroughSeq" FROM "EventLogState" WHERE "orgId" = ${draft.orgId}), 0))
+    RETURNING seq, "orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq", "createdAt"`;
+  if (!row) throw new Error('The event row was not written');
+  return { event: toEvent(row), prevSeq: row.prevSeq };
 }
 
 /** Every org's events after `afterSeq` in seq order, with their prevSeq: what a node tails when its pub/sub is down. */
