@@ -3,7 +3,7 @@
  * baselines), the load generator, pinned to separate cores with `taskset` when it
  * exists, and what is read from /proc about them (CPU time, RSS).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,7 +52,9 @@ function waitFor(child: ChildProcess, pattern: RegExp, output: () => string, wha
 }
 
 function startProcess(kind: Kind, args: string[], env: Record<string, string>, pattern: RegExp, nodeFlags: string[] = []): Promise<ServerHandle> {
-  const [command, argv] = pinned(0, process.execPath, [...nodeFlags, '--import', 'tsx', ...args]);
+  // TypeScript runs through tsx; a built bundle (.mjs) runs on plain node.
+  const loader = args[0]?.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const [command, argv] = pinned(0, process.execPath, [...nodeFlags, ...loader, ...args]);
   const child = spawn(command, argv, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const append = (chunk: Buffer) => {
@@ -137,8 +139,15 @@ export async function prepareTandemDatabase(orgCount: number, databaseUrl?: stri
 }
 
 /** `npm start`'s code path (src/server/main.ts) in its own process, pinned to core 0. */
+let serverBuilt = false;
+
+/** `npm start`'s code path: the server bundle (built once per run, as `npm start` builds it), on plain node. */
 export function startTandem(env: Record<string, string>, nodeFlags: string[] = []): Promise<ServerHandle> {
-  return startProcess('tandem', ['src/server/main.ts'], env, /running at (http:\/\/\S+)[\s\S]*Press Ctrl\+C to stop\./, nodeFlags);
+  if (!serverBuilt) {
+    execFileSync('npm', ['run', '--silent', 'build:server'], { cwd: root, stdio: 'inherit' });
+    serverBuilt = true;
+  }
+  return startProcess('tandem', ['dist/server/main.mjs'], env, /running at (http:\/\/\S+)[\s\S]*Press Ctrl\+C to stop\./, nodeFlags);
 }
 
 /** User + system CPU time of a process so far, in ms. */

@@ -50,7 +50,7 @@ function area(node: ProfileNode): string {
   if (url.includes('@prisma') || url.includes('generated/prisma') || url.includes('pglite-prisma-adapter')) return 'Prisma';
   if (url.includes('@trpc/server')) return 'tRPC server (adapter, procedures, streams)';
   if (url.includes('/ws/')) return 'ws (framing, socket writes)';
-  if (url.includes('src/server')) return 'Tandem server code';
+  if (url.includes('src/server') || url.includes('dist/server')) return 'Tandem server code';
   if (url.includes('zod')) return 'zod';
   if (url.startsWith('node:') || url === '') return `Node internals / natives (${functionName || 'anonymous'})`.startsWith('Node internals / natives (JSON') ? 'JSON' : 'Node internals and natives';
   return 'other';

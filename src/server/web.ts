@@ -1,14 +1,10 @@
 import { createReadStream, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-// Not `new URL(path, import.meta.url)` literally: Vite rewrites that pattern into a web asset URL
-// when a browser-side test (jsdom) imports the server.
-const moduleUrl = import.meta.url;
+import { projectRoot } from './paths.ts';
 
 /** Where `npm run build:web` writes the app (vite.config.ts); TANDEM_WEB_DIR overrides it. */
-const DEFAULT_ROOT = fileURLToPath(new URL('../../dist/web/', moduleUrl));
+const DEFAULT_ROOT = path.join(projectRoot, 'dist', 'web');
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -1,18 +1,14 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { MigrationList } from '@prisma/schema-engine-wasm';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { projectRoot } from '../paths.ts';
 import { openSchemaEngine } from './schema-engine.ts';
 
-// Not `new URL(path, import.meta.url)` literally: Vite rewrites that pattern into a web asset URL
-// when a browser-side test (jsdom) imports the server.
-const moduleUrl = import.meta.url;
-
-const prismaDir = fileURLToPath(new URL('../../../prisma/', moduleUrl));
+const prismaDir = path.join(projectRoot, 'prisma');
 export const schemaPath = path.join(prismaDir, 'schema.prisma');
 export const migrationsDir = path.join(prismaDir, 'migrations');
 const noFilters = { externalTables: [], externalEnums: [] };
