@@ -99,7 +99,10 @@ const trpcProtocol: Protocol = {
     }
     const id = numberAfter(frame, '{"id":');
     if (id === 1) {
-      if (frame.startsWith('{"id":1,"error"')) return { error: true };
+      if (frame.startsWith('{"id":1,"error"')) {
+        refusals.set(errorCodeOf(frame), (refusals.get(errorCodeOf(frame)) ?? 0) + 1);
+        return { error: true };
+      }
       // Subscription data (`"type":"data"`, the tracked id inside); anything else on id 1 is "started".
       if (frame.startsWith('{"id":1,"result":{"type":"data"')) return parseEvent(frame);
       return { live: true };
@@ -194,6 +197,18 @@ let deliveredInStep = 0;
 let ackedPerOrg: number[] = [];
 let acked = 0;
 let errors = 0;
+/** Why subscriptions were refused before going live, by tRPC error code (the storm reports it). */
+const refusals = new Map<string, number>();
+/** Sockets that closed before their subscription went live (refused, dropped or timed out). */
+let closedBeforeLive = 0;
+
+function errorCodeOf(frame: string): string {
+  try {
+    return String((JSON.parse(frame) as { error?: { data?: { code?: string } } }).error?.data?.code ?? 'unknown');
+  } catch {
+    return 'unparsable';
+  }
+}
 let firstDropAt = 0;
 let lastLiveAt = 0;
 
@@ -231,6 +246,7 @@ function open(conn: { token: string; ws?: WebSocket; live: boolean }, onFrame: (
   });
   ws.on('error', () => {});
   ws.on('close', () => {
+    if (!conn.live && isSubscriber) closedBeforeLive += 1;
     conn.live = false;
     onClose();
   });
@@ -477,6 +493,8 @@ async function waitLive(timeoutMs: number) {
     of: subscribers.length,
     allLiveMsAfterFirstDrop: lastLiveAt && firstDropAt ? lastLiveAt - firstDropAt : Number.NaN,
     reconnects: subscribers.reduce((sum, s) => sum + s.reconnects, 0),
+    closedBeforeLive,
+    refusals: Object.fromEntries(refusals),
   };
 }
 
