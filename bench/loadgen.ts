@@ -199,8 +199,8 @@ let acked = 0;
 let errors = 0;
 /** Why subscriptions were refused before going live, by tRPC error code (the storm reports it). */
 const refusals = new Map<string, number>();
-/** Sockets that closed before their subscription went live (refused, dropped or timed out). */
-let closedBeforeLive = 0;
+/** Sockets that closed before their subscription went live, by how far they got (never opened, or the close code after opening). */
+const closedBeforeLive = new Map<string, number>();
 
 function errorCodeOf(frame: string): string {
   try {
@@ -245,8 +245,13 @@ function open(conn: { token: string; ws?: WebSocket; live: boolean }, onFrame: (
     onFrame(frame);
   });
   ws.on('error', () => {});
-  ws.on('close', () => {
-    if (!conn.live && isSubscriber) closedBeforeLive += 1;
+  let opened = false;
+  ws.once('open', () => (opened = true));
+  ws.on('close', (code) => {
+    if (!conn.live && isSubscriber) {
+      const why = opened ? `closed ${code} after opening` : 'never opened';
+      closedBeforeLive.set(why, (closedBeforeLive.get(why) ?? 0) + 1);
+    }
     conn.live = false;
     onClose();
   });
@@ -493,7 +498,7 @@ async function waitLive(timeoutMs: number) {
     of: subscribers.length,
     allLiveMsAfterFirstDrop: lastLiveAt && firstDropAt ? lastLiveAt - firstDropAt : Number.NaN,
     reconnects: subscribers.reduce((sum, s) => sum + s.reconnects, 0),
-    closedBeforeLive,
+    closedBeforeLive: Object.fromEntries(closedBeforeLive),
     refusals: Object.fromEntries(refusals),
   };
 }

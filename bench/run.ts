@@ -235,11 +235,11 @@ async function storm(loadgen: LoadGen) {
     server = await startTandem(env);
     const restartMs = performance.now() - down;
     log(`storm: server back after ${(restartMs / 1000).toFixed(1)} s; waiting for every client to resume`);
-    const live = await loadgen.call<{ live: number; of: number; allLiveMsAfterFirstDrop: number; reconnects: number; closedBeforeLive: number; refusals: Record<string, number> }>({ cmd: 'wait-live', timeoutMs: Number(option('storm-timeout-s', '240')) * 1000 });
+    const live = await loadgen.call<{ live: number; of: number; allLiveMsAfterFirstDrop: number; reconnects: number; closedBeforeLive: Record<string, number>; refusals: Record<string, number> }>({ cmd: 'wait-live', timeoutMs: Number(option('storm-timeout-s', '240')) * 1000 });
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const end = await loadgen.call<{ changes: number; unacknowledged: number; expectedDeliveries: number; delivered: number; notCaughtUp: number; missing: number; duplicates: number; errors: number }>({ cmd: 'storm-stop', timeoutMs: 60_000 });
     results.storm = { clients: live.of, live: live.live, changesPerSecond: rate, serverDownToUpSeconds: restartMs / 1000, allLiveSecondsAfterFirstDrop: live.allLiveMsAfterFirstDrop / 1000, reconnects: live.reconnects, ...end };
-    log(`storm: ${live.closedBeforeLive} sockets closed before their subscription went live; refusals by code: ${JSON.stringify(live.refusals)}`);
+    log(`storm: sockets closed before their subscription went live: ${JSON.stringify(live.closedBeforeLive)}; refusals by code: ${JSON.stringify(live.refusals)}`);
     log(`storm: ${live.live}/${live.of} live ${(live.allLiveMsAfterFirstDrop / 1000).toFixed(1)} s after the first drop; ${end.changes} changes, ${end.delivered}/${end.expectedDeliveries} delivered, missing ${end.missing}, duplicated ${end.duplicates}`);
     await loadgen.call({ cmd: 'close' });
   } finally {
