@@ -68,15 +68,39 @@ export async function createContextInner(
   return { ...deps, connection, session: token ? await resolveSession(deps, token) : null };
 }
 
+/**
+ * Users read in the last few seconds, per database. The token is verified on every
+ * connection and call; only its user's row is reused, so that a reconnect storm (5,000
+ * connections at once) or a client polling over HTTP does not read the same row each
+ * time. A user deleted or moved meanwhile is seen within `USER_CACHE_MS`.
+ */
+const USER_CACHE_MS = 5_000;
+const USER_CACHE_MAX = 10_000;
+const userCaches = new WeakMap<Db, Map<string, { user: PublicUser | null; until: number }>>();
+
+async function findUser(db: Db, userId: string): Promise<PublicUser | null> {
+  let cache = userCaches.get(db);
+  if (!cache) userCaches.set(db, (cache = new Map()));
+  const now = Date.now();
+  const cached = cache.get(userId);
+  if (cached && cached.until > now) return cached.user;
+  const row = await db.user.findUnique({ where: { id: userId }, include: { org: true } });
+  const user = row && { id: row.id, orgId: row.orgId, orgName: row.org.name, email: row.email, name: row.name, role: row.role as Role };
+  if (cache.size >= USER_CACHE_MAX) {
+    for (const [key, entry] of cache) if (entry.until <= now) cache.delete(key);
+    if (cache.size >= USER_CACHE_MAX) cache.clear();
+  }
+  cache.set(userId, { user, until: now + USER_CACHE_MS });
+  return user;
+}
+
 async function resolveSession(deps: AppDeps, token: string): Promise<Session | null> {
   const claims = await deps.tokens.verify(token);
   if (!claims) return null;
-  const user = await deps.db.user.findUnique({ where: { id: claims.userId }, include: { org: true } });
+  const user = await findUser(deps.db, claims.userId);
   if (!user || user.orgId !== claims.orgId) return null;
-  return {
-    user: { id: user.id, orgId: user.orgId, orgName: user.org.name, email: user.email, name: user.name, role: user.role as Role },
-    expiresAt: claims.expiresAt,
-  };
+  // A copy: sessions are per connection, the cached user is shared.
+  return { user: { ...user }, expiresAt: claims.expiresAt };
 }
 
 export function bearerToken(header: string | string[] | undefined): string | null {
