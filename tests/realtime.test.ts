@@ -206,9 +206,9 @@ describe('over a real server', () => {
     for (const [i, frame] of data.entries()) {
       const event = JSON.parse(frame).result.data.data;
       expect(event.recordId).toBe(jobs[i]!.id);
-      // Byte for byte what tRPC's own encoder makes of the envelope it would build.
+      // Byte for byte what tRPC's own encoder makes of the envelope its adapter builds (type, data, then the tracked id).
       const trackedId = String(event.seq);
-      expect(frame).toBe(JSON.stringify({ id: 'sub-1', jsonrpc: '2.0', result: { type: 'data', id: trackedId, data: { id: trackedId, data: event } } }));
+      expect(frame).toBe(JSON.stringify({ id: 'sub-1', jsonrpc: '2.0', result: { type: 'data', data: { id: trackedId, data: event }, id: trackedId } }));
     }
     expect((await delivered('direct')) - directBefore).toBe(5);
 

@@ -63,7 +63,7 @@ export function subscriptionTargetOf(rawInput: unknown): SubscriptionTarget | un
 /** The frame tRPC would send for a tracked item of that subscription; with a shared event, one concatenation. */
 export function encodeTrackedFrame(target: SubscriptionTarget, trackedId: string, data: unknown): string {
   const tail = sharedFrameTail(data, trackedId, target.jsonrpc);
-  if (tail === undefined) return JSON.stringify({ id: target.id, jsonrpc: target.jsonrpc, result: { type: 'data', id: trackedId, data: { id: trackedId, data } } });
+  if (tail === undefined) return JSON.stringify({ id: target.id, jsonrpc: target.jsonrpc, result: { type: 'data', data: { id: trackedId, data }, id: trackedId } });
   const id = Number.isSafeInteger(target.id) ? String(target.id) : JSON.stringify(target.id);
   return `{"id":${id},${tail}`;
 }

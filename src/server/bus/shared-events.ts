@@ -38,7 +38,8 @@ export function sharedFrameTail(value: unknown, trackedId: string, jsonrpc: unkn
   if (eventJson === undefined) return undefined;
   const id = JSON.stringify(trackedId);
   const rpc = jsonrpc === undefined ? '' : `"jsonrpc":${JSON.stringify(jsonrpc)},`;
-  const tail = `${rpc}"result":{"type":"data","id":${id},"data":{"id":${id},"data":${eventJson}}}}`;
+  // Key for key in the order tRPC's adapter builds the envelope (`type`, `data`, then the tracked `id`).
+  const tail = `${rpc}"result":{"type":"data","data":{"id":${id},"data":${eventJson}},"id":${id}}}`;
   frameTails.set(value, { trackedId, jsonrpc, tail });
   return tail;
 }
