@@ -94,7 +94,10 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
               checkBeforeYield();
               lastSeq = event.seq;
               if (predicate && !predicate(event)) continue;
-              yield tracked(String(event.seq), event);
+              // Over a WebSocket the replay is written straight to it too: what came before
+              // (a RESYNC, tRPC's "started") was sent before this generator was asked again.
+              if (options.direct) options.direct.send(encodeTrackedFrame(options.direct, String(event.seq), event));
+              else yield tracked(String(event.seq), event);
             }
             if (page.length < REPLAY_PAGE) break;
           }
