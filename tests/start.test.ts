@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,16 +8,21 @@ import { createHttpClient, createTandemClient } from '../src/client/trpc.ts';
 import { startServerProcess, type ServerProcess } from './helpers/process.ts';
 
 let dataDir: string;
+/** A bundle of its own inside the project (other tests may build `dist/server/` meanwhile). */
+const bundleDir = path.join('dist', `test-server-${process.pid}`);
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), 'tandem-start-'));
-});
+  // What `npm start` runs: the server bundle (the web app build is tested in tests/web/serve.test.ts).
+  execFileSync('npm', ['run', '--silent', 'build:server', '--', `--outfile=${path.join(bundleDir, 'main.mjs')}`], { stdio: 'inherit' });
+}, 120_000);
 afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
+  await rm(bundleDir, { recursive: true, force: true });
 });
 
-/** `npm start`'s code path (src/server/main.ts) as its own process, on a random port. */
+/** `npm start`'s code path as its own process, on a random port. */
 function start(): Promise<ServerProcess> {
-  return startServerProcess({ PORT: '0', DATA_DIR: dataDir });
+  return startServerProcess({ PORT: '0', DATA_DIR: dataDir }, { bundle: path.join(bundleDir, 'main.mjs') });
 }
 
 describe('npm start', () => {

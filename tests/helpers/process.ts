@@ -20,9 +20,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** `npm start`'s code path (src/server/main.ts) as its own process; resolves once it prints its URL. */
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/main.ts'], {
+/**
+ * The server as its own process, from its sources (src/server/main.ts through tsx), or
+ * from a bundle `npm run build:server` made (`bundle`: what `npm start` runs); resolves
+ * once it prints its URL.
+ */
+export async function startServerProcess(env: Record<string, string>, { bundle }: { bundle?: string } = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, bundle ? ['--enable-source-maps', bundle] : ['--import', 'tsx', 'src/server/main.ts'], {
     env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', TOKEN_SECRET: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
