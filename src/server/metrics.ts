@@ -45,7 +45,11 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
-  return metrics;
+  return {
+    ...metrics,
+    /** `eventsDelivered` by path, its label resolved once: they are counted per subscriber per event. */
+    deliveredBy: { direct: metrics.eventsDelivered.labels('direct'), iterator: metrics.eventsDelivered.labels('iterator') },
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,7 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import type { Call, CallEvent, CommsDataOf } from '../../shared/comms.ts';
 import type { Tx } from '../db/client.ts';
-import { commitChange } from '../events/commit.ts';
+import { commitChange, idempotencyOf } from '../events/commit.ts';
 import { VersionConflict } from '../trpc.ts';
 import type { EventDraft } from '../events/log.ts';
 import type { Actor } from './conversations.ts';
@@ -76,7 +76,7 @@ export async function answerCall(actor: Actor, input: { id: string }): Promise<C
       );
       return { result: call, event: callEvent('call.answered', call, user.id, { call }) };
     },
-    actor.idempotencyKey ? { userId: user.id, key: actor.idempotencyKey, request: ['calls', 'answer', input] } : undefined,
+    idempotencyOf(actor, ['calls', 'answer'], input),
   );
 }
 

@@ -5,7 +5,7 @@ import { MESSAGE_STATUSES, type Channel, type CommsDataOf, type Conversation, ty
 import type { AppDeps } from '../context.ts';
 import type { Tx } from '../db/client.ts';
 import type { Prisma } from '../../generated/prisma/client.ts';
-import { commitChange, type IdempotencyOptions } from '../events/commit.ts';
+import { commitChange, idempotencyOf } from '../events/commit.ts';
 import type { EventDraft } from '../events/log.ts';
 import { findContact, normalizePhone } from './phone.ts';
 import { toConversation, toMessage } from './wire.ts';
@@ -20,9 +20,6 @@ export interface Actor {
 
 const PREVIEW_LENGTH = 140;
 
-function idempotencyOf(actor: Actor, action: string, request: unknown): IdempotencyOptions | undefined {
-  return actor.idempotencyKey ? { userId: actor.user.id, key: actor.idempotencyKey, request: ['conversations', action, request] } : undefined;
-}
 
 /** One event of a conversation's stream; its messages' events are the conversation's too. */
 export function conversationEvent<T extends ConversationEvent['type']>(
@@ -146,7 +143,7 @@ export async function sendMessage(actor: Actor, input: { conversationId: string;
       const conversation = toConversation(row);
       return { result: message, event: conversationEvent('message:new', conversation, user.id, { message, conversation }) };
     },
-    idempotencyOf(actor, 'send', input),
+    idempotencyOf(actor, ['conversations', 'send'], input),
   );
 }
 
@@ -185,7 +182,7 @@ export async function startConversation(
       ];
       return { result: { conversation, message }, events };
     },
-    idempotencyOf(actor, 'start', input),
+    idempotencyOf(actor, ['conversations', 'start'], input),
   );
 }
 
@@ -237,7 +234,7 @@ export async function markMessagesRead(actor: Actor, input: { conversationId: st
         event: conversationEvent('message:read', conversation, user.id, { messageIds, status: 'read', at: at.toISOString(), conversation }),
       };
     },
-    idempotencyOf(actor, 'markRead', input),
+    idempotencyOf(actor, ['conversations', 'markRead'], input),
   );
 }
 
@@ -325,7 +322,7 @@ export async function assignConversation(actor: Actor, input: { id: string; assi
       }));
       return { result: conversation, event };
     },
-    idempotencyOf(actor, 'assign', input),
+    idempotencyOf(actor, ['conversations', 'assign'], input),
   );
 }
 
@@ -342,6 +339,6 @@ export async function closeConversation(actor: Actor, input: { id: string }): Pr
       );
       return { result: conversation, event: conversationEvent('conversation:updated', conversation, user.id, { conversation }) };
     },
-    idempotencyOf(actor, 'close', input),
+    idempotencyOf(actor, ['conversations', 'close'], input),
   );
 }

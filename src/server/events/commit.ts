@@ -23,6 +23,14 @@ export interface IdempotencyOptions {
   request: unknown;
 }
 
+/**
+ * A mutation's idempotency: with the caller's key, applied once per user and key, and
+ * the key tied to what was asked (`scope`, e.g. module and action, and the input without the key).
+ */
+export function idempotencyOf(caller: { user: { id: string }; idempotencyKey?: string | undefined }, scope: string[], input: unknown): IdempotencyOptions | undefined {
+  return caller.idempotencyKey ? { userId: caller.user.id, key: caller.idempotencyKey, request: [...scope, input] } : undefined;
+}
+
 /** Runs one org's commits one after another in this process; see `commitChange`. */
 const orgQueues = new Map<string, Promise<unknown>>();
 

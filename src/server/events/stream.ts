@@ -104,7 +104,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
         }
         const countDelivery = (event: LogEvent, path: 'direct' | 'iterator') => {
           if (!metrics) return;
-          metrics.eventsDelivered.inc({ path });
+          metrics.deliveredBy[path].inc();
           // Once per event (its first hand-off here), not once per subscriber.
           if (!observedLatency.has(event)) {
             observedLatency.add(event);

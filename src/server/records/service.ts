@@ -4,7 +4,7 @@ import { modules, type AnyModule } from '../../shared/modules.ts';
 import type { PublicUser } from '../../shared/auth.ts';
 import type { AppDeps } from '../context.ts';
 import type { Db, Tx } from '../db/client.ts';
-import { commitChange, type IdempotencyOptions } from '../events/commit.ts';
+import { commitChange, idempotencyOf } from '../events/commit.ts';
 import { VersionConflict, type FieldConflict } from '../trpc.ts';
 import { normalizeInput, toDbData, toWire, type Row, type WireRecord } from './wire.ts';
 
@@ -28,9 +28,6 @@ interface Actor {
   idempotencyKey?: string | undefined;
 }
 
-function idempotencyOf({ user, idempotencyKey }: Actor, module: AnyModule, action: string, request: unknown): IdempotencyOptions | undefined {
-  return idempotencyKey ? { userId: user.id, key: idempotencyKey, request: [module.name, action, request] } : undefined;
-}
 
 function fieldError(field: string, message: string, input: unknown): TRPCError {
   return new TRPCError({
@@ -122,7 +119,7 @@ export async function createRecord(actor: Actor, module: AnyModule, input: Recor
     });
     const record = toWire(row);
     return { result: record, event: eventDraft(module, user, record, 'created', record) };
-  }, idempotencyOf(actor, module, 'create', values));
+  }, idempotencyOf(actor, [module.name, 'create'], values));
 }
 
 export interface UpdateInput {
@@ -183,7 +180,7 @@ export async function updateRecord(actor: Actor, module: AnyModule, input: Updat
       if (updated[field] !== current[field]) changes[field] = { from: current[field], to: updated[field] };
     }
     return { result: updated, event: { ...eventDraft(module, user, updated, 'updated', changes), mergedFromVersion } };
-  }, idempotencyOf(actor, module, 'update', { ...input, patch }));
+  }, idempotencyOf(actor, [module.name, 'update'], { ...input, patch }));
 }
 
 /** Fields every update event carries; they say who and when, not what. */
@@ -242,7 +239,7 @@ export async function deleteRecord(actor: Actor, module: AnyModule, input: { id:
     // A deletion is the record's last change: its version follows the last stored one.
     const event = eventDraft(module, user, { ...last, version: last.version + 1 }, 'deleted', last);
     return { result: { id: input.id }, event };
-  }, idempotencyOf(actor, module, 'delete', input));
+  }, idempotencyOf(actor, [module.name, 'delete'], input));
 }
 
 function eventDraft(

@@ -9,7 +9,7 @@ import {
   type NotificationKind,
   type NotificationsRead,
 } from '../../shared/notifications.ts';
-import { commitChange } from '../events/commit.ts';
+import { commitChange, idempotencyOf } from '../events/commit.ts';
 import type { Db } from '../db/client.ts';
 import { subscribeToLog } from '../events/subscribe.ts';
 import { NOTIFYING_MODULES, notifies } from '../notifications/sources.ts';
@@ -93,7 +93,7 @@ export const notificationsRouter = router({
           event: { orgId: user.orgId, module: 'notifications' as const, action: 'notifications:read', recordId: user.id, version: 1, userId: user.id, data },
         };
       },
-      idempotencyKey ? { userId: user.id, key: idempotencyKey, request: ['notifications', 'markRead', selection] } : undefined,
+      idempotencyOf({ user, idempotencyKey }, ['notifications', 'markRead'], selection),
     );
   }),
   /**
