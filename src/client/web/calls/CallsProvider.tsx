@@ -5,6 +5,7 @@ import { errorCode, messageOf } from '../modules/api.ts';
 import { useSession } from '../session/SessionContext.tsx';
 import { trpc } from '../trpc.ts';
 import { applyCall } from './cache.ts';
+import { useRetryAfterServerError } from '../realtime/useRetryAfterServerError.ts';
 
 /** The recent calls the app keeps (the banner's ringing ones are among them). */
 export const RECENT_CALLS_INPUT = { limit: 50 };
@@ -74,15 +75,7 @@ export function CallsProvider({ children }: { children: ReactNode }) {
       setEnded((current) => [...current.filter((notice) => notice.call.id !== call.id), { call, outcome }]);
     },
   });
-  const { status, error, reset } = subscription;
-  useEffect(() => {
-    if (status !== 'error' || errorCode(error) === 'UNAUTHORIZED') return;
-    const timer = setTimeout(() => {
-      startedOnce.current = false;
-      reset();
-    }, 2_000);
-    return () => clearTimeout(timer);
-  }, [status, error, reset]);
+  useRetryAfterServerError(subscription, { onRetry: () => (startedOnce.current = false) });
 
   // Each notice goes by itself.
   useEffect(() => {

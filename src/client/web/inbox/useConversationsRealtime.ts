@@ -1,10 +1,10 @@
 import { useQueryClient } from '@tanstack/react-query';
-import { useEffect, useRef } from 'react';
+import { useRef } from 'react';
 import type { ConversationEvent } from '../../../shared/comms.ts';
 import type { StreamItem } from '../../../shared/events.ts';
-import { errorCode } from '../modules/api.ts';
 import { trpc } from '../trpc.ts';
 import { applyConversationItem, parseConversationKey } from './cache.ts';
+import { useRetryAfterServerError } from '../realtime/useRetryAfterServerError.ts';
 
 /**
  * Follows the org's conversations (`conversations.onChange`, over the socket or by polling
@@ -32,15 +32,5 @@ export function useConversationsRealtime(myId: string, onItem?: (item: StreamIte
     },
   });
 
-  // The link survives transport trouble by itself; an error here is the server ending the
-  // stream. A lost session is handled by the app's record stream; anything else is retried.
-  const { status, error, reset } = subscription;
-  useEffect(() => {
-    if (status !== 'error' || errorCode(error) === 'UNAUTHORIZED') return;
-    const timer = setTimeout(() => {
-      startedOnce.current = false;
-      reset();
-    }, 2_000);
-    return () => clearTimeout(timer);
-  }, [status, error, reset]);
+  useRetryAfterServerError(subscription, { onRetry: () => (startedOnce.current = false) });
 }

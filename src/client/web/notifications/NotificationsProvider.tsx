@@ -9,6 +9,7 @@ import { trpc } from '../trpc.ts';
 import { takeNews, withNotification, withRead, type NotificationPage } from './cache.ts';
 import { desktopPermission, requestDesktopPermission, showDesktopNotification, watchDesktopPermission, type DesktopPermission } from './desktop.ts';
 import { targetOf } from './kinds.tsx';
+import { useRetryAfterServerError } from '../realtime/useRetryAfterServerError.ts';
 
 export interface NotificationsValue {
   /** The newest notifications, newest first; undefined until loaded. */
@@ -89,19 +90,9 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
       void utils.notifications.list.invalidate();
     },
   });
-  // The link survives transport trouble by itself; an error here is the server ending the
-  // stream. A lost session is handled by the app's event stream; anything else is retried.
-  const { status: streamStatus, error: streamError, reset } = subscription;
+  useRetryAfterServerError(subscription, { onRetry: () => (startedOnce.current = false) });
   // New ones are announced once the start is known and either the stream runs or the list is polled.
-  const listening = from !== undefined && (streamStatus === 'pending' || isSocketDown(state));
-  useEffect(() => {
-    if (streamStatus !== 'error' || errorCode(streamError) === 'UNAUTHORIZED') return;
-    const timer = setTimeout(() => {
-      startedOnce.current = false;
-      reset();
-    }, 2_000);
-    return () => clearTimeout(timer);
-  }, [streamStatus, streamError, reset]);
+  const listening = from !== undefined && (subscription.status === 'pending' || isSocketDown(state));
 
   const markRead = trpc.notifications.markRead.useMutation({
     async onMutate(input) {

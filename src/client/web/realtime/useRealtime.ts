@@ -1,11 +1,11 @@
 import { useQueryClient } from '@tanstack/react-query';
-import { useEffect, useRef } from 'react';
+import { useRef } from 'react';
 import type { StreamItem } from '../../../shared/events.ts';
 import type { ModuleName } from '../../../shared/modules.ts';
-import { errorCode } from '../modules/api.ts';
 import { trpc } from '../trpc.ts';
 import { flash } from './flash.ts';
 import { applyStreamItem, changedFields, parseRecordKey } from './patch.ts';
+import { useRetryAfterServerError } from './useRetryAfterServerError.ts';
 
 export interface RealtimeOptions {
   /** The signed-in user: their own changes do not flash. */
@@ -47,19 +47,9 @@ export function useRealtime(modules: ModuleName[] | undefined, options: Realtime
     },
   });
 
-  // The link survives transport trouble by itself; an error here is the server ending the
-  // stream. A lost session signs out; anything else is retried, refetching what is shown.
-  const { status, error, reset } = subscription;
-  useEffect(() => {
-    if (status !== 'error') return;
-    if (errorCode(error) === 'UNAUTHORIZED') {
-      optionsRef.current.onUnauthorized?.();
-      return;
-    }
-    const timer = setTimeout(() => {
-      startedOnce.current = false;
-      reset();
-    }, 2_000);
-    return () => clearTimeout(timer);
-  }, [status, error, reset]);
+  // A lost session signs out; anything else is retried, refetching what is shown.
+  useRetryAfterServerError(subscription, {
+    onRetry: () => (startedOnce.current = false),
+    onUnauthorized: () => optionsRef.current.onUnauthorized?.(),
+  });
 }
