@@ -6,6 +6,7 @@ import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapt
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../../generated/prisma/client.ts';
 import type { Config } from '../config.ts';
+import { PipelinedPGlite } from './pglite-pipeline.ts';
 
 export type Db = InstanceType<typeof PrismaClient>;
 /** What a transaction callback receives: the same model delegates without `$transaction`. */
@@ -17,6 +18,14 @@ export interface Database {
   adapterFactory: SqlMigrationAwareDriverAdapterFactory;
   kind: 'pglite' | 'postgresql';
   close(): Promise<void>;
+}
+
+/** Databases with one connection, whose transactions run one at a time (PGlite's transaction lock). */
+const oneTransactionAtATime = new WeakSet<Db>();
+
+/** True when no two transactions of `db` can overlap, so locks between them protect nothing. */
+export function runsOneTransactionAtATime(db: Db): boolean {
+  return oneTransactionAtATime.has(db);
 }
 
 /**
@@ -32,8 +41,10 @@ export async function openDatabase(config: Pick<Config, 'DATABASE_URL' | 'DATA_D
   const inMemory = config.DATA_DIR === 'memory://';
   if (!inMemory) await mkdir(config.DATA_DIR, { recursive: true });
   const pglite = inMemory ? new PGlite() : new PGlite(path.join(config.DATA_DIR, 'pglite'));
-  const adapterFactory = new PrismaPGlite(pglite);
+  // One trip into the engine per statement instead of six (see pglite-pipeline.ts).
+  const adapterFactory = new PrismaPGlite(new PipelinedPGlite(pglite) as unknown as PGlite);
   const prisma = new PrismaClient({ adapter: adapterFactory });
+  oneTransactionAtATime.add(prisma);
   return {
     prisma,
     adapterFactory,

@@ -49,7 +49,8 @@ export function toEvent(row: EventRow): LogEvent {
  * Serializes the org's writers until the transaction ends, so that within an org
  * `seq` order is commit order: a reader that has seen seq N can never later find a
  * smaller seq of the same org committing behind it. Must run before the event row
- * takes its seq.
+ * takes its seq. Not needed where transactions cannot overlap at all (PGlite: see
+ * `runsOneTransactionAtATime`).
  */
 export async function lockOrgLog(tx: Tx, orgId: string): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${orgId}))`;

@@ -1,0 +1,167 @@
+import type { PGlite, QueryOptions, Results, Transaction } from '@electric-sql/pglite';
+
+/**
+ * PGlite's `query` takes six trips into the wasm engine per statement (parse, describe
+ * the statement for its parameter types, bind, describe, execute, sync) and copies its
+ * ~300 type parsers into a new object for every result. Prisma sends every statement
+ * through it, so on the embedded database that is most of a commit's CPU.
+ *
+ * Here the same extended-protocol messages go in one trip. Parameters are sent as text
+ * with no declared type, so PostgreSQL types them from the statement (which is all
+ * PGlite's describe step is for), serialized from their JavaScript type as PGlite's own
+ * serializers would. Results are parsed as PGlite parses them. Measured on an INSERT …
+ * RETURNING: 0.72 → 0.22 ms of CPU.
+ *
+ * Only what the Prisma adapter uses is provided: `query`, `exec` and `transaction`
+ * (whose transaction offers `query`, `exec` and `rollback`).
+ */
+export class PipelinedPGlite {
+  constructor(readonly pglite: PGlite) {}
+
+  async query<T>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<Results<T>> {
+    // PGlite's own methods wait until the engine has started (its start-up runs queries
+    // under the transaction lock, so this comes first); its protocol methods do not.
+    await this.pglite.waitReady;
+    // Outside a transaction, wait for any running one, as PGlite's own `query` does.
+    return this.pglite._runExclusiveTransaction(async () => {
+      const result = await runPipelined<T>(this.pglite, sql, params, options);
+      await this.pglite.syncToFs();
+      return result;
+    });
+  }
+
+  exec(sql: string, options?: QueryOptions): Promise<Results[]> {
+    return this.pglite.exec(sql, options);
+  }
+
+  transaction<T>(callback: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.pglite.transaction((tx) =>
+      callback({
+        ...tx,
+        query: <R>(sql: string, params?: unknown[], options?: QueryOptions) => {
+          if (tx.closed) throw new Error('Transaction is closed');
+          return runPipelined<R>(this.pglite, sql, params, options);
+        },
+        exec: (sql, options) => tx.exec(sql, options),
+        rollback: () => tx.rollback(),
+        get closed() {
+          return tx.closed;
+        },
+      }),
+    );
+  }
+}
+
+interface BackendMessage {
+  name: string;
+  text?: string;
+  fields?: ({ name: string; dataTypeID: number } | string | null)[];
+}
+
+async function runPipelined<T>(pglite: PGlite, sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<Results<T>> {
+  const message = extendedQuery(sql, params.map(serializeParam));
+  const messages = (await pglite.runExclusive(() => pglite.execProtocolStream(message, { syncToFs: false }))) as unknown as BackendMessage[];
+  return toResults<T>(messages, pglite.parsers, options);
+}
+
+/** As PGlite's `parseResults` for one statement, looking parsers up instead of merging them. */
+function toResults<T>(messages: BackendMessage[], defaults: PGlite['parsers'], options?: QueryOptions): Results<T> {
+  const custom = options?.parsers;
+  const parse = (value: string | null, type: number): unknown => {
+    if (value === null) return null;
+    const parser = custom?.[type] ?? defaults[type];
+    return parser ? parser(value, type) : value;
+  };
+  let fields: { name: string; dataTypeID: number }[] = [];
+  const rows: unknown[] = [];
+  let affectedRows = 0;
+  for (const message of messages) {
+    if (message.name === 'rowDescription') {
+      fields = (message.fields as { name: string; dataTypeID: number }[]).map(({ name, dataTypeID }) => ({ name, dataTypeID }));
+    } else if (message.name === 'dataRow') {
+      const values = message.fields as (string | null)[];
+      if (options?.rowMode === 'array') rows.push(values.map((value, i) => parse(value, fields[i]!.dataTypeID)));
+      else rows.push(Object.fromEntries(values.map((value, i) => [fields[i]!.name, parse(value, fields[i]!.dataTypeID)])));
+    } else if (message.name === 'commandComplete') {
+      affectedRows += rowCount(message.text ?? '');
+    }
+  }
+  return { rows: rows as T[], fields, affectedRows };
+}
+
+function rowCount(tag: string): number {
+  const parts = tag.split(' ');
+  if (parts[0] === 'INSERT') return Number.parseInt(parts[2] ?? '0', 10);
+  if (parts[0] === 'UPDATE' || parts[0] === 'DELETE' || parts[0] === 'COPY' || parts[0] === 'MERGE') return Number.parseInt(parts[1] ?? '0', 10);
+  return 0;
+}
+
+/** A parameter in PostgreSQL's text format, typed by the statement; null stays SQL NULL. */
+export function serializeParam(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  switch (typeof value) {
+    case 'string':
+      return value;
+    case 'number':
+    case 'bigint':
+      return value.toString();
+    case 'boolean':
+      return value ? 't' : 'f';
+  }
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Uint8Array) return `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
+  if (Array.isArray(value)) return arrayLiteral(value);
+  return JSON.stringify(value);
+}
+
+function arrayLiteral(values: readonly unknown[]): string {
+  const elements = values.map((element) => {
+    if (Array.isArray(element)) return arrayLiteral(element);
+    const text = serializeParam(element);
+    return text === null ? 'NULL' : `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  });
+  return `{${elements.join(',')}}`;
+}
+
+/** Parse, Bind, Describe, Execute and Sync of the unnamed statement and portal, text format throughout. */
+function extendedQuery(sql: string, params: (string | null)[]): Uint8Array {
+  const sqlBytes = Buffer.byteLength(sql);
+  let paramBytes = 0;
+  for (const param of params) paramBytes += 4 + (param === null ? 0 : Buffer.byteLength(param));
+  const parseLength = 4 + 1 + sqlBytes + 1 + 2;
+  const bindLength = 4 + 1 + 1 + 2 + 2 + paramBytes + 2;
+  const buffer = Buffer.allocUnsafe(1 + parseLength + 1 + bindLength + 7 + 10 + 5);
+  let at = 0;
+  at = buffer.writeUInt8(0x50, at); // 'P'
+  at = buffer.writeInt32BE(parseLength, at);
+  at = buffer.writeUInt8(0, at); // unnamed statement
+  at += buffer.write(sql, at);
+  at = buffer.writeUInt8(0, at);
+  at = buffer.writeInt16BE(0, at); // no declared parameter types
+  at = buffer.writeUInt8(0x42, at); // 'B'
+  at = buffer.writeInt32BE(bindLength, at);
+  at = buffer.writeUInt8(0, at); // unnamed portal
+  at = buffer.writeUInt8(0, at); // unnamed statement
+  at = buffer.writeInt16BE(0, at); // every parameter in text format
+  at = buffer.writeInt16BE(params.length, at);
+  for (const param of params) {
+    if (param === null) {
+      at = buffer.writeInt32BE(-1, at);
+    } else {
+      at = buffer.writeInt32BE(Buffer.byteLength(param), at);
+      at += buffer.write(param, at);
+    }
+  }
+  at = buffer.writeInt16BE(0, at); // every result column in text format
+  at = buffer.writeUInt8(0x44, at); // 'D'
+  at = buffer.writeInt32BE(6, at);
+  at = buffer.writeUInt8(0x50, at); // of the portal
+  at = buffer.writeUInt8(0, at);
+  at = buffer.writeUInt8(0x45, at); // 'E'
+  at = buffer.writeInt32BE(9, at);
+  at = buffer.writeUInt8(0, at);
+  at = buffer.writeInt32BE(0, at); // no row limit
+  at = buffer.writeUInt8(0x53, at); // 'S'
+  buffer.writeInt32BE(4, at);
+  return buffer;
+}
