@@ -13,7 +13,7 @@ import type { PGlite, QueryOptions, Results, Transaction } from '@electric-sql/p
  * RETURNING: 0.72 → 0.22 ms of CPU.
  *
  * Only what the Prisma adapter uses is provided: `query`, `exec` and `transaction`
- * (whose transaction offers `query`, `exec` and `rollback`).
+ * (whose transaction offers `query`, a one-statement `exec` and `rollback`).
  */
 export class PipelinedPGlite {
   constructor(readonly pglite: PGlite) {}
@@ -34,22 +34,62 @@ export class PipelinedPGlite {
     return this.pglite.exec(sql, options);
   }
 
-  transaction<T>(callback: (tx: Transaction) => Promise<T>): Promise<T> {
-    return this.pglite.transaction((tx) =>
-      callback({
-        ...tx,
-        query: <R>(sql: string, params?: unknown[], options?: QueryOptions) => {
-          if (tx.closed) throw new Error('Transaction is closed');
-          return runPipelined<R>(this.pglite, sql, params, options);
+  /** As PGlite's `transaction`, with BEGIN and COMMIT in one trip each and their results not parsed. */
+  async transaction<T>(callback: (tx: Transaction) => Promise<T>): Promise<T> {
+    await this.pglite.waitReady;
+    const { pglite } = this;
+    return pglite._runExclusiveTransaction(async () => {
+      await runSimple(pglite, 'BEGIN');
+      let closed = false;
+      const open = () => {
+        if (closed) throw new Error('Transaction is closed');
+      };
+      const tx = {
+        query: async <R>(sql: string, params?: unknown[], options?: QueryOptions) => {
+          open();
+          return runPipelined<R>(pglite, sql, params, options);
         },
-        exec: (sql, options) => tx.exec(sql, options),
-        rollback: () => tx.rollback(),
+        exec: async (sql: string, options?: QueryOptions) => {
+          open();
+          return [await runPipelined(pglite, sql, [], options)];
+        },
+        rollback: async () => {
+          open();
+          closed = true;
+          await runSimple(pglite, 'ROLLBACK');
+        },
         get closed() {
-          return tx.closed;
+          return closed;
         },
-      }),
-    );
+      } as unknown as Transaction;
+      try {
+        const result = await callback(tx);
+        if (!closed) {
+          closed = true;
+          await runSimple(pglite, 'COMMIT');
+        }
+        return result;
+      } catch (error) {
+        if (!closed) {
+          closed = true;
+          await runSimple(pglite, 'ROLLBACK');
+        }
+        throw error;
+      } finally {
+        await pglite.syncToFs();
+      }
+    });
   }
+}
+
+/** A statement without parameters or results (BEGIN, COMMIT, ROLLBACK) as one simple-protocol message. */
+async function runSimple(pglite: PGlite, sql: string): Promise<void> {
+  const message = Buffer.allocUnsafe(1 + 4 + Buffer.byteLength(sql) + 1);
+  message.writeUInt8(0x51, 0); // 'Q'
+  message.writeInt32BE(message.length - 1, 1);
+  message.write(sql, 5);
+  message.writeUInt8(0, message.length - 1);
+  await pglite.runExclusive(() => pglite.execProtocolStream(message, { syncToFs: false }));
 }
 
 interface BackendMessage {
