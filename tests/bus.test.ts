@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { InProcessBus } from '../src/server/bus/memory.ts';
 import { BusOverflow } from '../src/server/bus/types.ts';
 import type { CrmEvent } from '../src/shared/events.ts';
@@ -81,5 +81,34 @@ describe('InProcessBus', () => {
     expect(error).toBeInstanceOf(BusOverflow);
     expect((error as BusOverflow).resumeAfterSeq).toBe(events[0]!.seq - 1);
     controller.abort();
+  });
+});
+
+describe('InProcessBus subscriptions handed to a sink', () => {
+  it('deliver to the sink in order, and tell it when they end (end, abort), once', async () => {
+    const bus = new InProcessBus();
+    const controller = new AbortController();
+    const direct = bus.subscribe('acme', { signal: controller.signal });
+    const ended = vi.fn();
+    const received: unknown[] = [];
+    direct.divert((e) => received.push(e), ended);
+    const [first, second] = [event('acme'), event('acme')];
+    bus.publish(first);
+    bus.publish(second);
+    expect(received).toEqual([first, second]);
+    expect(direct.queued).toBe(0);
+    controller.abort();
+    expect(ended).toHaveBeenCalledTimes(1);
+    direct.end();
+    expect(ended).toHaveBeenCalledTimes(1);
+
+    const other = bus.subscribe('acme', {});
+    const pending = other.next();
+    other.end();
+    expect(await pending).toEqual({ value: undefined, done: true });
+    const late = vi.fn();
+    other.divert(() => undefined, late);
+    expect(late).toHaveBeenCalledTimes(1);
+    expect(bus.listenerCount()).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import type { LogEvent } from '../../shared/events.ts';
-import { Topics } from '../pubsub/topics.ts';
+import { Rooms } from './rooms.ts';
 import { markShared } from './shared-events.ts';
 import { BusOverflow, type EventBus, type SubscribeOptions, type BusSubscription } from './types.ts';
 
@@ -10,14 +10,11 @@ export interface InProcessBusOptions {
 
 /** The single-process bus: one room per org. */
 export class InProcessBus implements EventBus {
-  readonly #rooms: Topics<LogEvent>;
+  readonly #rooms: Rooms;
 
   constructor(options: InProcessBusOptions = {}) {
-    this.#rooms = new Topics<LogEvent>({
-      maxBuffered: options.maxBuffered ?? 10_000,
-      // The log still has everything from just before the oldest dropped event.
-      overflowError: (oldest) => new BusOverflow(oldest.seq - 1),
-    });
+    // The log still has everything from just before the oldest dropped event.
+    this.#rooms = new Rooms(options.maxBuffered ?? 10_000, (oldest) => new BusOverflow(oldest.seq - 1));
   }
 
   publish(event: LogEvent): void {

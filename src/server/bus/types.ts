@@ -1,7 +1,20 @@
 import type { LogEvent } from '../../shared/events.ts';
-import type { TopicSubscription } from '../pubsub/topics.ts';
 
-export type BusSubscription = TopicSubscription<LogEvent>;
+/** A subscription's iterator, which can also hand its events straight to a function. */
+export interface BusSubscription extends AsyncIterableIterator<LogEvent> {
+  /** Events waiting for `next()`. */
+  readonly queued: number;
+  /**
+   * From now on, events go to `sink` as they are published (synchronously, in order)
+   * instead of the queue, and `onEnd` runs once the subscription ends (abort, `end`,
+   * `return`); `null` goes back to queueing. Call only with an empty queue.
+   */
+  divert(sink: ((event: LogEvent) => void) | null, onEnd?: () => void): void;
+  /** Leaves the bus now: a pending `next()` answers done, a diverted subscription's `onEnd` runs. */
+  end(): void;
+  /** `end()`, dropping what was queued. */
+  return(): Promise<IteratorResult<LogEvent>>;
+}
 
 /**
  * Thrown by a subscription's iterator when its consumer fell so far behind that the
@@ -15,7 +28,8 @@ export class BusOverflow extends Error {
 }
 
 export interface SubscribeOptions {
-  signal: AbortSignal;
+  /** Ends the subscription when it aborts; without it, only `end` or `return` do. */
+  signal?: AbortSignal | undefined;
   /** Runs per event of the org; keep it cheap. */
   filter?: (event: LogEvent) => boolean;
 }

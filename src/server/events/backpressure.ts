@@ -7,8 +7,8 @@
  */
 export interface Backpressure {
   isBackedUp(): boolean;
-  /** Resolves true once the buffer is low again, false when it did not drain in time (or `signal` aborted). */
-  waitForDrain(signal: AbortSignal): Promise<boolean>;
+  /** Resolves true once the buffer is low again, false when it did not drain in time (or `shouldStop()` said so). */
+  waitForDrain(shouldStop: () => boolean): Promise<boolean>;
   /** Events behind beyond which a drained subscriber gets a RESYNC rather than a replay. */
   maxCatchUpEvents: number;
   /** Closes the connection: it kept falling behind. */
@@ -38,14 +38,14 @@ export function socketBackpressure(socket: OutboundSocket, options: Backpressure
   return {
     maxCatchUpEvents: options.maxCatchUpEvents,
     isBackedUp: () => socket.bufferedAmount > options.maxBufferedBytes,
-    async waitForDrain(signal) {
+    async waitForDrain(shouldStop) {
       const deadline = Date.now() + options.drainTimeoutMs;
       // `ws` has no drain event; the buffer is polled while this subscription is parked.
       while (socket.bufferedAmount > options.maxBufferedBytes / 2) {
-        if (signal.aborted || socket.readyState > 1 || Date.now() >= deadline) return false;
+        if (shouldStop() || socket.readyState > 1 || Date.now() >= deadline) return false;
         await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
       }
-      return !signal.aborted;
+      return !shouldStop();
     },
     giveUp() {
       onGiveUp();

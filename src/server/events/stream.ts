@@ -5,6 +5,7 @@ import type { Db } from '../db/client.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Backpressure } from './backpressure.ts';
 import { encodeTrackedFrame, type SubscriptionTarget } from '../ws-encoder.ts';
+import { watchExpiry, type ExpiryWatch } from './expiry.ts';
 import { readEventsAfter, readLogBounds, resyncReason } from './log.ts';
 
 export interface EventFilter {
@@ -33,7 +34,7 @@ export interface StreamEventsOptions {
    * as this subscription's frames (the bytes tRPC would send), instead of going one
    * by one through the generator and tRPC's loop. See `deliverDirectly`.
    */
-  direct?: SubscriptionTarget & { send(data: string): void };
+  direct?: { target: SubscriptionTarget; socket: { send(data: string): void } };
 }
 
 /** Thrown inside the stream to park it while the connection's outbound buffer drains. */
@@ -52,18 +53,17 @@ export function matchesFilter(filter: EventFilter, event: LogEvent): boolean {
  * `lastEventId`, then live ones. It listens to the bus *before* reading the log, so
  * an event committed during the replay is buffered rather than lost, and it skips
  * every live event it already yielded from the log: no gap, no duplicate.
+ *
+ * An idle subscription stays parked in its bus subscription for as long as its
+ * client is connected, so what it holds is kept small: no AbortController of its own
+ * (the bus subscription listens to tRPC's `signal`, an expiring session ends it
+ * directly) and no timer of its own (see expiry.ts).
  */
 export async function* streamEvents(options: StreamEventsOptions): AsyncGenerator<TrackedEnvelope<StreamItem<LogEvent>>> {
-  const { db, bus, orgId, filter, metrics, backpressure } = options;
-  const abort = new AbortController();
-  const onAbort = () => abort.abort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  const expiry = watchExpiry(options.session, abort);
-  /** Before each hand-off: the session is valid and the connection can take more. */
-  const checkBeforeYield = () => {
-    if (expiry.expired()) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'The token has expired; sign in again' });
-    if (backpressure?.isBackedUp()) throw PAUSE_FOR_DRAIN;
-  };
+  const { db, bus, orgId, filter, metrics, backpressure, signal, direct } = options;
+  /** The bus subscription of the current pass: what an expiring session ends, waking the stream wherever it waits. */
+  let live: BusSubscription | undefined;
+  const expiry = options.session ? watchExpiry(options.session, () => live?.end()) : undefined;
   const busFilter =
     filter.modules || filter.recordId !== undefined || filter.predicate ? (event: LogEvent) => matchesFilter(filter, event) : undefined;
   const { predicate, ...indexed } = filter;
@@ -73,9 +73,11 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
     // Runs again when the subscriber fell behind (the bus detached it, or its connection
     // was backed up): the log catches it up.
     for (;;) {
-      const live = bus.subscribe(orgId, { signal: abort.signal, filter: busFilter });
+      live = bus.subscribe(orgId, { signal, filter: busFilter });
       let paused = false;
       try {
+        // Expired while parked (draining): this pass's subscription was not there to end.
+        if (expiry?.expired()) throw sessionExpired();
         if (lastSeq >= 0 || resync) {
           const bounds = await readLogBounds(db, orgId);
           resync ??= resyncReason(bounds, lastSeq);
@@ -91,37 +93,27 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
           for (;;) {
             const page = await readEventsAfter(db, { orgId, afterSeq: lastSeq, ...indexed, limit: REPLAY_PAGE });
             for (const event of page) {
-              checkBeforeYield();
+              checkBeforeYield(expiry, backpressure);
               lastSeq = event.seq;
               if (predicate && !predicate(event)) continue;
               // Over a WebSocket the replay is written straight to it too: what came before
               // (a RESYNC, tRPC's "started") was sent before this generator was asked again.
-              if (options.direct) options.direct.send(encodeTrackedFrame(options.direct, String(event.seq), event));
+              if (direct) direct.socket.send(encodeTrackedFrame(direct.target, String(event.seq), event));
               else yield tracked(String(event.seq), event);
             }
             if (page.length < REPLAY_PAGE) break;
           }
         }
-        const countDelivery = (event: LogEvent, path: 'direct' | 'iterator') => {
-          if (!metrics) return;
-          metrics.deliveredBy[path].inc();
-          // Once per event (its first hand-off here), not once per subscriber.
-          if (!observedLatency.has(event)) {
-            observedLatency.add(event);
-            metrics.deliverySeconds.observe((Date.now() - Date.parse(event.timestamp)) / 1000);
-          }
-        };
         for (;;) {
           // Caught up (nothing queued, and what was yielded is already on the socket): go direct.
-          if (options.direct && live.queued === 0) {
-            const target = options.direct;
-            const outcome = await deliverDirectly(live, abort.signal, (event) => {
+          if (direct && live.queued === 0) {
+            const outcome = await deliverDirectly(live, (event) => {
               if (event.seq <= lastSeq) return 'skip';
-              if (expiry.expired()) return 'stop';
+              if (expiry?.expired()) return 'stop';
               if (backpressure?.isBackedUp()) return 'pause';
-              target.send(encodeTrackedFrame(target, String(event.seq), event));
+              direct.socket.send(encodeTrackedFrame(direct.target, String(event.seq), event));
               lastSeq = event.seq;
-              countDelivery(event, 'direct');
+              countDelivery(metrics, event, 'direct');
               return 'sent';
             });
             if (outcome === 'pause') throw PAUSE_FOR_DRAIN;
@@ -133,24 +125,25 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
           if (event.seq <= lastSeq) continue;
           // From here on the stream has a position, so a pause can catch up from the log.
           if (lastSeq < 0) lastSeq = event.seq - 1;
-          checkBeforeYield();
+          checkBeforeYield(expiry, backpressure);
           lastSeq = event.seq;
-          countDelivery(event, 'iterator');
+          countDelivery(metrics, event, 'iterator');
           yield tracked(String(event.seq), event);
         }
-        if (expiry.expired()) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'The token has expired; sign in again' });
+        if (expiry?.expired()) throw sessionExpired();
         return;
       } catch (error) {
         if (error === PAUSE_FOR_DRAIN) paused = true;
         else if (error instanceof BusOverflow) lastSeq = Math.max(lastSeq, error.resumeAfterSeq);
         else throw error;
       } finally {
-        await live.return?.();
+        await live.return();
       }
       if (paused && backpressure) {
         metrics?.slowConsumersDropped.inc({ action: 'paused' });
-        if (!(await backpressure.waitForDrain(abort.signal))) {
-          if (!abort.signal.aborted) {
+        if (!(await backpressure.waitForDrain(() => signal?.aborted === true || expiry?.expired() === true))) {
+          if (expiry?.expired()) throw sessionExpired();
+          if (!signal?.aborted) {
             metrics?.slowConsumersDropped.inc({ action: 'closed' });
             backpressure.giveUp();
           }
@@ -164,9 +157,27 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
       }
     }
   } finally {
-    expiry.stop();
-    options.signal?.removeEventListener('abort', onAbort);
-    abort.abort();
+    expiry?.stop();
+  }
+}
+
+function sessionExpired() {
+  return new TRPCError({ code: 'UNAUTHORIZED', message: 'The token has expired; sign in again' });
+}
+
+/** Before each hand-off: the session is valid and the connection can take more. */
+function checkBeforeYield(expiry: ExpiryWatch | undefined, backpressure: Backpressure | undefined) {
+  if (expiry?.expired()) throw sessionExpired();
+  if (backpressure?.isBackedUp()) throw PAUSE_FOR_DRAIN;
+}
+
+function countDelivery(metrics: Metrics | undefined, event: LogEvent, path: 'direct' | 'iterator') {
+  if (!metrics) return;
+  metrics.deliveredBy[path].inc();
+  // Once per event (its first hand-off here), not once per subscriber.
+  if (!observedLatency.has(event)) {
+    observedLatency.add(event);
+    metrics.deliverySeconds.observe((Date.now() - Date.parse(event.timestamp)) / 1000);
   }
 }
 
@@ -175,58 +186,34 @@ type DirectOutcome = 'sent' | 'skip' | 'pause' | 'stop';
 /**
  * Hands the subscription's live events to `write` as they are published, until it
  * answers 'pause' (the connection is backed up: the event was not written, the log
- * will catch up) or 'stop', or the subscription ends. Each event costs one
- * concatenation and one write per subscriber: no generator step, no tRPC loop turn,
- * no promise. Order and exactly-once hold as in the generator: the queue is empty
- * when it starts, and `write` skips what was already delivered.
+ * will catch up) or 'stop', or the subscription ends (unsubscribed, closed, expired).
+ * Each event costs one concatenation and one write per subscriber: no generator step,
+ * no tRPC loop turn, no promise. Order and exactly-once hold as in the generator: the
+ * queue is empty when it starts, and `write` skips what was already delivered.
  */
-function deliverDirectly(live: BusSubscription, signal: AbortSignal, write: (event: LogEvent) => DirectOutcome): Promise<'pause' | 'stop'> {
+function deliverDirectly(live: BusSubscription, write: (event: LogEvent) => DirectOutcome): Promise<'pause' | 'stop'> {
   return new Promise((resolve) => {
-    if (signal.aborted) return resolve('stop');
     const finish = (outcome: 'pause' | 'stop') => {
       live.divert(null);
-      signal.removeEventListener('abort', onAbort);
       resolve(outcome);
     };
-    const onAbort = () => finish('stop');
-    signal.addEventListener('abort', onAbort, { once: true });
-    live.divert((event) => {
-      let outcome: DirectOutcome;
-      try {
-        outcome = write(event);
-      } catch {
-        outcome = 'stop';
-      }
-      if (outcome === 'pause' || outcome === 'stop') finish(outcome);
-    });
+    live.divert(
+      (event) => {
+        let outcome: DirectOutcome;
+        try {
+          outcome = write(event);
+        } catch {
+          outcome = 'stop';
+        }
+        if (outcome === 'pause' || outcome === 'stop') finish(outcome);
+      },
+      () => finish('stop'),
+    );
   });
 }
 
 /** Events whose delivery latency was already observed. */
 const observedLatency = new WeakSet<LogEvent>();
-
-/** Aborts `abort` when the session expires, even while no event arrives; a refreshed session is re-checked, not ended. */
-function watchExpiry(session: { expiresAt: number } | undefined, abort: AbortController) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let expired = false;
-  const check = () => {
-    if (!session) return;
-    const left = session.expiresAt - Date.now();
-    if (left <= 0) {
-      expired = true;
-      abort.abort();
-      return;
-    }
-    // setTimeout holds at most about 24.8 days.
-    timer = setTimeout(check, Math.min(left, 2 ** 31 - 1));
-    timer.unref?.();
-  };
-  check();
-  return {
-    expired: () => expired || (session !== undefined && session.expiresAt <= Date.now()),
-    stop: () => clearTimeout(timer),
-  };
-}
 
 function eventWhere(filter: EventFilter) {
   return {

@@ -40,7 +40,7 @@ export function subscribeToLog(
     backpressure: ctx.connection.backpressure,
     signal,
     // Coalescing holds events back, so it stays on the generator path.
-    direct: socket && ctx.subscriptionTarget && !input.coalesceMs ? { ...ctx.subscriptionTarget, send: (data) => socket.send(data) } : undefined,
+    direct: socket && ctx.subscriptionTarget && !input.coalesceMs ? { target: ctx.subscriptionTarget, socket } : undefined,
   });
   return input.coalesceMs ? coalesceUpdates(stream, input.coalesceMs) : stream;
 }
