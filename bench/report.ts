@@ -46,7 +46,7 @@ export interface BenchResults {
   saturation: { contestant: Kind; layout: string; sustainedDeliveriesPerSecond: number; limit: string; cpuUsPerDeliveryAtSustained: number }[];
   memory: { contestant: Kind; connections: number; rssBeforeMb: number; rssAfterMb: number; bytesPerConnection: number; connectSeconds: number }[];
   storm: Record<string, number> | null;
-  soak: ({ minutes: number; samples: { minute: number; rssMb: number; openFds: number; connections: number; busListeners: number; cpuSeconds: number }[] } & Record<string, unknown>) | null;
+  soak: ({ minutes: number; samples: { minute: number; rssMb: number; heapUsedMb?: number; activeHandles?: number; openFds: number; connections: number; busListeners: number; cpuSeconds: number }[] } & Record<string, unknown>) | null;
   mutationPath: { database: string; workers: number; stack: { perSecond: number; p50: number; p99: number; failures: number; serverCpuMsPerCommit: number }; raw: { perSecond: number; p50: number; p99: number } }[];
   notes: string[];
 }
@@ -130,9 +130,12 @@ export function markdown(results: BenchResults): string {
   if (results.soak) {
     const s = results.soak;
     lines.push(`### Soak: ${s.minutes} minutes, 20 changes/s, 50 subscribers cut and resumed every minute`, '');
-    lines.push('| minute | server RSS | open fds | connections | bus listeners | server CPU so far |');
-    lines.push('|---:|---:|---:|---:|---:|---:|');
-    for (const x of s.samples) lines.push(`| ${x.minute} | ${fmt(x.rssMb, 0)} MB | ${x.openFds} | ${x.connections} | ${x.busListeners} | ${fmt(x.cpuSeconds)} s |`);
+    lines.push('| minute | server RSS | heap used | active handles | open fds | connections | bus listeners | server CPU so far |');
+    lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const x of s.samples) {
+      const heap = x.heapUsedMb === undefined ? '–' : `${fmt(x.heapUsedMb, 0)} MB`;
+      lines.push(`| ${x.minute} | ${fmt(x.rssMb, 0)} MB | ${heap} | ${x.activeHandles ?? '–'} | ${x.openFds} | ${x.connections} | ${x.busListeners} | ${fmt(x.cpuSeconds)} s |`);
+    }
     lines.push('', `Changes ${String(s.changes)}, deliveries ${String(s.delivered)} / ${String(s.expectedDeliveries)}, missing **${String(s.missing)}**, duplicated **${String(s.duplicates)}**.`, '');
   }
   if (results.mutationPath.length) {

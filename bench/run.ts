@@ -340,7 +340,7 @@ async function rawTransactions(db: 'pglite' | 'postgresql', env: Record<string, 
 /**
  * Scenario 5, only with `--scenario soak`: 1,000 subscribers in 5 orgs stay connected for
  * `--soak-minutes` (60) while changes flow at 20/s; every minute 50 of them are cut and
- * resume. Server RSS, open file descriptors, connections and bus listeners are sampled
+ * resume. Server RSS, heap, active handles, open file descriptors, connections and bus listeners are sampled
  * every minute; at the end every subscriber must have every change of its org, once.
  */
 async function soak(loadgen: LoadGen) {
@@ -370,10 +370,12 @@ async function soak(loadgen: LoadGen) {
         openFds: readdirSync(`/proc/${server.pid}/fd`).length,
         connections: gauge('tandem_ws_connections'),
         busListeners: gauge('tandem_subscriptions'),
+        heapUsedMb: gauge('nodejs_heap_size_used_bytes') / 1e6,
+        activeHandles: gauge('nodejs_active_handles_total'),
         cpuSeconds: cpuMs(server.pid) / 1000,
       };
       samples.push(sample);
-      log(`soak: minute ${minute}/${minutes}: RSS ${sample.rssMb.toFixed(0)} MB, fds ${sample.openFds}, connections ${sample.connections}, bus listeners ${sample.busListeners}`);
+      log(`soak: minute ${minute}/${minutes}: RSS ${sample.rssMb.toFixed(0)} MB, heap ${sample.heapUsedMb.toFixed(0)} MB, handles ${sample.activeHandles}, fds ${sample.openFds}, connections ${sample.connections}, bus listeners ${sample.busListeners}`);
       if (minute > 0 && minute < minutes) await loadgen.call({ cmd: 'drop', count: 50 });
     }
     const end = await loadgen.call<Record<string, number>>({ cmd: 'storm-stop', timeoutMs: 60_000 });

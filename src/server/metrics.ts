@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * Prometheus metrics of one server, on a registry of its own (tests run several
@@ -6,6 +6,8 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
  */
 export function createMetrics() {
   const registry = new Registry();
+  // The process's own health beside ours: heap, active handles, event loop lag, GC (what a leak or a stall shows in first).
+  collectDefaultMetrics({ register: registry });
   const metrics = {
     registry,
     connections: new Gauge({ name: 'tandem_ws_connections', help: 'Open WebSocket connections', registers: [registry] }),
