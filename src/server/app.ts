@@ -9,7 +9,7 @@ import { createHttpContextFactory, createWsContextFactory, type AppDeps } from '
 import type { Logger } from './logger.ts';
 import { appRouter } from './routers/_app.ts';
 import { serveWebApp } from './web.ts';
-import { batchWritesPerTick } from './ws-batching.ts';
+import { BatchingWebSocket } from './ws-batching.ts';
 import { wsEncoder } from './ws-encoder.ts';
 
 export interface ServerOptions {
@@ -81,7 +81,11 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     }
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_PAYLOAD });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_WS_PAYLOAD,
+    ...(options.batchWrites !== false ? { WebSocket: BatchingWebSocket } : {}),
+  }) as WebSocketServer;
   const wsHandler = applyWSSHandler({
     wss,
     router: appRouter,
@@ -99,10 +103,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      if (options.batchWrites !== false) batchWritesPerTick(ws);
-      wss.emit('connection', ws, req);
-    });
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -34,24 +34,40 @@ interface OutboundSocket {
 
 const DRAIN_POLL_MS = 25;
 
+/** A class, not an object of closures: one is kept per connection. */
+class SocketBackpressure implements Backpressure {
+  readonly maxCatchUpEvents: number;
+
+  constructor(
+    readonly socket: OutboundSocket,
+    readonly options: BackpressureOptions,
+    readonly onGiveUp: () => void,
+  ) {
+    this.maxCatchUpEvents = options.maxCatchUpEvents;
+  }
+
+  isBackedUp(): boolean {
+    return this.socket.bufferedAmount > this.options.maxBufferedBytes;
+  }
+
+  async waitForDrain(shouldStop: () => boolean): Promise<boolean> {
+    const deadline = Date.now() + this.options.drainTimeoutMs;
+    // `ws` has no drain event; the buffer is polled while this subscription is parked.
+    while (this.socket.bufferedAmount > this.options.maxBufferedBytes / 2) {
+      if (shouldStop() || this.socket.readyState > 1 || Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    return !shouldStop();
+  }
+
+  giveUp(): void {
+    this.onGiveUp();
+    // The closing frame would wait behind the full buffer: cut the connection.
+    this.socket.close(4008, 'Slow consumer: the client reads too slowly');
+    this.socket.terminate();
+  }
+}
+
 export function socketBackpressure(socket: OutboundSocket, options: BackpressureOptions, onGiveUp: () => void): Backpressure {
-  return {
-    maxCatchUpEvents: options.maxCatchUpEvents,
-    isBackedUp: () => socket.bufferedAmount > options.maxBufferedBytes,
-    async waitForDrain(shouldStop) {
-      const deadline = Date.now() + options.drainTimeoutMs;
-      // `ws` has no drain event; the buffer is polled while this subscription is parked.
-      while (socket.bufferedAmount > options.maxBufferedBytes / 2) {
-        if (shouldStop() || socket.readyState > 1 || Date.now() >= deadline) return false;
-        await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
-      }
-      return !shouldStop();
-    },
-    giveUp() {
-      onGiveUp();
-      // The closing frame would wait behind the full buffer: cut the connection.
-      socket.close(4008, 'Slow consumer: the client reads too slowly');
-      socket.terminate();
-    },
-  };
+  return new SocketBackpressure(socket, options, onGiveUp);
 }
