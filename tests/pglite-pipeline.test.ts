@@ -50,9 +50,24 @@ describe('pipelined PGlite statements', () => {
     }
   });
 
+  it('prepares a statement once and binds it again with other values, through schema changes', async () => {
+    const sql = 'SELECT name, n FROM t WHERE n = $1 ORDER BY id';
+    await pipelined.query('INSERT INTO t (name, n) VALUES ($1, $2), ($3, $4)', ['first', 1001, 'second', 1002]);
+    expect((await pipelined.query(sql, [1001])).rows).toEqual([{ name: 'first', n: 1001 }]);
+    expect((await pipelined.query(sql, [1002])).rows).toEqual([{ name: 'second', n: 1002 }]);
+    // PostgreSQL plans a prepared statement again when the tables under it change.
+    await pglite.exec('ALTER TABLE t ADD COLUMN extra text; CREATE INDEX t_n ON t (n)');
+    expect((await pipelined.query(sql, [1002])).rows).toEqual([{ name: 'second', n: 1002 }]);
+    const { rows } = await pglite.query<{ count: number }>("SELECT count(*)::int AS count FROM pg_prepared_statements WHERE statement = $1", [sql]);
+    expect(rows).toEqual([{ count: 1 }]);
+  });
+
   it('rejects with the database error and keeps working, inside a transaction too', async () => {
     await pipelined.query('INSERT INTO u (name) VALUES ($1)', ['unique']);
     await expect(pipelined.query('INSERT INTO u (name) VALUES ($1)', ['unique'])).rejects.toMatchObject({ code: '23505' });
+    // The same (prepared) statement again, after its failure.
+    await pipelined.query('INSERT INTO u (name) VALUES ($1)', ['unique too']);
+    await expect(pipelined.query('SELECT nope FROM u WHERE name = $1', ['x'])).rejects.toMatchObject({ code: '42703' });
     expect((await pipelined.query('SELECT count(*)::int AS c FROM u WHERE name = $1', ['unique'])).rows).toEqual([{ c: 1 }]);
     await expect(
       pipelined.transaction(async (tx) => {
