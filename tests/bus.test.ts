@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InProcessBus } from '../src/server/bus/memory.ts';
 import { BusOverflow } from '../src/server/bus/types.ts';
 import type { CrmEvent } from '../src/shared/events.ts';
@@ -84,31 +84,37 @@ describe('InProcessBus', () => {
   });
 });
 
-describe('InProcessBus subscriptions handed to a sink', () => {
-  it('deliver to the sink in order, and tell it when they end (end, abort), once', async () => {
+describe('InProcessBus subscriptions written directly', () => {
+  it('hand events to the writer in order until it pauses, and answer stop once they end (end, abort)', async () => {
     const bus = new InProcessBus();
     const controller = new AbortController();
     const direct = bus.subscribe('acme', { signal: controller.signal });
-    const ended = vi.fn();
     const received: unknown[] = [];
-    direct.divert((e) => received.push(e), ended);
-    const [first, second] = [event('acme'), event('acme')];
+    const [first, second, third] = [event('acme'), event('acme'), event('acme')];
+    const paused = direct.deliver((e) => (received.push(e), e === second ? 'pause' : 'sent'));
     bus.publish(first);
     bus.publish(second);
+    expect(await paused).toBe('pause');
     expect(received).toEqual([first, second]);
-    expect(direct.queued).toBe(0);
+    bus.publish(third);
+    expect(direct.queued).toBe(1);
+    expect((await direct.next()).value).toBe(third);
+    const stopped = direct.deliver(() => 'sent');
     controller.abort();
-    expect(ended).toHaveBeenCalledTimes(1);
-    direct.end();
-    expect(ended).toHaveBeenCalledTimes(1);
+    expect(await stopped).toBe('stop');
+    expect(await direct.deliver(() => 'sent')).toBe('stop');
 
     const other = bus.subscribe('acme', {});
     const pending = other.next();
     other.end();
     expect(await pending).toEqual({ value: undefined, done: true });
-    const late = vi.fn();
-    other.divert(() => undefined, late);
-    expect(late).toHaveBeenCalledTimes(1);
+    const failing = bus.subscribe('acme', {});
+    const thrown = failing.deliver(() => {
+      throw new Error('socket gone');
+    });
+    bus.publish(event('acme'));
+    expect(await thrown).toBe('stop');
+    failing.end();
     expect(bus.listenerCount()).toBe(0);
   });
 });

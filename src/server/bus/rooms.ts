@@ -1,5 +1,5 @@
 import type { LogEvent } from '../../shared/events.ts';
-import type { BusSubscription, SubscribeOptions } from './types.ts';
+import type { BusSubscription, DeliveryOutcome, SubscribeOptions } from './types.ts';
 
 /**
  * The bus's subscribers, a set per org. Like pubsub/topics.ts, but each subscription
@@ -43,8 +43,8 @@ export class Rooms {
 class RoomSubscription implements BusSubscription {
   #queue: LogEvent[] = [];
   #wake: (() => void) | undefined;
-  #sink: ((event: LogEvent) => void) | null = null;
-  #onEnd: (() => void) | undefined;
+  #write: ((event: LogEvent) => DeliveryOutcome) | undefined;
+  #settle: ((outcome: 'pause' | 'stop') => void) | undefined;
   #done = false;
   #overflow: Error | undefined;
   readonly #filter: ((event: LogEvent) => boolean) | undefined;
@@ -75,7 +75,7 @@ class RoomSubscription implements BusSubscription {
   /** @internal Called by the room for each event of the org. */
   accept(event: LogEvent): void {
     if (this.#filter && !this.#filter(event)) return;
-    if (this.#sink) return this.#sink(event);
+    if (this.#write) return this.#writeDirectly(this.#write, event);
     if (this.#queue.length >= this.rooms.maxBuffered) {
       this.#overflow = this.rooms.overflowError(this.#queue[0]!);
       this.#queue.length = 0;
@@ -91,11 +91,31 @@ class RoomSubscription implements BusSubscription {
     this.end();
   }
 
-  divert(sink: ((event: LogEvent) => void) | null, onEnd?: () => void): void {
-    if (sink && this.#queue.length > 0) throw new Error('divert() with events still queued');
-    this.#sink = sink;
-    this.#onEnd = sink ? onEnd : undefined;
-    if (sink && this.#done) this.#takeOnEnd()?.();
+  deliver(write: (event: LogEvent) => DeliveryOutcome): Promise<'pause' | 'stop'> {
+    if (this.#queue.length > 0) throw new Error('deliver() with events still queued');
+    // The promise and `write` are all a subscription waiting this way holds.
+    return new Promise((resolve) => {
+      if (this.#done) return resolve('stop');
+      this.#write = write;
+      this.#settle = resolve;
+    });
+  }
+
+  #writeDirectly(write: (event: LogEvent) => DeliveryOutcome, event: LogEvent) {
+    let outcome: DeliveryOutcome;
+    try {
+      outcome = write(event);
+    } catch {
+      outcome = 'stop';
+    }
+    if (outcome === 'pause' || outcome === 'stop') this.#stopDelivering(outcome);
+  }
+
+  #stopDelivering(outcome: 'pause' | 'stop') {
+    const settle = this.#settle;
+    this.#write = undefined;
+    this.#settle = undefined;
+    settle?.(outcome);
   }
 
   end(): void {
@@ -104,13 +124,7 @@ class RoomSubscription implements BusSubscription {
     this.rooms.leave(this.orgId, this.members, this);
     this.#signal?.removeEventListener('abort', this);
     this.#wake?.();
-    this.#takeOnEnd()?.();
-  }
-
-  #takeOnEnd() {
-    const onEnd = this.#onEnd;
-    this.#onEnd = undefined;
-    return onEnd;
+    this.#stopDelivering('stop');
   }
 
   async next(): Promise<IteratorResult<LogEvent, undefined>> {
@@ -125,7 +139,6 @@ class RoomSubscription implements BusSubscription {
 
   async return(): Promise<IteratorResult<LogEvent, undefined>> {
     this.end();
-    this.#sink = null;
     this.#queue.length = 0;
     return { value: undefined, done: true };
   }

@@ -1,16 +1,19 @@
 import type { LogEvent } from '../../shared/events.ts';
 
+/** What a direct writer did with an event: 'pause' and 'stop' end the delivery. */
+export type DeliveryOutcome = 'sent' | 'skip' | 'pause' | 'stop';
+
 /** A subscription's iterator, which can also hand its events straight to a function. */
 export interface BusSubscription extends AsyncIterableIterator<LogEvent> {
   /** Events waiting for `next()`. */
   readonly queued: number;
   /**
-   * From now on, events go to `sink` as they are published (synchronously, in order)
-   * instead of the queue, and `onEnd` runs once the subscription ends (abort, `end`,
-   * `return`); `null` goes back to queueing. Call only with an empty queue.
+   * Hands events to `write` as they are published (synchronously, in order) instead of
+   * queueing them, until it answers 'pause' or 'stop' (or throws: 'stop'), or the
+   * subscription ends ('stop'); resolves with which. Call only with an empty queue.
    */
-  divert(sink: ((event: LogEvent) => void) | null, onEnd?: () => void): void;
-  /** Leaves the bus now: a pending `next()` answers done, a diverted subscription's `onEnd` runs. */
+  deliver(write: (event: LogEvent) => DeliveryOutcome): Promise<'pause' | 'stop'>;
+  /** Leaves the bus now: a pending `next()` answers done, a pending `deliver()` 'stop'. */
   end(): void;
   /** `end()`, dropping what was queued. */
   return(): Promise<IteratorResult<LogEvent>>;

@@ -32,7 +32,7 @@ export interface StreamEventsOptions {
   /**
    * Over a WebSocket: once caught up, live events are written straight to the socket
    * as this subscription's frames (the bytes tRPC would send), instead of going one
-   * by one through the generator and tRPC's loop. See `deliverDirectly`.
+   * by one through the generator and tRPC's loop (`BusSubscription.deliver`).
    */
   direct?: { target: SubscriptionTarget; socket: { send(data: string): void } };
 }
@@ -107,7 +107,10 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
         for (;;) {
           // Caught up (nothing queued, and what was yielded is already on the socket): go direct.
           if (direct && live.queued === 0) {
-            const outcome = await deliverDirectly(live, (event) => {
+            // Each event costs one concatenation and one write per subscriber: no generator
+            // step, no tRPC loop turn, no promise. Order and exactly-once hold as in the
+            // generator: the queue is empty here, and what was already delivered is skipped.
+            const outcome = await live.deliver((event) => {
               if (event.seq <= lastSeq) return 'skip';
               if (expiry?.expired()) return 'stop';
               if (backpressure?.isBackedUp()) return 'pause';
@@ -179,37 +182,6 @@ function countDelivery(metrics: Metrics | undefined, event: LogEvent, path: 'dir
     observedLatency.add(event);
     metrics.deliverySeconds.observe((Date.now() - Date.parse(event.timestamp)) / 1000);
   }
-}
-
-type DirectOutcome = 'sent' | 'skip' | 'pause' | 'stop';
-
-/**
- * Hands the subscription's live events to `write` as they are published, until it
- * answers 'pause' (the connection is backed up: the event was not written, the log
- * will catch up) or 'stop', or the subscription ends (unsubscribed, closed, expired).
- * Each event costs one concatenation and one write per subscriber: no generator step,
- * no tRPC loop turn, no promise. Order and exactly-once hold as in the generator: the
- * queue is empty when it starts, and `write` skips what was already delivered.
- */
-function deliverDirectly(live: BusSubscription, write: (event: LogEvent) => DirectOutcome): Promise<'pause' | 'stop'> {
-  return new Promise((resolve) => {
-    const finish = (outcome: 'pause' | 'stop') => {
-      live.divert(null);
-      resolve(outcome);
-    };
-    live.divert(
-      (event) => {
-        let outcome: DirectOutcome;
-        try {
-          outcome = write(event);
-        } catch {
-          outcome = 'stop';
-        }
-        if (outcome === 'pause' || outcome === 'stop') finish(outcome);
-      },
-      () => finish('stop'),
-    );
-  });
 }
 
 /** Events whose delivery latency was already observed. */
