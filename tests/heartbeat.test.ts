@@ -29,6 +29,26 @@ describe('heartbeats', () => {
     await vi.waitFor(() => expect(t.deps.bus.listenerCount(orgId)).toBe(0), { timeout: 5_000 });
   });
 
+  it('the server keeps a connection that answers its pings, however long it is idle', async () => {
+    const orgId = t.users['carol@globex.test'].orgId;
+    const socket = new WebSocket(`${t.server.wsUrl}?connectionParams=1`);
+    let pings = 0;
+    socket.on('message', (data) => {
+      if (String(data) !== 'PING') return;
+      pings += 1;
+      socket.send('PONG');
+    });
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ method: 'connectionParams', data: { token: await t.tokenFor('carol@globex.test') } }));
+    socket.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'events.onAny', input: {} } }));
+    // Each ping answered in time: well past several pong waits, the connection and its subscription stay.
+    await vi.waitFor(() => expect(pings).toBeGreaterThanOrEqual(6), { timeout: 10_000 });
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+    expect(t.deps.bus.listenerCount(orgId)).toBe(1);
+    socket.close();
+    await vi.waitFor(() => expect(t.deps.bus.listenerCount(orgId)).toBe(0), { timeout: 5_000 });
+  });
+
   it('the client notices a dead network path within its pong timeout, reconnects and resumes', async () => {
     await using proxy = await startProxy(t.server);
     const writer = await t.client('alice@acme.test');

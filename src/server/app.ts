@@ -6,6 +6,7 @@ import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { WebSocketServer } from 'ws';
 import { createWebhookHandler } from './comms/webhooks.ts';
 import { createHttpContextFactory, createWsContextFactory, type AppDeps } from './context.ts';
+import { keepConnectionsAlive } from './keep-alive.ts';
 import type { Logger } from './logger.ts';
 import { appRouter } from './routers/_app.ts';
 import { serveWebApp } from './web.ts';
@@ -90,10 +91,12 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     wss,
     router: appRouter,
     createContext: createWsContextFactory(deps),
-    keepAlive: { enabled: true, pingMs: options.keepAlive?.pingMs ?? 30_000, pongWaitMs: options.keepAlive?.pongWaitMs ?? 5_000 },
+    // Ours instead (keep-alive.ts): the same PING, one timer for all connections.
+    keepAlive: { enabled: false },
     experimental_encoder: wsEncoder,
     onError,
   });
+  const stopKeepAlive = keepConnectionsAlive(wss, { pingMs: options.keepAlive?.pingMs ?? 30_000, pongWaitMs: options.keepAlive?.pongWaitMs ?? 5_000 });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (draining) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
@@ -136,6 +139,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
         const deadline = Date.now() + 1_000;
         while (wss.clients.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
         for (const client of wss.clients) client.terminate();
+        stopKeepAlive();
         await new Promise<void>((resolve) => wss.close(() => resolve()));
         server.closeAllConnections();
         await closed;
