@@ -106,3 +106,29 @@ describe('replay cache', () => {
     expect(cache.size.orgs).toBe(1);
   });
 });
+
+describe('resumes through the API', () => {
+  it('replay from the cache the same events as the log, filtered per subscription', async () => {
+    const alice = await t.caller('alice@acme.test');
+    await alice.jobs.create({ title: 'Not a lead' });
+    const all = await fromLog(0);
+    const position = all.at(-8)!.seq;
+    const resume = async (input: { modules?: ('leads' | 'jobs')[] }, count: number) => {
+      const out: unknown[] = [];
+      for await (const item of await alice.events.onAny({ ...input, lastEventId: String(position) })) {
+        out.push((item as [string, unknown])[1]);
+        if (out.length === count) break;
+      }
+      return out;
+    };
+    expect(await resume({}, 7)).toEqual(all.slice(-7));
+    expect(t.deps.replays.size.orgs).toBeGreaterThan(0);
+    // Another filter over the same stretch, from memory: only what it asks for.
+    const leads = all.slice(-7).filter((event) => event.module === 'leads');
+    expect(leads).toHaveLength(6);
+    await alice.leads.create({ name: 'After the stretch', source: 'web' } as never);
+    const resumed = await resume({ modules: ['leads'] }, 7);
+    expect(resumed.slice(0, 6)).toEqual(leads);
+    expect(resumed[6]).toMatchObject({ module: 'leads', data: { name: 'After the stretch' } });
+  });
+});

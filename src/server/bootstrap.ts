@@ -2,6 +2,7 @@ import { loadTokenSecret, createTokenService } from './auth/tokens.ts';
 import { InProcessBus } from './bus/memory.ts';
 import { RedisBus } from './bus/redis.ts';
 import type { EventBus } from './bus/types.ts';
+import { ReplayCache } from './events/replay-cache.ts';
 import type { Config } from './config.ts';
 import type { AppDeps } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
@@ -110,6 +111,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     weeklyCapacityHours: config.WEEKLY_CAPACITY_HOURS ?? 40,
     callRingTimeoutMs: config.CALL_RING_TIMEOUT_MS ?? 30_000,
     directDelivery: config.WS_DIRECT_DELIVERY ?? true,
+    replays: new ReplayCache(database.prisma),
     presence: await createPresence(config, logger),
     backpressure: {
       maxBufferedBytes: config.SLOW_CONSUMER_BUFFER_BYTES ?? defaultBackpressure.maxBufferedBytes,

@@ -4,6 +4,7 @@ import type { CreateWSSContextFnOptions } from '@trpc/server/adapters/ws';
 import type { PublicUser, Role } from '../shared/auth.ts';
 import type { TokenService } from './auth/tokens.ts';
 import type { EventBus } from './bus/types.ts';
+import type { ReplayCache } from './events/replay-cache.ts';
 import type { Db } from './db/client.ts';
 import { socketBackpressure, type Backpressure, type BackpressureOptions } from './events/backpressure.ts';
 import type { InflightTracker } from './inflight.ts';
@@ -30,6 +31,8 @@ export interface AppDeps {
   callRingTimeoutMs: number;
   /** Write caught-up subscriptions' live events straight to their socket (see events/stream.ts). */
   directDelivery: boolean;
+  /** What resumes of one org share (see events/replay-cache.ts). */
+  replays: ReplayCache;
 }
 
 /** One WebSocket connection (or, over HTTP, one request): what per-connection limits count. */

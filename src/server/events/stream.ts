@@ -7,6 +7,7 @@ import type { Backpressure } from './backpressure.ts';
 import { encodeTrackedFrame, type SubscriptionTarget } from '../ws-encoder.ts';
 import { watchExpiry, type ExpiryWatch } from './expiry.ts';
 import { readEventsAfter, readLogBounds, resyncReason } from './log.ts';
+import type { ReplayCache } from './replay-cache.ts';
 
 export interface EventFilter {
   /** Absent: every event of the org, records and communications. */
@@ -27,6 +28,8 @@ export interface StreamEventsOptions {
   /** The subscriber's session: the stream ends with UNAUTHORIZED once it expires (a refresh moves `expiresAt`). */
   session?: { expiresAt: number };
   metrics?: Metrics;
+  /** What resumes of the same org share instead of each reading the log; absent: each reads it. */
+  replays?: ReplayCache | undefined;
   /** The connection's outbound buffer: see backpressure.ts. */
   backpressure?: Backpressure;
   /**
@@ -66,7 +69,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
   const expiry = options.session ? watchExpiry(options.session, () => live?.end()) : undefined;
   const busFilter =
     filter.modules || filter.recordId !== undefined || filter.predicate ? (event: LogEvent) => matchesFilter(filter, event) : undefined;
-  const { predicate, ...indexed } = filter;
+  const { predicate: _predicate, ...indexed } = filter;
   let lastSeq = options.lastEventId == null ? -1 : Number(options.lastEventId);
   let resync: ResyncSignal['reason'] | null = null;
   try {
@@ -78,8 +81,10 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
       try {
         // Expired while parked (draining): this pass's subscription was not there to end.
         if (expiry?.expired()) throw sessionExpired();
+        let headSeq = -1;
         if (lastSeq >= 0 || resync) {
           const bounds = await readLogBounds(db, orgId);
+          headSeq = bounds.headSeq;
           resync ??= resyncReason(bounds, lastSeq);
           if (resync) {
             // Not a partial replay: tell the subscriber to refetch, then go on from the head.
@@ -91,11 +96,16 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
         }
         if (lastSeq >= 0) {
           for (;;) {
-            const page = await readEventsAfter(db, { orgId, afterSeq: lastSeq, ...indexed, limit: REPLAY_PAGE });
+            // A stream of the org shares what other resumes of it read (replay-cache.ts); a
+            // record's own stream reads just its events through the index.
+            const page =
+              options.replays && indexed.recordId === undefined
+                ? await options.replays.read(orgId, lastSeq, headSeq, REPLAY_PAGE)
+                : await readEventsAfter(db, { orgId, afterSeq: lastSeq, ...indexed, limit: REPLAY_PAGE });
             for (const event of page) {
               checkBeforeYield(expiry, backpressure);
               lastSeq = event.seq;
-              if (predicate && !predicate(event)) continue;
+              if (!matchesFilter(filter, event)) continue;
               // Over a WebSocket the replay is written straight to it too: what came before
               // (a RESYNC, tRPC's "started") was sent before this generator was asked again.
               if (direct) direct.socket.send(encodeTrackedFrame(direct.target, String(event.seq), event));

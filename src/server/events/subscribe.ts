@@ -37,6 +37,7 @@ export function subscribeToLog(
     lastEventId: input.lastEventId,
     session: ctx.session,
     metrics: ctx.metrics,
+    replays: ctx.replays,
     backpressure: ctx.connection.backpressure,
     signal,
     // Coalescing holds events back, so it stays on the generator path.
