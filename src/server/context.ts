@@ -162,7 +162,8 @@ export function createWsContextFactory(deps: AppDeps) {
     if (deps.directDelivery) ctx.connection.socket = socket;
     deps.logger.info('connected', { connection: ctx.connection.id, userId: user.id, orgId: user.orgId });
     deps.presence.connect(ctx.connection.id, user);
-    socket.once('close', (code: number) => {
+    // `on`, not `once`: a socket closes once, and `once` would keep a wrapper and its state per connection.
+    socket.on('close', (code: number) => {
       release();
       deps.presence.disconnect(ctx.connection.id);
       deps.logger.info('disconnected', { connection: ctx.connection.id, userId: user.id, code });
