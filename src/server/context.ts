@@ -131,7 +131,8 @@ export function createHttpContextFactory(deps: AppDeps) {
 /**
  * WebSocket: built once per connection from the first `connectionParams` message.
  * A connection without a valid token is refused: tRPC's adapter answers the error
- * and closes the socket.
+ * and closes the socket. `req` carries the upgrade's url, method, headers and socket
+ * only (see `upgradeRequest` in app.ts).
  */
 export function createWsContextFactory(deps: AppDeps) {
   return async ({ info, res: socket, req }: CreateWSSContextFnOptions) => {
