@@ -116,7 +116,7 @@ describe('resumes through the API', () => {
     const resume = async (input: { modules?: ('leads' | 'jobs')[] }, count: number) => {
       const out: unknown[] = [];
       for await (const item of await alice.events.onAny({ ...input, lastEventId: String(position) })) {
-        out.push((item as [string, unknown])[1]);
+        out.push((item as unknown as [string, unknown])[1]);
         if (out.length === count) break;
       }
       return out;
