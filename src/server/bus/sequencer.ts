@@ -33,26 +33,28 @@ export class OrgSequencer {
   accept(event: LogEvent, prevSeq: number): void {
     const orgId = event.orgId;
     const pending = this.#pending.get(orgId);
-    if (pending) {
-      // A gap of this org is being filled: queue behind it to keep the order.
-      this.#chain(orgId, pending.then(() => this.accept(event, prevSeq)));
-      return;
-    }
+    // A gap of this org is being filled: queue behind it to keep the order. (Not through
+    // `accept` again: once queued, this event is itself what is pending, and would queue
+    // behind itself for ever.)
+    const work = pending ? pending.then(() => this.#sequence(event, prevSeq)) : this.#sequence(event, prevSeq);
+    if (work) this.#chain(orgId, work);
+  }
+
+  /** Hands the event on now, or returns the filling of the gap before it (which hands both on). */
+  #sequence(event: LogEvent, prevSeq: number): Promise<void> | undefined {
+    const orgId = event.orgId;
     const cursor = this.#cursors.get(orgId);
-    if (cursor !== undefined && event.seq <= cursor) return;
+    if (cursor !== undefined && event.seq <= cursor) return undefined;
     // The first event of an org seen here starts its cursor: subscribers replay their own history.
     if (cursor === undefined || prevSeq <= cursor) {
       this.#handOn(event);
-      return;
+      return undefined;
     }
-    this.#chain(
-      orgId,
-      (async () => {
-        const missing = await this.#readGap(orgId, cursor, event.seq);
-        for (const earlier of missing) if (earlier.seq > (this.#cursors.get(orgId) ?? 0)) this.#handOn(earlier);
-        if (event.seq > (this.#cursors.get(orgId) ?? 0)) this.#handOn(event);
-      })(),
-    );
+    return (async () => {
+      const missing = await this.#readGap(orgId, cursor, event.seq);
+      for (const earlier of missing) if (earlier.seq > (this.#cursors.get(orgId) ?? 0)) this.#handOn(earlier);
+      if (event.seq > (this.#cursors.get(orgId) ?? 0)) this.#handOn(event);
+    })();
   }
 
   #handOn(event: LogEvent) {
