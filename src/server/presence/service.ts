@@ -44,10 +44,10 @@ interface Connection {
   user: PublicUser;
   /** Socket connections end when the socket closes; HTTP ones when their heartbeats stop. */
   expiresAt: number | null;
-  /** `module\0recordId` */
-  viewing: Set<string>;
-  /** `module\0recordId\0field` → its self-clearing timer */
-  typing: Map<string, ReturnType<typeof setTimeout>>;
+  /** `module\0recordId`; made on first use (most connections never view a record: 0.3 KB each otherwise). */
+  viewing?: Set<string>;
+  /** `module\0recordId\0field` → its self-clearing timer; made on first use. */
+  typing?: Map<string, ReturnType<typeof setTimeout>>;
 }
 
 /** This node's connections of one user. */
@@ -140,7 +140,7 @@ export class PresenceService {
   /** A socket connection of `user` opened. */
   connect(connectionId: string, user: PublicUser, { expiresAt = null as number | null } = {}): void {
     if (this.#connections.has(connectionId)) return;
-    this.#connections.set(connectionId, { id: connectionId, user, expiresAt, viewing: new Set(), typing: new Map() });
+    this.#connections.set(connectionId, { id: connectionId, user, expiresAt });
     const key = userKey(user.orgId, user.id);
     const now = Date.now();
     const local = this.#local.get(key) ?? { user, connections: new Set<string>(), lastActiveAt: now, sharedActiveAt: 0 };
@@ -160,7 +160,7 @@ export class PresenceService {
   disconnect(connectionId: string): void {
     const connection = this.#connections.get(connectionId);
     if (!connection) return;
-    for (const timer of connection.typing.values()) clearTimeout(timer);
+    for (const timer of connection.typing?.values() ?? []) clearTimeout(timer);
     this.#connections.delete(connectionId);
     const { orgId, id: userId } = connection.user;
     const local = this.#local.get(userKey(orgId, userId));
@@ -189,6 +189,7 @@ export class PresenceService {
   view(connectionId: string, user: PublicUser, module: string, recordId: string): Viewer[] {
     const connection = this.#requireConnection(connectionId, user);
     const ref = `${module}${SEP}${recordId}`;
+    connection.viewing ??= new Set();
     if (!connection.viewing.has(ref)) {
       connection.viewing.add(ref);
       this.#syncLocal(user.orgId, user.id);
@@ -199,11 +200,11 @@ export class PresenceService {
   leave(connectionId: string, user: PublicUser, module: string, recordId: string): Viewer[] {
     const connection = this.#connections.get(connectionId);
     const ref = `${module}${SEP}${recordId}`;
-    if (connection?.viewing.delete(ref)) {
-      for (const [typingRef, timer] of connection.typing) {
+    if (connection?.viewing?.delete(ref)) {
+      for (const [typingRef, timer] of connection.typing ?? []) {
         if (typingRef.startsWith(`${ref}${SEP}`)) {
           clearTimeout(timer);
-          connection.typing.delete(typingRef);
+          connection.typing?.delete(typingRef);
         }
       }
       this.#syncLocal(user.orgId, user.id);
@@ -214,12 +215,12 @@ export class PresenceService {
   startTyping(connectionId: string, user: PublicUser, module: string, recordId: string, field: string | null): void {
     const connection = this.#requireConnection(connectionId, user);
     const typingRef = `${module}${SEP}${recordId}${SEP}${field ?? ''}`;
-    const existing = connection.typing.get(typingRef);
+    const existing = connection.typing?.get(typingRef);
     if (existing) clearTimeout(existing);
     // Clears itself when no renewal comes, even if `stop` never does.
     const timer = setTimeout(() => this.#stopTyping(connection, typingRef), this.#options.typingTimeoutMs);
     timer.unref();
-    connection.typing.set(typingRef, timer);
+    (connection.typing ??= new Map()).set(typingRef, timer);
     if (!existing) this.#syncLocal(user.orgId, user.id);
   }
 
@@ -317,10 +318,10 @@ export class PresenceService {
   }
 
   #stopTyping(connection: Connection, typingRef: string) {
-    const timer = connection.typing.get(typingRef);
+    const timer = connection.typing?.get(typingRef);
     if (timer === undefined) return;
     clearTimeout(timer);
-    connection.typing.delete(typingRef);
+    connection.typing?.delete(typingRef);
     this.#syncLocal(connection.user.orgId, connection.user.id);
   }
 
@@ -334,8 +335,8 @@ export class PresenceService {
       const typing = new Set<string>();
       for (const id of local.connections) {
         const connection = this.#connections.get(id)!;
-        for (const ref of connection.viewing) viewing.add(ref);
-        for (const ref of connection.typing.keys()) typing.add(ref);
+        for (const ref of connection.viewing ?? []) viewing.add(ref);
+        for (const ref of connection.typing?.keys() ?? []) typing.add(ref);
       }
       state = { name: local.user.name, lastActiveAt: local.lastActiveAt, viewing: [...viewing].sort(), typing: [...typing].sort() };
     }
