@@ -44,7 +44,7 @@ export interface BenchResults {
   options: Record<string, unknown>;
   fanout: FanoutStep[];
   saturation: { contestant: Kind; layout: string; sustainedDeliveriesPerSecond: number; limit: string; cpuUsPerDeliveryAtSustained: number }[];
-  memory: { contestant: Kind; connections: number; rssBeforeMb: number; rssAfterMb: number; bytesPerConnection: number; connectSeconds: number }[];
+  memory: { contestant: Kind; connections: number; rssBeforeMb: number; rssAfterMb: number; rssSamplesMb?: number[]; bytesPerConnection: number; connectSeconds: number }[];
   storm: Record<string, number> | null;
   soak: ({ minutes: number; samples: { minute: number; rssMb: number; heapUsedMb?: number; activeHandles?: number; openFds: number; connections: number; busListeners: number; cpuSeconds: number }[] } & Record<string, unknown>) | null;
   mutationPath: { database: string; workers: number; stack: { perSecond: number; p50: number; p99: number; failures: number; serverCpuMsPerCommit: number }; raw: { perSecond: number; p50: number; p99: number } }[];
