@@ -122,7 +122,8 @@ describe('resumes through the API', () => {
       return out;
     };
     expect(await resume({}, 7)).toEqual(all.slice(-7));
-    expect(t.deps.replays.size.orgs).toBeGreaterThan(0);
+    // On the node that served it (two in the multinode project).
+    expect(t.apps.some((app) => app.deps.replays.size.orgs > 0)).toBe(true);
     // Another filter over the same stretch, from memory: only what it asks for.
     const leads = all.slice(-7).filter((event) => event.module === 'leads');
     expect(leads).toHaveLength(6);
