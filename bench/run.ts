@@ -441,7 +441,8 @@ async function main() {
     if (!scenarios.has('mutation')) results.mutationPath = previous.mutationPath;
     if (!scenarios.has('soak')) results.soak = previous.soak ?? null;
     results.notes.push(`Merged: ${[...scenarios].join(', ')} from the run of ${results.date.slice(0, 16)} UTC, the rest from the run of ${previous.date.slice(0, 16)} UTC.`);
-    results.date = previous.date;
+    // The header's date is that of the run the summary (the fan-out) comes from.
+    if (!scenarios.has('fanout')) results.date = previous.date;
   }
   const written = writeReports(results, { outDir, docs: !flag('no-docs') && !args.includes('--out') });
   log(`results: ${written.join(', ')}`);
