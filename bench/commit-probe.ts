@@ -5,6 +5,7 @@
  * `--sql` lists the statements.
  *
  *   npx tsx bench/commit-probe.ts [count=300] [--sql]
+ *   PROBE_DATA_DIR=/tmp/somewhere npx tsx bench/commit-probe.ts   # a PGlite folder on disk instead of memory
  */
 import { PGlite } from '@electric-sql/pglite';
 import { createApp } from '../src/server/bootstrap.ts';
@@ -41,7 +42,7 @@ PGlite.prototype.execProtocolStream = async function (this: PGlite, message: Uin
 } as typeof execProtocolStream;
 
 const app = await createApp(
-  { DATA_DIR: 'memory://', TOKEN_SECRET: 'probe-secret-probe-secret-probe-secret', TOKEN_TTL_SECONDS: 3600, SEED_DEMO: false, SCHEDULER_INTERVAL_MS: 3_600_000, MUTATIONS_PER_SECOND_PER_CONNECTION: 1e6, MUTATIONS_PER_SECOND_PER_USER: 1e6 },
+  { DATA_DIR: process.env.PROBE_DATA_DIR ?? 'memory://', TOKEN_SECRET: 'probe-secret-probe-secret-probe-secret', TOKEN_TTL_SECONDS: 3600, SEED_DEMO: false, SCHEDULER_INTERVAL_MS: 3_600_000, MUTATIONS_PER_SECOND_PER_CONNECTION: 1e6, MUTATIONS_PER_SECOND_PER_USER: 1e6 },
   createLogger('silent'),
 );
 await seedDemoData(app.deps, { perModule: 5 });
