@@ -186,7 +186,7 @@ function checkBeforeYield(expiry: ExpiryWatch | undefined, backpressure: Backpre
 
 function countDelivery(metrics: Metrics | undefined, event: LogEvent, path: 'direct' | 'iterator') {
   if (!metrics) return;
-  metrics.deliveredBy[path].inc();
+  metrics.deliveredBy[path] += 1;
   // Once per event (its first hand-off here), not once per subscriber.
   if (!observedLatency.has(event)) {
     observedLatency.add(event);
