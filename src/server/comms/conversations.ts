@@ -55,6 +55,11 @@ async function createMessage(
   return toMessage(await tx.message.create({ data: { orgId: conversation.orgId, conversationId: conversation.id, createdAt: at, ...fields } }));
 }
 
+/** An agent's message out: recorded as `sent`, with an id of ours that status webhooks report against. */
+function createOutboundMessage(tx: Tx, conversation: { id: string; orgId: string }, at: Date, body: string, authorId: string): Promise<Message> {
+  return createMessage(tx, conversation, at, { direction: 'outbound', body, status: 'sent', authorId, providerSid: `TM${randomBytes(16).toString('hex')}` });
+}
+
 /**
  * The contact's open conversation on the channel, changed by `changes` (a new version),
  * or else a new one from `fresh()`: a contact has one open conversation per channel.
@@ -133,13 +138,7 @@ export async function sendMessage(actor: Actor, input: { conversationId: string;
         // Replying reopens a closed conversation.
         data: { status: 'open', lastMessageAt: now, lastMessagePreview: input.body.slice(0, PREVIEW_LENGTH), version: { increment: 1 } },
       });
-      const message = await createMessage(tx, current, now, {
-        direction: 'outbound',
-        body: input.body,
-        status: 'sent',
-        authorId: user.id,
-        providerSid: `TM${randomBytes(16).toString('hex')}`,
-      });
+      const message = await createOutboundMessage(tx, current, now, input.body, user.id);
       const conversation = toConversation(row);
       return { result: message, event: conversationEvent('message:new', conversation, user.id, { message, conversation }) };
     },
@@ -169,13 +168,7 @@ export async function startConversation(
         return { ...names, orgNumber: orgNumber?.number ?? null, assigneeId: user.id, ...summary };
       });
       const conversation = toConversation(row);
-      const message = await createMessage(tx, row, now, {
-        direction: 'outbound',
-        body: input.body,
-        status: 'sent',
-        authorId: user.id,
-        providerSid: `TM${randomBytes(16).toString('hex')}`,
-      });
+      const message = await createOutboundMessage(tx, row, now, input.body, user.id);
       const events = [
         ...(started ? [conversationEvent('conversation:new', conversation, user.id, { conversation })] : []),
         conversationEvent('message:new', conversation, user.id, { message, conversation }),
