@@ -62,7 +62,7 @@ async function measure(name: string, run: (i: number) => Promise<unknown>) {
   const cpuMs = (used.user + used.system) / 1000 / count;
   const dbMs = insideUs / 1000 / count;
   console.log(
-    `${name.padEnd(14)} ${(count / ((performance.now() - wall) / 1000)).toFixed(0).padStart(5)}/s  cpu ${cpuMs.toFixed(2)} ms  ` +
+    `${name.padEnd(16)} ${(count / ((performance.now() - wall) / 1000)).toFixed(0).padStart(5)}/s  cpu ${cpuMs.toFixed(2)} ms  ` +
       `in PGlite ${dbMs.toFixed(2)} ms  rest ${(cpuMs - dbMs).toFixed(2)} ms  trips into PGlite ${(trips / count).toFixed(1)}`,
   );
   if (showSql) for (const [sql, n] of seen) console.log(`   ${(n / count).toFixed(1)}× ${sql}`);
@@ -71,6 +71,8 @@ async function measure(name: string, run: (i: number) => Promise<unknown>) {
 const lead = await caller.leads.create({ name: 'Probe', source: 'web' } as never);
 let version = (lead as { version: number }).version;
 await measure('leads.create', (i) => caller.leads.create({ name: `Probe ${i}`, source: 'web' } as never));
+// As the fan-out benchmark sends them: with an idempotencyKey (looked up, then kept with the result).
+await measure('leads.create+key', (i) => caller.leads.create({ name: `Keyed ${i}`, idempotencyKey: `probe-${process.pid}-${i}-${Math.random()}` } as never));
 await measure('leads.update', async (i) => {
   const updated = (await caller.leads.update({ id: (lead as { id: string }).id, expectedVersion: version, patch: { name: `P ${i}` } } as never)) as { version: number };
   version = updated.version;

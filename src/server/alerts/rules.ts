@@ -71,12 +71,18 @@ function escrowClosingAlert(escrow: EscrowLike, now: Date): AlertCandidate | nul
   };
 }
 
+/** Whether a change of this module and action can raise an alert at all (the rules of `alertsFor`). */
+export function alertsMayFollow(module: string, action: string): boolean {
+  return (module === 'listings' && action === 'updated') || (module === 'escrows' && action !== 'deleted');
+}
+
 /**
  * The alerts a record change raises, written in the change's own transaction: a
  * listing's price lowered, an escrow set to close within 3 days while not pending.
  * Conditions that time alone makes true are found by `sweepAlerts`.
  */
 export async function alertsFor(tx: Tx, event: CrmEvent, record: Record<string, unknown>, now = new Date()): Promise<EventDraft[]> {
+  if (!alertsMayFollow(event.module, event.action)) return [];
   let candidate: AlertCandidate | null = null;
   if (event.module === 'listings' && event.action === 'updated') {
     const price = event.data.listPriceCents;

@@ -34,7 +34,8 @@ export function idempotencyOf(caller: { user: { id: string }; idempotencyKey?: s
 /** Runs one org's commits one after another in this process; see `commitChange`. */
 const orgQueues = new Map<string, Promise<unknown>>();
 
-function runInOrgQueue<T>(orgId: string, task: () => Promise<T>): Promise<T> {
+/** Runs `task` after the org's commits queued before it in this process (see `commitChange`). */
+export function runInOrgQueue<T>(orgId: string, task: () => Promise<T>): Promise<T> {
   const previous = orgQueues.get(orgId) ?? Promise.resolve();
   const next = previous.then(task, task);
   const settled = next.then(
@@ -71,12 +72,7 @@ export async function commitChange<T>(
       const requestHash = idempotency && hashRequest(idempotency.request);
       if (idempotency) {
         const previous = await tx.idempotencyKey.findUnique({ where: { userId_key: { userId: idempotency.userId, key: idempotency.key } } });
-        if (previous) {
-          if (previous.requestHash !== requestHash) {
-            throw new TRPCError({ code: 'BAD_REQUEST', message: 'This idempotencyKey was already used for a different request' });
-          }
-          return { result: previous.result as T, events: [] };
-        }
+        if (previous) return { result: earlierResult<T>(previous, requestHash), events: [] };
       }
       const outcome = await change(tx);
       const events: SequencedEvent[] = [];
@@ -100,14 +96,28 @@ export async function commitChange<T>(
       }
       return { result: outcome.result, events };
     });
-    for (const event of events) {
-      deps.bus.publish(event.event, event.prevSeq);
-      deps.metrics?.eventsPublished.inc();
-    }
+    publishCommitted(deps, events);
     return result;
   });
 }
 
-function hashRequest(request: unknown): string {
+/** After the commit, in the org's queue: the change's events on the bus, in seq order. */
+export function publishCommitted(deps: { bus: EventBus; metrics?: Metrics }, events: readonly SequencedEvent[]): void {
+  for (const event of events) {
+    deps.bus.publish(event.event, event.prevSeq);
+    deps.metrics?.eventsPublished.inc();
+  }
+}
+
+/** A key used before: that use's result again, or BAD_REQUEST when it was used for another request. */
+export function earlierResult<T>(previous: { requestHash: string; result: unknown }, requestHash: string | undefined): T {
+  if (previous.requestHash !== requestHash) {
+    throw new TRPCError({ code: 'BAD_REQUEST', message: 'This idempotencyKey was already used for a different request' });
+  }
+  return previous.result as T;
+}
+
+/** What an idempotency key is tied to: see `IdempotencyOptions.request`. */
+export function hashRequest(request: unknown): string {
   return createHash('sha256').update(JSON.stringify(request)).digest('base64url');
 }

@@ -53,7 +53,12 @@ export function toEvent(row: EventRow): LogEvent {
  * `runsOneTransactionAtATime`).
  */
 export async function lockOrgLog(tx: Tx, orgId: string): Promise<void> {
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${orgId}))`;
+  await orgLogLock(tx, orgId);
+}
+
+/** `lockOrgLog` as a statement, for a batch transaction (`db.$transaction([lock, write])`). */
+export function orgLogLock(db: Db | Tx, orgId: string) {
+  return db.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${orgId}))`;
 }
 
 /** A committed event with the seq of the org's event before it (0: none), which lets a node notice a gap. */
@@ -62,20 +67,48 @@ export interface SequencedEvent {
   prevSeq: number;
 }
 
+/** An event row's columns as written, in this order; `prevSeq` last (see `previousSeqOf`). */
+export const EVENT_INSERT = `INSERT INTO "Event" ("orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq")`;
+/** What `toEvent` needs of a written event row, with its prevSeq. */
+export const EVENT_RETURNING = `RETURNING seq, "orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq", "createdAt"`;
+
+/**
+ * The org's newest seq (else how far retention pruned, else 0), as SQL on the org id
+ * parameter `orgParam`: final only under the org's log lock.
+ */
+export function previousSeqOf(orgParam: string): string {
+  return `COALESCE((SELECT max(seq) FROM "Event" WHERE "orgId" = ${orgParam}), (SELECT "prunedThroughSeq" FROM "EventLogState" WHERE "orgId" = ${orgParam}), 0)`;
+}
+
+export type WrittenEventRow = EventRow & { prevSeq: number };
+
+const APPEND_EVENT = `${EVENT_INSERT}
+  VALUES ($1::text, $2::text, $3::text, $4::text, $5::integer, $6::text, $7::jsonb, $8::integer, ${previousSeqOf('$1::text')})
+  ${EVENT_RETURNING}`;
+
 /**
  * Writes the event row with the org's previous seq, in one statement (a commit's
  * statements are most of its cost); call inside the transaction that makes the
  * change, after `lockOrgLog`, so that the previous seq read here is final.
  */
 export async function appendEvent(tx: Tx, draft: EventDraft): Promise<SequencedEvent> {
-  const [row] = await tx.$queryRaw<(EventRow & { prevSeq: number })[]>`
-    INSERT INTO "Event" ("orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq")
-    VALUES (${draft.orgId}, ${draft.module}, ${draft.action}, ${draft.recordId}, ${draft.version}, ${draft.userId},
-      ${JSON.stringify(draft.data)}::jsonb, ${draft.mergedFromVersion ?? null}::integer,
-      COALESCE((SELECT max(seq) FROM "Event" WHERE "orgId" = ${draft.orgId}),
-               (SELECT "prunedThroughSeq" FROM "EventLogState" WHERE "orgId" = ${draft.orgId}), 0))
-    RETURNING seq, "orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq", "createdAt"`;
+  const [row] = await tx.$queryRawUnsafe<WrittenEventRow[]>(
+    APPEND_EVENT,
+    draft.orgId,
+    draft.module,
+    draft.action,
+    draft.recordId,
+    draft.version,
+    draft.userId,
+    JSON.stringify(draft.data),
+    draft.mergedFromVersion ?? null,
+  );
   if (!row) throw new Error('The event row was not written');
+  return sequenced(row);
+}
+
+/** A written event row as the bus carries it. */
+export function sequenced(row: WrittenEventRow): SequencedEvent {
   return { event: toEvent(row), prevSeq: row.prevSeq };
 }
 

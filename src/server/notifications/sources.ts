@@ -18,6 +18,11 @@ export function newAssigneeOf(event: CrmEvent): string | null {
   return null;
 }
 
+/** Whether a record change with this data can notify anyone (the rule of `notificationsFor`). */
+export function mayNotify(module: string, action: string, data: Record<string, unknown>): boolean {
+  return newAssigneeOf({ module, action, data } as unknown as CrmEvent) !== null;
+}
+
 /**
  * The notifications an event raises, decided from the event and the record after it.
  * One definition, used both to write them (in the event's transaction) and to find

@@ -6,6 +6,9 @@ import type { AppDeps } from '../context.ts';
 import type { Db, Tx } from '../db/client.ts';
 import { commitChange, idempotencyOf } from '../events/commit.ts';
 import { VersionConflict, type FieldConflict } from '../trpc.ts';
+import { alertsMayFollow } from '../alerts/rules.ts';
+import { mayNotify } from '../notifications/sources.ts';
+import { commitInOneStatement, insertRecord, newRecordId, updateRecordAt } from './statements.ts';
 import { normalizeInput, toDbData, toWire, type Row, type WireRecord } from './wire.ts';
 
 /** The subset of a Prisma model delegate that every module shares. */
@@ -108,10 +111,35 @@ export async function getRecord({ deps, user }: Actor, module: AnyModule, id: st
   return toWire(row);
 }
 
+/**
+ * Whether a change writes nothing but the record and its event: no reference to check,
+ * no alert or notification it could raise. Such a change is one statement (statements.ts).
+ */
+function writesOnlyItsEvent(module: AnyModule, action: 'created' | 'updated', values: Record<string, unknown>, eventData: Record<string, unknown>): boolean {
+  return (
+    !Object.keys(module.refs).some((field) => typeof values[field] === 'string') &&
+    !alertsMayFollow(module.name, action) &&
+    !mayNotify(module.name, action, eventData)
+  );
+}
+
 export async function createRecord(actor: Actor, module: AnyModule, input: Record<string, unknown>) {
   const { deps, user } = actor;
   const values = normalizeInput(module, input);
   checkRules(module, values);
+  const idempotency = idempotencyOf(actor, [module.name, 'create'], values);
+  if (writesOnlyItsEvent(module, 'created', values, values)) {
+    const at = new Date();
+    const record = await commitInOneStatement(deps, {
+      module,
+      orgId: user.orgId,
+      userId: user.id,
+      action: 'created',
+      idempotency,
+      write: insertRecord({ ...toDbData(module, values), id: newRecordId(), orgId: user.orgId, createdById: user.id, updatedById: user.id, createdAt: at, updatedAt: at }),
+    });
+    if (record) return record;
+  }
   return commitChange(deps, user.orgId, async (tx) => {
     await checkRefs(tx, module, user.orgId, values);
     const row = await delegateOf(tx, module).create({
@@ -119,7 +147,7 @@ export async function createRecord(actor: Actor, module: AnyModule, input: Recor
     });
     const record = toWire(row);
     return { result: record, event: eventDraft(module, user, record, 'created', record) };
-  }, idempotencyOf(actor, [module.name, 'create'], values));
+  }, idempotency);
 }
 
 export interface UpdateInput {
@@ -138,6 +166,9 @@ export interface UpdateInput {
 export async function updateRecord(actor: Actor, module: AnyModule, input: UpdateInput) {
   const { deps, user } = actor;
   const patch = normalizeInput(module, input.patch);
+  const idempotency = idempotencyOf(actor, [module.name, 'update'], { ...input, patch });
+  const updated = await updateInOneStatement(actor, module, input, patch, idempotency);
+  if (updated) return updated;
   return commitChange(deps, user.orgId, async (tx) => {
     const delegate = delegateOf(tx, module);
     const row = await delegate.findFirst({ where: { id: input.id, orgId: user.orgId } });
@@ -159,13 +190,7 @@ export async function updateRecord(actor: Actor, module: AnyModule, input: Updat
       }
       mergedFromVersion = input.expectedVersion;
     }
-    const changes: Record<string, { from: unknown; to: unknown }> = {};
-    const changed: Record<string, unknown> = {};
-    for (const [field, to] of Object.entries(patch)) {
-      if (current[field] === to) continue;
-      changes[field] = { from: current[field], to };
-      changed[field] = to;
-    }
+    const { changes, changed } = diffPatch(current, patch);
     if (Object.keys(changed).length === 0) return { result: current };
     checkRules(module, { ...current, ...changed });
     await checkRefs(tx, module, user.orgId, changed);
@@ -176,11 +201,66 @@ export async function updateRecord(actor: Actor, module: AnyModule, input: Updat
         data: { ...toDbData(module, changed), version: { increment: 1 }, updatedById: user.id },
       }),
     );
-    for (const field of ['updatedAt', 'updatedById'] as const) {
-      if (updated[field] !== current[field]) changes[field] = { from: current[field], to: updated[field] };
-    }
+    addBookkeeping(changes, current, updated);
     return { result: updated, event: { ...eventDraft(module, user, updated, 'updated', changes), mergedFromVersion } };
-  }, idempotencyOf(actor, [module.name, 'update'], { ...input, patch }));
+  }, idempotency);
+}
+
+type Changes = Record<string, { from: unknown; to: unknown }>;
+
+/** What a patch changes of the record: `from`/`to` per field (the event's data), and the new values. */
+function diffPatch(current: WireRecord, patch: Record<string, unknown>) {
+  const changes: Changes = {};
+  const changed: Record<string, unknown> = {};
+  for (const [field, to] of Object.entries(patch)) {
+    if (current[field] === to) continue;
+    changes[field] = { from: current[field], to };
+    changed[field] = to;
+  }
+  return { changes, changed };
+}
+
+/** An update event also says who changed the record and when. */
+function addBookkeeping(changes: Changes, before: Record<string, unknown>, after: Record<string, unknown>) {
+  for (const field of ['updatedAt', 'updatedById'] as const) {
+    if (after[field] !== before[field]) changes[field] = { from: before[field], to: after[field] };
+  }
+}
+
+/**
+ * The common update in one statement: the record read, still at `expectedVersion`,
+ * and a change that writes only its event; the write is guarded by the version read,
+ * so a change committed in between makes it write nothing. `undefined` leaves the
+ * update to `commitChange` (not found, merges, conflicts, retries, no-op patches,
+ * references and alerts), which reads the record again under the org's lock.
+ */
+async function updateInOneStatement(
+  actor: Actor,
+  module: AnyModule,
+  input: UpdateInput,
+  patch: Record<string, unknown>,
+  idempotency: ReturnType<typeof idempotencyOf>,
+): Promise<WireRecord | undefined> {
+  const { deps, user } = actor;
+  // Decided before reading where the patch alone decides it.
+  if (!writesOnlyItsEvent(module, 'updated', patch, {})) return undefined;
+  const row = await delegateOf(deps.db, module).findFirst({ where: { id: input.id, orgId: user.orgId } });
+  if (!row || row.version !== input.expectedVersion) return undefined;
+  const current = toWire(row);
+  const { changes, changed } = diffPatch(current, patch);
+  if (Object.keys(changed).length === 0 || !writesOnlyItsEvent(module, 'updated', changed, changes)) return undefined;
+  checkRules(module, { ...current, ...changed });
+  const at = new Date();
+  addBookkeeping(changes, current, { updatedAt: at.toISOString(), updatedById: user.id });
+  return commitInOneStatement(deps, {
+    module,
+    orgId: user.orgId,
+    userId: user.id,
+    action: 'updated',
+    idempotency,
+    eventData: changes,
+    write: updateRecordAt({ id: input.id, orgId: user.orgId, version: current.version }, { ...toDbData(module, changed), updatedAt: at, updatedById: user.id }),
+  });
 }
 
 /** Fields every update event carries; they say who and when, not what. */
