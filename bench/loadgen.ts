@@ -399,6 +399,9 @@ async function connect(command: ConnectCommand) {
   resume = command.resume ?? false;
   subscribe = command.subscribe ?? true;
   ackedPerOrg = command.orgs.map(() => 0);
+  // Counted per set of connections: a storm run more than once reports each run's own.
+  refusals.clear();
+  closedBeforeLive.clear();
   const started = performance.now();
   subscribers = [];
   command.orgs.forEach((org, index) => {
@@ -471,8 +474,11 @@ async function step(command: StepCommand): Promise<StepResult> {
 /** The storm: changes keep flowing while the server restarts; resumes must lose and repeat nothing. */
 let stormTimer: ReturnType<typeof setInterval> | undefined;
 let ackedAtStormStart = 0;
+let errorsAtStormStart = 0;
 function stormStart(rate: number) {
   ackedAtStormStart = acked;
+  // The storm's own errors, not those of the scenarios (or repeats) before it.
+  errorsAtStormStart = errors;
   firstDropAt = 0;
   lastLiveAt = 0;
   let turn = 0;
@@ -532,7 +538,7 @@ async function stormStop(timeoutMs: number) {
     notCaughtUp,
     missing,
     duplicates: subscribers.reduce((sum, s) => sum + s.duplicates, 0) + extra,
-    errors,
+    errors: errors - errorsAtStormStart,
   };
 }
 

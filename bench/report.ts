@@ -32,9 +32,13 @@ export interface FanoutStep {
   /** CPU the machine's other processes used during the step, in cores (the machine is shared). */
   othersCpuShare?: number;
   serverRssMb: number;
-  /** Why this step failed (null: within p99 ≤ 250 ms and ≥ 95 % delivered). */
-  /** Which try of this rung (a failed rung runs twice; the second is kept). */
+  /** Which try of this rung (a failed rung runs twice; the second is kept; over repeats, the most tries any took). */
   attempt?: number;
+  /** How many ladders were climbed (`--repeats`). */
+  repeats?: number;
+  /** How many of them ran this rung: its figures are their median, its missing/dup/errors/sent/acked their sum. */
+  medianOf?: number;
+  /** Why this step failed (null: within p99 ≤ 250 ms and ≥ 95 % delivered; over repeats: held by more than half). */
   limit: 'database commit rate' | 'server CPU' | 'server CPU (incl. PGlite)' | 'load generator CPU' | 'other processes on the cores' | 'latency' | null;
 }
 
@@ -43,11 +47,13 @@ export interface BenchResults {
   machine: { cpus: number; cpuModel: string; node: string; taskset: boolean };
   options: Record<string, unknown>;
   fanout: FanoutStep[];
-  saturation: { contestant: Kind; layout: string; sustainedDeliveriesPerSecond: number; limit: string; cpuUsPerDeliveryAtSustained: number }[];
-  memory: { contestant: Kind; connections: number; rssBeforeMb: number; rssAfterMb: number; rssSamplesMb?: number[]; bytesPerConnection: number; connectSeconds: number }[];
+  /** With `--repeats`: the median of the repeats' sustained rates (each of them in sustainedByRepeat). */
+  saturation: { contestant: Kind; layout: string; sustainedDeliveriesPerSecond: number; limit: string; cpuUsPerDeliveryAtSustained: number; repeats?: number; sustainedByRepeat?: number[] }[];
+  memory: { contestant: Kind; connections: number; rssBeforeMb: number; rssAfterMb: number; rssSamplesMb?: number[]; bytesPerConnection: number; connectSeconds: number; repeats?: number; bytesPerConnectionByRepeat?: number[] }[];
+  /** With `repeats`: times and reconnects are medians, changes/deliveries/missing/duplicated totals, live the fewest of any repeat. */
   storm: Record<string, number> | null;
   soak: ({ minutes: number; samples: { minute: number; rssMb: number; heapUsedMb?: number; activeHandles?: number; openFds: number; connections: number; busListeners: number; cpuSeconds: number }[] } & Record<string, unknown>) | null;
-  mutationPath: { database: string; workers: number; stack: { perSecond: number; p50: number; p99: number; failures: number; serverCpuMsPerCommit: number }; raw: { perSecond: number; p50: number; p99: number } }[];
+  mutationPath: { database: string; workers: number; stack: { perSecond: number; p50: number; p99: number; failures: number; serverCpuMsPerCommit: number }; raw: { perSecond: number; p50: number; p99: number }; repeats?: number }[];
   notes: string[];
 }
 
@@ -65,6 +71,27 @@ const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFix
 const ratio = (value: number, base: number | undefined) => (base && Number.isFinite(value) && Number.isFinite(base) ? `${(value / base).toFixed(2)}×` : '–');
 const int = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '–');
 
+/**
+ * `medians of 3 runs, <how the rest is counted>` for a section whose entries are medians of
+ * `--repeats` runs, '' for one run (results from before `--repeats` have no count: one run).
+ */
+function mediansOf(entries: { repeats?: number }[], rest: string) {
+  const most = Math.max(1, ...entries.map((entry) => entry.repeats ?? 1));
+  return most > 1 ? `medians of ${most} runs, ${rest}` : '';
+}
+const bracketed = (text: string) => (text ? ` (${text})` : '');
+
+/** What the header says of `--repeats` (the sections say it again: with `--merge` they can differ). */
+function repeatsLine(results: BenchResults) {
+  const repeats = Number(results.options.repeats ?? 1);
+  return repeats > 1 ? ` · figures are medians of ${repeats} runs (--repeats; each run measures every contestant in turn), counts of missing, duplicated and errors their sum` : '';
+}
+
+/** A rung fewer runs reached than were climbed (a ladder stops at its first failed rung): the median of those. */
+const partial = (step: FanoutStep) => (step.medianOf && step.repeats && step.medianOf < step.repeats ? `median of the ${step.medianOf} of ${step.repeats} runs that got here` : '');
+/** `12,345 (11,902 / 12,345 / 13,010)`: the median and each repeat's figure, when there were several. */
+const withRepeats = (value: string, byRepeat: string[] | undefined) => (byRepeat && byRepeat.length > 1 ? `${value} (${byRepeat.join(' / ')})` : value);
+
 /** The step nearest to `target` deliveries/s offered that passed, for per-delivery CPU at a common load. */
 function stepAt(steps: FanoutStep[], kind: Kind, layout: string, offered: number) {
   const mine = steps.filter((s) => s.contestant === kind && s.layout === layout);
@@ -79,9 +106,10 @@ export function markdown(results: BenchResults): string {
   const layout1k = results.saturation[0]?.layout ?? '1x1000';
   const cpuAt = 50_000;
   const cpuBase = stepAt(results.fanout, 'ws', layout1k, cpuAt);
-  lines.push(`Run of ${results.date.slice(0, 16).replace('T', ' ')} UTC · ${results.machine.cpus} cores (${results.machine.cpuModel}) · Node ${results.machine.node} · ` + `${results.machine.taskset ? 'server pinned to core 0, load generator to core 1' : 'not pinned (no taskset)'} · options ${JSON.stringify(results.options)}`, '');
+  lines.push(`Run of ${results.date.slice(0, 16).replace('T', ' ')} UTC · ${results.machine.cpus} cores (${results.machine.cpuModel}) · Node ${results.machine.node} · ` + `${results.machine.taskset ? 'server pinned to core 0, load generator to core 1' : 'not pinned (no taskset)'} · options ${JSON.stringify(results.options)}` + repeatsLine(results), '');
   if (results.saturation.length || results.memory.length) {
-    lines.push(`### Summary (${layout1k.replace('x', ' org × ')} subscribers; ratios to bare \`ws\` of the same run)`, '');
+    const medians = mediansOf([...results.saturation, ...results.memory], "each run's sustained rate in brackets");
+    lines.push(`### Summary (${layout1k.replace('x', ' org × ')} subscribers; ratios to bare \`ws\` of the same run${medians && `; ${medians}`})`, '');
     lines.push('| server | deliveries/s sustained (p99 ≤ 250 ms, ≥ 95 %) | × ws | stopped by | server CPU per delivery at ~50,000/s | × ws | p99 at ~half of its saturation | memory per idle subscribed connection | × ws |');
     lines.push('|---|---:|---:|---|---:|---:|---:|---:|---:|');
     for (const kind of kinds) {
@@ -90,7 +118,7 @@ export function markdown(results: BenchResults): string {
       const cpu = stepAt(results.fanout, kind, layout1k, cpuAt);
       const half = sat ? results.fanout.filter((s) => s.contestant === kind && s.layout === layout1k && s.limit === null && s.offeredDeliveriesPerSecond <= sat.sustainedDeliveriesPerSecond / 2 + 1).at(-1) : undefined;
       lines.push(
-        `| ${labels[kind]} | ${sat ? int(sat.sustainedDeliveriesPerSecond) : '–'} | ${ratio(sat?.sustainedDeliveriesPerSecond ?? Number.NaN, satBase?.sustainedDeliveriesPerSecond)} | ${sat?.limit ?? '–'} | ` +
+        `| ${labels[kind]} | ${sat ? withRepeats(int(sat.sustainedDeliveriesPerSecond), sat.sustainedByRepeat?.map(int)) : '–'} | ${ratio(sat?.sustainedDeliveriesPerSecond ?? Number.NaN, satBase?.sustainedDeliveriesPerSecond)} | ${sat?.limit ?? '–'} | ` +
           `${cpu ? `${fmt(cpu.serverCpuUsPerDelivery, 2)} µs (at ${int(cpu.offeredDeliveriesPerSecond)}/s)` : '–'} | ${ratio(cpu?.serverCpuUsPerDelivery ?? Number.NaN, cpuBase?.serverCpuUsPerDelivery)} | ` +
           `${half ? `${fmt(half.p99)} ms (at ${int(half.offeredDeliveriesPerSecond)}/s)` : '–'} | ${mem ? `${fmt(mem.bytesPerConnection / 1024)} KB (${int(mem.connections)} conns)` : '–'} | ${ratio(mem?.bytesPerConnection ?? Number.NaN, memBase?.bytesPerConnection)} |`,
       );
@@ -99,30 +127,31 @@ export function markdown(results: BenchResults): string {
   }
   for (const layout of [...new Set(results.fanout.map((s) => s.layout))]) {
     const [orgs, perOrg] = layout.split('x');
-    lines.push(`### Fan-out latency, ${orgs} org(s) × ${perOrg} subscribers`, '');
+    lines.push(`### Fan-out latency, ${orgs} org(s) × ${perOrg} subscribers${bracketed(mediansOf(results.fanout.filter((s) => s.layout === layout), 'missing and dup summed over them'))}`, '');
     lines.push('| server | offered deliveries/s | delivered/s | delivered | p50 ms | p99 ms | max ms | server CPU µs/delivery | × ws | server CPU | load-gen CPU | other processes CPU | missing | dup | |');
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
     for (const step of results.fanout.filter((s) => s.layout === layout)) {
       const base = results.fanout.find((s) => s.contestant === 'ws' && s.layout === layout && s.offeredDeliveriesPerSecond === step.offeredDeliveriesPerSecond);
       lines.push(
         `| ${labels[step.contestant]} | ${int(step.offeredDeliveriesPerSecond)} | ${int(step.deliveredPerSecond)} | ${fmt(step.deliveredRatio * 100)} % | ${fmt(step.p50)} | ${fmt(step.p99)} | ${fmt(step.max)} | ` +
-          `${fmt(step.serverCpuUsPerDelivery, 2)} | ${ratio(step.serverCpuUsPerDelivery, base?.serverCpuUsPerDelivery)} | ${fmt(step.serverCpuShare * 100, 0)} % | ${fmt(step.loadgenCpuShare * 100, 0)} % | ${step.othersCpuShare === undefined ? '–' : `${fmt(step.othersCpuShare * 100, 0)} %`} | ${step.missing} | ${step.duplicates} | ${step.limit ? `✗ ${step.limit}` : ''} |`,
+          `${fmt(step.serverCpuUsPerDelivery, 2)} | ${ratio(step.serverCpuUsPerDelivery, base?.serverCpuUsPerDelivery)} | ${fmt(step.serverCpuShare * 100, 0)} % | ${fmt(step.loadgenCpuShare * 100, 0)} % | ${step.othersCpuShare === undefined ? '–' : `${fmt(step.othersCpuShare * 100, 0)} %`} | ${step.missing} | ${step.duplicates} | ${[step.limit ? `✗ ${step.limit}` : '', partial(step)].filter(Boolean).join('; ')} |`,
       );
     }
     lines.push('');
   }
   if (results.memory.length) {
-    lines.push('### Memory: idle authenticated connections with one subscription each', '');
+    lines.push(`### Memory: idle authenticated connections with one subscription each${bracketed(mediansOf(results.memory, 'connections the fewest any run got, per connection each run in brackets'))}`, '');
     lines.push('| server | connections | RSS before | RSS after | per connection | × ws | connect time |');
     lines.push('|---|---:|---:|---:|---:|---:|---:|');
     for (const m of results.memory) {
-      lines.push(`| ${labels[m.contestant]} | ${int(m.connections)} | ${fmt(m.rssBeforeMb, 0)} MB | ${fmt(m.rssAfterMb, 0)} MB | ${fmt(m.bytesPerConnection / 1024)} KB | ${ratio(m.bytesPerConnection, memBase?.bytesPerConnection)} | ${fmt(m.connectSeconds)} s |`);
+      lines.push(`| ${labels[m.contestant]} | ${int(m.connections)} | ${fmt(m.rssBeforeMb, 0)} MB | ${fmt(m.rssAfterMb, 0)} MB | ${withRepeats(`${fmt(m.bytesPerConnection / 1024)} KB`, m.bytesPerConnectionByRepeat?.map((b) => fmt(b / 1024)))} | ${ratio(m.bytesPerConnection, memBase?.bytesPerConnection)} | ${fmt(m.connectSeconds)} s |`);
     }
     lines.push('');
   }
   if (results.storm) {
     const s = results.storm;
-    lines.push('### Reconnect storm (Tandem; the baselines have no log to resume from)', '');
+    const medians = mediansOf([s], 'for the times and reconnect attempts; changes, deliveries, not caught up, missing and duplicated summed over them; clients live: the fewest in any run');
+    lines.push(`### Reconnect storm (Tandem; the baselines have no log to resume from${medians && `; ${medians}`})`, '');
     lines.push('| clients | changes/s during | server down → up | every client live again after the first drop | reconnect attempts | changes | deliveries | not caught up at the end | missing (live clients) | duplicated |');
     lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     lines.push(`| ${int(s.clients!)} (${int(s.live!)} live) | ${s.changesPerSecond} | ${fmt(s.serverDownToUpSeconds!)} s | ${s.live === s.clients ? `${fmt(s.allLiveSecondsAfterFirstDrop!)} s` : `not all within the timeout (${int(s.live!)} live)`} | ${int(s.reconnects!)} | ${int(s.changes!)} | ${int(s.delivered!)} / ${int(s.expectedDeliveries!)} | ${s.notCaughtUp ?? '–'} | **${s.missing}** | **${s.duplicates}** |`, '');
@@ -139,7 +168,7 @@ export function markdown(results: BenchResults): string {
     lines.push('', `Changes ${String(s.changes)}, deliveries ${String(s.delivered)} / ${String(s.expectedDeliveries)}, missing **${String(s.missing)}**, duplicated **${String(s.duplicates)}**.`, '');
   }
   if (results.mutationPath.length) {
-    lines.push('### Mutation path: commits with their event, through the stack vs the same statements as raw SQL', '');
+    lines.push(`### Mutation path: commits with their event, through the stack vs the same statements as raw SQL${bracketed(mediansOf(results.mutationPath, 'stack ÷ raw of the medians'))}`, '');
     lines.push('| database | closed loops | stack commits/s | stack p50 / p99 | raw SQL commits/s | raw p50 / p99 | stack ÷ raw | server CPU per commit |');
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const m of results.mutationPath) {

@@ -7,6 +7,7 @@
  *                    [--step-ms 4000] [--rates 2000,5000,… (deliveries/s)] [--layouts 10x100,1x1000]
  *                    [--profile] [--out bench/results] [--no-docs] [--soak-minutes 60] [--storm-rate 10]
  *                    [--storm-timeout-s 240] [--merge (keep the latest run's other scenarios)]
+ *                    [--repeats 1 (run each measurement N times and report medians)]
  *
  * Scenarios (issue 7): `fanout` = 1 (latency at rising rates, 10 orgs × 100 and 1 org × 1,000)
  * and 2 (saturation: the ladder goes on until p99 > 250 ms or delivery < 95 %); `memory` = 3;
@@ -17,7 +18,7 @@ import { cpus } from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { startPostgres } from '../tests/helpers/postgres.ts';
+import { startPostgres, type PostgresServer } from '../tests/helpers/postgres.ts';
 import { cpuMs, hasTaskset, machineBusyMs, prepareTandemDatabase, root, rssBytes, startBaseline, startLoadGen, startTandem, type LoadGen, type ServerHandle } from './harness.ts';
 import type { Kind, StepResult } from './loadgen.ts';
 import { writeReports, type BenchResults, type FanoutStep } from './report.ts';
@@ -41,6 +42,8 @@ const stepMs = Number(option('step-ms', quick ? '1000' : '4000'));
 const settleMs = quick ? 1_000 : 2_000;
 const outDir = path.resolve(root, option('out', 'bench/results'));
 const profile = flag('profile');
+// Each measurement run this many times, reported as the median: one run on a shared machine is one draw.
+const repeats = Math.max(1, Math.floor(Number(option('repeats', '1'))) || 1);
 const P99_LIMIT_MS = 250;
 const MIN_DELIVERY = 0.95;
 
@@ -53,7 +56,7 @@ function log(line: string) {
 const results: BenchResults = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, taskset: hasTaskset },
-  options: { quick, stepMs, connections, memoryConnections, stormConnections, contestants },
+  options: { quick, stepMs, connections, memoryConnections, stormConnections, contestants, repeats },
   fanout: [],
   saturation: [],
   memory: [],
@@ -62,6 +65,27 @@ const results: BenchResults = {
   mutationPath: [],
   notes: [],
 };
+
+/** `repeat 2/3: ` in log lines when there is more than one. */
+const repeatTag = (repeat: number) => (repeats > 1 ? `repeat ${repeat}/${repeats}: ` : '');
+
+/** Median of the finite values (NaN when there are none); an even count takes the mean of the middle two. */
+function median(values: number[]): number {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  if (!sorted.length) return Number.NaN;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Counts of what went wrong are added up over the repeats, never a median: a loss in any repeat must show. */
+const total = (values: number[]) => values.reduce((sum, value) => sum + value, 0);
+
+/** The value seen most often (ties: the first seen). */
+function mostCommon<T>(values: T[]): T {
+  const counts = new Map<T, number>();
+  for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1);
+  return [...counts].reduce((best, entry) => (entry[1] > best[1] ? entry : best))[0];
+}
 
 interface Contestant {
   server: ServerHandle;
@@ -98,138 +122,266 @@ function limitOf(kind: Kind, step: FanoutStep): FanoutStep['limit'] {
   return 'latency';
 }
 
+/** One climb of the ladder by one contestant: the step kept at each rung, the last that held, the one that did not. */
+interface Ladder {
+  steps: FanoutStep[];
+  sustained?: FanoutStep;
+  failed?: FanoutStep;
+}
+
 async function fanout(loadgen: LoadGen, layout: { orgs: number; perOrg: number }) {
   const name = `${layout.orgs}x${layout.perOrg}`;
-  for (const kind of contestants) {
-    log(`fan-out ${name}: ${kind}: starting`);
-    const contestant = await startContestant(kind, layout.orgs, profile && kind === 'tandem' && layout.orgs === 1 ? ['--cpu-prof', `--cpu-prof-dir=${path.join(outDir, 'profile')}`] : []);
-    try {
-      const connected = await loadgen.call<{ connected: number; ms: number }>({ cmd: 'connect', target: { kind, url: contestant.server.url }, orgs: contestant.orgs, subscribersPerOrg: layout.perOrg });
-      log(`fan-out ${name}: ${kind}: ${connected.connected} subscribed in ${(connected.ms / 1000).toFixed(1)} s`);
-      // Warm-up: JIT, first queries; not reported.
-      await loadgen.call({ cmd: 'step', rate: Math.min(20, Math.max(1, 1000 / layout.perOrg)), durationMs: 1_000, settleMs: 3_000 });
-      let sustained: FanoutStep | undefined;
-      let failed: FanoutStep | undefined;
-      for (const rate of ladder(layout.perOrg)) {
-        // A failed step is run once more: on a shared machine one bad time slice should not end the ladder.
-        for (let attempt = 1; attempt <= 2; attempt++) {
-          const cpu0 = cpuMs(contestant.server.pid);
-          const lg0 = cpuMs(loadgen.pid);
-          const machine0 = machineBusyMs();
-          const t0 = performance.now();
-          const r = await loadgen.call<StepResult>({ cmd: 'step', rate, durationMs: stepMs, settleMs });
-          const wallMs = performance.now() - t0;
-          const serverCpu = cpuMs(contestant.server.pid) - cpu0;
-          const loadgenCpu = cpuMs(loadgen.pid) - lg0;
-          const othersCpu = Math.max(0, machineBusyMs() - machine0 - serverCpu - loadgenCpu);
-          const step: FanoutStep = {
-            contestant: kind,
-            layout: name,
-            changesPerSecond: rate,
-            offeredDeliveriesPerSecond: rate * layout.perOrg,
-            deliveredPerSecond: r.delivered / r.seconds,
-            deliveredRatio: r.expected ? r.delivered / r.expected : 1,
-            p50: r.p50,
-            p99: r.p99,
-            max: r.max,
-            duplicates: r.duplicates,
-            missing: r.missing,
-            sent: r.sent,
-            acked: r.acked,
-            errors: r.errors,
-            ackP99: r.ackP99,
-            serverCpuUsPerDelivery: r.delivered ? (serverCpu * 1000) / r.delivered : Number.NaN,
-            serverCpuShare: serverCpu / wallMs,
-            loadgenCpuShare: loadgenCpu / wallMs,
-            othersCpuShare: othersCpu / wallMs,
-            serverRssMb: rssBytes(contestant.server.pid) / 1e6,
-            limit: 'latency',
-          };
-          const ok = step.p99 <= P99_LIMIT_MS && step.deliveredRatio >= MIN_DELIVERY;
-          step.limit = ok ? null : limitOf(kind, step);
-          step.attempt = attempt;
-          log(
-            `fan-out ${name}: ${kind.padEnd(10)} ${String(step.offeredDeliveriesPerSecond).padStart(7)}/s offered → ${step.deliveredPerSecond.toFixed(0).padStart(7)}/s delivered ` +
-              `(${(step.deliveredRatio * 100).toFixed(1)}%), p50 ${step.p50.toFixed(1)} ms, p99 ${step.p99.toFixed(1)} ms, ` +
-              `server ${step.serverCpuUsPerDelivery.toFixed(2)} µs/delivery, CPU server ${(step.serverCpuShare * 100).toFixed(0)}% loadgen ${(step.loadgenCpuShare * 100).toFixed(0)}% others ${((step.othersCpuShare ?? 0) * 100).toFixed(0)}%` +
-              (ok ? '' : `  ✗ (${step.limit})${attempt === 1 ? ', once more' : ''}`),
-          );
-          if (ok || attempt === 2) results.fanout.push(step);
-          if (ok) {
-            sustained = step;
-            break;
-          }
-          if (attempt === 2) failed = step;
-        }
-        if (failed) break;
-      }
-      if (layout.orgs === 1 || contestants.length === 1) {
-        results.saturation.push({
-          contestant: kind,
-          layout: name,
-          sustainedDeliveriesPerSecond: sustained?.deliveredPerSecond ?? 0,
-          limit: failed ? failed.limit! : 'ladder top (not saturated)',
-          cpuUsPerDeliveryAtSustained: sustained?.serverCpuUsPerDelivery ?? Number.NaN,
-        });
-      }
-      await loadgen.call({ cmd: 'close' });
-    } finally {
-      await contestant.server.stop();
-      contestant.cleanup();
+  const ladders = new Map(contestants.map((kind) => [kind, [] as Ladder[]]));
+  try {
+    // Repeat by repeat, every contestant in each: drift in the machine's load hits them all alike.
+    for (let repeat = 1; repeat <= repeats; repeat++) {
+      for (const kind of contestants) ladders.get(kind)!.push(await climb(loadgen, kind, layout, repeat));
     }
+  } finally {
+    // The ladders that finished are reported even when a later one failed (its note says why).
+    for (const [kind, runs] of ladders) if (runs.length) reportFanout(kind, name, layout, runs);
   }
 }
 
-async function memory(loadgen: LoadGen) {
-  const orgs = 10;
-  for (const kind of contestants) {
-    log(`memory: ${kind}: starting`);
-    const contestant = await startContestant(kind, orgs);
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      const before = rssBytes(contestant.server.pid);
-      const connected = await loadgen.call<{ connected: number; ms: number }>({
-        cmd: 'connect',
-        target: { kind, url: contestant.server.url },
-        orgs: contestant.orgs,
-        subscribersPerOrg: Math.ceil(memoryConnections / orgs),
-        concurrency: 200,
-      });
-      // Sampled four times, 5 s apart, and the median kept: the first samples still hold the
-      // connect burst's garbage, which each runtime collects at a time of its own.
-      const samples: number[] = [];
-      for (let i = 0; i < 4; i++) {
-        await new Promise((resolve) => setTimeout(resolve, quick ? 1_000 : 5_000));
-        samples.push(rssBytes(contestant.server.pid));
+function reportFanout(kind: Kind, name: string, layout: { orgs: number; perOrg: number }, runs: Ladder[]) {
+  results.fanout.push(...medianLadder(runs));
+  const sustained = runs.map((run) => run.sustained?.deliveredPerSecond ?? 0);
+  if (runs.length > 1) log(`fan-out ${name}: ${kind}: sustained ${median(sustained).toFixed(0)}/s, the median of ${runs.length} repeats (${sustained.map((s) => s.toFixed(0)).join(', ')})`);
+  if (layout.orgs === 1 || contestants.length === 1) {
+    results.saturation.push({
+      contestant: kind,
+      layout: name,
+      sustainedDeliveriesPerSecond: median(sustained),
+      limit: mostCommon(runs.map((run) => (run.failed ? run.failed.limit! : 'ladder top (not saturated)'))),
+      cpuUsPerDeliveryAtSustained: median(runs.map((run) => run.sustained?.serverCpuUsPerDelivery ?? Number.NaN)),
+      repeats: runs.length,
+      sustainedByRepeat: sustained,
+    });
+  }
+}
+
+/**
+ * One step per rung: the median of the repeats that ran it (a ladder stops at its first failed
+ * rung, so the top rungs may have fewer); missing, duplicates and errors summed. A rung holds
+ * when more than half of the ladders held it (so the median sustained rate is the last rung
+ * that holds); else it is marked with what most often stopped the ladders that failed it, or,
+ * when none got this far, what stopped them below it.
+ */
+function medianLadder(runs: Ladder[]): FanoutStep[] {
+  const rates = [...new Set(runs.flatMap((run) => run.steps.map((step) => step.changesPerSecond)))].sort((a, b) => a - b);
+  return rates.map((rate) => {
+    const ran = runs.flatMap((run) => run.steps.filter((step) => step.changesPerSecond === rate));
+    const held = runs.filter((run) => run.steps.some((step) => step.changesPerSecond === rate && step.limit === null));
+    const failedHere = ran.flatMap((step) => (step.limit ? [step.limit] : []));
+    const stoppedBelow = runs.filter((run) => !held.includes(run)).map((run) => run.failed?.limit ?? 'latency');
+    const mid = (key: 'deliveredPerSecond' | 'deliveredRatio' | 'p50' | 'p99' | 'max' | 'ackP99' | 'serverCpuUsPerDelivery' | 'serverCpuShare' | 'loadgenCpuShare' | 'othersCpuShare' | 'serverRssMb') =>
+      median(ran.map((step) => step[key] ?? Number.NaN));
+    const sum = (key: 'duplicates' | 'missing' | 'sent' | 'acked' | 'errors') => total(ran.map((step) => step[key]));
+    return {
+      ...ran[0]!,
+      deliveredPerSecond: mid('deliveredPerSecond'),
+      deliveredRatio: mid('deliveredRatio'),
+      p50: mid('p50'),
+      p99: mid('p99'),
+      max: mid('max'),
+      duplicates: sum('duplicates'),
+      missing: sum('missing'),
+      sent: sum('sent'),
+      acked: sum('acked'),
+      errors: sum('errors'),
+      ackP99: mid('ackP99'),
+      serverCpuUsPerDelivery: mid('serverCpuUsPerDelivery'),
+      serverCpuShare: mid('serverCpuShare'),
+      loadgenCpuShare: mid('loadgenCpuShare'),
+      othersCpuShare: mid('othersCpuShare'),
+      serverRssMb: mid('serverRssMb'),
+      attempt: Math.max(...ran.map((step) => step.attempt ?? 1)),
+      limit: held.length * 2 > runs.length ? null : mostCommon(failedHere.length ? failedHere : stoppedBelow),
+      medianOf: ran.length,
+      repeats: runs.length,
+    };
+  });
+}
+
+async function climb(loadgen: LoadGen, kind: Kind, layout: { orgs: number; perOrg: number }, repeat: number): Promise<Ladder> {
+  const name = `${layout.orgs}x${layout.perOrg}`;
+  const tag = `fan-out ${name}: ${repeatTag(repeat)}`;
+  log(`${tag}${kind}: starting`);
+  // Profiled once: bench:profile reads the largest profile of the folder.
+  const cpuProf = profile && repeat === 1 && kind === 'tandem' && layout.orgs === 1 ? ['--cpu-prof', `--cpu-prof-dir=${path.join(outDir, 'profile')}`] : [];
+  const contestant = await startContestant(kind, layout.orgs, cpuProf);
+  const climbed: Ladder = { steps: [] };
+  try {
+    const connected = await loadgen.call<{ connected: number; ms: number }>({ cmd: 'connect', target: { kind, url: contestant.server.url }, orgs: contestant.orgs, subscribersPerOrg: layout.perOrg });
+    log(`${tag}${kind}: ${connected.connected} subscribed in ${(connected.ms / 1000).toFixed(1)} s`);
+    // Warm-up: JIT, first queries; not reported.
+    await loadgen.call({ cmd: 'step', rate: Math.min(20, Math.max(1, 1000 / layout.perOrg)), durationMs: 1_000, settleMs: 3_000 });
+    for (const rate of ladder(layout.perOrg)) {
+      // A failed step is run once more: on a shared machine one bad time slice should not end the ladder.
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        const cpu0 = cpuMs(contestant.server.pid);
+        const lg0 = cpuMs(loadgen.pid);
+        const machine0 = machineBusyMs();
+        const t0 = performance.now();
+        const r = await loadgen.call<StepResult>({ cmd: 'step', rate, durationMs: stepMs, settleMs });
+        const wallMs = performance.now() - t0;
+        const serverCpu = cpuMs(contestant.server.pid) - cpu0;
+        const loadgenCpu = cpuMs(loadgen.pid) - lg0;
+        const othersCpu = Math.max(0, machineBusyMs() - machine0 - serverCpu - loadgenCpu);
+        const step: FanoutStep = {
+          contestant: kind,
+          layout: name,
+          changesPerSecond: rate,
+          offeredDeliveriesPerSecond: rate * layout.perOrg,
+          deliveredPerSecond: r.delivered / r.seconds,
+          deliveredRatio: r.expected ? r.delivered / r.expected : 1,
+          p50: r.p50,
+          p99: r.p99,
+          max: r.max,
+          duplicates: r.duplicates,
+          missing: r.missing,
+          sent: r.sent,
+          acked: r.acked,
+          errors: r.errors,
+          ackP99: r.ackP99,
+          serverCpuUsPerDelivery: r.delivered ? (serverCpu * 1000) / r.delivered : Number.NaN,
+          serverCpuShare: serverCpu / wallMs,
+          loadgenCpuShare: loadgenCpu / wallMs,
+          othersCpuShare: othersCpu / wallMs,
+          serverRssMb: rssBytes(contestant.server.pid) / 1e6,
+          limit: 'latency',
+        };
+        const ok = step.p99 <= P99_LIMIT_MS && step.deliveredRatio >= MIN_DELIVERY;
+        step.limit = ok ? null : limitOf(kind, step);
+        step.attempt = attempt;
+        log(
+          `${tag}${kind.padEnd(10)} ${String(step.offeredDeliveriesPerSecond).padStart(7)}/s offered → ${step.deliveredPerSecond.toFixed(0).padStart(7)}/s delivered ` +
+            `(${(step.deliveredRatio * 100).toFixed(1)}%), p50 ${step.p50.toFixed(1)} ms, p99 ${step.p99.toFixed(1)} ms, ` +
+            `server ${step.serverCpuUsPerDelivery.toFixed(2)} µs/delivery, CPU server ${(step.serverCpuShare * 100).toFixed(0)}% loadgen ${(step.loadgenCpuShare * 100).toFixed(0)}% others ${((step.othersCpuShare ?? 0) * 100).toFixed(0)}%` +
+            (ok ? '' : `  ✗ (${step.limit})${attempt === 1 ? ', once more' : ''}`),
+        );
+        if (ok || attempt === 2) climbed.steps.push(step);
+        if (ok) {
+          climbed.sustained = step;
+          break;
+        }
+        if (attempt === 2) climbed.failed = step;
       }
-      const after = [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)]!;
-      const entry = {
-        contestant: kind,
-        connections: connected.connected,
-        rssBeforeMb: before / 1e6,
-        rssAfterMb: after / 1e6,
-        rssSamplesMb: samples.map((sample) => Math.round(sample / 1e5) / 10),
-        bytesPerConnection: (after - before) / connected.connected,
-        connectSeconds: connected.ms / 1000,
-      };
-      results.memory.push(entry);
-      log(`memory: ${kind}: ${entry.connections} idle subscribed connections, RSS ${entry.rssBeforeMb.toFixed(0)} → ${entry.rssAfterMb.toFixed(0)} MB (median of ${entry.rssSamplesMb.join(', ')}), ${(entry.bytesPerConnection / 1024).toFixed(1)} KB per connection`);
-      await loadgen.call({ cmd: 'close' });
-    } finally {
-      await contestant.server.stop();
-      contestant.cleanup();
+      if (climbed.failed) break;
     }
+    await loadgen.call({ cmd: 'close' });
+  } finally {
+    await contestant.server.stop();
+    contestant.cleanup();
+  }
+  return climbed;
+}
+
+type MemoryEntry = BenchResults['memory'][number];
+
+async function memory(loadgen: LoadGen) {
+  const runs = new Map(contestants.map((kind) => [kind, [] as MemoryEntry[]]));
+  try {
+    // Interleaved like the fan-out: repeat by repeat, every contestant in each.
+    for (let repeat = 1; repeat <= repeats; repeat++) {
+      for (const kind of contestants) runs.get(kind)!.push(await memoryOnce(loadgen, kind, repeat));
+    }
+  } finally {
+    for (const entries of runs.values()) if (entries.length) results.memory.push(medianMemory(entries));
+  }
+}
+
+/** The median of each figure over the repeats; the connections are the fewest any repeat got, so a shortfall shows. */
+function medianMemory(entries: MemoryEntry[]): MemoryEntry {
+  if (entries.length === 1) return { ...entries[0]!, repeats: 1 };
+  const bytesPerConnection = entries.map((entry) => entry.bytesPerConnection);
+  log(`memory: ${entries[0]!.contestant}: ${(median(bytesPerConnection) / 1024).toFixed(1)} KB per connection, the median of ${entries.length} repeats (${bytesPerConnection.map((b) => (b / 1024).toFixed(1)).join(', ')})`);
+  return {
+    contestant: entries[0]!.contestant,
+    connections: Math.min(...entries.map((entry) => entry.connections)),
+    rssBeforeMb: median(entries.map((entry) => entry.rssBeforeMb)),
+    rssAfterMb: median(entries.map((entry) => entry.rssAfterMb)),
+    bytesPerConnection: median(bytesPerConnection),
+    connectSeconds: median(entries.map((entry) => entry.connectSeconds)),
+    repeats: entries.length,
+    bytesPerConnectionByRepeat: bytesPerConnection,
+  };
+}
+
+async function memoryOnce(loadgen: LoadGen, kind: Kind, repeat: number): Promise<MemoryEntry> {
+  const orgs = 10;
+  const tag = `memory: ${repeatTag(repeat)}${kind}`;
+  log(`${tag}: starting`);
+  const contestant = await startContestant(kind, orgs);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const before = rssBytes(contestant.server.pid);
+    const connected = await loadgen.call<{ connected: number; ms: number }>({
+      cmd: 'connect',
+      target: { kind, url: contestant.server.url },
+      orgs: contestant.orgs,
+      subscribersPerOrg: Math.ceil(memoryConnections / orgs),
+      concurrency: 200,
+    });
+    // Sampled four times, 5 s apart, and the median kept: the first samples still hold the
+    // connect burst's garbage, which each runtime collects at a time of its own.
+    const samples: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, quick ? 1_000 : 5_000));
+      samples.push(rssBytes(contestant.server.pid));
+    }
+    const after = [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)]!;
+    const entry = {
+      contestant: kind,
+      connections: connected.connected,
+      rssBeforeMb: before / 1e6,
+      rssAfterMb: after / 1e6,
+      rssSamplesMb: samples.map((sample) => Math.round(sample / 1e5) / 10),
+      bytesPerConnection: (after - before) / connected.connected,
+      connectSeconds: connected.ms / 1000,
+    };
+    log(`${tag}: ${entry.connections} idle subscribed connections, RSS ${entry.rssBeforeMb.toFixed(0)} → ${entry.rssAfterMb.toFixed(0)} MB (median of ${entry.rssSamplesMb.join(', ')}), ${(entry.bytesPerConnection / 1024).toFixed(1)} KB per connection`);
+    await loadgen.call({ cmd: 'close' });
+    return entry;
+  } finally {
+    await contestant.server.stop();
+    contestant.cleanup();
   }
 }
 
 /** Tandem only: the baselines have no log to resume from. */
 async function storm(loadgen: LoadGen) {
+  const runs: Record<string, number>[] = [];
+  try {
+    for (let repeat = 1; repeat <= repeats; repeat++) runs.push(await stormOnce(loadgen, repeat));
+  } finally {
+    if (runs.length) results.storm = medianStorm(runs);
+  }
+}
+
+/**
+ * Times and reconnect attempts: the median over the repeats. Changes, deliveries and every
+ * count of what went wrong: the total, so a loss in any repeat shows; clients live: the
+ * fewest in any repeat.
+ */
+function medianStorm(runs: Record<string, number>[]): Record<string, number> {
+  const totals = new Set(['changes', 'unacknowledged', 'expectedDeliveries', 'delivered', 'notCaughtUp', 'missing', 'duplicates', 'errors']);
+  const storm: Record<string, number> = { repeats: runs.length };
+  for (const key of Object.keys(runs[0]!)) {
+    const values = runs.map((run) => run[key] ?? Number.NaN);
+    storm[key] = key === 'live' ? Math.min(...values) : totals.has(key) ? total(values) : median(values);
+  }
+  return storm;
+}
+
+async function stormOnce(loadgen: LoadGen, repeat: number): Promise<Record<string, number>> {
+  const tag = `storm: ${repeatTag(repeat)}`;
   const orgs = 10;
   const database = await prepareTandemDatabase(orgs);
   const env = { ...database.env, PORT: String(await freePort()) };
   let server = await startTandem(env);
   try {
-    log(`storm: connecting ${stormConnections} subscribers`);
+    log(`${tag}connecting ${stormConnections} subscribers`);
     await loadgen.call({
       cmd: 'connect',
       target: { kind: 'tandem', url: server.url },
@@ -243,66 +395,99 @@ async function storm(loadgen: LoadGen) {
     const rate = Number(option('storm-rate', '10'));
     await loadgen.call({ cmd: 'storm-start', rate });
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    log('storm: restarting the server (SIGTERM, then start on the same database and port)');
+    log(`${tag}restarting the server (SIGTERM, then start on the same database and port)`);
     const down = performance.now();
     await server.stop();
     server = await startTandem(env);
     const restartMs = performance.now() - down;
-    log(`storm: server back after ${(restartMs / 1000).toFixed(1)} s; waiting for every client to resume`);
+    log(`${tag}server back after ${(restartMs / 1000).toFixed(1)} s; waiting for every client to resume`);
     const live = await loadgen.call<{ live: number; of: number; allLiveMsAfterFirstDrop: number; reconnects: number; closedBeforeLive: Record<string, number>; refusals: Record<string, number> }>({ cmd: 'wait-live', timeoutMs: Number(option('storm-timeout-s', '240')) * 1000 });
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const end = await loadgen.call<{ changes: number; unacknowledged: number; expectedDeliveries: number; delivered: number; notCaughtUp: number; missing: number; duplicates: number; errors: number }>({ cmd: 'storm-stop', timeoutMs: 60_000 });
-    results.storm = { clients: live.of, live: live.live, changesPerSecond: rate, serverDownToUpSeconds: restartMs / 1000, allLiveSecondsAfterFirstDrop: live.allLiveMsAfterFirstDrop / 1000, reconnects: live.reconnects, ...end };
-    log(`storm: sockets closed before their subscription went live: ${JSON.stringify(live.closedBeforeLive)}; refusals by code: ${JSON.stringify(live.refusals)}`);
-    log(`storm: ${live.live}/${live.of} live ${(live.allLiveMsAfterFirstDrop / 1000).toFixed(1)} s after the first drop; ${end.changes} changes, ${end.delivered}/${end.expectedDeliveries} delivered, missing ${end.missing}, duplicated ${end.duplicates}`);
+    const storm = { clients: live.of, live: live.live, changesPerSecond: rate, serverDownToUpSeconds: restartMs / 1000, allLiveSecondsAfterFirstDrop: live.allLiveMsAfterFirstDrop / 1000, reconnects: live.reconnects, ...end };
+    log(`${tag}sockets closed before their subscription went live: ${JSON.stringify(live.closedBeforeLive)}; refusals by code: ${JSON.stringify(live.refusals)}`);
+    log(`${tag}${live.live}/${live.of} live ${(live.allLiveMsAfterFirstDrop / 1000).toFixed(1)} s after the first drop; ${end.changes} changes, ${end.delivered}/${end.expectedDeliveries} delivered, missing ${end.missing}, duplicated ${end.duplicates}`);
     await loadgen.call({ cmd: 'close' });
+    return storm;
   } finally {
     await server.stop();
     database.cleanup();
   }
 }
 
+type MutationPathEntry = BenchResults['mutationPath'][number];
+
 async function mutationPath(loadgen: LoadGen) {
-  const workers = 8;
-  const durationMs = quick ? 3_000 : 8_000;
   const postgres = await startPostgres().catch((error: unknown) => {
     results.notes.push(`PostgreSQL server not measured: ${String(error)}`);
     return null;
   });
+  const runs = new Map<string, MutationPathEntry[]>();
   try {
-    for (const db of ['pglite', 'postgresql'] as const) {
-      if (db === 'postgresql' && !postgres) continue;
-      let databaseUrl: string | undefined;
-      if (db === 'postgresql') {
-        const admin = new pg.Client({ connectionString: postgres!.url() });
-        await admin.connect();
-        await admin.query('CREATE DATABASE bench_mutations');
-        await admin.end();
-        databaseUrl = postgres!.url('bench_mutations');
+    // Repeat by repeat, both databases in each, as the fan-out interleaves its contestants.
+    for (let repeat = 1; repeat <= repeats; repeat++) {
+      for (const db of ['pglite', 'postgresql'] as const) {
+        if (db === 'postgresql' && !postgres) continue;
+        const entry = await mutationPathOnce(loadgen, db, postgres, repeat);
+        runs.set(db, [...(runs.get(db) ?? []), entry]);
       }
-      const database = await prepareTandemDatabase(workers, databaseUrl);
-      const server = await startTandem(database.env);
-      let stack: { commits: number; perSecond: number; p50: number; p99: number; failures: number; recordIds: string[] };
-      let serverCpu: number;
-      try {
-        log(`mutation path (${db}): ${workers} closed loops of leads.update through the stack`);
-        const cpu0 = cpuMs(server.pid);
-        stack = await loadgen.call({ cmd: 'mutation-path', url: server.url, tokens: database.orgs.map((org) => org.token), durationMs });
-        serverCpu = cpuMs(server.pid) - cpu0;
-      } finally {
-        await server.stop();
-      }
-      // The same two statements in a raw transaction, same database, same concurrency, no Prisma.
-      log(`mutation path (${db}): the same statements as raw SQL`);
-      const raw = await rawTransactions(db, database.env, database.orgs, stack.recordIds, workers, durationMs);
-      database.cleanup();
-      const entry = { database: db, workers, stack: { perSecond: stack.perSecond, p50: stack.p50, p99: stack.p99, failures: stack.failures, serverCpuMsPerCommit: serverCpu / stack.commits }, raw };
-      results.mutationPath.push(entry);
-      log(`mutation path (${db}): stack ${stack.perSecond.toFixed(0)}/s (p99 ${stack.p99.toFixed(1)} ms), raw SQL ${raw.perSecond.toFixed(0)}/s (p99 ${raw.p99.toFixed(1)} ms)`);
     }
   } finally {
+    for (const entries of runs.values()) results.mutationPath.push(medianMutationPath(entries));
     await postgres?.stop();
   }
+}
+
+/** The median of each rate and latency over the repeats; failures summed. */
+function medianMutationPath(entries: MutationPathEntry[]): MutationPathEntry {
+  const mid = (pick: (entry: MutationPathEntry) => number) => median(entries.map(pick));
+  return {
+    database: entries[0]!.database,
+    workers: entries[0]!.workers,
+    stack: {
+      perSecond: mid((e) => e.stack.perSecond),
+      p50: mid((e) => e.stack.p50),
+      p99: mid((e) => e.stack.p99),
+      failures: total(entries.map((e) => e.stack.failures)),
+      serverCpuMsPerCommit: mid((e) => e.stack.serverCpuMsPerCommit),
+    },
+    raw: { perSecond: mid((e) => e.raw.perSecond), p50: mid((e) => e.raw.p50), p99: mid((e) => e.raw.p99) },
+    repeats: entries.length,
+  };
+}
+
+async function mutationPathOnce(loadgen: LoadGen, db: 'pglite' | 'postgresql', postgres: PostgresServer | null, repeat: number): Promise<MutationPathEntry> {
+  const workers = 8;
+  const durationMs = quick ? 3_000 : 8_000;
+  const tag = `mutation path (${db}): ${repeatTag(repeat)}`;
+  let databaseUrl: string | undefined;
+  if (db === 'postgresql') {
+    // A database of its own per repeat: each starts from the same empty tables.
+    const name = `bench_mutations_${repeat}`;
+    const admin = new pg.Client({ connectionString: postgres!.url() });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    databaseUrl = postgres!.url(name);
+  }
+  const database = await prepareTandemDatabase(workers, databaseUrl);
+  const server = await startTandem(database.env);
+  let stack: { commits: number; perSecond: number; p50: number; p99: number; failures: number; recordIds: string[] };
+  let serverCpu: number;
+  try {
+    log(`${tag}${workers} closed loops of leads.update through the stack`);
+    const cpu0 = cpuMs(server.pid);
+    stack = await loadgen.call({ cmd: 'mutation-path', url: server.url, tokens: database.orgs.map((org) => org.token), durationMs });
+    serverCpu = cpuMs(server.pid) - cpu0;
+  } finally {
+    await server.stop();
+  }
+  // The same two statements in a raw transaction, same database, same concurrency, no Prisma.
+  log(`${tag}the same statements as raw SQL`);
+  const raw = await rawTransactions(db, database.env, database.orgs, stack.recordIds, workers, durationMs);
+  database.cleanup();
+  log(`${tag}stack ${stack.perSecond.toFixed(0)}/s (p99 ${stack.p99.toFixed(1)} ms), raw SQL ${raw.perSecond.toFixed(0)}/s (p99 ${raw.p99.toFixed(1)} ms)`);
+  return { database: db, workers, stack: { perSecond: stack.perSecond, p50: stack.p50, p99: stack.p99, failures: stack.failures, serverCpuMsPerCommit: serverCpu / stack.commits }, raw };
 }
 
 async function rawTransactions(db: 'pglite' | 'postgresql', env: Record<string, string>, orgs: { orgId: string; userId: string }[], recordIds: string[], workers: number, durationMs: number) {
