@@ -12,6 +12,7 @@ import type { PresenceService } from './presence/service.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import type { FrameSocket } from './ws-encoder.ts';
 
 /** What every request shares, built once at start. */
 export interface AppDeps {
@@ -42,7 +43,7 @@ export interface ConnectionInfo {
   /** WebSocket connections: how subscriptions yield to a full outbound buffer. */
   backpressure?: Backpressure;
   /** WebSocket connections: where live events can be written without tRPC's per-item loop (same frames). */
-  socket?: { send(data: string): void };
+  socket?: FrameSocket;
 }
 
 let connectionCounter = 0;

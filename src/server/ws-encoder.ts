@@ -1,5 +1,5 @@
 import type { Encoder } from '@trpc/server/adapters/ws';
-import { sharedFrameTail } from './bus/shared-events.ts';
+import { sharedFrameTail, sharedFrameTailBytes } from './bus/shared-events.ts';
 
 /**
  * tRPC's default ws encoder runs `JSON.stringify` on every message, so an event
@@ -64,6 +64,26 @@ export function subscriptionTargetOf(rawInput: unknown): SubscriptionTarget | un
 export function encodeTrackedFrame(target: SubscriptionTarget, trackedId: string, data: unknown): string {
   const tail = sharedFrameTail(data, trackedId, target.jsonrpc);
   if (tail === undefined) return JSON.stringify({ id: target.id, jsonrpc: target.jsonrpc, result: { type: 'data', data: { id: trackedId, data }, id: trackedId } });
-  const id = Number.isSafeInteger(target.id) ? String(target.id) : JSON.stringify(target.id);
-  return `{"id":${id},${tail}`;
+  return `${framePrefix(target)}${tail}`;
+}
+
+/** A subscriber's own start of each frame: `{"id":…,`. */
+function framePrefix(target: SubscriptionTarget): string {
+  return `{"id":${Number.isSafeInteger(target.id) ? String(target.id) : JSON.stringify(target.id)},`;
+}
+
+/** Where a subscription's frames are written: a WebSocket, which may take a frame in two parts (ws-batching.ts). */
+export interface FrameSocket {
+  send(data: string): void;
+  sendShared?(prefix: string, shared: Buffer): void;
+}
+
+/**
+ * Writes what `encodeTrackedFrame` makes. A shared event's part after the subscriber's
+ * id is written as the same bytes to every socket, encoded once, where the socket can.
+ */
+export function sendTrackedFrame(socket: FrameSocket, target: SubscriptionTarget, trackedId: string, data: unknown): void {
+  const shared = socket.sendShared ? sharedFrameTailBytes(data, trackedId, target.jsonrpc) : undefined;
+  if (shared) socket.sendShared!(framePrefix(target), shared);
+  else socket.send(encodeTrackedFrame(target, trackedId, data));
 }

@@ -23,7 +23,7 @@ export function sharedJson(value: unknown): string | undefined {
   return json;
 }
 
-const frameTails = new WeakMap<object, { trackedId: string; jsonrpc: unknown; tail: string }>();
+const frameTails = new WeakMap<object, { trackedId: string; jsonrpc: unknown; tail: string; bytes?: Buffer }>();
 
 /**
  * The part of a subscriber's frame after its own `"id":…,` for a shared event tracked as
@@ -42,4 +42,12 @@ export function sharedFrameTail(value: unknown, trackedId: string, jsonrpc: unkn
   const tail = `${rpc}"result":{"type":"data","data":{"id":${id},"data":${eventJson}},"id":${id}}}`;
   frameTails.set(value, { trackedId, jsonrpc, tail });
   return tail;
+}
+
+/** `sharedFrameTail` as UTF-8 bytes, encoded once per event for every socket it is written to. */
+export function sharedFrameTailBytes(value: unknown, trackedId: string, jsonrpc: unknown): Buffer | undefined {
+  const tail = sharedFrameTail(value, trackedId, jsonrpc);
+  if (tail === undefined) return undefined;
+  const cached = frameTails.get(value as object)!;
+  return (cached.bytes ??= Buffer.from(tail));
 }

@@ -4,7 +4,7 @@ import { BusOverflow, type BusSubscription, type EventBus } from '../bus/types.t
 import type { Db } from '../db/client.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Backpressure } from './backpressure.ts';
-import { encodeTrackedFrame, type SubscriptionTarget } from '../ws-encoder.ts';
+import { sendTrackedFrame, type FrameSocket, type SubscriptionTarget } from '../ws-encoder.ts';
 import { watchExpiry, type ExpiryWatch } from './expiry.ts';
 import { readEventsAfter, readLogBounds, resyncReason } from './log.ts';
 import type { ReplayCache } from './replay-cache.ts';
@@ -37,7 +37,7 @@ export interface StreamEventsOptions {
    * as this subscription's frames (the bytes tRPC would send), instead of going one
    * by one through the generator and tRPC's loop (`BusSubscription.deliver`).
    */
-  direct?: { target: SubscriptionTarget; socket: { send(data: string): void } };
+  direct?: { target: SubscriptionTarget; socket: FrameSocket };
 }
 
 /** Thrown inside the stream to park it while the connection's outbound buffer drains. */
@@ -108,7 +108,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
               if (!matchesFilter(filter, event)) continue;
               // Over a WebSocket the replay is written straight to it too: what came before
               // (a RESYNC, tRPC's "started") was sent before this generator was asked again.
-              if (direct) direct.socket.send(encodeTrackedFrame(direct.target, String(event.seq), event));
+              if (direct) sendTrackedFrame(direct.socket, direct.target, String(event.seq), event);
               else yield tracked(String(event.seq), event);
             }
             if (page.length < REPLAY_PAGE) break;
@@ -124,7 +124,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
               if (event.seq <= lastSeq) return 'skip';
               if (expiry?.expired()) return 'stop';
               if (backpressure?.isBackedUp()) return 'pause';
-              direct.socket.send(encodeTrackedFrame(direct.target, String(event.seq), event));
+              sendTrackedFrame(direct.socket, direct.target, String(event.seq), event);
               lastSeq = event.seq;
               countDelivery(metrics, event, 'direct');
               return 'sent';
