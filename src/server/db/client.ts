@@ -20,12 +20,21 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** Databases with one connection, whose transactions run one at a time (PGlite's transaction lock). */
-const oneTransactionAtATime = new WeakSet<Db>();
+/** Databases with one connection, whose transactions run one at a time (PGlite's transaction lock), and that connection. */
+const embedded = new WeakMap<Db, PipelinedPGlite>();
 
 /** True when no two transactions of `db` can overlap, so locks between them protect nothing. */
 export function runsOneTransactionAtATime(db: Db): boolean {
-  return oneTransactionAtATime.has(db);
+  return embedded.has(db);
+}
+
+/**
+ * The embedded database under `db`, for a statement on the hot path that needs nothing
+ * of Prisma's (records/statements.ts): it runs as Prisma's own statements do, after any
+ * open transaction. Undefined on a PostgreSQL server.
+ */
+export function embeddedDatabaseOf(db: Db): Pick<PipelinedPGlite, 'query'> | undefined {
+  return embedded.get(db);
 }
 
 /**
@@ -42,9 +51,10 @@ export async function openDatabase(config: Pick<Config, 'DATABASE_URL' | 'DATA_D
   if (!inMemory) await mkdir(config.DATA_DIR, { recursive: true });
   const pglite = inMemory ? new PGlite() : new PGlite(path.join(config.DATA_DIR, 'pglite'));
   // One trip into the engine per statement instead of six (see pglite-pipeline.ts).
-  const adapterFactory = new PrismaPGlite(new PipelinedPGlite(pglite) as unknown as PGlite);
+  const pipelined = new PipelinedPGlite(pglite);
+  const adapterFactory = new PrismaPGlite(pipelined as unknown as PGlite);
   const prisma = new PrismaClient({ adapter: adapterFactory });
-  oneTransactionAtATime.add(prisma);
+  embedded.set(prisma, pipelined);
   return {
     prisma,
     adapterFactory,

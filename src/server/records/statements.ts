@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AnyModule } from '../../shared/modules.ts';
-import { runsOneTransactionAtATime, type Db } from '../db/client.ts';
+import { embeddedDatabaseOf, type Db } from '../db/client.ts';
 import { earlierResult, hashRequest, publishCommitted, runInOrgQueue, type IdempotencyOptions } from '../events/commit.ts';
 import { EVENT_INSERT, EVENT_RETURNING, orgLogLock, previousSeqOf, sequenced, type WrittenEventRow } from '../events/log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -128,10 +128,10 @@ export async function commitInOneStatement(
   FROM (SELECT 1) AS one LEFT JOIN out ON true LEFT JOIN ev ON true`;
 
   return runInOrgQueue(change.orgId, async () => {
-    const statement = deps.db.$queryRawUnsafe<StatementRow[]>(sql, ...params.values);
-    const rows = runsOneTransactionAtATime(deps.db)
-      ? await statement
-      : ((await deps.db.$transaction([orgLogLock(deps.db, change.orgId), statement]))[1] as StatementRow[]);
+    const embedded = embeddedDatabaseOf(deps.db);
+    const rows = embedded
+      ? (await embedded.query<StatementRow>(sql, params.values)).rows
+      : ((await deps.db.$transaction([orgLogLock(deps.db, change.orgId), deps.db.$queryRawUnsafe<StatementRow[]>(sql, ...params.values)]))[1] as StatementRow[]);
     const row = rows[0];
     if (row?.priorHash != null) return earlierResult<WireRecord>({ requestHash: row.priorHash, result: row.priorResult }, requestHash);
     if (!row?.record || row.seq == null) return undefined;
