@@ -44,10 +44,16 @@ export function sharedFrameTail(value: unknown, trackedId: string, jsonrpc: unkn
   return tail;
 }
 
+/** The last `sharedFrameTailBytes` answer: a fan-out asks for the same one for each of its subscribers in a row. */
+let last: { value: unknown; trackedId: string; jsonrpc: unknown; bytes: Buffer } | undefined;
+
 /** `sharedFrameTail` as UTF-8 bytes, encoded once per event for every socket it is written to. */
 export function sharedFrameTailBytes(value: unknown, trackedId: string, jsonrpc: unknown): Buffer | undefined {
+  if (last && last.value === value && last.trackedId === trackedId && last.jsonrpc === jsonrpc) return last.bytes;
   const tail = sharedFrameTail(value, trackedId, jsonrpc);
   if (tail === undefined) return undefined;
   const cached = frameTails.get(value as object)!;
-  return (cached.bytes ??= Buffer.from(tail));
+  const bytes = (cached.bytes ??= Buffer.from(tail));
+  last = { value, trackedId, jsonrpc, bytes };
+  return bytes;
 }

@@ -187,7 +187,10 @@ function checkBeforeYield(expiry: ExpiryWatch | undefined, backpressure: Backpre
 function countDelivery(metrics: Metrics | undefined, event: LogEvent, path: 'direct' | 'iterator') {
   if (!metrics) return;
   metrics.deliveredBy[path] += 1;
-  // Once per event (its first hand-off here), not once per subscriber.
+  // Once per event (its first hand-off here), not once per subscriber. A fan-out hands
+  // one event to its subscribers one after another: only the first of them looks it up.
+  if (event === lastCounted) return;
+  lastCounted = event;
   if (!observedLatency.has(event)) {
     observedLatency.add(event);
     metrics.deliverySeconds.observe((Date.now() - Date.parse(event.timestamp)) / 1000);
@@ -196,6 +199,7 @@ function countDelivery(metrics: Metrics | undefined, event: LogEvent, path: 'dir
 
 /** Events whose delivery latency was already observed. */
 const observedLatency = new WeakSet<LogEvent>();
+let lastCounted: LogEvent | undefined;
 
 function eventWhere(filter: EventFilter) {
   return {
