@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogEvent } from '../src/shared/events.ts';
 import { modules } from '../src/shared/modules.ts';
 import { readEventsAfter } from '../src/server/events/log.ts';
-import { commitInOneStatement, updateRecordAt } from '../src/server/records/statements.ts';
+import { commitInOneStatement, updateRecordAt, updateRecordIfChanged } from '../src/server/records/statements.ts';
 import { createTestApp, type TestApp } from './helpers/app.ts';
 
 /**
@@ -115,6 +115,11 @@ describe('record changes written in one statement', () => {
       write: updateRecordAt({ id: lead.id, orgId: user.orgId, version: 1 }, { name: 'Stale' }),
     });
     expect(outcome).toBeUndefined();
+    const change = { module: modules.leads, orgId: user.orgId, userId: user.id, action: 'updated' as const, eventData: 'changes' as const };
+    const bookkeeping = { updatedAt: new Date(), updatedById: user.id };
+    // Without reading first: a stale version, and a patch that changes nothing, write nothing either.
+    expect(await commitInOneStatement(deps, { ...change, write: updateRecordIfChanged({ id: lead.id, orgId: user.orgId, version: 1 }, { name: 'Stale' }, bookkeeping) })).toBeUndefined();
+    expect(await commitInOneStatement(deps, { ...change, write: updateRecordIfChanged({ id: lead.id, orgId: user.orgId, version: 2 }, { name: 'Moved' }, bookkeeping) })).toBeUndefined();
     expect(await alice.leads.byId({ id: lead.id })).toMatchObject({ name: 'Moved', version: 2 });
     expect((await logged(user.orgId, lead.id)).map((event) => event.version)).toEqual([1, 2]);
   });

@@ -27,8 +27,8 @@ interface TableShape {
   table: string;
   /** Column → its SQL type, for the casts of the parameters. */
   types: Map<string, string>;
-  /** The row of alias `rec` as JSON in its wire form: timestamps as ISO strings. */
-  wire: string;
+  /** The row of `alias` as JSON in its wire form (timestamps as ISO strings), without the columns of `except`. */
+  wire(alias: string, except?: string): string;
 }
 
 const shapes = new WeakMap<Db, Map<string, Promise<TableShape>>>();
@@ -53,12 +53,13 @@ async function readTableShape(db: Db, table: string): Promise<TableShape> {
   );
   if (columns.length === 0) throw new Error(`No columns found for table ${table}`);
   // toISOString's format; a timestamp column holds UTC (Prisma writes it so).
-  const iso = (column: string, type: string) =>
-    `to_char(rec.${quote(column)}${type.includes('with time zone') ? ` AT TIME ZONE 'UTC'` : ''}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+  const iso = (alias: string, column: string, type: string) =>
+    `to_char(${alias}.${quote(column)}${type.includes('with time zone') ? ` AT TIME ZONE 'UTC'` : ''}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
   const timestamps = columns.filter((column) => column.type.startsWith('timestamp'));
-  const wire = timestamps.length
-    ? `to_jsonb(rec) || jsonb_build_object(${timestamps.map((column) => `'${column.name}', ${iso(column.name, column.type)}`).join(', ')})`
-    : 'to_jsonb(rec)';
+  const wire = (alias: string, except?: string) => {
+    const row = except ? `(to_jsonb(${alias}) - '${except}')` : `to_jsonb(${alias})`;
+    return timestamps.length ? `${row} || jsonb_build_object(${timestamps.map((column) => `'${column.name}', ${iso(alias, column.name, column.type)}`).join(', ')})` : row;
+  };
   return { table, types: new Map(columns.map((column) => [column.name, column.type])), wire };
 }
 
@@ -92,8 +93,12 @@ export interface OneStatementChange {
   action: 'created' | 'updated';
   /** The write, as SQL with the values added to `params`; it must end with `RETURNING *` and may use the `guard`. */
   write(shape: TableShape, params: Params, guard: string): string;
-  /** The event's data: the record itself (created) or this JSON (updated). */
-  eventData?: Record<string, unknown>;
+  /**
+   * The event's data: the record itself (absent), this JSON, or (`'changes'`) each field
+   * whose wire value differs between the write's `before` column and the record after,
+   * as `{ from, to }`: what `diffPatch` and `addBookkeeping` make.
+   */
+  eventData?: Record<string, unknown> | 'changes';
   mergedFromVersion?: number | null;
   idempotency?: IdempotencyOptions | undefined;
 }
@@ -115,10 +120,18 @@ export async function commitInOneStatement(
   };
   const guard = key ? 'NOT EXISTS (SELECT FROM prior)' : 'true';
   const write = change.write(shape, params, guard);
-  const data = change.eventData ? params.add(JSON.stringify(change.eventData), 'jsonb') : 'out.record';
+  const data =
+    change.eventData === 'changes'
+      ? `(SELECT COALESCE(jsonb_object_agg(after.key, jsonb_build_object('from', before.value, 'to', after.value)), '{}')
+          FROM jsonb_each(out.record) AS after JOIN jsonb_each(out.before) AS before USING (key)
+          WHERE after.value IS DISTINCT FROM before.value AND after.key <> 'version')`
+      : change.eventData
+        ? params.add(JSON.stringify(change.eventData), 'jsonb')
+        : 'out.record';
+  const before = change.eventData === 'changes';
   const sql = `WITH ${key ? `prior AS (SELECT "requestHash", result FROM "IdempotencyKey" WHERE "userId" = ${key.user} AND key = ${key.key}),` : ''}
   rec AS (${write}),
-  out AS (SELECT rec.id, rec.version, ${shape.wire} AS record FROM rec),
+  out AS (SELECT rec.id, rec.version, ${before ? `${shape.wire('rec', 'before')} AS record, rec.before` : `${shape.wire('rec')} AS record`} FROM rec),
   ev AS (${EVENT_INSERT}
     SELECT ${org}, ${params.add(change.module.name, 'text')}, ${params.add(change.action, 'text')}, out.id, out.version, ${user}, ${data},
       ${params.add(change.mergedFromVersion ?? null, 'integer')}, ${previousSeqOf(org)} FROM out
@@ -170,5 +183,27 @@ export function updateRecordAt(where: { id: string; orgId: string; version: numb
     return `UPDATE ${quote(shape.table)} SET ${[...set, 'version = version + 1'].join(', ')}
       WHERE id = ${params.add(where.id, 'text')} AND "orgId" = ${params.add(where.orgId, 'text')} AND version = ${params.add(where.version, 'integer')} AND ${guard}
       RETURNING *`;
+  };
+}
+
+/**
+ * UPDATE of `values` and `version + 1` with `bookkeeping` (who and when), only if the
+ * record is still at `version` and `values` change it; returns the row as it was in
+ * wire form too (`before`), for the event's `'changes'`. No row: not found, moved on,
+ * or nothing to change.
+ */
+export function updateRecordIfChanged(where: { id: string; orgId: string; version: number }, values: Record<string, unknown>, bookkeeping: Record<string, unknown>) {
+  return (shape: TableShape, params: Params, guard: string) => {
+    const { columns, placeholders } = columnValues(shape, params, { ...values, ...bookkeeping });
+    const set = columns.map((column, i) => `${column} = ${placeholders[i]}`);
+    const changes = Object.keys(values)
+      .filter((field) => values[field] !== undefined)
+      .map((field) => `cur.${quote(field)} IS DISTINCT FROM ${placeholders[columns.indexOf(quote(field))]}`);
+    const table = quote(shape.table);
+    return `UPDATE ${table} AS rec SET ${[...set, 'version = rec.version + 1'].join(', ')}
+      FROM (SELECT * FROM ${table} WHERE id = ${params.add(where.id, 'text')} AND "orgId" = ${params.add(where.orgId, 'text')}
+            AND version = ${params.add(where.version, 'integer')}) AS cur
+      WHERE rec.id = cur.id AND (${changes.join(' OR ') || 'false'}) AND ${guard}
+      RETURNING rec.*, ${shape.wire('cur')} AS before`;
   };
 }
