@@ -8,7 +8,7 @@ import { commitChange, idempotencyOf } from '../events/commit.ts';
 import { VersionConflict, type FieldConflict } from '../trpc.ts';
 import { alertsMayFollow } from '../alerts/rules.ts';
 import { mayNotify } from '../notifications/sources.ts';
-import { commitInOneStatement, insertRecord, newRecordId, updateRecordAt, updateRecordIfChanged } from './statements.ts';
+import { commitInOneStatement, insertRecord, newRecordId, updateRecordIfChanged } from './statements.ts';
 import { normalizeInput, toDbData, toWire, type Row, type WireRecord } from './wire.ts';
 
 /** The subset of a Prisma model delegate that every module shares. */
@@ -228,11 +228,12 @@ function addBookkeeping(changes: Changes, before: Record<string, unknown>, after
 }
 
 /**
- * The common update in one statement: the record read, still at `expectedVersion`,
- * and a change that writes only its event; the write is guarded by the version read,
- * so a change committed in between makes it write nothing. `undefined` leaves the
- * update to `commitChange` (not found, merges, conflicts, retries, no-op patches,
- * references and alerts), which reads the record again under the org's lock.
+ * The common update in one statement: written only if the record is still at
+ * `expectedVersion` and the patch changes something, with its event's `from`/`to`
+ * taken from the row before and after (the same fields `diffPatch` and
+ * `addBookkeeping` give). `undefined` leaves the update to `commitChange` (not found,
+ * merges, conflicts, no-op patches, references, alerts), which reads the record under
+ * the org's lock.
  */
 async function updateInOneStatement(
   actor: Actor,
@@ -245,34 +246,21 @@ async function updateInOneStatement(
   // Decided by the patch alone: what it sets, as the event would carry it.
   const asChanges = Object.fromEntries(Object.entries(patch).map(([field, to]) => [field, { from: null, to }]));
   if (!writesOnlyItsEvent(module, 'updated', patch, asChanges)) return undefined;
-  const at = new Date();
-  if (!module.check) {
-    // No rule across fields to check on the merged record: no need to read it first.
-    return commitInOneStatement(deps, {
-      module,
-      orgId: user.orgId,
-      userId: user.id,
-      action: 'updated',
-      idempotency,
-      eventData: 'changes',
-      write: updateRecordIfChanged({ id: input.id, orgId: user.orgId, version: input.expectedVersion }, toDbData(module, patch), { updatedAt: at, updatedById: user.id }),
-    });
+  if (module.check) {
+    // A rule across fields is checked on the record as the patch would leave it: read it first.
+    const row = await delegateOf(deps.db, module).findFirst({ where: { id: input.id, orgId: user.orgId } });
+    if (!row || row.version !== input.expectedVersion) return undefined;
+    const current = toWire(row);
+    checkRules(module, { ...current, ...diffPatch(current, patch).changed });
   }
-  const row = await delegateOf(deps.db, module).findFirst({ where: { id: input.id, orgId: user.orgId } });
-  if (!row || row.version !== input.expectedVersion) return undefined;
-  const current = toWire(row);
-  const { changes, changed } = diffPatch(current, patch);
-  if (Object.keys(changed).length === 0 || !writesOnlyItsEvent(module, 'updated', changed, changes)) return undefined;
-  checkRules(module, { ...current, ...changed });
-  addBookkeeping(changes, current, { updatedAt: at.toISOString(), updatedById: user.id });
   return commitInOneStatement(deps, {
     module,
     orgId: user.orgId,
     userId: user.id,
     action: 'updated',
     idempotency,
-    eventData: changes,
-    write: updateRecordAt({ id: input.id, orgId: user.orgId, version: current.version }, { ...toDbData(module, changed), updatedAt: at, updatedById: user.id }),
+    eventData: 'changes',
+    write: updateRecordIfChanged({ id: input.id, orgId: user.orgId, version: input.expectedVersion }, toDbData(module, patch), { updatedAt: new Date(), updatedById: user.id }),
   });
 }
 

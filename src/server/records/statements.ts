@@ -175,17 +175,6 @@ export function insertRecord(values: Record<string, unknown>) {
   };
 }
 
-/** UPDATE of the given values and `version + 1`, only if the record is still at `version`. */
-export function updateRecordAt(where: { id: string; orgId: string; version: number }, values: Record<string, unknown>) {
-  return (shape: TableShape, params: Params, guard: string) => {
-    const { columns, placeholders } = columnValues(shape, params, values);
-    const set = columns.map((column, i) => `${column} = ${placeholders[i]}`);
-    return `UPDATE ${quote(shape.table)} SET ${[...set, 'version = version + 1'].join(', ')}
-      WHERE id = ${params.add(where.id, 'text')} AND "orgId" = ${params.add(where.orgId, 'text')} AND version = ${params.add(where.version, 'integer')} AND ${guard}
-      RETURNING *`;
-  };
-}
-
 /**
  * UPDATE of `values` and `version + 1` with `bookkeeping` (who and when), only if the
  * record is still at `version` and `values` change it; returns the row as it was in
