@@ -15,6 +15,9 @@ import type { WireRecord } from './wire.ts';
  * out, so this is most of a commit's cost (issue 7). Only for changes with nothing
  * else to write in their transaction (no references to check, no alert or
  * notification to raise: see `service.ts`); everything else takes `commitChange`.
+ * An update is guarded by the version its caller expects, so it needs no read first:
+ * when the record moved on, nothing is written and `commitChange` takes over (merges,
+ * conflicts).
  *
  * The same guarantees: one statement is atomic, so the record, its event and the key
  * are written together or not at all; on a PostgreSQL server the statement runs after
@@ -91,19 +94,22 @@ export interface OneStatementChange {
   orgId: string;
   userId: string;
   action: 'created' | 'updated';
-  /** The write, as SQL with the values added to `params`; it must end with `RETURNING *` and may use the `guard`. */
+  /**
+   * The write, as SQL with its values added to `params`, writing only where `guard`
+   * holds; it returns the row written (`RETURNING *`), and with `'changes'` the row as
+   * it was, in wire form, as `before`.
+   */
   write(shape: TableShape, params: Params, guard: string): string;
   /**
-   * The event's data: the record itself (absent), this JSON, or (`'changes'`) each field
-   * whose wire value differs between the write's `before` column and the record after,
-   * as `{ from, to }`: what `diffPatch` and `addBookkeeping` make.
+   * The event's data: the record itself (absent), or (`'changes'`) each field whose wire
+   * value differs between `before` and the record written, as `{ from, to }`: the
+   * fields `diffPatch` and `addBookkeeping` give in service.ts.
    */
-  eventData?: Record<string, unknown> | 'changes';
-  mergedFromVersion?: number | null;
+  eventData?: 'changes';
   idempotency?: IdempotencyOptions | undefined;
 }
 
-/** The outcome: the record written, or `undefined` when the write matched no row (an update's version moved). */
+/** The record written, or `undefined` when the write matched no row (see the write). */
 export async function commitInOneStatement(
   deps: { db: Db; bus: EventBus; metrics?: Metrics },
   change: OneStatementChange,
@@ -120,21 +126,18 @@ export async function commitInOneStatement(
   };
   const guard = key ? 'NOT EXISTS (SELECT FROM prior)' : 'true';
   const write = change.write(shape, params, guard);
-  const data =
-    change.eventData === 'changes'
-      ? `(SELECT COALESCE(jsonb_object_agg(after.key, jsonb_build_object('from', before.value, 'to', after.value)), '{}')
-          FROM jsonb_each(out.record) AS after JOIN jsonb_each(out.before) AS before USING (key)
-          WHERE after.value IS DISTINCT FROM before.value AND after.key <> 'version')`
-      : change.eventData
-        ? params.add(JSON.stringify(change.eventData), 'jsonb')
-        : 'out.record';
   const before = change.eventData === 'changes';
+  const data = before
+    ? `(SELECT COALESCE(jsonb_object_agg(after.key, jsonb_build_object('from', before.value, 'to', after.value)), '{}')
+        FROM jsonb_each(out.record) AS after JOIN jsonb_each(out.before) AS before USING (key)
+        WHERE after.value IS DISTINCT FROM before.value AND after.key <> 'version')`
+    : 'out.record';
   const sql = `WITH ${key ? `prior AS (SELECT "requestHash", result FROM "IdempotencyKey" WHERE "userId" = ${key.user} AND key = ${key.key}),` : ''}
   rec AS (${write}),
   out AS (SELECT rec.id, rec.version, ${before ? `${shape.wire('rec', 'before')} AS record, rec.before` : `${shape.wire('rec')} AS record`} FROM rec),
   ev AS (${EVENT_INSERT}
     SELECT ${org}, ${params.add(change.module.name, 'text')}, ${params.add(change.action, 'text')}, out.id, out.version, ${user}, ${data},
-      ${params.add(change.mergedFromVersion ?? null, 'integer')}, ${previousSeqOf(org)} FROM out
+      NULL, ${previousSeqOf(org)} FROM out
     ${EVENT_RETURNING})
   ${key ? `, kept AS (INSERT INTO "IdempotencyKey" ("userId", key, "requestHash", result) SELECT ${key.user}, ${key.key}, ${key.hash}, out.record FROM out)` : ''}
   SELECT out.record, ev.*${key ? `, (SELECT "requestHash" FROM prior) AS "priorHash", (SELECT result FROM prior) AS "priorResult"` : ''}
