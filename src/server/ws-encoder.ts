@@ -16,10 +16,7 @@ export const wsEncoder: Encoder = {
       // Everything after the subscriber's own id is the same for every subscriber of the
       // event: built once (see sharedFrameTail), so a delivery costs one concatenation.
       const tail = sharedFrameTail(result.data.data, result.id, envelope.jsonrpc);
-      if (tail !== undefined) {
-        const id = Number.isSafeInteger(envelope.id) ? String(envelope.id) : JSON.stringify(envelope.id);
-        return `{"id":${id},${tail}`;
-      }
+      if (tail !== undefined) return `${framePrefix(envelope.id)}${tail}`;
     }
     return JSON.stringify(message);
   },
@@ -64,12 +61,12 @@ export function subscriptionTargetOf(rawInput: unknown): SubscriptionTarget | un
 export function encodeTrackedFrame(target: SubscriptionTarget, trackedId: string, data: unknown): string {
   const tail = sharedFrameTail(data, trackedId, target.jsonrpc);
   if (tail === undefined) return JSON.stringify({ id: target.id, jsonrpc: target.jsonrpc, result: { type: 'data', data: { id: trackedId, data }, id: trackedId } });
-  return `${framePrefix(target)}${tail}`;
+  return `${framePrefix(target.id)}${tail}`;
 }
 
 /** A subscriber's own start of each frame: `{"id":…,`. */
-function framePrefix(target: SubscriptionTarget): string {
-  return `{"id":${Number.isSafeInteger(target.id) ? String(target.id) : JSON.stringify(target.id)},`;
+function framePrefix(id: unknown): string {
+  return `{"id":${Number.isSafeInteger(id) ? String(id) : JSON.stringify(id)},`;
 }
 
 /** Where a subscription's frames are written: a WebSocket, which may take a frame in two parts (ws-batching.ts). */
@@ -84,6 +81,6 @@ export interface FrameSocket {
  */
 export function sendTrackedFrame(socket: FrameSocket, target: SubscriptionTarget, trackedId: string, data: unknown): void {
   const shared = socket.sendShared ? sharedFrameTailBytes(data, trackedId, target.jsonrpc) : undefined;
-  if (shared) socket.sendShared!(framePrefix(target), shared);
+  if (shared) socket.sendShared!(framePrefix(target.id), shared);
   else socket.send(encodeTrackedFrame(target, trackedId, data));
 }

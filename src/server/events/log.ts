@@ -52,12 +52,8 @@ export function toEvent(row: EventRow): LogEvent {
  * takes its seq. Not needed where transactions cannot overlap at all (PGlite: see
  * `runsOneTransactionAtATime`).
  */
-export async function lockOrgLog(tx: Tx, orgId: string): Promise<void> {
-  await orgLogLock(tx, orgId);
-}
-
-/** `lockOrgLog` as a statement, for a batch transaction (`db.$transaction([lock, write])`). */
-export function orgLogLock(db: Db | Tx, orgId: string) {
+export function lockOrgLog(db: Db | Tx, orgId: string) {
+  // A statement to await in a transaction, or to put first in a batch one (`db.$transaction([lock, write])`).
   return db.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${orgId}))`;
 }
 

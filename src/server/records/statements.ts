@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AnyModule } from '../../shared/modules.ts';
 import { embeddedDatabaseOf, type Db } from '../db/client.ts';
 import { earlierResult, hashRequest, publishCommitted, runInOrgQueue, type IdempotencyOptions } from '../events/commit.ts';
-import { EVENT_INSERT, EVENT_RETURNING, orgLogLock, previousSeqOf, sequenced, type WrittenEventRow } from '../events/log.ts';
+import { EVENT_INSERT, EVENT_RETURNING, lockOrgLog, previousSeqOf, sequenced, type WrittenEventRow } from '../events/log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { EventBus } from '../bus/types.ts';
 import type { WireRecord } from './wire.ts';
@@ -147,7 +147,7 @@ export async function commitInOneStatement(
     const embedded = embeddedDatabaseOf(deps.db);
     const rows = embedded
       ? (await embedded.query<StatementRow>(sql, params.values)).rows
-      : ((await deps.db.$transaction([orgLogLock(deps.db, change.orgId), deps.db.$queryRawUnsafe<StatementRow[]>(sql, ...params.values)]))[1] as StatementRow[]);
+      : ((await deps.db.$transaction([lockOrgLog(deps.db, change.orgId), deps.db.$queryRawUnsafe<StatementRow[]>(sql, ...params.values)]))[1] as StatementRow[]);
     const row = rows[0];
     if (row?.priorHash != null) return earlierResult<WireRecord>({ requestHash: row.priorHash, result: row.priorResult }, requestHash);
     if (!row?.record || row.seq == null) return undefined;
