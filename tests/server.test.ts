@@ -2,14 +2,13 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { createHttpClient } from '../src/client/trpc.ts';
 import { loadTokenSecret, createTokenService } from '../src/server/auth/tokens.ts';
 import { hashPassword, verifyPassword } from '../src/server/auth/passwords.ts';
 import { readConfig } from '../src/server/config.ts';
 import { bearerToken } from '../src/server/context.ts';
-import { encodeTrackedFrame, sendTrackedFrame, wsEncoder } from '../src/server/ws-encoder.ts';
-import { BatchingWebSocket } from '../src/server/ws-batching.ts';
+import { encodeTrackedFrame, wsEncoder } from '../src/server/ws-encoder.ts';
 import { markShared } from '../src/server/bus/shared-events.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
@@ -145,40 +144,5 @@ describe('ws encoder', () => {
     expect(wsEncoder.encode(plain)).toBe(JSON.stringify(plain));
     expect(wsEncoder.decode('{"a":1}')).toEqual({ a: 1 });
     expect(() => wsEncoder.decode(new Uint8Array([1]))).toThrow(/text frame/);
-  });
-
-  it('writes a shared event as one text frame of the subscriber\'s prefix and the shared bytes, at every length', async () => {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, WebSocket: BatchingWebSocket });
-    try {
-      await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-      const serverSide = new Promise<BatchingWebSocket>((resolve) => wss.once('connection', (socket) => resolve(socket as BatchingWebSocket)));
-      const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`);
-      const received: string[] = [];
-      client.on('message', (data, isBinary) => received.push(isBinary ? 'binary!' : String(data)));
-      const socket = await serverSide;
-      // Payload lengths around each header size (7-bit, 16-bit, 64-bit lengths), and multi-byte text.
-      const expected: string[] = [];
-      for (const length of [1, 125, 126, 127, 65_535, 65_536, 70_000]) {
-        const prefix = `{"id":${length},`;
-        const shared = 'x'.repeat(length - prefix.length > 0 ? length - prefix.length : 1);
-        socket.sendShared(prefix, Buffer.from(shared));
-        expected.push(prefix + shared);
-      }
-      socket.sendShared('{"id":"é",', Buffer.from('"data":"naïve ☃"}'));
-      expected.push('{"id":"é","data":"naïve ☃"}');
-      // Through the subscription's writer: the bytes encodeTrackedFrame makes, for a shared event.
-      const event = { seq: 9, type: 'LEAD_CREATED', data: { name: 'Zoë' } };
-      markShared(event as never);
-      sendTrackedFrame(socket, { id: 12, jsonrpc: undefined }, '9', event);
-      expected.push(encodeTrackedFrame({ id: 12, jsonrpc: undefined }, '9', event));
-      socket.send('after');
-      expected.push('after');
-      await expect.poll(() => received.length, { timeout: 5_000 }).toBe(expected.length);
-      expect(received).toEqual(expected);
-      client.close();
-    } finally {
-      for (const client of wss.clients) client.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-    }
   });
 });

@@ -33,6 +33,8 @@ export const wsEncoder: Encoder = {
 export interface SubscriptionTarget {
   id: string | number;
   jsonrpc: unknown;
+  /** `framePrefix(id)` as UTF-8, made at the subscription's first shared frame. */
+  prefixBytes?: Buffer | undefined;
 }
 
 /**
@@ -48,7 +50,7 @@ function tagSubscription(message: unknown): void {
   const input = request.params?.input;
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return;
   if (typeof request.id !== 'number' && typeof request.id !== 'string') return;
-  (input as Record<symbol, SubscriptionTarget>)[TARGET] = { id: request.id, jsonrpc: request.jsonrpc };
+  (input as Record<symbol, SubscriptionTarget>)[TARGET] = { id: request.id, jsonrpc: request.jsonrpc, prefixBytes: undefined };
 }
 
 /** The request a subscription's raw input came with, when it came over a WebSocket. */
@@ -72,7 +74,7 @@ function framePrefix(id: unknown): string {
 /** Where a subscription's frames are written: a WebSocket, which may take a frame in two parts (ws-batching.ts). */
 export interface FrameSocket {
   send(data: string): void;
-  sendShared?(prefix: string, shared: Buffer): void;
+  sendShared?(prefix: Buffer, shared: Buffer): void;
 }
 
 /**
@@ -81,6 +83,7 @@ export interface FrameSocket {
  */
 export function sendTrackedFrame(socket: FrameSocket, target: SubscriptionTarget, trackedId: string, data: unknown): void {
   const shared = socket.sendShared ? sharedFrameTailBytes(data, trackedId, target.jsonrpc) : undefined;
-  if (shared) socket.sendShared!(framePrefix(target.id), shared);
+  // The prefix is the same for every frame of the subscription: encoded once.
+  if (shared) socket.sendShared!((target.prefixBytes ??= Buffer.from(framePrefix(target.id))), shared);
   else socket.send(encodeTrackedFrame(target, trackedId, data));
 }

@@ -1,0 +1,110 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { markShared } from '../src/server/bus/shared-events.ts';
+import { encodeTrackedFrame, sendTrackedFrame } from '../src/server/ws-encoder.ts';
+import { BatchingWebSocket } from '../src/server/ws-batching.ts';
+
+/** A server of BatchingWebSockets on a random loopback port, and plain `ws` clients of it. */
+interface Pair {
+  server: BatchingWebSocket;
+  client: WebSocket;
+  received: string[];
+}
+
+const servers: WebSocketServer[] = [];
+afterEach(async () => {
+  for (const wss of servers.splice(0)) {
+    for (const client of wss.clients) client.terminate();
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+  }
+});
+
+async function startServer(): Promise<WebSocketServer> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, WebSocket: BatchingWebSocket });
+  servers.push(wss);
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  return wss;
+}
+
+async function connect(wss: WebSocketServer): Promise<Pair> {
+  const serverSide = new Promise<BatchingWebSocket>((resolve) => wss.once('connection', (socket) => resolve(socket as BatchingWebSocket)));
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`);
+  const received: string[] = [];
+  client.on('message', (data, isBinary) => received.push(isBinary ? 'binary!' : String(data)));
+  const server = await serverSide;
+  await new Promise<void>((resolve) => (client.readyState === WebSocket.OPEN ? resolve() : client.once('open', () => resolve())));
+  return { server, client, received };
+}
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('BatchingWebSocket', () => {
+  it("writes a shared event as one text frame of the subscriber's prefix and the shared bytes, at every length", async () => {
+    const { server: socket, received } = await connect(await startServer());
+    // Payload lengths around each header size (7-bit, 16-bit, 64-bit lengths), and multi-byte text.
+    const expected: string[] = [];
+    for (const length of [1, 125, 126, 127, 65_535, 65_536, 70_000]) {
+      const prefix = `{"id":${length},`;
+      const shared = 'x'.repeat(length - prefix.length > 0 ? length - prefix.length : 1);
+      socket.sendShared(Buffer.from(prefix), Buffer.from(shared));
+      expected.push(prefix + shared);
+      // Alone in its turn too: the frame held for the end of the turn.
+      await nextTurn();
+      socket.sendShared(Buffer.from(prefix), Buffer.from(shared));
+      expected.push(prefix + shared);
+    }
+    socket.sendShared(Buffer.from('{"id":"é",'), Buffer.from('"data":"naïve ☃"}'));
+    expected.push('{"id":"é","data":"naïve ☃"}');
+    // Through the subscription's writer: the bytes encodeTrackedFrame makes, for a shared event.
+    const event = { seq: 9, type: 'LEAD_CREATED', data: { name: 'Zoë' } };
+    markShared(event as never);
+    sendTrackedFrame(socket, { id: 12, jsonrpc: undefined }, '9', event);
+    expected.push(encodeTrackedFrame({ id: 12, jsonrpc: undefined }, '9', event));
+    socket.send('after');
+    expected.push('after');
+    await expect.poll(() => received.length, { timeout: 5_000 }).toBe(expected.length);
+    expect(received).toEqual(expected);
+  });
+
+  it('keeps the order of a held frame and what is sent after it in the same turn, a close included', async () => {
+    const wss = await startServer();
+    const { server, client, received } = await connect(wss);
+    server.sendShared(Buffer.from('{"id":1,'), Buffer.from('"n":1}'));
+    server.send('{"id":1,"n":2}');
+    server.sendShared(Buffer.from('{"id":1,'), Buffer.from('"n":3}'));
+    await nextTurn();
+    server.sendShared(Buffer.from('{"id":1,'), Buffer.from('"n":4}'));
+    server.close(4000, 'bye');
+    const closed = await new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
+    expect(closed).toBe(4000);
+    expect(received).toEqual(['{"id":1,"n":1}', '{"id":1,"n":2}', '{"id":1,"n":3}', '{"id":1,"n":4}']);
+  });
+
+  it("never overwrites a frame the kernel has not taken yet while later frames are built for other sockets", async () => {
+    const wss = await startServer();
+    const slow = await connect(wss);
+    const fast = await connect(wss);
+    // The slow client stops reading: its socket's kernel buffers fill, and its frames stay in the stream.
+    (slow.client as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    const serverSocket = (slow.server as unknown as { _socket: { writableLength: number } })._socket;
+    const expectedSlow: string[] = [];
+    const expectedFast: string[] = [];
+    let turnsBackedUp = 0;
+    for (let turn = 0; turnsBackedUp < 20 && turn < 5_000; turn++) {
+      // Different lengths and contents each turn, so a frame built over another shows.
+      const shared = `"turn":${turn},"body":"${String.fromCharCode(97 + (turn % 26)).repeat(turn % 2 ? 20_000 : 700)}"}`;
+      slow.server.sendShared(Buffer.from('{"id":1,'), Buffer.from(shared));
+      fast.server.sendShared(Buffer.from('{"id":2,'), Buffer.from(shared));
+      expectedSlow.push(`{"id":1,${shared}`);
+      expectedFast.push(`{"id":2,${shared}`);
+      await nextTurn();
+      if (serverSocket.writableLength > 0) turnsBackedUp += 1;
+    }
+    expect(turnsBackedUp).toBe(20);
+    await expect.poll(() => fast.received.length, { timeout: 10_000 }).toBe(expectedFast.length);
+    (slow.client as unknown as { _socket: { resume(): void } })._socket.resume();
+    await expect.poll(() => slow.received.length, { timeout: 10_000 }).toBe(expectedSlow.length);
+    expect(fast.received).toEqual(expectedFast);
+    expect(slow.received).toEqual(expectedSlow);
+  });
+});
