@@ -2,7 +2,6 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
-import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { WebSocketServer } from 'ws';
 import { createWebhookHandler } from './comms/webhooks.ts';
 import { createHttpContextFactory, createWsContextFactory, type AppDeps } from './context.ts';
@@ -11,6 +10,7 @@ import type { Logger } from './logger.ts';
 import { appRouter } from './routers/_app.ts';
 import { serveWebApp } from './web.ts';
 import { BatchingWebSocket } from './ws-batching.ts';
+import { serveTrpcOverWebSocket } from './ws-handler.ts';
 import { wsEncoder } from './ws-encoder.ts';
 
 export interface ServerOptions {
@@ -45,7 +45,7 @@ const MAX_WS_PAYLOAD = 1024 * 1024;
 const MAX_HTTP_BODY = 1024 * 1024;
 
 /**
- * What tRPC's adapter gets as a connection's request: it keeps it for the connection's
+ * What the WebSocket handler gets as a connection's request: it keeps it for the connection's
  * lifetime (for createContext and onError), and the IncomingMessage, done once the
  * socket is upgraded, holds its stream state and the raw header list besides: 0.6 KB
  * per connection. What a context reads (url, method, headers, socket) is kept.
@@ -97,13 +97,12 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     maxPayload: MAX_WS_PAYLOAD,
     ...(options.batchWrites !== false ? { WebSocket: BatchingWebSocket } : {}),
   }) as WebSocketServer;
-  const wsHandler = applyWSSHandler({
+  // tRPC's WebSocket protocol (ws-handler.ts); keep-alive.ts sends its PINGs, one timer for all connections.
+  const wsHandler = serveTrpcOverWebSocket({
     wss,
     router: appRouter,
     createContext: createWsContextFactory(deps),
-    // Ours instead (keep-alive.ts): the same PING, one timer for all connections.
-    keepAlive: { enabled: false },
-    experimental_encoder: wsEncoder,
+    encoder: wsEncoder,
     onError,
   });
   const stopKeepAlive = keepConnectionsAlive(wss, { pingMs: options.keepAlive?.pingMs ?? 30_000, pongWaitMs: options.keepAlive?.pongWaitMs ?? 5_000 });

@@ -1,6 +1,5 @@
 import { TRPCError } from '@trpc/server';
 import type { CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
-import type { CreateWSSContextFnOptions } from '@trpc/server/adapters/ws';
 import type { PublicUser, Role } from '../shared/auth.ts';
 import type { TokenService } from './auth/tokens.ts';
 import type { EventBus } from './bus/types.ts';
@@ -13,6 +12,7 @@ import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import type { FrameSocket } from './ws-encoder.ts';
+import type { WsContextOptions } from './ws-handler.ts';
 
 /** What every request shares, built once at start. */
 export interface AppDeps {
@@ -131,12 +131,12 @@ export function createHttpContextFactory(deps: AppDeps) {
 
 /**
  * WebSocket: built once per connection from the first `connectionParams` message.
- * A connection without a valid token is refused: tRPC's adapter answers the error
- * and closes the socket. `req` carries the upgrade's url, method, headers and socket
+ * A connection without a valid token is refused: the handler (ws-handler.ts) answers the
+ * error and closes the socket. `req` carries the upgrade's url, method, headers and socket
  * only (see `upgradeRequest` in app.ts).
  */
 export function createWsContextFactory(deps: AppDeps) {
-  return async ({ info, res: socket, req }: CreateWSSContextFnOptions) => {
+  return async ({ info, res: socket, req }: WsContextOptions) => {
     const token = info.connectionParams?.token;
     const ctx = await createContextInner(deps, token, newConnectionInfo('ws'));
     if (!ctx.session) {

@@ -1,4 +1,4 @@
-import type { Encoder } from '@trpc/server/adapters/ws';
+import type { WsEncoder } from './ws-handler.ts';
 import { sharedFrameTail, sharedFrameTailBytes } from './bus/shared-events.ts';
 
 /**
@@ -8,7 +8,7 @@ import { sharedFrameTail, sharedFrameTailBytes } from './bus/shared-events.ts';
  * each subscriber's envelope. The bytes on the wire are what tRPC's own encoder
  * would send, so any tRPC client keeps working.
  */
-export const wsEncoder: Encoder = {
+export const wsEncoder: WsEncoder = {
   encode(message: unknown) {
     const envelope = message as { id?: unknown; jsonrpc?: unknown; result?: { type?: unknown; id?: unknown; data?: { id?: unknown; data?: unknown } } };
     const result = envelope.result;
@@ -21,7 +21,6 @@ export const wsEncoder: Encoder = {
     return JSON.stringify(message);
   },
   decode(data) {
-    if (typeof data !== 'string') throw new Error('Expected a text frame');
     const message: unknown = JSON.parse(data);
     if (Array.isArray(message)) message.forEach(tagSubscription);
     else tagSubscription(message);

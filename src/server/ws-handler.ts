@@ -1,0 +1,314 @@
+import type { IncomingMessage } from 'node:http';
+import { TRPCError, type AnyRouter } from '@trpc/server';
+import {
+  callProcedure,
+  getErrorShape,
+  getTRPCErrorFromUnknown,
+  isAsyncIterable,
+  isTrackedEnvelope,
+  parseConnectionParamsFromUnknown,
+  parseTRPCMessage,
+  transformTRPCResponse,
+} from '@trpc/server/unstable-core-do-not-import';
+import type { WebSocket, WebSocketServer } from 'ws';
+
+/**
+ * tRPC's WebSocket protocol, served here rather than by tRPC's ws adapter: the same
+ * messages both ways (connectionParams, batches, `started`/`data`/`stopped`, errors,
+ * `subscription.stop`, `PING`/`PONG`, `reconnect`), so any tRPC client keeps working.
+ *
+ * Why: a subscription stays open for as long as its client is connected, and the
+ * adapter holds, for each one, a race of its next item against an abort promise
+ * (proxies, subscriber sets, reactions: 18 pending promises and their closures, about
+ * 3 KB per idle connection), and a dozen closures per connection. Here a subscription
+ * is one small object waiting on its stream's next item, a connection one object, and
+ * the listeners are shared. Our streams end themselves when their signal aborts, so
+ * nothing has to race them; a stop still answers `stopped` at once, as the adapter does.
+ */
+
+export interface WsContextOptions {
+  req: IncomingMessage;
+  res: WebSocket;
+  info: { connectionParams: Record<string, string | undefined> | null };
+}
+
+export interface WsErrorOptions<TContext> {
+  error: TRPCError;
+  type: 'query' | 'mutation' | 'subscription' | 'unknown';
+  path: string | undefined;
+  input: unknown;
+  ctx: TContext | undefined;
+  req: IncomingMessage;
+}
+
+/** How messages become text frames and back (ws-encoder.ts). */
+export interface WsEncoder {
+  encode(message: unknown): string;
+  decode(data: string): unknown;
+}
+
+export interface WsHandlerOptions<TRouter extends AnyRouter, TContext> {
+  wss: WebSocketServer;
+  router: TRouter;
+  createContext: (options: WsContextOptions) => Promise<TContext>;
+  encoder: WsEncoder;
+  onError?: (options: WsErrorOptions<TContext>) => void;
+}
+
+type Id = string | number;
+type ProcedureType = 'query' | 'mutation' | 'subscription';
+interface Request {
+  id: Id | null;
+  jsonrpc?: '2.0' | undefined;
+  method: ProcedureType | 'subscription.stop';
+  params?: { path: string; input: unknown; lastEventId?: string | undefined };
+}
+
+export function serveTrpcOverWebSocket<TRouter extends AnyRouter, TContext>(options: WsHandlerOptions<TRouter, TContext>) {
+  const connections = new WeakMap<WebSocket, Connection<TContext>>();
+  function onMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) {
+    connections.get(this)?.receive(data, isBinary);
+  }
+  function onClose(this: WebSocket) {
+    connections.get(this)?.closed();
+    connections.delete(this);
+  }
+  function onSocketError(this: WebSocket, cause: Error) {
+    connections.get(this)?.failed(getTRPCErrorFromUnknown(cause), 'unknown', undefined, undefined);
+  }
+  options.wss.on('connection', (socket: WebSocket, req: IncomingMessage) => {
+    const connection = new Connection(options, socket, req);
+    connections.set(socket, connection);
+    socket.on('message', onMessage);
+    socket.on('close', onClose);
+    socket.on('error', onSocketError);
+    if (new URL(req.url ?? '/', 'http://localhost').searchParams.get('connectionParams') !== '1') connection.start(() => null);
+  });
+  return {
+    /** Tells every client to reconnect (tRPC's clients do so at once, elsewhere if they can). */
+    broadcastReconnectNotification() {
+      const data = JSON.stringify({ id: null, method: 'reconnect' });
+      for (const client of options.wss.clients) if (client.readyState === client.OPEN) client.send(data);
+    },
+  };
+}
+
+type Started = { ok: true } | { ok: false; error: TRPCError };
+
+/** One WebSocket connection: its context, built once, and its open subscriptions. */
+class Connection<TContext> {
+  ctx: TContext | undefined = undefined;
+  #started: Promise<Started> | undefined = undefined;
+  /** Open subscriptions by request id; made at the first one. */
+  #subscriptions: Map<Id, Subscription<TContext>> | undefined = undefined;
+
+  constructor(
+    readonly options: WsHandlerOptions<AnyRouter, TContext>,
+    readonly socket: WebSocket,
+    readonly req: IncomingMessage,
+  ) {}
+
+  /** Builds the context; a connection that cannot have one is told why and closed. */
+  start(connectionParams: () => Record<string, string | undefined> | null): void {
+    this.#started = (async (): Promise<Started> => {
+      try {
+        this.ctx = await this.options.createContext({ req: this.req, res: this.socket, info: { connectionParams: connectionParams() } });
+        return { ok: true };
+      } catch (cause) {
+        const error = getTRPCErrorFromUnknown(cause);
+        this.failed(error, 'unknown', undefined, undefined);
+        this.respond({ id: null, error: this.errorShape(error, 'unknown', undefined, undefined) });
+        setImmediate(() => this.socket.close());
+        return { ok: false, error };
+      }
+    })();
+  }
+
+  receive(raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    if (!Buffer.isBuffer(raw)) {
+      const error = new TRPCError({ code: 'UNPROCESSABLE_CONTENT', message: 'Unexpected WebSocket message format' });
+      this.respond({ id: null, error: this.errorShape(error, 'unknown', undefined, undefined) });
+      return;
+    }
+    if (isBinary) {
+      this.respond({ id: null, error: this.errorShape(new TRPCError({ code: 'PARSE_ERROR', message: 'Expected a text frame' }), 'unknown', undefined, undefined) });
+      return;
+    }
+    const text = raw.toString('utf8');
+    if (text === 'PONG') return;
+    if (text === 'PING') {
+      this.socket.send('PONG');
+      return;
+    }
+    // The first message of a connection opened with `?connectionParams=1` is its parameters.
+    if (!this.#started) {
+      this.start(() => {
+        let message: unknown;
+        try {
+          message = this.options.encoder.decode(text);
+        } catch (cause) {
+          throw new TRPCError({ code: 'PARSE_ERROR', message: 'Malformed TRPCConnectionParamsMessage', cause });
+        }
+        if (typeof message !== 'object' || message === null) throw new TRPCError({ code: 'PARSE_ERROR', message: 'Malformed TRPCConnectionParamsMessage' });
+        return parseConnectionParamsFromUnknown((message as { data?: unknown }).data);
+      });
+      return;
+    }
+    let requests: Request[];
+    try {
+      const json = this.options.encoder.decode(text);
+      const transformer = this.options.router._def._config.transformer;
+      requests = (Array.isArray(json) ? json : [json]).map((item) => parseTRPCMessage(item, transformer) as Request);
+    } catch (cause) {
+      this.respond({ id: null, error: this.errorShape(new TRPCError({ code: 'PARSE_ERROR', cause }), 'unknown', undefined, undefined) });
+      return;
+    }
+    requests.forEach((request, batchIndex) => this.handle(request, batchIndex));
+  }
+
+  handle(request: Request, batchIndex: number): void {
+    const { id, jsonrpc } = request;
+    if (id === null) {
+      const error = new TRPCError({ code: 'PARSE_ERROR', message: '`id` is required' });
+      this.failed(error, 'unknown', undefined, undefined);
+      this.respond({ id, jsonrpc, error: this.errorShape(error, 'unknown', undefined, undefined) });
+      return;
+    }
+    if (request.method === 'subscription.stop') {
+      this.#subscriptions?.get(id)?.stop();
+      return;
+    }
+    const type = request.method;
+    const path = request.params!.path;
+    let input = request.params!.input;
+    const lastEventId = request.params!.lastEventId;
+    // As tRPC's adapter: a resume's `lastEventId` joins the input.
+    if (lastEventId !== undefined) {
+      if (typeof input === 'object' && input !== null && !Array.isArray(input)) input = { ...input, lastEventId };
+      else input ??= { lastEventId };
+    }
+    this.call(id, jsonrpc, type, path, input, batchIndex).catch((cause: unknown) => {
+      const error = getTRPCErrorFromUnknown(cause);
+      this.failed(error, type, path, input);
+      this.respond({ id, jsonrpc, error: this.errorShape(error, type, path, input) });
+    });
+  }
+
+  async call(id: Id, jsonrpc: Request['jsonrpc'], type: ProcedureType, path: string, input: unknown, batchIndex: number): Promise<void> {
+    const started = await this.#started!;
+    if (!started.ok) throw started.error;
+    const controller = type === 'subscription' ? new AbortController() : undefined;
+    const result: unknown = await callProcedure({
+      router: this.options.router,
+      path,
+      getRawInput: async () => input,
+      ctx: this.ctx,
+      type,
+      signal: controller?.signal,
+      batchIndex,
+    });
+    if (type !== 'subscription') {
+      if (isAsyncIterable(result)) {
+        throw new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: `Cannot return an async iterable from a ${type} procedure with WebSockets` });
+      }
+      this.respond({ id, jsonrpc, result: { type: 'data', data: result } });
+      return;
+    }
+    if (!isAsyncIterable(result)) {
+      throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: `Subscription ${path} did not return an AsyncGenerator` });
+    }
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    const subscriptions = (this.#subscriptions ??= new Map());
+    if (subscriptions.has(id)) throw new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` });
+    const subscription = new Subscription(this, id, jsonrpc, path, input, result[Symbol.asyncIterator](), controller!);
+    subscriptions.set(id, subscription);
+    // The stream's first step runs (it listens before it reads) before `started` goes out, as with tRPC's adapter.
+    subscription.pull();
+    this.respond({ id, jsonrpc, result: { type: 'started' } });
+  }
+
+  /** @internal A subscription ended. */
+  forget(subscription: Subscription<TContext>): void {
+    if (this.#subscriptions?.get(subscription.id) === subscription) this.#subscriptions.delete(subscription.id);
+  }
+
+  closed(): void {
+    if (this.#subscriptions) for (const subscription of this.#subscriptions.values()) subscription.stop();
+    this.#subscriptions = undefined;
+  }
+
+  respond(response: unknown): void {
+    this.socket.send(this.options.encoder.encode(transformTRPCResponse(this.options.router._def._config, response as never)));
+  }
+
+  errorShape(error: TRPCError, type: ProcedureType | 'unknown', path: string | undefined, input: unknown) {
+    return getErrorShape({ config: this.options.router._def._config, error, type, path, input, ctx: this.ctx });
+  }
+
+  failed(error: TRPCError, type: ProcedureType | 'unknown', path: string | undefined, input: unknown): void {
+    this.options.onError?.({ error, type, path, input, ctx: this.ctx, req: this.req });
+  }
+}
+
+/** One open subscription: it waits on its stream's next item, and answers each as tRPC's adapter does. */
+class Subscription<TContext> {
+  #done = false;
+
+  constructor(
+    readonly connection: Connection<TContext>,
+    readonly id: Id,
+    readonly jsonrpc: Request['jsonrpc'],
+    readonly path: string,
+    readonly input: unknown,
+    readonly iterator: AsyncIterator<unknown>,
+    readonly controller: AbortController,
+  ) {}
+
+  pull(): void {
+    this.iterator.next().then(
+      (step) => this.#item(step),
+      (cause: unknown) => this.#fail(cause),
+    );
+  }
+
+  /** The client sent `subscription.stop`, or the connection closed: the stream is told, and `stopped` answered now. */
+  stop(): void {
+    if (this.#done) return;
+    this.controller.abort();
+    // Most streams have ended already (they end on abort); `return` is for any that has not.
+    this.iterator.return?.().catch(() => {});
+    this.#end();
+  }
+
+  #item(step: IteratorResult<unknown>): void {
+    if (this.#done) return;
+    if (step.done) return this.#end();
+    const value = step.value;
+    let result: { type: 'data'; data: unknown; id?: string };
+    if (isTrackedEnvelope(value)) {
+      const [trackedId, data] = value;
+      // Key for key as tRPC's adapter builds it (ws-encoder.ts relies on the order).
+      result = { type: 'data', data: { id: trackedId, data }, id: trackedId };
+    } else {
+      result = { type: 'data', data: value };
+    }
+    this.connection.respond({ id: this.id, jsonrpc: this.jsonrpc, result });
+    this.pull();
+  }
+
+  #fail(cause: unknown): void {
+    if (this.#done) return;
+    const error = getTRPCErrorFromUnknown(cause);
+    this.connection.failed(error, 'subscription', this.path, this.input);
+    this.connection.respond({ id: this.id, jsonrpc: this.jsonrpc, error: this.connection.errorShape(error, 'subscription', this.path, this.input) });
+    this.#end();
+  }
+
+  #end(): void {
+    this.#done = true;
+    this.connection.forget(this);
+    if (this.connection.socket.readyState === this.connection.socket.OPEN) {
+      this.connection.respond({ id: this.id, jsonrpc: this.jsonrpc, result: { type: 'stopped' } });
+    }
+  }
+}

@@ -1,0 +1,180 @@
+import { createTRPCClient, createWSClient, wsLink } from '@trpc/client';
+import { initTRPC, tracked, TRPCError } from '@trpc/server';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { z } from 'zod';
+import { wsEncoder } from '../src/server/ws-encoder.ts';
+import { serveTrpcOverWebSocket, type WsErrorOptions } from '../src/server/ws-handler.ts';
+
+/** A router of its own, so each answer of the protocol can be provoked. */
+interface TestContext {
+  user: string;
+}
+const t = initTRPC.context<TestContext>().create();
+let streamsOpen = 0;
+const router = t.router({
+  whoami: t.procedure.query(({ ctx }) => ctx.user),
+  echo: t.procedure.input(z.object({ text: z.string() })).mutation(({ input }) => input.text),
+  /** Tracked items 1..count, then an error when asked to fail, else the end. */
+  count: t.procedure.input(z.object({ count: z.number(), fail: z.boolean().optional(), lastEventId: z.string().nullish() })).subscription(async function* ({ input }) {
+    for (let i = Number(input.lastEventId ?? 0) + 1; i <= input.count; i++) yield tracked(String(i), { i });
+    if (input.fail) throw new TRPCError({ code: 'CONFLICT', message: 'The stream broke' });
+  }),
+  /** Never yields, and does not listen to its signal: only `return()` ends it. */
+  deaf: t.procedure.subscription(async function* () {
+    streamsOpen += 1;
+    try {
+      await new Promise(() => {});
+      yield 'never';
+    } finally {
+      streamsOpen -= 1;
+    }
+  }),
+  /** Ends itself when its signal aborts, as the app's streams do. */
+  listening: t.procedure.subscription(async function* ({ signal }) {
+    streamsOpen += 1;
+    try {
+      yield 'ready';
+      await new Promise((resolve) => signal!.addEventListener('abort', resolve, { once: true }));
+    } finally {
+      streamsOpen -= 1;
+    }
+  }),
+});
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function start() {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  const errors: WsErrorOptions<TestContext>[] = [];
+  const handler = serveTrpcOverWebSocket({
+    wss,
+    router,
+    encoder: wsEncoder,
+    onError: (options) => errors.push(options),
+    createContext: async ({ info }) => {
+      if (info.connectionParams?.token !== 'good') throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Bad token' });
+      return { user: 'ann' };
+    },
+  });
+  cleanups.push(async () => {
+    for (const client of wss.clients) client.terminate();
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+  });
+  const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
+  return { wss, url, errors, handler };
+}
+
+/** A raw client: sends JSON, collects every frame parsed (PONG as the string). */
+async function rawClient(url: string, token = 'good') {
+  const socket = new WebSocket(`${url}?connectionParams=1`);
+  const frames: unknown[] = [];
+  socket.on('message', (data) => {
+    const text = String(data);
+    frames.push(text === 'PONG' ? text : JSON.parse(text));
+  });
+  await new Promise((resolve) => socket.once('open', resolve));
+  socket.send(JSON.stringify({ method: 'connectionParams', data: { token } }));
+  cleanups.push(async () => socket.terminate());
+  const send = (message: unknown) => socket.send(typeof message === 'string' ? message : JSON.stringify(message));
+  return { socket, frames, send };
+}
+
+describe("tRPC's WebSocket protocol (ws-handler.ts)", () => {
+  it('serves queries, mutations and subscriptions to the tRPC client, with resume, errors and the end of a stream', async () => {
+    const { url } = await start();
+    const wsClient = createWSClient({ url, WebSocket: WebSocket as never, connectionParams: { token: 'good' } });
+    cleanups.push(async () => wsClient.close());
+    const client = createTRPCClient<typeof router>({ links: [wsLink({ client: wsClient })] });
+    expect(await client.whoami.query()).toBe('ann');
+    expect(await client.echo.mutate({ text: 'hi' })).toBe('hi');
+    await expect(client.echo.mutate({ text: 5 as never })).rejects.toMatchObject({ data: { code: 'BAD_REQUEST' } });
+
+    const items: unknown[] = [];
+    let started = false;
+    const completed = new Promise<void>((resolve) => {
+      client.count.subscribe(
+        { count: 5, lastEventId: '2' },
+        { onStarted: () => (started = true), onData: (item) => items.push(item), onComplete: () => resolve() },
+      );
+    });
+    await completed;
+    expect(started).toBe(true);
+    expect(items).toEqual([3, 4, 5].map((i) => ({ id: String(i), data: { i } })));
+
+    const failure = await new Promise<unknown>((resolve) => client.count.subscribe({ count: 1, fail: true }, { onError: resolve }));
+    expect(failure).toMatchObject({ message: 'The stream broke', data: { code: 'CONFLICT' } });
+  });
+
+  it('answers PING, batches, an id-less request and a duplicate subscription id; a stop answers `stopped` and ends the stream', async () => {
+    const { url, errors } = await start();
+    const { frames, send } = await rawClient(url);
+    send('PING');
+    send([
+      { id: 1, method: 'query', params: { path: 'whoami' } },
+      { id: 2, method: 'mutation', params: { path: 'echo', input: { text: 'two' } } },
+    ]);
+    send({ id: null, method: 'query', params: { path: 'whoami' } });
+    send({ id: 's', jsonrpc: '2.0', method: 'subscription', params: { path: 'listening' } });
+    await vi.waitFor(() => expect(frames).toContainEqual({ id: 's', jsonrpc: '2.0', result: { type: 'data', data: 'ready' } }), { timeout: 5_000 });
+    send({ id: 's', jsonrpc: '2.0', method: 'subscription', params: { path: 'listening' } });
+    await vi.waitFor(() => expect(frames).toContainEqual(expect.objectContaining({ id: 's', error: expect.objectContaining({ data: expect.objectContaining({ code: 'BAD_REQUEST' }) }) })), {
+      timeout: 5_000,
+    });
+    expect(streamsOpen).toBe(1);
+    send({ id: 's', jsonrpc: '2.0', method: 'subscription.stop' });
+    await vi.waitFor(() => expect(frames).toContainEqual({ id: 's', jsonrpc: '2.0', result: { type: 'stopped' } }), { timeout: 5_000 });
+    await vi.waitFor(() => expect(streamsOpen).toBe(0), { timeout: 5_000 });
+
+    // A resume: `lastEventId` beside the input, as tRPC's client sends it after a reconnect.
+    send({ id: 'r', method: 'subscription', params: { path: 'count', input: { count: 5 }, lastEventId: '3' } });
+    await vi.waitFor(() => expect(frames).toContainEqual({ id: 'r', result: { type: 'stopped' } }), { timeout: 5_000 });
+    const resumed = frames.filter((frame) => (frame as { id?: unknown }).id === 'r') as { result: { type: string; id?: string } }[];
+    expect(resumed.map((frame) => frame.result.id ?? frame.result.type)).toEqual(['started', '4', '5', 'stopped']);
+
+    expect(frames).toContain('PONG');
+    expect(frames).toContainEqual({ id: 1, result: { type: 'data', data: 'ann' } });
+    expect(frames).toContainEqual({ id: 2, result: { type: 'data', data: 'two' } });
+    expect(frames).toContainEqual(expect.objectContaining({ id: null, error: expect.objectContaining({ data: expect.objectContaining({ code: 'PARSE_ERROR' }) }) }));
+    // `started` before the data, once; one `stopped`.
+    const ofS = frames.filter((frame) => (frame as { id?: unknown }).id === 's' && (frame as { result?: unknown }).result) as { result: { type: string } }[];
+    expect(ofS.map((frame) => frame.result.type)).toEqual(['started', 'data', 'stopped']);
+    expect(errors.map((error) => error.error.code)).toEqual(expect.arrayContaining(['PARSE_ERROR', 'BAD_REQUEST']));
+  });
+
+  it('ends a stream that ignores its signal when stopped or when its connection closes', async () => {
+    const { url } = await start();
+    const first = await rawClient(url);
+    first.send({ id: 1, method: 'subscription', params: { path: 'deaf' } });
+    await vi.waitFor(() => expect(streamsOpen).toBe(1), { timeout: 5_000 });
+    first.send({ id: 1, method: 'subscription.stop' });
+    await vi.waitFor(() => expect(first.frames).toContainEqual({ id: 1, result: { type: 'stopped' } }), { timeout: 5_000 });
+    // Nothing can end a generator's pending await from outside: the client is answered at once all the same.
+    const second = await rawClient(url);
+    second.send({ id: 1, method: 'subscription', params: { path: 'listening' } });
+    await vi.waitFor(() => expect(second.frames).toContainEqual({ id: 1, result: { type: 'data', data: 'ready' } }), { timeout: 5_000 });
+    const before = streamsOpen;
+    second.socket.close();
+    await vi.waitFor(() => expect(streamsOpen).toBe(before - 1), { timeout: 5_000 });
+  });
+
+  it('refuses a connection whose context cannot be made: the error, then closed', async () => {
+    const { url, errors } = await start();
+    const { socket, frames } = await rawClient(url, 'forged');
+    const code = await new Promise<number>((resolve) => socket.once('close', resolve));
+    expect(code).toBeGreaterThan(0);
+    expect(frames).toEqual([expect.objectContaining({ id: null, error: expect.objectContaining({ data: expect.objectContaining({ code: 'UNAUTHORIZED' }) }) })]);
+    expect(errors.map((error) => error.error.code)).toEqual(['UNAUTHORIZED']);
+  });
+
+  it('tells every open client to reconnect', async () => {
+    const { url, handler } = await start();
+    const { frames } = await rawClient(url);
+    handler.broadcastReconnectNotification();
+    await vi.waitFor(() => expect(frames).toContainEqual({ id: null, method: 'reconnect' }), { timeout: 5_000 });
+  });
+});
