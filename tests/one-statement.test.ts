@@ -69,10 +69,17 @@ describe('record changes written in one statement', () => {
     const bob = await t.caller('bob@acme.test');
     const orgId = t.users['bob@acme.test'].orgId;
     const first = await bob.leads.create({ name: 'Chain one' });
-    const { result: lead, events } = await published(orgId, () => bob.leads.create({ name: 'Chain two', idempotencyKey: 'one-statement-chain-1' }));
+    // In a time zone other than UTC too: `timestamp` columns hold UTC, whatever the process's zone.
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    const { result: lead, events } = await published(orgId, () => bob.leads.create({ name: 'Chain two', idempotencyKey: 'one-statement-chain-1' })).finally(() => {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    });
     const live = events.find((event) => event.recordId === lead.id)!;
     const [fromLog] = await logged(orgId, lead.id);
     expect(live).toEqual(fromLog);
+    expect(Math.abs(Date.parse(live.timestamp) - Date.now())).toBeLessThan(60_000);
     const [firstEvent] = await logged(orgId, first.id);
     expect(live.seq).toBeGreaterThan(firstEvent!.seq);
     const prevSeq = await t.apps[0]!.deps.db.event.findUniqueOrThrow({ where: { seq: live.seq }, select: { prevSeq: true } });

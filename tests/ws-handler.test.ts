@@ -50,7 +50,7 @@ afterEach(async () => {
 async function start() {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-  const errors: WsErrorOptions<TestContext>[] = [];
+  const errors: WsErrorOptions<unknown>[] = [];
   const handler = serveTrpcOverWebSocket({
     wss,
     router,

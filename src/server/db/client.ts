@@ -3,6 +3,7 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../../generated/prisma/client.ts';
 import type { Config } from '../config.ts';
@@ -37,6 +38,34 @@ export function embeddedDatabaseOf(db: Db): Pick<PipelinedPGlite, 'query'> | und
   return embedded.get(db);
 }
 
+/** PostgreSQL servers under a Db: a small pool of our own beside Prisma's. */
+const servers = new WeakMap<Db, pg.Pool>();
+
+/**
+ * The PostgreSQL server under `db`, for the hot path's one statement
+ * (records/statements.ts), sent without Prisma's batch transaction around it.
+ * Undefined on the embedded database.
+ */
+export function serverDatabaseOf(db: Db): pg.Pool | undefined {
+  return servers.get(db);
+}
+
+/**
+ * `timestamp` columns hold UTC, as Prisma writes and reads them; `pg` and PGlite would
+ * read them in the process's time zone. For statements sent without Prisma.
+ */
+export const TIMESTAMP_OID = pg.types.builtins.TIMESTAMP;
+export function parseUtcTimestamp(value: string): Date {
+  return new Date(`${value.replace(' ', 'T')}Z`);
+}
+
+const utcTimestamps = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === TIMESTAMP_OID && format !== 'binary') return parseUtcTimestamp;
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as pg.CustomTypesConfig;
+
 /**
  * PostgreSQL either way: a server when `DATABASE_URL` is set, otherwise the embedded
  * PGlite, kept in `DATA_DIR/pglite` (or in memory for tests: `dataDir: 'memory://'`).
@@ -45,7 +74,19 @@ export async function openDatabase(config: Pick<Config, 'DATABASE_URL' | 'DATA_D
   if (config.DATABASE_URL) {
     const adapterFactory = new PrismaPg({ connectionString: config.DATABASE_URL });
     const prisma = new PrismaClient({ adapter: adapterFactory });
-    return { prisma, adapterFactory, kind: 'postgresql', close: () => prisma.$disconnect() };
+    const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4, types: utcTimestamps });
+    // An idle client's error (the server restarting) must not end the process; the next query reconnects.
+    pool.on('error', () => {});
+    servers.set(prisma, pool);
+    return {
+      prisma,
+      adapterFactory,
+      kind: 'postgresql',
+      async close() {
+        await prisma.$disconnect();
+        await pool.end();
+      },
+    };
   }
   const inMemory = config.DATA_DIR === 'memory://';
   if (!inMemory) await mkdir(config.DATA_DIR, { recursive: true });

@@ -52,6 +52,9 @@ export function toEvent(row: EventRow): LogEvent {
  * takes its seq. Not needed where transactions cannot overlap at all (PGlite: see
  * `runsOneTransactionAtATime`).
  */
+/** The org's log lock, with the org id as `$1`: held until the transaction ends. */
+export const LOCK_ORG_LOG = 'SELECT pg_advisory_xact_lock(hashtext($1))';
+
 export function lockOrgLog(db: Db | Tx, orgId: string) {
   // A statement to await in a transaction, or to put first in a batch one (`db.$transaction([lock, write])`).
   return db.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${orgId}))`;

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { AnyModule } from '../../shared/modules.ts';
-import { embeddedDatabaseOf, type Db } from '../db/client.ts';
+import type pg from 'pg';
+import { embeddedDatabaseOf, parseUtcTimestamp, serverDatabaseOf, TIMESTAMP_OID, type Db } from '../db/client.ts';
 import { earlierResult, hashRequest, publishCommitted, runInOrgQueue, type IdempotencyOptions } from '../events/commit.ts';
-import { EVENT_INSERT, EVENT_RETURNING, lockOrgLog, previousSeqOf, sequenced, type WrittenEventRow } from '../events/log.ts';
+import { EVENT_INSERT, EVENT_RETURNING, LOCK_ORG_LOG, previousSeqOf, sequenced, type WrittenEventRow } from '../events/log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { EventBus } from '../bus/types.ts';
 import type { WireRecord } from './wire.ts';
@@ -78,7 +79,8 @@ class Params {
   readonly values: unknown[] = [];
   /** `$n::type` for the next value. */
   add(value: unknown, type: string): string {
-    this.values.push(value instanceof Date ? value.toISOString() : typeof value === 'bigint' ? value.toString() : value);
+    // As text: every driver (PGlite, pg) then sends the same value, and `pg` never reads a JSON array as a Postgres array.
+    this.values.push(value instanceof Date ? value.toISOString() : typeof value === 'bigint' ? value.toString() : type === 'jsonb' && value !== null ? JSON.stringify(value) : value);
     return `$${this.values.length}::${type}`;
   }
 }
@@ -146,14 +148,42 @@ export async function commitInOneStatement(
   return runInOrgQueue(change.orgId, async () => {
     const embedded = embeddedDatabaseOf(deps.db);
     const rows = embedded
-      ? (await embedded.query<StatementRow>(sql, params.values)).rows
-      : ((await deps.db.$transaction([lockOrgLog(deps.db, change.orgId), deps.db.$queryRawUnsafe<StatementRow[]>(sql, ...params.values)]))[1] as StatementRow[]);
+      ? (await embedded.query<StatementRow>(sql, params.values, { parsers: { [TIMESTAMP_OID]: parseUtcTimestamp } })).rows
+      : await underOrgLogLock(serverDatabaseOf(deps.db)!, change.orgId, sql, params.values);
     const row = rows[0];
     if (row?.priorHash != null) return earlierResult<WireRecord>({ requestHash: row.priorHash, result: row.priorResult }, requestHash);
     if (!row?.record || row.seq == null) return undefined;
     publishCommitted(deps, [sequenced(row as WrittenEventRow)]);
     return row.record;
   });
+}
+
+/**
+ * On a PostgreSQL server: the statement in a transaction after the org's log lock, so
+ * that the previous seq it reads is final (a statement's snapshot is taken before any
+ * lock inside it could be). Straight through `pg`: Prisma's batch transaction cost
+ * more CPU than the statement.
+ */
+async function underOrgLogLock(pool: pg.Pool, orgId: string, sql: string, values: unknown[]): Promise<StatementRow[]> {
+  const client = await pool.connect();
+  let reusable = false;
+  try {
+    await client.query('BEGIN');
+    try {
+      await client.query(LOCK_ORG_LOG, [orgId]);
+      const { rows } = await client.query<StatementRow>(sql, values);
+      await client.query('COMMIT');
+      reusable = true;
+      return rows;
+    } catch (error) {
+      await client.query('ROLLBACK');
+      reusable = true;
+      throw error;
+    }
+  } finally {
+    // A connection that could not even roll back is closed rather than given back to the pool.
+    client.release(!reusable);
+  }
 }
 
 /** Record values → columns: the given ones, each cast to its column's type. */
