@@ -108,7 +108,13 @@ export function markdown(results: BenchResults): string {
   const cpuBase = stepAt(results.fanout, 'ws', layout1k, cpuAt);
   lines.push(`Run of ${results.date.slice(0, 16).replace('T', ' ')} UTC · ${results.machine.cpus} cores (${results.machine.cpuModel}) · Node ${results.machine.node} · ` + `${results.machine.taskset ? 'server pinned to core 0, load generator to core 1' : 'not pinned (no taskset)'} · options ${JSON.stringify(results.options)}` + repeatsLine(results), '');
   if (results.saturation.length || results.memory.length) {
-    const medians = mediansOf([...results.saturation, ...results.memory], "each run's sustained rate in brackets");
+    // With --merge the two may come from runs of different --repeats: say so for each.
+    const runsOf = (entries: { repeats?: number }[]) => Math.max(1, ...entries.map((entry) => entry.repeats ?? 1));
+    const [fanoutRuns, memoryRuns] = [runsOf(results.saturation), runsOf(results.memory)];
+    const medians =
+      fanoutRuns === memoryRuns
+        ? mediansOf([...results.saturation, ...results.memory], "each run's sustained rate in brackets")
+        : `fan-out ${fanoutRuns > 1 ? `medians of ${fanoutRuns} runs, each run's sustained rate in brackets` : 'from one run'}, memory ${memoryRuns > 1 ? `the median of ${memoryRuns} runs` : 'from one run'}`;
     lines.push(`### Summary (${layout1k.replace('x', ' org × ')} subscribers; ratios to bare \`ws\` of the same run${medians && `; ${medians}`})`, '');
     lines.push('| server | deliveries/s sustained (p99 ≤ 250 ms, ≥ 95 %) | × ws | stopped by | server CPU per delivery at ~50,000/s | × ws | p99 at ~half of its saturation | memory per idle subscribed connection | × ws |');
     lines.push('|---|---:|---:|---|---:|---:|---:|---:|---:|');

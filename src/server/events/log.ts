@@ -46,18 +46,17 @@ export function toEvent(row: EventRow): LogEvent {
 }
 
 /**
- * Serializes the org's writers until the transaction ends, so that within an org
- * `seq` order is commit order: a reader that has seen seq N can never later find a
- * smaller seq of the same org committing behind it. Must run before the event row
- * takes its seq. Not needed where transactions cannot overlap at all (PGlite: see
- * `runsOneTransactionAtATime`).
+ * The org's log lock, with the org id as `$1`. It serializes the org's writers until the
+ * transaction ends, so that within an org `seq` order is commit order: a reader that
+ * has seen seq N can never later find a smaller seq of the same org committing behind
+ * it. Must run before the event row takes its seq. Not needed where transactions cannot
+ * overlap at all (PGlite: see `runsOneTransactionAtATime`).
  */
-/** The org's log lock, with the org id as `$1`: held until the transaction ends. */
 export const LOCK_ORG_LOG = 'SELECT pg_advisory_xact_lock(hashtext($1))';
 
-export function lockOrgLog(db: Db | Tx, orgId: string) {
-  // A statement to await in a transaction, or to put first in a batch one (`db.$transaction([lock, write])`).
-  return db.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${orgId}))`;
+/** `LOCK_ORG_LOG` in a Prisma transaction. */
+export function lockOrgLog(tx: Db | Tx, orgId: string) {
+  return tx.$executeRawUnsafe(LOCK_ORG_LOG, orgId);
 }
 
 /** A committed event with the seq of the org's event before it (0: none), which lets a node notice a gap. */
