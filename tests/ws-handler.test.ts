@@ -20,6 +20,10 @@ const router = t.router({
     for (let i = Number(input.lastEventId ?? 0) + 1; i <= input.count; i++) yield tracked(String(i), { i });
     if (input.fail) throw new TRPCError({ code: 'CONFLICT', message: 'The stream broke' });
   }),
+  /** An item JSON cannot encode. */
+  bigint: t.procedure.subscription(async function* () {
+    yield { n: 1n };
+  }),
   /** Never yields, and does not listen to its signal: only `return()` ends it. */
   deaf: t.procedure.subscription(async function* () {
     streamsOpen += 1;
@@ -160,6 +164,16 @@ describe("tRPC's WebSocket protocol (ws-handler.ts)", () => {
     const before = streamsOpen;
     second.socket.close();
     await vi.waitFor(() => expect(streamsOpen).toBe(before - 1), { timeout: 5_000 });
+  });
+
+  it('ends a subscription whose item cannot be encoded with an error, and goes on serving the connection', async () => {
+    const { url } = await start();
+    const { frames, send } = await rawClient(url);
+    send({ id: 'b', method: 'subscription', params: { path: 'bigint' } });
+    await vi.waitFor(() => expect(frames).toContainEqual({ id: 'b', result: { type: 'stopped' } }), { timeout: 5_000 });
+    expect(frames).toContainEqual(expect.objectContaining({ id: 'b', error: expect.objectContaining({ data: expect.objectContaining({ code: 'INTERNAL_SERVER_ERROR' }) }) }));
+    send({ id: 2, method: 'query', params: { path: 'whoami' } });
+    await vi.waitFor(() => expect(frames).toContainEqual({ id: 2, result: { type: 'data', data: 'ann' } }), { timeout: 5_000 });
   });
 
   it('refuses a connection whose context cannot be made: the error, then closed', async () => {

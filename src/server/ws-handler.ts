@@ -292,7 +292,13 @@ class Subscription<TContext> {
     } else {
       result = { type: 'data', data: value };
     }
-    this.connection.respond({ id: this.id, jsonrpc: this.jsonrpc, result });
+    try {
+      this.connection.respond({ id: this.id, jsonrpc: this.jsonrpc, result });
+    } catch (cause) {
+      // An item that cannot be encoded (a BigInt, a cycle) ends its subscription with an error, not the process.
+      this.iterator.return?.().catch(() => {});
+      return this.#fail(cause);
+    }
     this.pull();
   }
 
