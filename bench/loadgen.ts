@@ -97,14 +97,15 @@ const trpcProtocol: Protocol = {
       send('PONG');
       return null;
     }
+    // Subscription data first: it is nearly every frame, and the other protocols find theirs with one prefix test too.
+    if (frame.startsWith('{"id":1,"result":{"type":"data"')) return parseEvent(frame);
     const id = numberAfter(frame, '{"id":');
     if (id === 1) {
       if (frame.startsWith('{"id":1,"error"')) {
         refusals.set(errorCodeOf(frame), (refusals.get(errorCodeOf(frame)) ?? 0) + 1);
         return { error: true };
       }
-      // Subscription data (`"type":"data"`, the tracked id inside); anything else on id 1 is "started".
-      if (frame.startsWith('{"id":1,"result":{"type":"data"')) return parseEvent(frame);
+      // Anything else on id 1 is "started".
       return { live: true };
     }
     // A mutation's reply: an acknowledgement (its record holds the nonce too, but it is no delivery).
