@@ -64,6 +64,23 @@ function subscribe(client: TandemClient) {
 }
 
 /** Writers creating and updating leads until stopped; every call must succeed (retries are the link's job). */
+/**
+ * As a real client does when rate limited (a writer here sends as fast as the server
+ * answers, past the per-connection limit): waits `retryAfterMs` and sends the same
+ * request again, which the refusal left unapplied.
+ */
+async function politely<T>(send: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await send();
+    } catch (error) {
+      const data = (error as { data?: { code?: string; retryAfterMs?: number } }).data;
+      if (data?.code !== 'TOO_MANY_REQUESTS') throw error;
+      await new Promise((resolve) => setTimeout(resolve, data.retryAfterMs ?? 50));
+    }
+  }
+}
+
 function startWriters(writers: TandemClient[]) {
   let stop = false;
   let done = 0;
@@ -72,8 +89,8 @@ function startWriters(writers: TandemClient[]) {
     for (let i = 0; !stop; i++) {
       const name = `chaos-${w}-${i}-${Math.random().toString(36).slice(2, 8)}`;
       names.push(name);
-      const lead = await writer.trpc.leads.create.mutate({ name });
-      if (i % 3 === 0) await writer.trpc.leads.update.mutate({ id: lead.id, expectedVersion: 1, patch: { status: 'contacted' } });
+      const lead = await politely(() => writer.trpc.leads.create.mutate({ name }));
+      if (i % 3 === 0) await politely(() => writer.trpc.leads.update.mutate({ id: lead.id, expectedVersion: 1, patch: { status: 'contacted' } }));
       done += 1;
     }
   });
