@@ -178,8 +178,9 @@ export interface LoadGen {
   stop(): Promise<void>;
 }
 
-export async function startLoadGen(onProgress: (line: string) => void): Promise<LoadGen> {
-  const [command, argv] = pinned(1, process.execPath, ['--max-old-space-size=4096', '--import', 'tsx', 'bench/loadgen.ts']);
+/** `nodeArgs`: e.g. `--cpu-prof` to see what the client side of every contestant costs. */
+export async function startLoadGen(onProgress: (line: string) => void, nodeArgs: string[] = []): Promise<LoadGen> {
+  const [command, argv] = pinned(1, process.execPath, ['--max-old-space-size=4096', ...nodeArgs, '--import', 'tsx', 'bench/loadgen.ts']);
   const child = spawn(command, argv, { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let waiting: { resolve: (value: unknown) => void; reject: (error: Error) => void } | undefined;
   const ready = new Promise<void>((resolve, reject) => {

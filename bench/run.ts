@@ -591,7 +591,9 @@ async function main() {
   log(`Tandem benchmarks: ${cpus().length} cores, Node ${process.version}, taskset ${hasTaskset ? 'yes (server on core 0, load generator on core 1)' : 'absent (processes not pinned)'}`);
   if (cpus().length < 2) results.notes.push('Fewer than 2 cores: the server and the load generator share one.');
   mkdirSync(outDir, { recursive: true });
-  const loadgen = await startLoadGen((line) => log(`  load generator: ${line}`));
+  // Its own folder: bench:profile reads the largest profile of profile/, which is the server's.
+  const loadgenProf = profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(outDir, 'profile', 'loadgen')}`] : [];
+  const loadgen = await startLoadGen((line) => log(`  load generator: ${line}`), loadgenProf);
   try {
     // A scenario that fails is noted and the others still run: a long run is never lost whole.
     const attempt = async (name: string, run: () => Promise<void>) => {
