@@ -4,16 +4,22 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { wsEncoder } from '../src/server/ws-encoder.ts';
-import { serveTrpcOverWebSocket, type WsErrorOptions } from '../src/server/ws-handler.ts';
+import { serveTrpcOverWebSocket, type SubscriptionRequest, type WsErrorOptions, type WsHandlerOptions } from '../src/server/ws-handler.ts';
 
 /** A router of its own, so each answer of the protocol can be provoked. */
 interface TestContext {
   user: string;
+  request?: SubscriptionRequest;
 }
 const t = initTRPC.context<TestContext>().create();
 let streamsOpen = 0;
 const router = t.router({
   whoami: t.procedure.query(({ ctx }) => ctx.user),
+  /** The request its context names (see `subscriptionContext`), as a query and as a subscription. */
+  requestOf: t.procedure.query(({ ctx }) => ctx.request ?? null),
+  ownRequest: t.procedure.subscription(async function* ({ ctx }) {
+    yield ctx.request ?? null;
+  }),
   echo: t.procedure.input(z.object({ text: z.string() })).mutation(({ input }) => input.text),
   /** Tracked items 1..count, then an error when asked to fail, else the end. */
   count: t.procedure.input(z.object({ count: z.number(), fail: z.boolean().optional(), lastEventId: z.string().nullish() })).subscription(async function* ({ input }) {
@@ -51,7 +57,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function start() {
+async function start(extra: Pick<WsHandlerOptions<typeof router, TestContext>, 'subscriptionContext'> = {}) {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
   const errors: WsErrorOptions<unknown>[] = [];
@@ -60,6 +66,7 @@ async function start() {
     router,
     encoder: wsEncoder,
     onError: (options) => errors.push(options),
+    ...extra,
     createContext: async ({ info }) => {
       if (info.connectionParams?.token !== 'good') throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Bad token' });
       return { user: 'ann' };
@@ -148,6 +155,17 @@ describe("tRPC's WebSocket protocol (ws-handler.ts)", () => {
     const ofS = frames.filter((frame) => (frame as { id?: unknown }).id === 's' && (frame as { result?: unknown }).result) as { result: { type: string } }[];
     expect(ofS.map((frame) => frame.result.type)).toEqual(['started', 'data', 'stopped']);
     expect(errors.map((error) => error.error.code)).toEqual(expect.arrayContaining(['PARSE_ERROR', 'BAD_REQUEST']));
+  });
+
+  it("calls a subscription's procedure with the context `subscriptionContext` makes from its request; other calls get the connection's", async () => {
+    const { url } = await start({ subscriptionContext: (ctx, request) => ({ ...ctx, request }) });
+    const { frames, send } = await rawClient(url);
+    send({ id: 7, jsonrpc: '2.0', method: 'subscription', params: { path: 'ownRequest' } });
+    send({ id: 'x', method: 'subscription', params: { path: 'ownRequest' } });
+    send({ id: 8, method: 'query', params: { path: 'requestOf' } });
+    await vi.waitFor(() => expect(frames).toContainEqual({ id: 7, jsonrpc: '2.0', result: { type: 'data', data: { id: 7, jsonrpc: '2.0' } } }), { timeout: 5_000 });
+    await vi.waitFor(() => expect(frames).toContainEqual({ id: 'x', result: { type: 'data', data: { id: 'x' } } }), { timeout: 5_000 });
+    await vi.waitFor(() => expect(frames).toContainEqual({ id: 8, result: { type: 'data', data: null } }), { timeout: 5_000 });
   });
 
   it('ends a stream that ignores its signal when stopped or when its connection closes', async () => {

@@ -5,6 +5,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { WebSocketServer } from 'ws';
 import { createWebhookHandler } from './comms/webhooks.ts';
 import { createHttpContextFactory, createWsContextFactory, type AppDeps } from './context.ts';
+import { withSubscriptionRequest } from './events/subscribe.ts';
 import { keepConnectionsAlive } from './keep-alive.ts';
 import type { Logger } from './logger.ts';
 import { appRouter } from './routers/_app.ts';
@@ -104,6 +105,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     createContext: createWsContextFactory(deps),
     encoder: wsEncoder,
     onError,
+    subscriptionContext: withSubscriptionRequest,
   });
   const stopKeepAlive = keepConnectionsAlive(wss, { pingMs: options.keepAlive?.pingMs ?? 30_000, pongWaitMs: options.keepAlive?.pongWaitMs ?? 5_000 });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -11,7 +11,7 @@ import type { PresenceService } from './presence/service.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
-import type { FrameSocket } from './ws-encoder.ts';
+import type { FrameSocket, SubscriptionTarget } from './ws-encoder.ts';
 import type { WsContextOptions } from './ws-handler.ts';
 
 /** What every request shares, built once at start. */
@@ -61,6 +61,8 @@ export interface Session {
 export interface Context extends AppDeps {
   session: Session | null;
   connection: ConnectionInfo;
+  /** A WebSocket subscription's own request, where its events can go straight to the socket (events/subscribe.ts). */
+  subscriptionRequest?: SubscriptionTarget;
 }
 
 /** The one user lookup behind both doors (HTTP header, WebSocket connectionParams) and the tests. */

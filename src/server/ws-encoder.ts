@@ -21,41 +21,19 @@ export const wsEncoder: WsEncoder = {
     return JSON.stringify(message);
   },
   decode(data) {
-    const message: unknown = JSON.parse(data);
-    if (Array.isArray(message)) message.forEach(tagSubscription);
-    else tagSubscription(message);
-    return message;
+    return JSON.parse(data);
   },
 };
 
-/** Where a subscription's frames go: its request's id (and jsonrpc), for writing them without tRPC's loop. */
+/**
+ * Where a subscription's frames go: its request's id (and jsonrpc), for writing them
+ * without tRPC's loop. Given to the procedure in its context (subscribe.ts).
+ */
 export interface SubscriptionTarget {
   id: string | number;
   jsonrpc: unknown;
   /** `framePrefix(id)` as UTF-8, made at the subscription's first shared frame. */
   prefixBytes?: Buffer | undefined;
-}
-
-/**
- * Carried on a subscription request's input object (tRPC copies it when it adds
- * `lastEventId`, and JSON never can): lets the procedure know its own request id.
- * A symbol, so input validation and logging never see it.
- */
-const TARGET = Symbol('tandem.subscriptionTarget');
-
-function tagSubscription(message: unknown): void {
-  const request = message as { id?: unknown; jsonrpc?: unknown; method?: unknown; params?: { input?: unknown } } | null;
-  if (typeof request !== 'object' || request === null || request.method !== 'subscription') return;
-  const input = request.params?.input;
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) return;
-  if (typeof request.id !== 'number' && typeof request.id !== 'string') return;
-  (input as Record<symbol, SubscriptionTarget>)[TARGET] = { id: request.id, jsonrpc: request.jsonrpc, prefixBytes: undefined };
-}
-
-/** The request a subscription's raw input came with, when it came over a WebSocket. */
-export function subscriptionTargetOf(rawInput: unknown): SubscriptionTarget | undefined {
-  if (typeof rawInput !== 'object' || rawInput === null) return undefined;
-  return (rawInput as Record<symbol, SubscriptionTarget | undefined>)[TARGET];
 }
 
 /** The frame tRPC would send for a tracked item of that subscription; with a shared event, one concatenation. */

@@ -53,6 +53,17 @@ export interface WsHandlerOptions<TRouter extends AnyRouter, TContext> {
   createContext: (options: WsContextOptions) => Promise<TContext>;
   encoder: WsEncoder;
   onError?: (options: WsErrorOptions<TContext>) => void;
+  /**
+   * The context a subscription's procedure is called with (default: the connection's):
+   * how a stream can know its own request, to write its frames to the socket itself.
+   */
+  subscriptionContext?: (ctx: TContext, request: SubscriptionRequest) => TContext;
+}
+
+/** What identifies a subscription on its connection: its frames carry this id (and jsonrpc). */
+export interface SubscriptionRequest {
+  id: Id;
+  jsonrpc: '2.0' | undefined;
 }
 
 type Id = string | number;
@@ -198,11 +209,12 @@ class Connection<TContext> {
     const started = await this.#started!;
     if (!started.ok) throw started.error;
     const controller = type === 'subscription' ? new AbortController() : undefined;
+    const { subscriptionContext } = this.options;
     const result: unknown = await callProcedure({
       router: this.options.router,
       path,
       getRawInput: async () => input,
-      ctx: this.ctx,
+      ctx: type === 'subscription' && subscriptionContext ? subscriptionContext(this.ctx!, { id, jsonrpc }) : this.ctx,
       type,
       signal: controller?.signal,
       batchIndex,

@@ -2,18 +2,27 @@ import type { TrackedEnvelope } from '@trpc/server';
 import type { LogEvent, StreamItem } from '../../shared/events.ts';
 import type { Context, Session } from '../context.ts';
 import { authedProcedure } from '../trpc.ts';
-import { subscriptionTargetOf, type SubscriptionTarget } from '../ws-encoder.ts';
+import type { SubscriptionTarget } from '../ws-encoder.ts';
+import type { SubscriptionRequest } from '../ws-handler.ts';
 import { coalesceUpdates } from './coalesce.ts';
 import { streamEvents, type EventFilter } from './stream.ts';
 
 /**
- * For procedures that return `subscribeToLog(…)` as it is: over a WebSocket, the
- * stream then knows its own request and writes live events straight to the socket.
- * (A procedure that consumes the stream itself must use `authedProcedure`.)
+ * ws-handler's `subscriptionContext`: where live events may be written straight to the
+ * socket, a subscription's context carries its own request, which its frames answer.
  */
-export const logSubscriptionProcedure = authedProcedure.use(async ({ getRawInput, next }) => {
-  return next({ ctx: { subscriptionTarget: subscriptionTargetOf(await getRawInput()) } });
-});
+export function withSubscriptionRequest(ctx: Context, request: SubscriptionRequest): Context {
+  if (!ctx.connection.socket) return ctx;
+  return Object.assign({}, ctx, { subscriptionRequest: { id: request.id, jsonrpc: request.jsonrpc, prefixBytes: undefined } });
+}
+
+/**
+ * For procedures that return `subscribeToLog(…)` as it is: over a WebSocket, the
+ * stream then writes live events straight to the socket, addressed to its request.
+ * (A procedure that consumes the stream itself must use `authedProcedure`: the
+ * events would bypass it.)
+ */
+export const logSubscriptionProcedure = authedProcedure.use(({ ctx, next }) => next({ ctx: { subscriptionTarget: ctx.subscriptionRequest } }));
 
 type LogContext = Context & { session: Session; user: Session['user']; subscriptionTarget?: SubscriptionTarget | undefined };
 
