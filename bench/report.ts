@@ -92,6 +92,15 @@ const partial = (step: FanoutStep) => (step.medianOf && step.repeats && step.med
 /** `12,345 (11,902 / 12,345 / 13,010)`: the median and each repeat's figure, when there were several. */
 const withRepeats = (value: string, byRepeat: string[] | undefined) => (byRepeat && byRepeat.length > 1 ? `${value} (${byRepeat.join(' / ')})` : value);
 
+/**
+ * The held rung whose offered rate is nearest `target` (the lower of two equally near):
+ * half of a sustained 199,951/s is the 100,000/s rung, not the 75,000/s one below it.
+ */
+function rungNearest(held: FanoutStep[], target: number): FanoutStep | undefined {
+  const distance = (step: FanoutStep) => Math.abs(step.offeredDeliveriesPerSecond - target);
+  return [...held].sort((a, b) => distance(a) - distance(b) || a.offeredDeliveriesPerSecond - b.offeredDeliveriesPerSecond)[0];
+}
+
 /** The step nearest to `target` deliveries/s offered that passed, for per-delivery CPU at a common load. */
 function stepAt(steps: FanoutStep[], kind: Kind, layout: string, offered: number) {
   const mine = steps.filter((s) => s.contestant === kind && s.layout === layout);
@@ -116,13 +125,13 @@ export function markdown(results: BenchResults): string {
         ? mediansOf([...results.saturation, ...results.memory], "each run's sustained rate in brackets")
         : `fan-out ${fanoutRuns > 1 ? `medians of ${fanoutRuns} runs, each run's sustained rate in brackets` : 'from one run'}, memory ${memoryRuns > 1 ? `the median of ${memoryRuns} runs` : 'from one run'}`;
     lines.push(`### Summary (${layout1k.replace('x', ' org × ')} subscribers; ratios to bare \`ws\` of the same run${medians && `; ${medians}`})`, '');
-    lines.push('| server | deliveries/s sustained (p99 ≤ 250 ms, ≥ 95 %) | × ws | stopped by | server CPU per delivery at ~50,000/s | × ws | p99 at ~half of its saturation | memory per idle subscribed connection | × ws |');
+    lines.push('| server | deliveries/s sustained (p99 ≤ 250 ms, ≥ 95 %) | × ws | stopped by | server CPU per delivery at ~50,000/s | × ws | p99 at the rung nearest half of its saturation | memory per idle subscribed connection | × ws |');
     lines.push('|---|---:|---:|---|---:|---:|---:|---:|---:|');
     for (const kind of kinds) {
       const sat = results.saturation.find((s) => s.contestant === kind);
       const mem = results.memory.find((m) => m.contestant === kind);
       const cpu = stepAt(results.fanout, kind, layout1k, cpuAt);
-      const half = sat ? results.fanout.filter((s) => s.contestant === kind && s.layout === layout1k && s.limit === null && s.offeredDeliveriesPerSecond <= sat.sustainedDeliveriesPerSecond / 2 + 1).at(-1) : undefined;
+      const half = sat ? rungNearest(results.fanout.filter((s) => s.contestant === kind && s.layout === layout1k && s.limit === null), sat.sustainedDeliveriesPerSecond / 2) : undefined;
       lines.push(
         `| ${labels[kind]} | ${sat ? withRepeats(int(sat.sustainedDeliveriesPerSecond), sat.sustainedByRepeat?.map(int)) : '–'} | ${ratio(sat?.sustainedDeliveriesPerSecond ?? Number.NaN, satBase?.sustainedDeliveriesPerSecond)} | ${sat?.limit ?? '–'} | ` +
           `${cpu ? `${fmt(cpu.serverCpuUsPerDelivery, 2)} µs (at ${int(cpu.offeredDeliveriesPerSecond)}/s)` : '–'} | ${ratio(cpu?.serverCpuUsPerDelivery ?? Number.NaN, cpuBase?.serverCpuUsPerDelivery)} | ` +

@@ -8,6 +8,7 @@
  *                    [--profile] [--out bench/results] [--no-docs] [--soak-minutes 60] [--storm-rate 10]
  *                    [--storm-timeout-s 240] [--merge (keep the latest run's other scenarios)]
  *                    [--repeats 1 (run each measurement N times and report medians)]
+ *                    [--report-only (rewrite the reports from the latest results, run nothing)]
  *
  * Scenarios (issue 7): `fanout` = 1 (latency at rising rates, 10 orgs × 100 and 1 org × 1,000)
  * and 2 (saturation: the ladder goes on until p99 > 250 ms or delivery < 95 %); `memory` = 3;
@@ -588,6 +589,12 @@ async function soak(loadgen: LoadGen) {
 }
 
 async function main() {
+  if (flag('report-only')) {
+    // After a change to the report's code: the tables, charts and docs again from the latest results, nothing run.
+    const latest = JSON.parse(readFileSync(path.join(outDir, 'latest.json'), 'utf8')) as BenchResults;
+    log(`results: ${writeReports(latest, { outDir, docs: !flag('no-docs') && !args.includes('--out') }).join(', ')}`);
+    return;
+  }
   log(`Tandem benchmarks: ${cpus().length} cores, Node ${process.version}, taskset ${hasTaskset ? 'yes (server on core 0, load generator on core 1)' : 'absent (processes not pinned)'}`);
   if (cpus().length < 2) results.notes.push('Fewer than 2 cores: the server and the load generator share one.');
   mkdirSync(outDir, { recursive: true });
