@@ -63,7 +63,6 @@ function subscribe(client: TandemClient) {
   return { items, errors, isStarted: () => started };
 }
 
-/** Writers creating and updating leads until stopped; every call must succeed (retries are the link's job). */
 /**
  * As a real client does when rate limited (a writer here sends as fast as the server
  * answers, past the per-connection limit): waits `retryAfterMs` and sends the same
@@ -81,6 +80,7 @@ async function politely<T>(send: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Writers creating and updating leads until stopped; every call must succeed (retries are the link's job). */
 function startWriters(writers: TandemClient[]) {
   let stop = false;
   let done = 0;
