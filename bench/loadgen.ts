@@ -1,8 +1,9 @@
 /**
  * The load generator: its own process (pinned to its own core by bench/run.ts),
- * driven over IPC. Every contestant is spoken to on plain `ws` sockets, so the
- * client-side cost is the same for all: tRPC's WebSocket protocol (Tandem and the
- * plain tRPC baseline), engine.io/Socket.IO framing, or the bare baselines' JSON.
+ * driven over IPC. Every contestant is spoken to on plain WebSocket connections
+ * (`wire.ts`, a lean RFC 6455 client), so the client-side cost is the same for all:
+ * tRPC's WebSocket protocol (Tandem and the plain tRPC baseline), engine.io/Socket.IO
+ * framing, or the bare baselines' JSON.
  *
  * Each change carries a nonce (`bn:<n>:`) in its name; the send time of nonce n is
  * kept, and each delivery's latency is (receive time − send time), same clock.
@@ -11,6 +12,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { WireSocket } from './wire.ts';
 
 /** `tandem-iterator`: Tandem with WS_DIRECT_DELIVERY=false (every delivery through the subscription's generator), for A/B in one run. */
 export type Kind = 'tandem' | 'tandem-iterator' | 'trpc-ee' | 'ws' | 'ws-batched' | 'socketio';
@@ -241,7 +243,7 @@ function protocolOf(kind: Kind): Protocol {
 interface Conn {
   org: number;
   token: string;
-  ws?: WebSocket;
+  ws?: WireSocket;
   live: boolean;
   lastSeq: number;
   /** Unique deliveries of this run's changes. */
@@ -255,7 +257,7 @@ interface Conn {
 interface Sender {
   org: number;
   token: string;
-  ws?: WebSocket;
+  ws?: WireSocket;
   live: boolean;
   /** Mutations sent and not yet answered: id → [nonce, key]; resent after a reconnect. */
   pending: Map<number, { nonce: number; name: string; key: string }>;
@@ -298,21 +300,20 @@ function reply(message: unknown) {
   process.send!(message);
 }
 
-function open(conn: { token: string; ws?: WebSocket; live: boolean }, onFrame: (frame: Buffer, send: Send) => void, onLive: () => void, onClose: () => void, lastSeq = 0, isSubscriber = true) {
-  const url = target.url.replace(/^http/, 'ws') + protocol.path;
-  // Every contestant's frames are JSON we trust: ws's UTF-8 check would only add to the client's cost.
-  const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
+function open(conn: { token: string; ws?: WireSocket; live: boolean }, onFrame: (frame: Buffer, send: Send) => void, onLive: () => void, onClose: () => void, lastSeq = 0, isSubscriber = true) {
+  const ws = new WireSocket(target.url.replace(/^http/, 'ws') + protocol.path);
   conn.ws = ws;
-  const send: Send = (frame) => ws.readyState === WebSocket.OPEN && ws.send(frame);
-  ws.on('open', () => {
+  const send: Send = (frame) => ws.send(frame);
+  let opened = false;
+  ws.onopen = () => {
+    opened = true;
     if (target.kind === 'socketio') return;
     if (protocol.onOpen(send, conn.token, isSubscriber && subscribe, lastSeq)) {
       conn.live = true;
       onLive();
     }
-  });
-  ws.on('message', (data: Buffer) => {
-    const frame = data;
+  };
+  ws.onmessage = (frame) => {
     // engine.io's handshake, `0{…}`.
     if (target.kind === 'socketio' && frame[0] === 0x30 && frame[1] === 0x7b) {
       send(`40${JSON.stringify({ token: conn.token })}`);
@@ -327,18 +328,15 @@ function open(conn: { token: string; ws?: WebSocket; live: boolean }, onFrame: (
       return;
     }
     onFrame(frame, send);
-  });
-  ws.on('error', () => {});
-  let opened = false;
-  ws.once('open', () => (opened = true));
-  ws.on('close', (code) => {
+  };
+  ws.onclose = (code) => {
     if (!conn.live && isSubscriber) {
       const why = opened ? `closed ${code} after opening` : 'never opened';
       closedBeforeLive.set(why, (closedBeforeLive.get(why) ?? 0) + 1);
     }
     conn.live = false;
     onClose();
-  });
+  };
 }
 
 function handleDelivery(conn: Conn, frame: Buffer, send: Send) {
