@@ -108,7 +108,7 @@ async function startContestant(kind: Kind, orgCount: number, nodeFlags: string[]
 /** Offered changes per second (over all orgs) for a layout; deliveries/s = rate × subscribers per org. */
 function ladder(subscribersPerOrg: number): number[] {
   // Rungs in deliveries per second, turned into changes per second.
-  const deliveries = option('rates', quick ? '5000,20000,50000' : '2000,5000,10000,20000,35000,50000,75000,100000,150000,200000').split(',').map(Number);
+  const deliveries = option('rates', quick ? '5000,20000,50000' : '2000,5000,10000,20000,35000,50000,75000,100000,150000,200000,250000,300000').split(',').map(Number);
   return deliveries.map((d) => d / subscribersPerOrg);
 }
 
