@@ -40,7 +40,7 @@ export class WireSocket {
   onopen: () => void = () => {};
   /** One whole message; `data` is only valid until this returns. */
   onmessage: (data: Buffer) => void = () => {};
-  /** The close code the server sent, or 1006 when the connection ended without one. */
+  /** The close code the server sent; 1006 when the connection ended without one, 1002 when the server broke the protocol. */
   onclose: (code: number) => void = () => {};
 
   readonly #socket: net.Socket;
