@@ -60,6 +60,8 @@ export interface StepResult {
   loadgenCpuMs: number;
   /** p99 of send → mutation reply, in ms. */
   ackP99: number;
+  /** p99 over changes of send → its first delivery to any subscriber: commit and publish, before the fan-out's spread. */
+  firstP99: number;
 }
 
 type Send = (frame: string) => void;
@@ -273,6 +275,9 @@ let subscribe = true;
 let nextId = 2;
 let nextNonce = 1;
 let sendTimes = new Float64Array(1 << 16);
+/** 1 once a change's first delivery arrived (indexed by nonce, as sendTimes). */
+let firstSeen = new Uint8Array(1 << 16);
+let firstLatencies: number[] = [];
 let latencies: number[] = [];
 /** Send → mutation reply: how long the server took to commit (and, for the baselines, to fan out). */
 let ackLatencies: number[] = [];
@@ -350,7 +355,13 @@ function handleDelivery(conn: Conn, frame: Buffer, send: Send) {
   conn.received += 1;
   deliveredInStep += 1;
   const sentAt = sendTimes[parsed.nonce];
-  if (sentAt) latencies.push(performance.now() - sentAt);
+  if (!sentAt) return;
+  const latency = performance.now() - sentAt;
+  latencies.push(latency);
+  if (firstSeen[parsed.nonce] === 0) {
+    firstSeen[parsed.nonce] = 1;
+    firstLatencies.push(latency);
+  }
 }
 
 function connectSubscriber(conn: Conn): Promise<void> {
@@ -447,6 +458,9 @@ function newChange(sender: Sender) {
     const grown = new Float64Array(sendTimes.length * 2);
     grown.set(sendTimes);
     sendTimes = grown;
+    const grownSeen = new Uint8Array(grown.length);
+    grownSeen.set(firstSeen);
+    firstSeen = grownSeen;
   }
   sendTimes[nonce] = performance.now();
   sendChange(sender, { nonce, name: `bn:${nonce}:`, key: `bench-${process.pid}-${nonce}` });
@@ -500,6 +514,7 @@ async function connect(command: ConnectCommand) {
 async function step(command: StepCommand): Promise<StepResult> {
   latencies = [];
   ackLatencies = [];
+  firstLatencies = [];
   deliveredInStep = 0;
   const ackedBefore = acked;
   const errorsBefore = errors;
@@ -550,6 +565,7 @@ async function step(command: StepCommand): Promise<StepResult> {
     seconds,
     loadgenCpuMs: (cpu.user + cpu.system) / 1000,
     ackP99: percentile(Float64Array.from(ackLatencies).sort(), 0.99),
+    firstP99: percentile(Float64Array.from(firstLatencies).sort(), 0.99),
   };
 }
 

@@ -26,6 +26,8 @@ export interface FanoutStep {
   errors: number;
   /** p99 of send → mutation reply (ms): the commit path's latency. */
   ackP99: number;
+  /** p99 over changes of send → the change's first delivery (ms): the commit path and the publish, without the fan-out's spread over the subscribers; absent in results older than it. */
+  firstP99?: number;
   serverCpuUsPerDelivery: number;
   serverCpuShare: number;
   loadgenCpuShare: number;
@@ -143,12 +145,12 @@ export function markdown(results: BenchResults): string {
   for (const layout of [...new Set(results.fanout.map((s) => s.layout))]) {
     const [orgs, perOrg] = layout.split('x');
     lines.push(`### Fan-out latency, ${orgs} org(s) × ${perOrg} subscribers${bracketed(mediansOf(results.fanout.filter((s) => s.layout === layout), 'missing and dup summed over them'))}`, '');
-    lines.push('| server | offered deliveries/s | delivered/s | delivered | p50 ms | p99 ms | max ms | server CPU µs/delivery | × ws | server CPU | load-gen CPU | other processes CPU | missing | dup | |');
-    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    lines.push('| server | offered deliveries/s | delivered/s | delivered | p50 ms | p99 ms | max ms | p99 to first delivery, ms | server CPU µs/delivery | × ws | server CPU | load-gen CPU | other processes CPU | missing | dup | |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
     for (const step of results.fanout.filter((s) => s.layout === layout)) {
       const base = results.fanout.find((s) => s.contestant === 'ws' && s.layout === layout && s.offeredDeliveriesPerSecond === step.offeredDeliveriesPerSecond);
       lines.push(
-        `| ${labels[step.contestant]} | ${int(step.offeredDeliveriesPerSecond)} | ${int(step.deliveredPerSecond)} | ${fmt(step.deliveredRatio * 100)} % | ${fmt(step.p50)} | ${fmt(step.p99)} | ${fmt(step.max)} | ` +
+        `| ${labels[step.contestant]} | ${int(step.offeredDeliveriesPerSecond)} | ${int(step.deliveredPerSecond)} | ${fmt(step.deliveredRatio * 100)} % | ${fmt(step.p50)} | ${fmt(step.p99)} | ${fmt(step.max)} | ${step.firstP99 === undefined ? '–' : fmt(step.firstP99)} | ` +
           `${fmt(step.serverCpuUsPerDelivery, 2)} | ${ratio(step.serverCpuUsPerDelivery, base?.serverCpuUsPerDelivery)} | ${fmt(step.serverCpuShare * 100, 0)} % | ${fmt(step.loadgenCpuShare * 100, 0)} % | ${step.othersCpuShare === undefined ? '–' : `${fmt(step.othersCpuShare * 100, 0)} %`} | ${step.missing} | ${step.duplicates} | ${[step.limit ? `✗ ${step.limit}` : '', partial(step)].filter(Boolean).join('; ')} |`,
       );
     }

@@ -175,7 +175,7 @@ function medianLadder(runs: Ladder[]): FanoutStep[] {
     const held = runs.filter((run) => run.steps.some((step) => step.changesPerSecond === rate && step.limit === null));
     const failedHere = ran.flatMap((step) => (step.limit ? [step.limit] : []));
     const stoppedBelow = runs.filter((run) => !held.includes(run)).map((run) => run.failed?.limit ?? 'latency');
-    const mid = (key: 'deliveredPerSecond' | 'deliveredRatio' | 'p50' | 'p99' | 'max' | 'ackP99' | 'serverCpuUsPerDelivery' | 'serverCpuShare' | 'loadgenCpuShare' | 'othersCpuShare' | 'serverRssMb') =>
+    const mid = (key: 'deliveredPerSecond' | 'deliveredRatio' | 'p50' | 'p99' | 'max' | 'ackP99' | 'firstP99' | 'serverCpuUsPerDelivery' | 'serverCpuShare' | 'loadgenCpuShare' | 'othersCpuShare' | 'serverRssMb') =>
       median(ran.map((step) => step[key] ?? Number.NaN));
     const sum = (key: 'duplicates' | 'missing' | 'sent' | 'acked' | 'errors') => total(ran.map((step) => step[key]));
     return {
@@ -191,6 +191,7 @@ function medianLadder(runs: Ladder[]): FanoutStep[] {
       acked: sum('acked'),
       errors: sum('errors'),
       ackP99: mid('ackP99'),
+      firstP99: mid('firstP99'),
       serverCpuUsPerDelivery: mid('serverCpuUsPerDelivery'),
       serverCpuShare: mid('serverCpuShare'),
       loadgenCpuShare: mid('loadgenCpuShare'),
@@ -245,6 +246,7 @@ async function climb(loadgen: LoadGen, kind: Kind, layout: { orgs: number; perOr
           acked: r.acked,
           errors: r.errors,
           ackP99: r.ackP99,
+          firstP99: r.firstP99,
           serverCpuUsPerDelivery: r.delivered ? (serverCpu * 1000) / r.delivered : Number.NaN,
           serverCpuShare: serverCpu / wallMs,
           loadgenCpuShare: loadgenCpu / wallMs,
@@ -257,7 +259,7 @@ async function climb(loadgen: LoadGen, kind: Kind, layout: { orgs: number; perOr
         step.attempt = attempt;
         log(
           `${tag}${kind.padEnd(10)} ${String(step.offeredDeliveriesPerSecond).padStart(7)}/s offered → ${step.deliveredPerSecond.toFixed(0).padStart(7)}/s delivered ` +
-            `(${(step.deliveredRatio * 100).toFixed(1)}%), p50 ${step.p50.toFixed(1)} ms, p99 ${step.p99.toFixed(1)} ms, ` +
+            `(${(step.deliveredRatio * 100).toFixed(1)}%), p50 ${step.p50.toFixed(1)} ms, p99 ${step.p99.toFixed(1)} ms (first delivery ${(step.firstP99 ?? Number.NaN).toFixed(1)}, ack ${step.ackP99.toFixed(1)}), ` +
             `server ${step.serverCpuUsPerDelivery.toFixed(2)} µs/delivery, CPU server ${(step.serverCpuShare * 100).toFixed(0)}% loadgen ${(step.loadgenCpuShare * 100).toFixed(0)}% others ${((step.othersCpuShare ?? 0) * 100).toFixed(0)}%` +
             (ok ? '' : `  ✗ (${step.limit})${attempt === 1 ? ', once more' : ''}`),
         );

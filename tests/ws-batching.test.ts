@@ -80,6 +80,35 @@ describe('BatchingWebSocket', () => {
     expect(received).toEqual(['{"id":1,"n":1}', '{"id":1,"n":2}', '{"id":1,"n":3}', '{"id":1,"n":4}']);
   });
 
+  it("writes a socket's shared frames of one turn in one write, counts them in bufferedAmount meanwhile, and keeps the order past the bound", async () => {
+    const { server, received } = await connect(await startServer());
+    const tcp = (server as unknown as { _socket: { write(chunk: Buffer): boolean } })._socket;
+    const writes: number[] = [];
+    const write = tcp.write;
+    tcp.write = function (this: unknown, chunk: Buffer, ...rest: unknown[]) {
+      writes.push(chunk.length);
+      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+    } as typeof tcp.write;
+    const prefix = '{"id":7,';
+    const frameBytes = (tail: string) => 4 + prefix.length + tail.length;
+    const body = (n: number, size: number) => `"n":${n},"body":"${'y'.repeat(size)}"}`;
+    // Three events of one turn, 45 KB together: held, seen by backpressure, then one write.
+    const first = [1, 2, 3].map((n) => body(n, 15_000));
+    for (const tail of first) server.sendShared(Buffer.from(prefix), Buffer.from(tail));
+    expect(server.bufferedAmount).toBe(first.reduce((sum, tail) => sum + frameBytes(tail), 0));
+    await nextTurn();
+    expect(writes).toEqual([first.reduce((sum, tail) => sum + frameBytes(tail), 0)]);
+    // Five of 20 KB in one turn: past what a socket holds (64 KB), the rest go through the stream, after the held ones.
+    const second = [4, 5, 6, 7, 8].map((n) => body(n, 20_000));
+    for (const tail of second) server.sendShared(Buffer.from(prefix), Buffer.from(tail));
+    // Held frames, then a plain send, then more shared frames in the same turn.
+    server.sendShared(Buffer.from(prefix), Buffer.from('"n":9}'));
+    server.send('{"id":8,"n":10}');
+    server.sendShared(Buffer.from(prefix), Buffer.from('"n":11}'));
+    await expect.poll(() => received.length, { timeout: 5_000 }).toBe(11);
+    expect(received).toEqual([...[...first, ...second, '"n":9}'].map((tail) => `${prefix}${tail}`), '{"id":8,"n":10}', `${prefix}"n":11}`]);
+  });
+
   it("never overwrites a frame the kernel has not taken yet while later frames are built for other sockets", async () => {
     const wss = await startServer();
     const slow = await connect(wss);
