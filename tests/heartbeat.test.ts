@@ -49,6 +49,35 @@ describe('heartbeats', () => {
     await vi.waitFor(() => expect(t.deps.bus.listenerCount(orgId)).toBe(0), { timeout: 5_000 });
   });
 
+  it('spreads the pings of connections heard from at the same moment over a quarter of the ping interval', async () => {
+    // Its own server: a sweep every 50 ms (a quarter of the pong wait), pings spread over 200 ms.
+    await using spread = await startTestServer({ server: { keepAlive: { pingMs: 800, pongWaitMs: 200 } } });
+    const token = await spread.tokenFor('carol@globex.test');
+    const sockets = await Promise.all(
+      // Under the per-user connection limit (20).
+      Array.from({ length: 16 }, async () => {
+        const socket = new WebSocket(`${spread.server.wsUrl}?connectionParams=1`);
+        await new Promise((resolve) => socket.once('open', resolve));
+        return socket;
+      }),
+    );
+    const firstPingAt = new Map<WebSocket, number>();
+    for (const socket of sockets) {
+      socket.on('message', (data) => {
+        if (String(data) !== 'PING') return;
+        if (!firstPingAt.has(socket)) firstPingAt.set(socket, performance.now());
+        socket.send('PONG');
+      });
+    }
+    // Every socket heard from within a few ms: without the spread they would all be pinged in one or two sweeps.
+    for (const socket of sockets) socket.send(JSON.stringify({ method: 'connectionParams', data: { token } }));
+    await vi.waitFor(() => expect(firstPingAt.size).toBe(sockets.length), { timeout: 5_000 });
+    // At least two sweeps apart (100 ms); together they would be at most one apart (50 ms).
+    const times = [...firstPingAt.values()];
+    expect(Math.max(...times) - Math.min(...times)).toBeGreaterThan(75);
+    for (const socket of sockets) socket.close();
+  });
+
   it('the client notices a dead network path within its pong timeout, reconnects and resumes', async () => {
     await using proxy = await startProxy(t.server);
     const writer = await t.client('alice@acme.test');
