@@ -34,7 +34,7 @@ function scheduleFlush() {
 function flush() {
   flushScheduled = false;
   for (let i = 0; i < heldCount; i++) {
-    holding[i]!.writeHeldFrame();
+    holding[i]!.writeHeldFrames();
     holding[i] = undefined;
   }
   heldCount = 0;
@@ -48,16 +48,14 @@ function flush() {
  * closure for each of 10,000 idle connections).
  */
 export class BatchingWebSocket extends WebSocket {
-  /** This turn's first shared frame (`prefix` + `shared`), written at the end of the turn or before anything sent after it. */
-  #heldPrefix: Buffer | undefined = undefined;
-  #heldShared: Buffer | undefined = undefined;
   /**
-   * This turn's further shared frames, as prefix, shared, prefix, shared…, the first
-   * `#heldMoreLength` entries: made at the socket's first turn with two, then reused
-   * (entries are overwritten, not cleared: an array per turn would be garbage per socket).
+   * This turn's shared frames, written at the end of the turn or before anything sent
+   * after them: the first `#heldLength` entries, as prefix, shared, prefix, shared…. Made
+   * at the socket's first shared frame, then reused (entries are overwritten, not
+   * cleared: an array per turn would be garbage per socket); idle sockets have none.
    */
-  #heldMore: Buffer[] | undefined = undefined;
-  #heldMoreLength = 0;
+  #held: Buffer[] | undefined = undefined;
+  #heldLength = 0;
   /** The held frames' bytes: part of `bufferedAmount`, so backpressure sees them, and bounded by `MAX_HELD_BYTES`. */
   #heldBytes = 0;
 
@@ -92,20 +90,17 @@ export class BatchingWebSocket extends WebSocket {
     const length = textFrameLength(prefix, shared);
     // Not corked: nothing but held frames was sent this turn, so holding this one too keeps the order.
     if (socket.writableCorked === 0 && this.#heldBytes + length <= MAX_HELD_BYTES) {
-      this.#heldBytes += length;
-      if (this.#heldShared === undefined) {
-        this.#heldPrefix = prefix;
-        this.#heldShared = shared;
+      if (this.#heldLength === 0) {
         holding[heldCount++] = this;
         scheduleFlush();
-      } else {
-        const more = (this.#heldMore ??= []);
-        more[this.#heldMoreLength++] = prefix;
-        more[this.#heldMoreLength++] = shared;
       }
+      const held = (this.#held ??= []);
+      held[this.#heldLength++] = prefix;
+      held[this.#heldLength++] = shared;
+      this.#heldBytes += length;
       return;
     }
-    this.releaseHeldFrame();
+    this.releaseHeldFrames();
     corkForThisTurn(socket);
     // Corked, the stream keeps the buffer till the end of the turn: a buffer of its own.
     const frame = Buffer.allocUnsafe(length);
@@ -114,30 +109,26 @@ export class BatchingWebSocket extends WebSocket {
   }
 
   /** @internal At the end of the turn. */
-  writeHeldFrame(): void {
-    const shared = this.#heldShared;
-    if (shared === undefined) return;
-    const prefix = this.#heldPrefix!;
-    const moreLength = this.#heldMoreLength;
-    this.#heldShared = undefined;
-    this.#heldPrefix = undefined;
-    this.#heldMoreLength = 0;
+  writeHeldFrames(): void {
+    const length = this.#heldLength;
+    if (length === 0) return;
+    this.#heldLength = 0;
     this.#heldBytes = 0;
     const socket = (this as unknown as WsInternals)._socket;
-    if (socket && !socket.destroyed && this.readyState === WebSocket.OPEN) writeFramesNow(socket, prefix, shared, this.#heldMore, moreLength);
+    if (socket && !socket.destroyed && this.readyState === WebSocket.OPEN) writeFramesNow(socket, this.#held!, length);
   }
 
   /** @internal Before anything else is written: the held frames go first, into this turn's cork. */
-  releaseHeldFrame(): void {
-    if (this.#heldShared === undefined) return;
+  releaseHeldFrames(): void {
+    if (this.#heldLength === 0) return;
     const socket = (this as unknown as WsInternals)._socket;
     if (socket) corkForThisTurn(socket);
-    this.writeHeldFrame();
+    this.writeHeldFrames();
   }
 
   override close(code?: number, data?: string | Buffer): void {
     // A frame sent before the close goes out before the close frame, as with `send`.
-    this.releaseHeldFrame();
+    this.releaseHeldFrames();
     super.close(code, data);
   }
 }
@@ -159,16 +150,16 @@ const SCRATCH_BYTES = 64 * 1024;
  */
 const MAX_HELD_BYTES = SCRATCH_BYTES;
 
-/** The held frames (the first, then `moreLength` entries of `more`), one after another, in one write. */
-function writeFramesNow(socket: Socket, prefix: Buffer, shared: Buffer, more: Buffer[] | undefined, moreLength: number) {
-  let length = textFrameLength(prefix, shared);
-  for (let i = 0; i < moreLength; i += 2) length += textFrameLength(more![i]!, more![i + 1]!);
+/** The first `heldLength` entries of `held` (prefix, shared, …) as frames one after another, in one write. */
+function writeFramesNow(socket: Socket, held: Buffer[], heldLength: number) {
+  let length = 0;
+  for (let i = 0; i < heldLength; i += 2) length += textFrameLength(held[i]!, held[i + 1]!);
   if (!scratch || scratch.length - scratchUsed < length) {
     scratch = Buffer.allocUnsafeSlow(Math.max(SCRATCH_BYTES, length));
     scratchUsed = 0;
   }
-  let end = writeTextFrame(prefix, shared, scratch, scratchUsed);
-  for (let i = 0; i < moreLength; i += 2) end = writeTextFrame(more![i]!, more![i + 1]!, scratch, end);
+  let end = scratchUsed;
+  for (let i = 0; i < heldLength; i += 2) end = writeTextFrame(held[i]!, held[i + 1]!, scratch, end);
   socket.write(scratch.subarray(scratchUsed, end));
   if (socket.writableLength > 0) scratchUsed = end;
 }
@@ -214,7 +205,7 @@ function corkForThisTurn(socket: Socket) {
 
 const send = WebSocket.prototype.send;
 BatchingWebSocket.prototype.send = function (this: BatchingWebSocket, ...args: unknown[]) {
-  this.releaseHeldFrame();
+  this.releaseHeldFrames();
   // `_socket` is ws's underlying TCP socket; absent in unusual setups, where nothing is batched.
   const socket = (this as unknown as WsInternals)._socket;
   if (socket) corkForThisTurn(socket);
