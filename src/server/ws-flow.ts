@@ -8,8 +8,10 @@
  * outbound buffer to 116 MB and its heap to 1 GB (security review, issue 18). Now:
  *
  * - at most `maxInflight` requests of a connection run at once; the others wait, and
- *   while any waits the connection is not read (`ws`'s `pause()`), so what a client can
- *   make the server hold is bounded by what it already sent, never by what it could send;
+ *   once half of `maxWaiting` wait the connection is not read (`ws`'s `pause()`) until
+ *   they have started, so what a client can make the server hold is bounded by what it
+ *   already sent, never by what it could send (below that, a `subscription.stop` for a
+ *   waiting subscription is still read at once); past `maxWaiting`, requests are refused;
  * - once the connection's outbound buffer passes `maxBufferedBytes`, nothing new starts
  *   and the connection is not read until the buffer is down to half; the replies of the
  *   requests already running are what it can grow by (each bounded in bytes by its
@@ -69,7 +71,7 @@ export class ConnectionFlow {
     return this.#waiting?.length ?? 0;
   }
 
-  /** True while the connection is not being read (requests wait, or its outbound buffer is over the bound). */
+  /** True while the connection is not being read (many requests wait, or its outbound buffer is over the bound). */
   get paused(): boolean {
     return this.#paused;
   }
@@ -143,7 +145,8 @@ export class ConnectionFlow {
   }
 
   #updateReading(): void {
-    const pause = !this.#closed && (this.#drainTimer !== undefined || (this.#waiting?.length ?? 0) > 0);
+    const waiting = this.#waiting?.length ?? 0;
+    const pause = !this.#closed && (this.#drainTimer !== undefined || (waiting > 0 && waiting >= this.options.maxWaiting / 2));
     if (pause === this.#paused || this.socket.readyState !== OPEN) return;
     this.#paused = pause;
     if (pause) this.socket.pause();

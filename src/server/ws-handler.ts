@@ -277,7 +277,9 @@ class Connection<TContext> {
     if (type === 'subscription') {
       // Refused before the procedure runs, so that a reused id takes no slot.
       if (this.#subscriptions?.has(id) || this.#pending?.has(id)) {
-        this.refuse(request, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }));
+        const error = new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` });
+        this.failed(error, type, request.params?.path, request.params?.input);
+        this.refuse(request, error);
         return;
       }
       controller = new AbortController();
@@ -322,6 +324,11 @@ class Connection<TContext> {
   ): Promise<void> {
     const started = await this.#started!;
     if (!started.ok) throw started.error;
+    if (controller?.signal.aborted) {
+      // Stopped while it waited for its turn: its procedure need not run at all.
+      if (this.socket.readyState === this.socket.OPEN) this.respond({ id, jsonrpc, result: { type: 'stopped' } });
+      return;
+    }
     const { subscriptionContext } = this.options;
     const result: unknown = await callProcedure({
       router: this.options.router,
