@@ -251,8 +251,8 @@ describe('what one connection may ask of the handler (ws-handler.ts, ws-flow.ts)
     const { url } = await start();
     const { frames, send } = await rawClient(url);
     for (let i = 0; i < 20; i++) send({ id: `s${i}`, method: 'subscription', params: { path: 'gatedStream' } });
-    // 16 are running (the connection's requests in flight), held in their middleware; 4 wait their turn.
-    await vi.waitFor(() => expect(gatedCalls).toBe(16), { timeout: 5_000 });
+    // 8 are running (the connection's requests in flight), held in their middleware; 4 wait their turn.
+    await vi.waitFor(() => expect(gatedCalls).toBe(8), { timeout: 5_000 });
     for (let i = 0; i < 20; i++) send({ id: `s${i}`, method: 'subscription.stop' });
     // Frames are read in order: once the PING after them is answered, the stops have been.
     send('PING');
@@ -260,9 +260,9 @@ describe('what one connection may ask of the handler (ws-handler.ts, ws-flow.ts)
     const stopped = () => frames.filter((frame) => (frame as { result?: { type?: string } }).result?.type === 'stopped');
     openGate();
     await vi.waitFor(() => expect(stopped()).toHaveLength(20), { timeout: 5_000 });
-    // The other 4 were stopped before their turn: their procedure never ran.
-    expect(gatedCalls).toBe(16);
-    // The 16 stopped while their procedure ran gave nothing; nothing comes after any `stopped`.
+    // The other 12 were stopped before their turn: their procedure never ran.
+    expect(gatedCalls).toBe(8);
+    // The 8 stopped while their procedure ran gave nothing; nothing comes after any `stopped`.
     const ids = (frames.filter((frame) => frame !== 'PONG') as { id: string; result?: { type?: string } }[]).map((frame) => `${frame.id}:${frame.result?.type}`);
     for (let i = 0; i < 20; i++) expect(ids.indexOf(`s${i}:stopped`)).toBe(ids.lastIndexOf(`s${i}:stopped`));
     for (let i = 0; i < 20; i++) expect(ids.slice(ids.indexOf(`s${i}:stopped`)).filter((id) => id.startsWith(`s${i}:`))).toEqual([`s${i}:stopped`]);

@@ -44,7 +44,7 @@ export interface RequestLimits {
 
 export const defaultRequestLimits: RequestLimits = {
   maxBatchSize: DEFAULT_MAX_BATCH_SIZE,
-  maxInflightPerConnection: 16,
+  maxInflightPerConnection: 8,
   authTimeoutMs: 5_000,
   maxUnauthenticatedPerAddress: 500,
 };

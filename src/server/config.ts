@@ -29,7 +29,7 @@ const configSchema = z.object({
   SLOW_CONSUMER_BUFFER_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
   SLOW_CONSUMER_DRAIN_MS: z.coerce.number().int().positive().default(30_000),
   MAX_BATCH_SIZE: z.coerce.number().int().positive().default(DEFAULT_MAX_BATCH_SIZE),
-  MAX_REQUESTS_IN_FLIGHT_PER_CONNECTION: z.coerce.number().int().positive().default(16),
+  MAX_REQUESTS_IN_FLIGHT_PER_CONNECTION: z.coerce.number().int().positive().default(8),
   AUTH_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
   MAX_UNAUTHENTICATED_SOCKETS_PER_ADDRESS: z.coerce.number().int().positive().default(500),
   SLOW_CONSUMER_MAX_CATCHUP_EVENTS: z.coerce.number().int().nonnegative().default(10_000),

@@ -30,7 +30,7 @@ export interface FlowOptions {
   maxWaiting: number;
 }
 
-export const defaultFlowOptions: FlowOptions = { maxBufferedBytes: 1024 * 1024, drainTimeoutMs: 30_000, maxInflight: 16, maxWaiting: 200 };
+export const defaultFlowOptions: FlowOptions = { maxBufferedBytes: 1024 * 1024, drainTimeoutMs: 30_000, maxInflight: 8, maxWaiting: 200 };
 
 /** What flow control needs of a `ws` WebSocket (all public API). */
 export interface FlowSocket {
