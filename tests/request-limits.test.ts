@@ -39,7 +39,10 @@ async function nonReadingSocket(t: TestServer) {
 
 describe('request limits', () => {
   it("batches of heavy queries from a client that does not read: memory stays bounded, the connection is closed in the drain time, others are served", async () => {
-    await using t = await startTestServer({ config: { SLOW_CONSUMER_DRAIN_MS: 3_000 } });
+    // The query budget would refuse most of these: lifted here, so that the outbound bound alone is what holds.
+    await using t = await startTestServer({
+      config: { SLOW_CONSUMER_DRAIN_MS: 3_000, QUERY_COST_PER_SECOND_PER_CONNECTION: 1e6, QUERY_COST_PER_SECOND_PER_USER: 1e6 },
+    });
     await bigLog(t, 1_200);
     const watcher = await t.client('alice@acme.test');
     const seen: LogEvent[] = [];
@@ -125,5 +128,25 @@ describe('request limits', () => {
     const within = await batch(5);
     expect(within.status).toBe(200);
     expect(((await within.json()) as unknown[]).length).toBe(5);
+  });
+
+  it('spends a query budget weighted by page size, per connection and per user; others are unaffected', async () => {
+    await using t = await startTestServer();
+    const socket = new WebSocket(`${t.server.wsUrl}?connectionParams=1`);
+    const replies: { id: number; result?: unknown; error?: { data?: { code?: string; retryAfterMs?: number } } }[] = [];
+    socket.on('message', (raw) => replies.push(JSON.parse(String(raw))));
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ method: 'connectionParams', data: { token: await t.tokenFor('bob@acme.test') } }));
+    // 100 pages of up to 1,000 events cost 11 each: the connection's budget (400 at once) takes about 36 of them.
+    socket.send(JSON.stringify(Array.from({ length: 100 }, (_, id) => ({ id, method: 'query', params: { path: 'events.since', input: { lastEventId: '0', limit: 1000 } } }))));
+    await vi.waitFor(() => expect(replies).toHaveLength(100), { timeout: 10_000 });
+    const refused = replies.filter((reply) => reply.error?.data?.code === 'TOO_MANY_REQUESTS');
+    expect(replies.filter((reply) => reply.result).length).toBeGreaterThanOrEqual(30);
+    expect(refused.length).toBeGreaterThanOrEqual(55);
+    expect(refused.every((reply) => (reply.error?.data?.retryAfterMs ?? 0) > 0)).toBe(true);
+    // Small queries of the same connection are refused too until the budget refills; another user is served at once.
+    const alice = await t.caller('alice@acme.test');
+    expect((await alice.jobs.list({ limit: 200 })).items).toBeInstanceOf(Array);
+    socket.close();
   });
 });
