@@ -112,7 +112,7 @@ async function readLog(url: string, token: string, after: string): Promise<LogEv
     const page = await http.events.since.query({ lastEventId, limit: 1000 });
     expect(page.resync).toBeNull();
     events.push(...page.events);
-    if (page.events.length < 1000) return events;
+    if (!page.more) return events;
     lastEventId = page.lastEventId;
   }
 }

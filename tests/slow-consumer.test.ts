@@ -52,7 +52,7 @@ async function readLog(t: TestServer, after: string): Promise<LogEvent[]> {
   for (let lastEventId = after; ; ) {
     const page = await bob.events.since({ lastEventId, limit: 1000 });
     events.push(...page.events);
-    if (page.events.length < 1000) return events;
+    if (!page.more) return events;
     lastEventId = page.lastEventId;
   }
 }

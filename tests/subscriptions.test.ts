@@ -90,7 +90,7 @@ describe('subscriptions', () => {
     const page = await alice.events.since({ lastEventId: start, limit: 1 });
     expect(page.events.map((event) => event.type)).toEqual(['JOB_CREATED']);
     const empty = await alice.events.since({ lastEventId: since.lastEventId, modules: ['appointments'] });
-    expect(empty).toEqual({ events: [], lastEventId: since.lastEventId, resync: null });
+    expect(empty).toEqual({ events: [], lastEventId: since.lastEventId, more: false, resync: null });
     const carol = await t.caller('carol@globex.test');
     expect((await carol.events.since({ lastEventId: '0' })).events.every((event) => event.orgId === t.users['carol@globex.test'].orgId)).toBe(true);
   });

@@ -13,8 +13,38 @@ interface TestContext {
 }
 const t = initTRPC.context<TestContext>().create();
 let streamsOpen = 0;
+/** Calls of `gated` and `gatedStream` that have begun, and how to let them all finish. */
+let gatedCalls = 0;
+let gatedStreamsOpen = 0;
+const newGate = () => {
+  let resolve!: () => void;
+  const promise = new Promise<void>((done) => (resolve = done));
+  return { promise, resolve };
+};
+let gate = newGate();
+function openGate() {
+  gate.resolve();
+  gate = newGate();
+}
+/** Waits at the gate before the procedure runs, as a middleware that looks something up does. */
+const gatedProcedure = t.procedure.use(async ({ next }) => {
+  gatedCalls += 1;
+  await gate.promise;
+  return next();
+});
 const router = t.router({
   whoami: t.procedure.query(({ ctx }) => ctx.user),
+  gated: gatedProcedure.query(() => 'through'),
+  /** Like `listening`, behind the gate: a stop can come before the procedure has answered. */
+  gatedStream: gatedProcedure.subscription(async function* ({ signal }) {
+    gatedStreamsOpen += 1;
+    try {
+      yield 'ready';
+      await new Promise((resolve) => signal!.addEventListener('abort', resolve, { once: true }));
+    } finally {
+      gatedStreamsOpen -= 1;
+    }
+  }),
   /** The request its context names (see `subscriptionContext`), as a query and as a subscription. */
   requestOf: t.procedure.query(({ ctx }) => ctx.request ?? null),
   ownRequest: t.procedure.subscription(async function* ({ ctx }) {
@@ -55,9 +85,12 @@ const router = t.router({
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  openGate();
+  gatedCalls = 0;
 });
 
-async function start(extra: Pick<WsHandlerOptions<typeof router, TestContext>, 'subscriptionContext'> = {}) {
+type StartOptions = Pick<WsHandlerOptions<typeof router, TestContext>, 'subscriptionContext' | 'flow' | 'maxBatchSize' | 'authTimeoutMs'>;
+async function start(extra: StartOptions = {}) {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
   const errors: WsErrorOptions<unknown>[] = [];
@@ -208,5 +241,89 @@ describe("tRPC's WebSocket protocol (ws-handler.ts)", () => {
     const { frames } = await rawClient(url);
     handler.broadcastReconnectNotification();
     await vi.waitFor(() => expect(frames).toContainEqual({ id: null, method: 'reconnect' }), { timeout: 5_000 });
+  });
+});
+
+describe('what one connection may ask of the handler (ws-handler.ts, ws-flow.ts)', () => {
+  const errorCodeOf = (frame: unknown) => (frame as { error?: { data?: { code?: string } } }).error?.data?.code;
+
+  it('ends a subscription whose stop came before its procedure answered, every time, and gives nothing more', async () => {
+    const { url } = await start();
+    const { frames, send } = await rawClient(url);
+    for (let i = 0; i < 20; i++) send({ id: `s${i}`, method: 'subscription', params: { path: 'gatedStream' } });
+    // 8 are running (the connection's requests in flight), held in their middleware; 4 wait their turn.
+    await vi.waitFor(() => expect(gatedCalls).toBe(8), { timeout: 5_000 });
+    for (let i = 0; i < 20; i++) send({ id: `s${i}`, method: 'subscription.stop' });
+    // Frames are read in order: once the PING after them is answered, the stops have been.
+    send('PING');
+    await vi.waitFor(() => expect(frames).toContain('PONG'), { timeout: 5_000 });
+    const stopped = () => frames.filter((frame) => (frame as { result?: { type?: string } }).result?.type === 'stopped');
+    openGate();
+    await vi.waitFor(() => expect(stopped()).toHaveLength(20), { timeout: 5_000 });
+    // The other 12 were stopped before their turn: their procedure never ran.
+    expect(gatedCalls).toBe(8);
+    // The 8 stopped while their procedure ran gave nothing; nothing comes after any `stopped`.
+    const ids = (frames.filter((frame) => frame !== 'PONG') as { id: string; result?: { type?: string } }[]).map((frame) => `${frame.id}:${frame.result?.type}`);
+    for (let i = 0; i < 20; i++) expect(ids.indexOf(`s${i}:stopped`)).toBe(ids.lastIndexOf(`s${i}:stopped`));
+    for (let i = 0; i < 20; i++) expect(ids.slice(ids.indexOf(`s${i}:stopped`)).filter((id) => id.startsWith(`s${i}:`))).toEqual([`s${i}:stopped`]);
+    expect(ids.filter((id) => id.endsWith(':data'))).toEqual([]);
+    await vi.waitFor(() => expect(gatedStreamsOpen).toBe(0), { timeout: 5_000 });
+  });
+
+  it('refuses a reused subscription id before its procedure runs, so it takes no slot', async () => {
+    const { url, errors } = await start();
+    const { frames, send } = await rawClient(url);
+    send([
+      { id: 'dup', method: 'subscription', params: { path: 'gatedStream' } },
+      { id: 'dup', method: 'subscription', params: { path: 'gatedStream' } },
+    ]);
+    await vi.waitFor(() => expect(frames.map(errorCodeOf)).toContain('BAD_REQUEST'), { timeout: 5_000 });
+    openGate();
+    await vi.waitFor(() => expect(frames).toContainEqual({ id: 'dup', result: { type: 'data', data: 'ready' } }), { timeout: 5_000 });
+    // The procedure (and whatever slot its middleware would take) ran once.
+    expect(gatedCalls).toBe(1);
+    expect(errors.map((error) => error.error.code)).toEqual(['BAD_REQUEST']);
+    send({ id: 'dup', method: 'subscription.stop' });
+    await vi.waitFor(() => expect(gatedStreamsOpen).toBe(0), { timeout: 5_000 });
+  });
+
+  it('refuses a batch larger than the cap whole, with TOO_MANY_REQUESTS for each call, and serves the next', async () => {
+    const { url } = await start({ maxBatchSize: 10 });
+    const { frames, send } = await rawClient(url);
+    send(Array.from({ length: 11 }, (_, i) => ({ id: i, method: 'query', params: { path: 'whoami' } })));
+    await vi.waitFor(() => expect(frames).toHaveLength(11), { timeout: 5_000 });
+    expect(frames.map(errorCodeOf)).toEqual(Array(11).fill('TOO_MANY_REQUESTS'));
+    send(Array.from({ length: 10 }, (_, i) => ({ id: 100 + i, method: 'query', params: { path: 'whoami' } })));
+    await vi.waitFor(() => expect(frames).toHaveLength(21), { timeout: 5_000 });
+    expect(frames.slice(11)).toEqual(Array.from({ length: 10 }, (_, i) => ({ id: 100 + i, result: { type: 'data', data: 'ann' } })));
+  });
+
+  it('runs at most `maxInflight` requests of a connection at once, queues the next, refuses past the queue', async () => {
+    const { url } = await start({ flow: { maxBufferedBytes: 1024 * 1024, drainTimeoutMs: 30_000, maxInflight: 2, maxWaiting: 3 } });
+    const { frames, send } = await rawClient(url);
+    send(Array.from({ length: 6 }, (_, i) => ({ id: i, method: 'query', params: { path: 'gated' } })));
+    // Two run, three wait, the sixth is refused at once.
+    await vi.waitFor(() => expect(frames.map(errorCodeOf)).toEqual(['TOO_MANY_REQUESTS']), { timeout: 5_000 });
+    expect(gatedCalls).toBe(2);
+    openGate();
+    await vi.waitFor(() => expect(gatedCalls).toBe(4), { timeout: 5_000 });
+    openGate();
+    await vi.waitFor(() => expect(gatedCalls).toBe(5), { timeout: 5_000 });
+    openGate();
+    await vi.waitFor(() => expect(frames).toHaveLength(6), { timeout: 5_000 });
+    expect(frames.slice(1)).toEqual([0, 1, 2, 3, 4].map((id) => ({ id, result: { type: 'data', data: 'through' } })));
+  });
+
+  it('closes a connection whose parameters never come with 4001, though it answers PINGs', async () => {
+    const { url, wss } = await start({ authTimeoutMs: 300 });
+    const socket = new WebSocket(`${url}?connectionParams=1`);
+    cleanups.push(async () => socket.terminate());
+    await new Promise((resolve) => socket.once('open', resolve));
+    // Alive all the while: it talks (PING, PONG) but never authenticates.
+    const chatter = setInterval(() => socket.readyState === WebSocket.OPEN && socket.send('PING'), 50);
+    cleanups.push(async () => clearInterval(chatter));
+    const code = await new Promise<number>((resolve) => socket.once('close', resolve));
+    expect(code).toBe(4001);
+    await vi.waitFor(() => expect(wss.clients.size).toBe(0), { timeout: 5_000 });
   });
 });

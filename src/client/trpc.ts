@@ -4,6 +4,7 @@ import type { AppRouter } from '../server/routers/_app.ts';
 import { createConnectionTracker, type ConnectionStatus } from './link/connection.ts';
 import { retryingRequest, withIdempotencyKey } from './link/request.ts';
 import { resumableSubscription, type TransportContext } from './link/subscription.ts';
+import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
 
 export { isSocketDown, type ConnectionSnapshot, type ConnectionState, type ConnectionStatus } from './link/connection.ts';
 export { logFilterOf } from './link/log-filter.ts';
@@ -56,7 +57,7 @@ function authHeaders(token: string | null | undefined): Record<string, string> {
 
 /** A client over HTTP only: for signing in (the WebSocket requires a token) and for scripts. */
 export function createHttpClient(url: string, getToken: () => string | null | undefined = () => null): TRPCClient<AppRouter> {
-  return createTRPCClient<AppRouter>({ links: [httpBatchLink({ url: trpcUrls(url).http, headers: () => authHeaders(getToken()) })] });
+  return createTRPCClient<AppRouter>({ links: [httpBatchLink({ url: trpcUrls(url).http, maxItems: DEFAULT_MAX_BATCH_SIZE, headers: () => authHeaders(getToken()) })] });
 }
 
 /**
@@ -96,7 +97,7 @@ export function createTandemLink(options: TandemClientOptions): TandemLink {
 
   const link: TRPCLink<AppRouter> = (runtime) => {
     const wsLinks = new WeakMap<object, OperationLink<AppRouter>>();
-    const overHttpRaw = httpBatchLink<AppRouter>({ url: urls.http, headers: () => authHeaders(options.getToken()) })(runtime);
+    const overHttpRaw = httpBatchLink<AppRouter>({ url: urls.http, maxItems: DEFAULT_MAX_BATCH_SIZE, headers: () => authHeaders(options.getToken()) })(runtime);
     // Every HTTP outcome tells whether the server is reachable while the socket is down.
     const overHttp: OperationLink<AppRouter> = (opts) =>
       observable((observer) =>

@@ -2,7 +2,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import { WebSocketServer } from 'ws';
+import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
 import { createWebhookHandler } from './comms/webhooks.ts';
 import { createHttpContextFactory, createWsContextFactory, type AppDeps } from './context.ts';
 import { withSubscriptionRequest } from './events/subscribe.ts';
@@ -24,7 +26,28 @@ export interface ServerOptions {
   drainTimeoutMs?: number;
   /** Write each socket's frames of one event-loop turn at once (see ws-batching.ts). @default true */
   batchWrites?: boolean;
+  /** What one client may make the server hold (see `defaultRequestLimits`). */
+  requestLimits?: Partial<RequestLimits>;
 }
+
+/** Bounds on what one connection or request may ask of the server at once (README "Security"). */
+export interface RequestLimits {
+  /** Calls in one HTTP batch or one WebSocket frame; a larger batch is refused whole with TOO_MANY_REQUESTS. */
+  maxBatchSize: number;
+  /** Requests one WebSocket connection runs at once; more wait (the connection is not read meanwhile). */
+  maxInflightPerConnection: number;
+  /** A WebSocket without valid `connectionParams` this long after it opened is closed with 4001. */
+  authTimeoutMs: number;
+  /** WebSockets not yet authenticated from one client address; past it, upgrades are answered 429. */
+  maxUnauthenticatedPerAddress: number;
+}
+
+export const defaultRequestLimits: RequestLimits = {
+  maxBatchSize: DEFAULT_MAX_BATCH_SIZE,
+  maxInflightPerConnection: 8,
+  authTimeoutMs: 5_000,
+  maxUnauthenticatedPerAddress: 500,
+};
 
 export interface RunningServer {
   url: string;
@@ -55,8 +78,23 @@ function upgradeRequest(req: IncomingMessage): IncomingMessage {
   return { url: req.url, method: req.method, headers: req.headers, socket: req.socket } as IncomingMessage;
 }
 
+/** `/trpc/a,b,c?batch=1`: more calls than allowed in one request. */
+function isOversizedBatch(url: string | undefined, pathname: string, maxBatchSize: number): boolean {
+  if (!url?.includes('batch=1')) return false;
+  let calls = 1;
+  for (let i = TRPC_PATH.length; i < pathname.length; i++) if (pathname.charCodeAt(i) === 44 /* , */) calls += 1;
+  return calls > maxBatchSize;
+}
+
+/** tRPC's error shape for TOO_MANY_REQUESTS, for a request refused before it reaches tRPC's handler. */
+function tooManyRequestsResponse(res: ServerResponse, message: string) {
+  const error = { message, code: TRPC_ERROR_CODES_BY_KEY.TOO_MANY_REQUESTS, data: { code: 'TOO_MANY_REQUESTS', httpStatus: 429, retryAfterMs: 0 } };
+  res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ error }));
+}
+
 /** One HTTP server on one port: tRPC over HTTP and WebSocket at /trpc, and GET /healthz. */
 export async function startServer(deps: AppDeps, options: ServerOptions): Promise<RunningServer> {
+  const limits: RequestLimits = { ...defaultRequestLimits, ...options.requestLimits };
   const onError = ({ error, path }: { error: { code: string; message: string; cause?: unknown }; path?: string }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') options.logger.error('procedure failed', { path, message: error.message, cause: String(error.cause) });
   };
@@ -64,6 +102,8 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     router: appRouter,
     basePath: `${TRPC_PATH}/`,
     maxBodySize: MAX_HTTP_BODY,
+    // What isOversizedBatch missed (an encoded comma) is still refused, as BAD_REQUEST.
+    maxBatchSize: limits.maxBatchSize,
     createContext: createHttpContextFactory(deps),
     onError,
   });
@@ -85,6 +125,11 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
       deps.metrics.subscriptions.set(deps.bus.listenerCount());
       void deps.metrics.registry.metrics().then((text) => res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text));
     } else if (pathname.startsWith(`${TRPC_PATH}/`)) {
+      if (isOversizedBatch(req.url, pathname, limits.maxBatchSize)) {
+        deps.metrics.rateLimited.inc({ limit: 'requests per batch' });
+        tooManyRequestsResponse(res, `Too many requests (requests per batch: at most ${limits.maxBatchSize})`);
+        return;
+      }
       trpcHandler(req, res);
     } else if (webhooks(req, res, pathname)) {
       // Served.
@@ -106,6 +151,19 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     encoder: wsEncoder,
     onError,
     subscriptionContext: withSubscriptionRequest,
+    maxBatchSize: limits.maxBatchSize,
+    authTimeoutMs: limits.authTimeoutMs,
+    flow: {
+      maxBufferedBytes: deps.backpressure.maxBufferedBytes,
+      drainTimeoutMs: deps.backpressure.drainTimeoutMs,
+      maxInflight: limits.maxInflightPerConnection,
+      // Reading stops as soon as one waits: what waits is at most what was read already, about a batch.
+      maxWaiting: limits.maxBatchSize * 2,
+    },
+    onSlowConsumer: (ctx) => {
+      deps.metrics.slowConsumersDropped.inc({ action: 'closed' });
+      options.logger.warn('closing a slow consumer', { connection: ctx?.connection.id, userId: ctx?.session?.user.id });
+    },
   });
   const stopKeepAlive = keepConnectionsAlive(wss, { pingMs: options.keepAlive?.pingMs ?? 30_000, pongWaitMs: options.keepAlive?.pongWaitMs ?? 5_000 });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -115,6 +173,12 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     }
     if (new URL(req.url ?? '/', 'http://localhost').pathname !== TRPC_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    // Sockets that have not authenticated cost memory and a timer each: a cap per client address.
+    if (wsHandler.unauthenticatedFrom(req.socket.remoteAddress ?? 'unknown') >= limits.maxUnauthenticatedPerAddress) {
+      deps.metrics.rateLimited.inc({ limit: 'unauthenticated sockets per address' });
+      socket.end('HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nConnection: close\r\n\r\n');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, upgradeRequest(req)));

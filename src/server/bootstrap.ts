@@ -44,6 +44,8 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'REALTIME_MESSAGES_PER_MINUTE'
       | 'MAX_SUBSCRIPTIONS_PER_CONNECTION'
       | 'MAX_CONNECTIONS_PER_USER'
+      | 'QUERY_COST_PER_SECOND_PER_CONNECTION'
+      | 'QUERY_COST_PER_SECOND_PER_USER'
       | 'SLOW_CONSUMER_BUFFER_BYTES'
       | 'SLOW_CONSUMER_DRAIN_MS'
       | 'SLOW_CONSUMER_MAX_CATCHUP_EVENTS'
@@ -102,6 +104,8 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
         realtimeMessagesPerMinute: config.REALTIME_MESSAGES_PER_MINUTE ?? defaultLimits.realtimeMessagesPerMinute,
         maxSubscriptionsPerConnection: config.MAX_SUBSCRIPTIONS_PER_CONNECTION ?? defaultLimits.maxSubscriptionsPerConnection,
         maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER ?? defaultLimits.maxConnectionsPerUser,
+        queryCostPerSecondPerConnection: config.QUERY_COST_PER_SECOND_PER_CONNECTION ?? defaultLimits.queryCostPerSecondPerConnection,
+        queryCostPerSecondPerUser: config.QUERY_COST_PER_SECOND_PER_USER ?? defaultLimits.queryCostPerSecondPerUser,
       },
       await createSharedLimitStore(config, logger),
     ),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
 
 const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -27,6 +28,12 @@ const configSchema = z.object({
   SHUTDOWN_DRAIN_MS: z.coerce.number().int().nonnegative().default(10_000),
   SLOW_CONSUMER_BUFFER_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
   SLOW_CONSUMER_DRAIN_MS: z.coerce.number().int().positive().default(30_000),
+  QUERY_COST_PER_SECOND_PER_CONNECTION: z.coerce.number().positive().default(200),
+  QUERY_COST_PER_SECOND_PER_USER: z.coerce.number().positive().default(400),
+  MAX_BATCH_SIZE: z.coerce.number().int().positive().default(DEFAULT_MAX_BATCH_SIZE),
+  MAX_REQUESTS_IN_FLIGHT_PER_CONNECTION: z.coerce.number().int().positive().default(8),
+  AUTH_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  MAX_UNAUTHENTICATED_SOCKETS_PER_ADDRESS: z.coerce.number().int().positive().default(500),
   SLOW_CONSUMER_MAX_CATCHUP_EVENTS: z.coerce.number().int().nonnegative().default(10_000),
   PRESENCE_IDLE_MS: z.coerce.number().int().positive().default(5 * 60_000),
   TYPING_TIMEOUT_MS: z.coerce.number().int().positive().default(3_000),

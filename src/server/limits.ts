@@ -10,6 +10,10 @@ export interface LimitsConfig {
   realtimeMessagesPerMinute: number;
   maxSubscriptionsPerConnection: number;
   maxConnectionsPerUser: number;
+  /** Query cost one connection may spend per second (see `queryCost`; the bucket holds twice as much). */
+  queryCostPerSecondPerConnection: number;
+  /** Query cost one user may spend per second across their connections on one node. */
+  queryCostPerSecondPerUser: number;
 }
 
 export const defaultLimits: LimitsConfig = {
@@ -18,7 +22,19 @@ export const defaultLimits: LimitsConfig = {
   realtimeMessagesPerMinute: 100,
   maxSubscriptionsPerConnection: 100,
   maxConnectionsPerUser: 20,
+  queryCostPerSecondPerConnection: 200,
+  queryCostPerSecondPerUser: 400,
 };
+
+/**
+ * What a query costs of the query budget: 1, plus 1 per 100 rows it may answer
+ * (`limit`): `jobs.list({ limit: 200 })` costs 3, `events.since({ limit: 1000 })` 11.
+ * What a page costs the database and the connection grows with its size.
+ */
+export function queryCost(rawInput: unknown): number {
+  const limit = typeof rawInput === 'object' && rawInput !== null ? (rawInput as { limit?: unknown }).limit : undefined;
+  return 1 + (typeof limit === 'number' && Number.isFinite(limit) ? Math.floor(Math.min(Math.max(limit, 0), 1000) / 100) : 0);
+}
 
 /** Carried as the cause of TOO_MANY_REQUESTS; the error formatter exposes `retryAfterMs`. */
 export class RateLimited extends Error {
@@ -49,16 +65,18 @@ export class RateLimiter {
     this.#perMs = ratePerSecond / 1000;
   }
 
-  /** Takes one token, or says how long until one is available. */
-  take(key: string, now = Date.now()): { ok: true } | { ok: false; retryAfterMs: number } {
+  /** Takes `cost` tokens (one by default), or says how long until they are available. */
+  take(key: string, now = Date.now(), cost = 1): { ok: true } | { ok: false; retryAfterMs: number } {
     const bucket = this.#buckets.get(key) ?? this.#add(key, now);
     bucket.tokens = Math.min(this.#capacity, bucket.tokens + (now - bucket.at) * this.#perMs);
     bucket.at = now;
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+    // A cost larger than the bucket can ever hold is charged as a full bucket, or it would never pass.
+    const charge = Math.min(cost, this.#capacity);
+    if (bucket.tokens >= charge) {
+      bucket.tokens -= charge;
       return { ok: true };
     }
-    return { ok: false, retryAfterMs: Math.ceil((1 - bucket.tokens) / this.#perMs) };
+    return { ok: false, retryAfterMs: Math.ceil((charge - bucket.tokens) / this.#perMs) };
   }
 
   get size(): number {
@@ -87,6 +105,8 @@ export function createLimits(config: LimitsConfig = defaultLimits, shared?: Redi
   const perConnection = new RateLimiter(config.mutationsPerSecondPerConnection);
   const perUser = new RateLimiter(config.mutationsPerSecondPerUser);
   const realtime = new RateLimiter(config.realtimeMessagesPerMinute / 60, config.realtimeMessagesPerMinute);
+  const queriesByConnection = new RateLimiter(config.queryCostPerSecondPerConnection);
+  const queriesByUser = new RateLimiter(config.queryCostPerSecondPerUser);
   const connectionsByUser = new Map<string, number>();
   let slots = 0;
 
@@ -103,6 +123,17 @@ export function createLimits(config: LimitsConfig = defaultLimits, shared?: Redi
       if (!byConnection.ok) throw tooManyRequests('mutations per connection', byConnection.retryAfterMs);
       const byUser = await takeUserToken(userId);
       if (!byUser.ok) throw tooManyRequests('mutations per user', byUser.retryAfterMs);
+    },
+    /**
+     * Throws TOO_MANY_REQUESTS past the connection's or the user's query budget. Counted
+     * on this node only: a query's cost is small next to a Redis round trip on every read.
+     */
+    checkQuery(connectionId: string, userId: string, cost: number): void {
+      const now = Date.now();
+      const byConnection = queriesByConnection.take(connectionId, now, cost);
+      if (!byConnection.ok) throw tooManyRequests('queries per connection', byConnection.retryAfterMs);
+      const byUser = queriesByUser.take(userId, now, cost);
+      if (!byUser.ok) throw tooManyRequests('queries per user', byUser.retryAfterMs);
     },
     /** Throws TOO_MANY_REQUESTS past the per-connection budget of presence and typing messages. */
     checkRealtimeMessage(connectionId: string) {

@@ -14,6 +14,12 @@ const server = await startServer(app.deps, {
   keepAlive: { pingMs: config.KEEPALIVE_PING_MS, pongWaitMs: config.KEEPALIVE_PONG_WAIT_MS },
   drainTimeoutMs: config.SHUTDOWN_DRAIN_MS,
   batchWrites: config.WS_BATCH_WRITES,
+  requestLimits: {
+    maxBatchSize: config.MAX_BATCH_SIZE,
+    maxInflightPerConnection: config.MAX_REQUESTS_IN_FLIGHT_PER_CONNECTION,
+    authTimeoutMs: config.AUTH_TIMEOUT_MS,
+    maxUnauthenticatedPerAddress: config.MAX_UNAUTHENTICATED_SOCKETS_PER_ADDRESS,
+  },
 });
 
 console.log(`Tandem is running at ${server.url}  (tRPC: ${server.trpcUrl}, WebSocket: ${server.wsUrl})`);

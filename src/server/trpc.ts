@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import type { Context } from './context.ts';
-import { RateLimited, tooManyRequests } from './limits.ts';
+import { queryCost, RateLimited, tooManyRequests } from './limits.ts';
 
 /** A field someone else changed after the version an update was based on. */
 export interface FieldConflict {
@@ -59,15 +59,16 @@ export const publicProcedure = t.procedure;
 export const createCallerFactory = t.createCallerFactory;
 
 /** Every procedure but login: a user whose token has not expired (checked per call, not only per connection). */
-export const authedProcedure = t.procedure.use(async ({ ctx, next, type }) => {
+export const authedProcedure = t.procedure.use(async ({ ctx, next, type, getRawInput }) => {
   const session = ctx.session;
   if (!session) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in first' });
   if (session.expiresAt <= Date.now()) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'The token has expired' });
   const user = session.user;
   const authed = { ...ctx, session, user };
-  if (type === 'query') return next({ ctx: authed });
+  const cost = type === 'query' ? queryCost(await getRawInput()) : 0;
   try {
-    if (type === 'mutation') await ctx.limits.checkMutation(ctx.connection.id, user.id);
+    if (type === 'query') ctx.limits.checkQuery(ctx.connection.id, user.id, cost);
+    else if (type === 'mutation') await ctx.limits.checkMutation(ctx.connection.id, user.id);
     else if (ctx.connection.subscriptions >= ctx.limits.config.maxSubscriptionsPerConnection) {
       throw tooManyRequests('subscriptions per connection', 1_000);
     }
@@ -77,6 +78,7 @@ export const authedProcedure = t.procedure.use(async ({ ctx, next, type }) => {
     ctx.logger.warn('rate limited', { limit, userId: user.id, connection: ctx.connection.id });
     throw error;
   }
+  if (type === 'query') return next({ ctx: authed });
   if (type === 'subscription') {
     ctx.connection.subscriptions += 1;
     const result = await next({ ctx: authed });

@@ -11,6 +11,8 @@ import {
   transformTRPCResponse,
 } from '@trpc/server/unstable-core-do-not-import';
 import type { WebSocket, WebSocketServer } from 'ws';
+import { tooManyRequests } from './limits.ts';
+import { ConnectionFlow, defaultFlowOptions, type FlowOptions } from './ws-flow.ts';
 
 /**
  * tRPC's WebSocket protocol, served here rather than by tRPC's ws adapter: the same
@@ -58,7 +60,18 @@ export interface WsHandlerOptions<TRouter extends AnyRouter, TContext> {
    * how a stream can know its own request, to write its frames to the socket itself.
    */
   subscriptionContext?: (ctx: TContext, request: SubscriptionRequest) => TContext;
+  /** Each connection's outbound bound and requests in flight (ws-flow.ts). */
+  flow?: FlowOptions;
+  /** Requests one frame may carry; a larger batch is refused whole (TOO_MANY_REQUESTS). @default 100 */
+  maxBatchSize?: number;
+  /** A connection that has no context this long after it opened (its parameters never came, or were not valid in time) is closed with 4001. @default 5000 */
+  authTimeoutMs?: number;
+  /** Told when a connection is closed for not reading what it was sent. */
+  onSlowConsumer?: (ctx: TContext | undefined) => void;
 }
+
+/** The close code of a connection that did not authenticate (invalid parameters, or none in time). */
+export const UNAUTHENTICATED_CLOSE_CODE = 4001;
 
 /** What identifies a subscription on its connection: its frames carry this id (and jsonrpc). */
 export interface SubscriptionRequest {
@@ -87,8 +100,15 @@ export function serveTrpcOverWebSocket<TRouter extends AnyRouter, TContext>(opti
   function onSocketError(this: WebSocket, cause: Error) {
     connections.get(this)?.failed(getTRPCErrorFromUnknown(cause), 'unknown', undefined, undefined);
   }
+  /** Connections not yet authenticated, by client address (see `unauthenticatedFrom`). */
+  const unauthenticated = new Map<string, number>();
+  const countUnauthenticated = (address: string, change: 1 | -1) => {
+    const count = (unauthenticated.get(address) ?? 0) + change;
+    if (count > 0) unauthenticated.set(address, count);
+    else unauthenticated.delete(address);
+  };
   options.wss.on('connection', (socket: WebSocket, req: IncomingMessage) => {
-    const connection = new Connection(options, socket, req);
+    const connection = new Connection(options, socket, req, countUnauthenticated);
     connections.set(socket, connection);
     socket.on('message', onMessage);
     socket.on('close', onClose);
@@ -96,6 +116,10 @@ export function serveTrpcOverWebSocket<TRouter extends AnyRouter, TContext>(opti
     if (new URL(req.url ?? '/', 'http://localhost').searchParams.get('connectionParams') !== '1') connection.start(() => null);
   });
   return {
+    /** Connections from `address` that have not authenticated yet: what an upgrade's admission checks. */
+    unauthenticatedFrom(address: string): number {
+      return unauthenticated.get(address) ?? 0;
+    },
     /** Tells every client to reconnect (tRPC's clients do so at once, elsewhere if they can). */
     broadcastReconnectNotification() {
       const data = JSON.stringify({ id: null, method: 'reconnect' });
@@ -106,33 +130,71 @@ export function serveTrpcOverWebSocket<TRouter extends AnyRouter, TContext>(opti
 
 type Started = { ok: true } | { ok: false; error: TRPCError };
 
+/** A subscription whose procedure has not answered yet: a `subscription.stop` may already end it. */
+interface PendingSubscription {
+  stopped: boolean;
+  controller: AbortController;
+}
+
 /** One WebSocket connection: its context, built once, and its open subscriptions. */
 class Connection<TContext> {
   ctx: TContext | undefined = undefined;
+  readonly flow: ConnectionFlow;
   #started: Promise<Started> | undefined = undefined;
   /** Open subscriptions by request id; made at the first one. */
   #subscriptions: Map<Id, Subscription<TContext>> | undefined = undefined;
+  /** Subscriptions asked for whose procedure has not answered yet, by request id. */
+  #pending: Map<Id, PendingSubscription> | undefined = undefined;
+  /** Until the connection has a context: it is counted as unauthenticated, and closed if that takes too long. */
+  #authTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #address: string;
 
   constructor(
     readonly options: WsHandlerOptions<AnyRouter, TContext>,
     readonly socket: WebSocket,
     readonly req: IncomingMessage,
-  ) {}
+    readonly countUnauthenticated: (address: string, change: 1 | -1) => void,
+  ) {
+    this.flow = new ConnectionFlow(socket, options.flow ?? defaultFlowOptions, () => options.onSlowConsumer?.(this.ctx));
+    this.#address = req.socket?.remoteAddress ?? 'unknown';
+    countUnauthenticated(this.#address, 1);
+    this.#authTimer = setTimeout(() => this.#refuse(), options.authTimeoutMs ?? 5_000);
+    this.#authTimer.unref?.();
+  }
 
   /** Builds the context; a connection that cannot have one is told why and closed. */
   start(connectionParams: () => Record<string, string | undefined> | null): void {
     this.#started = (async (): Promise<Started> => {
       try {
-        this.ctx = await this.options.createContext({ req: this.req, res: this.socket, info: { connectionParams: connectionParams() } });
+        const ctx = await this.options.createContext({ req: this.req, res: this.socket, info: { connectionParams: connectionParams() } });
+        // Its time ran out meanwhile: the connection is closed already.
+        if (!this.#authTimer) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Authentication took too long' });
+        this.ctx = ctx;
+        this.#authenticated();
         return { ok: true };
       } catch (cause) {
         const error = getTRPCErrorFromUnknown(cause);
         this.failed(error, 'unknown', undefined, undefined);
-        this.respond({ id: null, error: this.errorShape(error, 'unknown', undefined, undefined) });
-        setImmediate(() => this.socket.close());
+        if (this.#authTimer) {
+          this.respond({ id: null, error: this.errorShape(error, 'unknown', undefined, undefined) });
+          setImmediate(() => this.#refuse());
+        }
         return { ok: false, error };
       }
     })();
+  }
+
+  #authenticated(): void {
+    if (!this.#authTimer) return;
+    clearTimeout(this.#authTimer);
+    this.#authTimer = undefined;
+    this.countUnauthenticated(this.#address, -1);
+  }
+
+  /** No valid parameters (in time): closed with 4001, whether or not the client answers PINGs. */
+  #refuse(): void {
+    this.#authenticated();
+    if (this.ctx === undefined) this.socket.close(UNAUTHENTICATED_CLOSE_CODE, 'Unauthorized');
   }
 
   receive(raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
@@ -174,7 +236,21 @@ class Connection<TContext> {
       this.respond({ id: null, error: this.errorShape(new TRPCError({ code: 'PARSE_ERROR', cause }), 'unknown', undefined, undefined) });
       return;
     }
+    const maxBatchSize = this.options.maxBatchSize ?? 100;
+    if (requests.length > maxBatchSize) {
+      // Refused whole, as tRPC's HTTP handler refuses an oversized batch: no part of it runs.
+      const error = tooManyRequests(`requests per batch (at most ${maxBatchSize})`, 0);
+      this.failed(error, 'unknown', undefined, undefined);
+      for (const request of requests) if (request.id !== null && request.method !== 'subscription.stop') this.refuse(request, error);
+      return;
+    }
     requests.forEach((request, batchIndex) => this.handle(request, batchIndex));
+  }
+
+  refuse(request: Request, error: TRPCError): void {
+    const type = request.method === 'subscription.stop' ? 'unknown' : request.method;
+    const path = request.params?.path;
+    this.respond({ id: request.id, jsonrpc: request.jsonrpc, error: this.errorShape(error, type, path, request.params?.input) });
   }
 
   handle(request: Request, batchIndex: number): void {
@@ -186,10 +262,29 @@ class Connection<TContext> {
       return;
     }
     if (request.method === 'subscription.stop') {
-      this.#subscriptions?.get(id)?.stop();
+      const pending = this.#pending?.get(id);
+      // Sent right after its start, before the procedure answered: it ends the subscription as soon as it exists.
+      if (pending && !pending.stopped) {
+        pending.stopped = true;
+        pending.controller.abort();
+      } else {
+        this.#subscriptions?.get(id)?.stop();
+      }
       return;
     }
     const type = request.method;
+    let controller: AbortController | undefined;
+    if (type === 'subscription') {
+      // Refused before the procedure runs, so that a reused id takes no slot.
+      if (this.#subscriptions?.has(id) || this.#pending?.has(id)) {
+        const error = new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` });
+        this.failed(error, type, request.params?.path, request.params?.input);
+        this.refuse(request, error);
+        return;
+      }
+      controller = new AbortController();
+      (this.#pending ??= new Map()).set(id, { stopped: false, controller });
+    }
     const path = request.params!.path;
     let input = request.params!.input;
     const lastEventId = request.params!.lastEventId;
@@ -198,17 +293,42 @@ class Connection<TContext> {
       if (typeof input === 'object' && input !== null && !Array.isArray(input)) input = { ...input, lastEventId };
       else input ??= { lastEventId };
     }
-    this.call(id, jsonrpc, type, path, input, batchIndex).catch((cause: unknown) => {
-      const error = getTRPCErrorFromUnknown(cause);
-      this.failed(error, type, path, input);
-      this.respond({ id, jsonrpc, error: this.errorShape(error, type, path, input) });
+    const admitted = this.flow.admit(() => {
+      this.call(id, jsonrpc, type, path, input, batchIndex, controller)
+        .catch((cause: unknown) => {
+          const error = getTRPCErrorFromUnknown(cause);
+          this.failed(error, type, path, input);
+          this.respond({ id, jsonrpc, error: this.errorShape(error, type, path, input) });
+        })
+        .finally(() => {
+          if (controller) this.#pending?.delete(id);
+          this.flow.done();
+        });
     });
+    if (!admitted) {
+      if (controller) this.#pending?.delete(id);
+      const error = tooManyRequests('requests waiting per connection', 100);
+      this.failed(error, type, path, input);
+      this.refuse(request, error);
+    }
   }
 
-  async call(id: Id, jsonrpc: Request['jsonrpc'], type: ProcedureType, path: string, input: unknown, batchIndex: number): Promise<void> {
+  async call(
+    id: Id,
+    jsonrpc: Request['jsonrpc'],
+    type: ProcedureType,
+    path: string,
+    input: unknown,
+    batchIndex: number,
+    controller: AbortController | undefined,
+  ): Promise<void> {
     const started = await this.#started!;
     if (!started.ok) throw started.error;
-    const controller = type === 'subscription' ? new AbortController() : undefined;
+    if (controller?.signal.aborted) {
+      // Stopped while it waited for its turn: its procedure need not run at all.
+      if (this.socket.readyState === this.socket.OPEN) this.respond({ id, jsonrpc, result: { type: 'stopped' } });
+      return;
+    }
     const { subscriptionContext } = this.options;
     const result: unknown = await callProcedure({
       router: this.options.router,
@@ -229,10 +349,15 @@ class Connection<TContext> {
     if (!isAsyncIterable(result)) {
       throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: `Subscription ${path} did not return an AsyncGenerator` });
     }
-    if (this.socket.readyState !== this.socket.OPEN) return;
+    const iterator = result[Symbol.asyncIterator]();
+    if (this.socket.readyState !== this.socket.OPEN || this.#pending?.get(id)?.stopped) {
+      // Stopped before it started (or the connection went): the stream is ended, which gives its slot back.
+      iterator.return?.().catch(() => {});
+      if (this.socket.readyState === this.socket.OPEN) this.respond({ id, jsonrpc, result: { type: 'stopped' } });
+      return;
+    }
     const subscriptions = (this.#subscriptions ??= new Map());
-    if (subscriptions.has(id)) throw new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` });
-    const subscription = new Subscription(this, id, jsonrpc, path, input, result[Symbol.asyncIterator](), controller!);
+    const subscription = new Subscription(this, id, jsonrpc, path, input, iterator, controller!);
     subscriptions.set(id, subscription);
     // The stream's first step runs (it listens before it reads) before `started` goes out, as with tRPC's adapter.
     subscription.pull();
@@ -245,12 +370,16 @@ class Connection<TContext> {
   }
 
   closed(): void {
+    this.#authenticated();
+    this.flow.closed();
+    if (this.#pending) for (const pending of this.#pending.values()) pending.controller.abort();
     if (this.#subscriptions) for (const subscription of this.#subscriptions.values()) subscription.stop();
     this.#subscriptions = undefined;
   }
 
   respond(response: unknown): void {
     this.socket.send(this.options.encoder.encode(transformTRPCResponse(this.options.router._def._config, response as never)));
+    this.flow.wrote();
   }
 
   errorShape(error: TRPCError, type: ProcedureType | 'unknown', path: string | undefined, input: unknown) {

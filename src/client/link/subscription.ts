@@ -89,7 +89,7 @@ export function resumableSubscription(context: TransportContext, op: Operation) 
         let more = true;
         while (more && !stopped && transport === mine) {
           const { poll: target, ...logFilter } = filter ?? {};
-          const page = await query<{ events: CrmEvent[]; resync: ResyncSignal | null }>(context, op, target?.path ?? 'events.since', {
+          const page = await query<{ events: CrmEvent[]; more?: boolean; resync: ResyncSignal | null }>(context, op, target?.path ?? 'events.since', {
             lastEventId,
             ...logFilter,
             limit: POLL_PAGE,
@@ -98,7 +98,8 @@ export function resumableSubscription(context: TransportContext, op: Operation) 
           if (stopped || transport !== mine) return;
           if (page.resync) deliver(page.resync.lastEventId, page.resync);
           for (const event of page.events) deliver(target ? target.trackedIdOf(event) : String(event.seq), event);
-          more = page.events.length === POLL_PAGE;
+          // `events.since` says when it cut a page short (by bytes); other logs answer full pages while there is more.
+          more = page.more ?? page.events.length === POLL_PAGE;
         }
       } catch (cause) {
         const error = TRPCClientError.from(cause as Error) as TRPCClientError<AppRouter>;

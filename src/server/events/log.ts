@@ -140,6 +140,39 @@ export async function readEventsAfter(db: Db | Tx, options: ReadEventsOptions): 
   return rows.map(toEvent);
 }
 
+/** `events.since`'s answer is cut at about this many bytes of event data, whatever its `limit` (at least one event). */
+export const MAX_PAGE_BYTES = 1024 * 1024;
+const PAGE_CHUNK = 100;
+
+/**
+ * Up to `limit` of the org's events after `afterSeq`, oldest first, but no more than
+ * about `maxBytes` of them: read a chunk at a time, so that a page of 1,000 large events
+ * (10 KB each) never sits in memory whole. `more` says whether the log has more after them.
+ */
+export async function readEventsPage(
+  db: Db | Tx,
+  options: ReadEventsOptions & { maxBytes?: number },
+): Promise<{ events: LogEvent[]; more: boolean }> {
+  const maxBytes = options.maxBytes ?? MAX_PAGE_BYTES;
+  const events: LogEvent[] = [];
+  let bytes = 0;
+  let afterSeq = options.afterSeq;
+  while (events.length < options.limit) {
+    const take = Math.min(PAGE_CHUNK, options.limit - events.length);
+    const chunk = await readEventsAfter(db, { ...options, afterSeq, limit: take });
+    for (const event of chunk) {
+      // The serialized size is what the answer costs to hold and send.
+      const size = JSON.stringify(event.data).length + 200;
+      if (events.length > 0 && bytes + size > maxBytes) return { events, more: true };
+      bytes += size;
+      events.push(event);
+    }
+    if (chunk.length < take) return { events, more: false };
+    afterSeq = chunk.at(-1)!.seq;
+  }
+  return { events, more: true };
+}
+
 export interface LogBounds {
   /** Resuming after a seq below this misses pruned events. */
   prunedThroughSeq: number;

@@ -1,7 +1,7 @@
 import type { TrackedEnvelope } from '@trpc/server';
 import { onAnyInput, sinceInput, type CrmEvent, type LogEvent, type StreamItem } from '../../shared/events.ts';
 import { MODULE_NAMES } from '../../shared/modules.ts';
-import { readEventsAfter, readLogBounds, resyncReason } from '../events/log.ts';
+import { readEventsPage, readLogBounds, resyncReason } from '../events/log.ts';
 import { resyncSignal } from '../events/stream.ts';
 import { logSubscriptionProcedure, subscribeToLog } from '../events/subscribe.ts';
 import { authedProcedure, router } from '../trpc.ts';
@@ -18,9 +18,9 @@ export const eventsRouter = router({
     const filter = { modules: input.modules ?? MODULE_NAMES, recordId: input.recordId };
     const bounds = await readLogBounds(ctx.db, ctx.user.orgId);
     const reason = resyncReason(bounds, afterSeq);
-    if (reason) return { events: [], lastEventId: String(bounds.headSeq), resync: resyncSignal(reason, filter, bounds.headSeq) };
-    const events: LogEvent[] = await readEventsAfter(ctx.db, { orgId: ctx.user.orgId, afterSeq, ...filter, limit: input.limit });
-    return { events, lastEventId: events.at(-1) ? String(events.at(-1)!.seq) : input.lastEventId, resync: null };
+    if (reason) return { events: [], lastEventId: String(bounds.headSeq), more: false, resync: resyncSignal(reason, filter, bounds.headSeq) };
+    const { events, more } = await readEventsPage(ctx.db, { orgId: ctx.user.orgId, afterSeq, ...filter, limit: input.limit });
+    return { events: events as LogEvent[], lastEventId: events.at(-1) ? String(events.at(-1)!.seq) : input.lastEventId, more, resync: null };
   }),
   /** The newest event id of the org: where a client that needs no history starts polling from. */
   head: authedProcedure.query(async ({ ctx }) => {
