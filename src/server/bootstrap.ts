@@ -44,6 +44,10 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'REALTIME_MESSAGES_PER_MINUTE'
       | 'MAX_SUBSCRIPTIONS_PER_CONNECTION'
       | 'MAX_CONNECTIONS_PER_USER'
+      | 'LOGIN_FAILURES_PER_ACCOUNT'
+      | 'LOGIN_FAILURES_PER_ADDRESS'
+      | 'LOGIN_FAILURE_WINDOW_SECONDS'
+      | 'LOGIN_LOCK_SECONDS'
       | 'SLOW_CONSUMER_BUFFER_BYTES'
       | 'SLOW_CONSUMER_DRAIN_MS'
       | 'SLOW_CONSUMER_MAX_CATCHUP_EVENTS'
@@ -102,6 +106,12 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
         realtimeMessagesPerMinute: config.REALTIME_MESSAGES_PER_MINUTE ?? defaultLimits.realtimeMessagesPerMinute,
         maxSubscriptionsPerConnection: config.MAX_SUBSCRIPTIONS_PER_CONNECTION ?? defaultLimits.maxSubscriptionsPerConnection,
         maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER ?? defaultLimits.maxConnectionsPerUser,
+        logins: {
+          failuresPerAccount: config.LOGIN_FAILURES_PER_ACCOUNT ?? defaultLimits.logins.failuresPerAccount,
+          failuresPerAddress: config.LOGIN_FAILURES_PER_ADDRESS ?? defaultLimits.logins.failuresPerAddress,
+          windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS ?? defaultLimits.logins.windowSeconds,
+          lockSeconds: config.LOGIN_LOCK_SECONDS ?? defaultLimits.logins.lockSeconds,
+        },
       },
       await createSharedLimitStore(config, logger),
     ),

@@ -44,12 +44,14 @@ export interface ConnectionInfo {
   backpressure?: Backpressure;
   /** WebSocket connections: where live events can be written without tRPC's per-item loop (same frames). */
   socket?: FrameSocket;
+  /** The client's address (the TCP peer, not X-Forwarded-For): what sign-in throttling counts per address. Absent for in-process callers. */
+  address?: string;
 }
 
 let connectionCounter = 0;
-export function newConnectionInfo(door: 'ws' | 'http'): ConnectionInfo {
+export function newConnectionInfo(door: 'ws' | 'http', address?: string): ConnectionInfo {
   connectionCounter += 1;
-  return { id: `${door}-${process.pid}-${connectionCounter}`, subscriptions: 0 };
+  return { id: `${door}-${process.pid}-${connectionCounter}`, subscriptions: 0, address };
 }
 
 export interface Session {
@@ -122,7 +124,7 @@ export function bearerToken(header: string | string[] | undefined): string | nul
 /** HTTP: a request without a valid token gets a context without session (only `auth.login` accepts it). */
 export function createHttpContextFactory(deps: AppDeps) {
   return async ({ req }: CreateHTTPContextOptions) => {
-    const ctx = await createContextInner(deps, bearerToken(req.headers.authorization));
+    const ctx = await createContextInner(deps, bearerToken(req.headers.authorization), newConnectionInfo('http', req.socket.remoteAddress));
     // HTTP has no lasting connection: all of a user's HTTP requests share one budget,
     // so splitting calls over many requests gains nothing.
     if (ctx.session) ctx.connection.id = `http-user-${ctx.session.user.id}`;
@@ -140,7 +142,7 @@ export function createHttpContextFactory(deps: AppDeps) {
 export function createWsContextFactory(deps: AppDeps) {
   return async ({ info, res: socket, req }: WsContextOptions) => {
     const token = info.connectionParams?.token;
-    const ctx = await createContextInner(deps, token, newConnectionInfo('ws'));
+    const ctx = await createContextInner(deps, token, newConnectionInfo('ws', req.socket.remoteAddress));
     if (!ctx.session) {
       deps.metrics.authFailures.inc({ door: 'ws' });
       deps.logger.warn('connection refused: invalid token', { remote: req.socket.remoteAddress });

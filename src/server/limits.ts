@@ -1,4 +1,5 @@
 import { TRPCError } from '@trpc/server';
+import { LoginThrottle, type LoginLimitsConfig } from './limits/logins.ts';
 import type { RedisLimitStore } from './limits/redis.ts';
 
 export interface LimitsConfig {
@@ -10,6 +11,8 @@ export interface LimitsConfig {
   realtimeMessagesPerMinute: number;
   maxSubscriptionsPerConnection: number;
   maxConnectionsPerUser: number;
+  /** Sign-in throttling per account and per client address (see limits/logins.ts). */
+  logins: LoginLimitsConfig;
 }
 
 export const defaultLimits: LimitsConfig = {
@@ -18,6 +21,8 @@ export const defaultLimits: LimitsConfig = {
   realtimeMessagesPerMinute: 100,
   maxSubscriptionsPerConnection: 100,
   maxConnectionsPerUser: 20,
+  // 10 failed sign-ins of one account, or 100 from one address, within 15 minutes lock it for 15 minutes.
+  logins: { failuresPerAccount: 10, failuresPerAddress: 100, windowSeconds: 15 * 60, lockSeconds: 15 * 60 },
 };
 
 /** Carried as the cause of TOO_MANY_REQUESTS; the error formatter exposes `retryAfterMs`. */
@@ -81,7 +86,8 @@ export class RateLimiter {
  * The server's limits, shared by every connection. With `shared` (BUS=redis) the
  * per-user limits (mutations per second, connections) count across every node in
  * Redis; when Redis does not answer they fall back to this node's own count.
- * Per-connection limits are always local: a connection lives on one node.
+ * Per-connection limits are always local: a connection lives on one node. Sign-in
+ * attempts are counted per account and per address, across nodes with `shared` too.
  */
 export function createLimits(config: LimitsConfig = defaultLimits, shared?: RedisLimitStore) {
   const perConnection = new RateLimiter(config.mutationsPerSecondPerConnection);
@@ -89,6 +95,7 @@ export function createLimits(config: LimitsConfig = defaultLimits, shared?: Redi
   const realtime = new RateLimiter(config.realtimeMessagesPerMinute / 60, config.realtimeMessagesPerMinute);
   const connectionsByUser = new Map<string, number>();
   let slots = 0;
+  const logins = new LoginThrottle(config.logins, { redis: shared?.client });
 
   async function takeUserToken(userId: string) {
     const rate = config.mutationsPerSecondPerUser;
@@ -97,6 +104,8 @@ export function createLimits(config: LimitsConfig = defaultLimits, shared?: Redi
 
   return {
     config,
+    /** Sign-in attempts: `logins.attempt(email, address)` before the password is checked. */
+    logins,
     /** Throws TOO_MANY_REQUESTS when the connection or the user sends mutations too fast. */
     async checkMutation(connectionId: string, userId: string): Promise<void> {
       const byConnection = perConnection.take(connectionId);
