@@ -115,15 +115,24 @@ async function resolveSession(deps: AppDeps, token: string): Promise<Session | n
   return { user: { ...user }, expiresAt: claims.expiresAt };
 }
 
+export const SUBSCRIPTIONS_OVER_HTTP = 'Subscriptions are served over the WebSocket only (at /trpc); over HTTP, poll the log instead (events.since, notifications.since)';
+
 export function bearerToken(header: string | string[] | undefined): string | null {
   const value = Array.isArray(header) ? header[0] : header;
   const match = value?.match(/^Bearer\s+(\S+)$/i);
   return match?.[1] ?? null;
 }
 
-/** HTTP: a request without a valid token gets a context without session (only `auth.login` accepts it). */
+/**
+ * HTTP: a request without a valid token gets a context without session (only `auth.login` accepts it).
+ * Subscriptions are refused here, before their procedure runs: over HTTP they would be
+ * server-sent event streams, outside the WebSocket's caps on connections and
+ * subscriptions (issue 18: 2,100 streams for one user). `sse.enabled: false` (trpc.ts)
+ * alone still runs the procedure and answers 200 with a cryptic error event.
+ */
 export function createHttpContextFactory(deps: AppDeps) {
-  return async ({ req }: CreateHTTPContextOptions) => {
+  return async ({ req, info }: CreateHTTPContextOptions) => {
+    if (info.type === 'subscription') throw new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: SUBSCRIPTIONS_OVER_HTTP });
     const ctx = await createContextInner(deps, bearerToken(req.headers.authorization), newConnectionInfo('http', req.socket.remoteAddress));
     // HTTP has no lasting connection: all of a user's HTTP requests share one budget,
     // so splitting calls over many requests gains nothing.
