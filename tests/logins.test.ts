@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createContextInner, newConnectionInfo } from '../src/server/context.ts';
+import type { IncomingMessage } from 'node:http';
+import { clientAddress, createContextInner, newConnectionInfo } from '../src/server/context.ts';
 import { appRouter } from '../src/server/routers/_app.ts';
 import { createCallerFactory } from '../src/server/trpc.ts';
 import { DEMO_PASSWORD } from '../src/server/db/seed.ts';
@@ -93,11 +94,11 @@ describe('sign-in throttling with the default limits (10 failures per account in
   });
 });
 
-describe('sign-in throttling with short limits (3 failures per account, 5 per address, locked for 1 s)', () => {
+describe('sign-in throttling with short limits (3 failures per account, 5 per address, locked for 1 s) behind one proxy', () => {
   let t: TestServer;
   beforeAll(async () => {
     t = await startTestServer({
-      config: { LOGIN_FAILURES_PER_ACCOUNT: 3, LOGIN_FAILURES_PER_ADDRESS: 5, LOGIN_FAILURE_WINDOW_SECONDS: 60, LOGIN_LOCK_SECONDS: 1 },
+      config: { LOGIN_FAILURES_PER_ACCOUNT: 3, LOGIN_FAILURES_PER_ADDRESS: 5, LOGIN_FAILURE_WINDOW_SECONDS: 60, LOGIN_LOCK_SECONDS: 1, TRUST_PROXY: 1 },
     });
   });
   afterAll(async () => {
@@ -133,5 +134,39 @@ describe('sign-in throttling with short limits (3 failures per account, 5 per ad
     for (let i = 0; i < 5; i++) expect(await signIn(`nobody-${i}@acme.test`, 'wrong', '203.0.113.7')).toBe('UNAUTHORIZED');
     expect(await signIn('carol@globex.test', DEMO_PASSWORD, '203.0.113.7')).toBe('TOO_MANY_REQUESTS (logins per address)');
     expect(await signIn('carol@globex.test', DEMO_PASSWORD, '203.0.113.8')).toBe('OK');
+  });
+
+  it('counts the address the trusted proxy saw, not one the client put in front of it', async () => {
+    const url = t.servers[0]!.url;
+    const viaProxy = (forwardedFor: string, email: string, password: string) =>
+      fetch(`${url}/trpc/auth.login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor },
+        body: JSON.stringify({ email, password }),
+      }).then(async (response) => codeOf((await response.json()) as Reply));
+    for (let i = 0; i < 5; i++) expect(await viaProxy(`198.18.0.${i}, 203.0.113.20`, `nobody-${i}@globex.test`, 'wrong')).toBe('UNAUTHORIZED');
+    expect(await viaProxy('203.0.113.20', 'carol@globex.test', DEMO_PASSWORD)).toBe('TOO_MANY_REQUESTS');
+    expect(await viaProxy('203.0.113.21', 'carol@globex.test', DEMO_PASSWORD)).toBe('OK');
+  });
+
+  it('counts sign-ins over the WebSocket by the address of its upgrade', async () => {
+    const client = await t.client('bob@acme.test');
+    for (let i = 0; i < 5; i++) {
+      await expect(client.trpc.auth.login.mutate({ email: `someone-${i}@acme.test`, password: 'wrong' })).rejects.toMatchObject({ data: { code: 'UNAUTHORIZED' } });
+    }
+    // The same peer (no proxy header: the TCP peer counts) over HTTP, on whichever node.
+    expect(codeOf(await login(t.servers.at(-1)!.url, 'carol@globex.test', DEMO_PASSWORD))).toBe('TOO_MANY_REQUESTS');
+  });
+});
+
+describe('clientAddress', () => {
+  const request = (forwardedFor?: string) => ({ headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}, socket: { remoteAddress: '10.0.0.1' } as IncomingMessage['socket'] });
+
+  it('is the TCP peer unless proxies are trusted, then the entry the outermost trusted proxy appended', () => {
+    expect(clientAddress(request('1.1.1.1, 2.2.2.2'), 0)).toBe('10.0.0.1');
+    expect(clientAddress(request('1.1.1.1, 2.2.2.2'), 1)).toBe('2.2.2.2');
+    expect(clientAddress(request('1.1.1.1,2.2.2.2'), 2)).toBe('1.1.1.1');
+    expect(clientAddress(request('2.2.2.2'), 2)).toBe('2.2.2.2');
+    expect(clientAddress(request(), 1)).toBe('10.0.0.1');
   });
 });

@@ -48,6 +48,7 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'LOGIN_FAILURES_PER_ADDRESS'
       | 'LOGIN_FAILURE_WINDOW_SECONDS'
       | 'LOGIN_LOCK_SECONDS'
+      | 'TRUST_PROXY'
       | 'SLOW_CONSUMER_BUFFER_BYTES'
       | 'SLOW_CONSUMER_DRAIN_MS'
       | 'SLOW_CONSUMER_MAX_CATCHUP_EVENTS'
@@ -122,6 +123,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     callRingTimeoutMs: config.CALL_RING_TIMEOUT_MS ?? 30_000,
     directDelivery: config.WS_DIRECT_DELIVERY ?? true,
     replays: new ReplayCache(database.prisma),
+    trustedProxies: config.TRUST_PROXY ?? 0,
     presence: await createPresence(config, logger),
     backpressure: {
       maxBufferedBytes: config.SLOW_CONSUMER_BUFFER_BYTES ?? defaultBackpressure.maxBufferedBytes,

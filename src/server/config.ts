@@ -27,6 +27,8 @@ const configSchema = z.object({
   LOGIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(100),
   LOGIN_FAILURE_WINDOW_SECONDS: z.coerce.number().int().positive().default(15 * 60),
   LOGIN_LOCK_SECONDS: z.coerce.number().int().positive().default(15 * 60),
+  // Reverse proxies in front whose X-Forwarded-For entries are believed (context.ts clientAddress).
+  TRUST_PROXY: z.coerce.number().int().nonnegative().default(0),
   KEEPALIVE_PING_MS: z.coerce.number().int().positive().default(30_000),
   KEEPALIVE_PONG_WAIT_MS: z.coerce.number().int().positive().default(5_000),
   SHUTDOWN_DRAIN_MS: z.coerce.number().int().nonnegative().default(10_000),

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { TRPCError } from '@trpc/server';
 import type { CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
 import type { PublicUser, Role } from '../shared/auth.ts';
@@ -34,6 +35,8 @@ export interface AppDeps {
   directDelivery: boolean;
   /** What resumes of one org share (see events/replay-cache.ts). */
   replays: ReplayCache;
+  /** Reverse proxies in front whose X-Forwarded-For entries are believed (`TRUST_PROXY`); 0: the TCP peer is the client. */
+  trustedProxies: number;
 }
 
 /** One WebSocket connection (or, over HTTP, one request): what per-connection limits count. */
@@ -44,7 +47,7 @@ export interface ConnectionInfo {
   backpressure?: Backpressure;
   /** WebSocket connections: where live events can be written without tRPC's per-item loop (same frames). */
   socket?: FrameSocket;
-  /** The client's address (the TCP peer, not X-Forwarded-For): what sign-in throttling counts per address. Absent for in-process callers. */
+  /** The client's address (see `clientAddress`): what sign-in throttling counts per address. Absent for in-process callers. */
   address?: string;
 }
 
@@ -117,6 +120,19 @@ async function resolveSession(deps: AppDeps, token: string): Promise<Session | n
 
 export const SUBSCRIPTIONS_OVER_HTTP = 'Subscriptions are served over the WebSocket only (at /trpc); over HTTP, poll the log instead (events.since, notifications.since)';
 
+/**
+ * The client's address: the TCP peer, or, behind `trustedProxies` reverse proxies, the
+ * entry the outermost of them appended to X-Forwarded-For (that many from the right).
+ * Entries further left come from the client and could be anything, so they are never used.
+ */
+export function clientAddress(req: Pick<IncomingMessage, 'headers' | 'socket'>, trustedProxies: number): string | undefined {
+  const peer = req.socket.remoteAddress;
+  if (trustedProxies <= 0) return peer;
+  const header = req.headers['x-forwarded-for'];
+  const hops = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((hop) => hop.trim()).filter(Boolean);
+  return hops[Math.max(0, hops.length - trustedProxies)] ?? peer;
+}
+
 export function bearerToken(header: string | string[] | undefined): string | null {
   const value = Array.isArray(header) ? header[0] : header;
   const match = value?.match(/^Bearer\s+(\S+)$/i);
@@ -133,7 +149,7 @@ export function bearerToken(header: string | string[] | undefined): string | nul
 export function createHttpContextFactory(deps: AppDeps) {
   return async ({ req, info }: CreateHTTPContextOptions) => {
     if (info.type === 'subscription') throw new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: SUBSCRIPTIONS_OVER_HTTP });
-    const ctx = await createContextInner(deps, bearerToken(req.headers.authorization), newConnectionInfo('http', req.socket.remoteAddress));
+    const ctx = await createContextInner(deps, bearerToken(req.headers.authorization), newConnectionInfo('http', clientAddress(req, deps.trustedProxies)));
     // HTTP has no lasting connection: all of a user's HTTP requests share one budget,
     // so splitting calls over many requests gains nothing.
     if (ctx.session) ctx.connection.id = `http-user-${ctx.session.user.id}`;
@@ -151,7 +167,7 @@ export function createHttpContextFactory(deps: AppDeps) {
 export function createWsContextFactory(deps: AppDeps) {
   return async ({ info, res: socket, req }: WsContextOptions) => {
     const token = info.connectionParams?.token;
-    const ctx = await createContextInner(deps, token, newConnectionInfo('ws', req.socket.remoteAddress));
+    const ctx = await createContextInner(deps, token, newConnectionInfo('ws', clientAddress(req, deps.trustedProxies)));
     if (!ctx.session) {
       deps.metrics.authFailures.inc({ door: 'ws' });
       deps.logger.warn('connection refused: invalid token', { remote: req.socket.remoteAddress });
