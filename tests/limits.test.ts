@@ -176,7 +176,7 @@ describe('per-user limits shared through Redis', () => {
     await using redis = await startRedis();
     const stores = [0, 1].map(() => new RedisLimitStore({ url: redis.url, logger: createLogger('silent') }));
     await Promise.all(stores.map((store) => store.start()));
-    const logins = { failuresPerAccount: 2, failuresPerAddress: 100, windowSeconds: 60, lockSeconds: 60 };
+    const logins = { failuresPerAccount: 2, failuresPerAddress: 100, windowSeconds: 60, lockSeconds: 60, maxLockSeconds: 60 };
     const [nodeA, nodeB] = stores.map((store) => createLimits({ ...defaultLimits, logins }, store)) as [Limits, Limits];
     const attempt = (limits: Limits, email: string) => codeOf(limits.logins.attempt(email, '198.51.100.1'));
     try {

@@ -94,11 +94,11 @@ describe('sign-in throttling with the default limits (10 failures per account in
   });
 });
 
-describe('sign-in throttling with short limits (3 failures per account, 5 per address, locked for 1 s) behind one proxy', () => {
+describe('sign-in throttling with short limits (3 failures per account, 5 per address, locked for 1 s, then 2 s) behind one proxy', () => {
   let t: TestServer;
   beforeAll(async () => {
     t = await startTestServer({
-      config: { LOGIN_FAILURES_PER_ACCOUNT: 3, LOGIN_FAILURES_PER_ADDRESS: 5, LOGIN_FAILURE_WINDOW_SECONDS: 60, LOGIN_LOCK_SECONDS: 1, TRUST_PROXY: 1 },
+      config: { LOGIN_FAILURES_PER_ACCOUNT: 3, LOGIN_FAILURES_PER_ADDRESS: 5, LOGIN_FAILURE_WINDOW_SECONDS: 60, LOGIN_LOCK_SECONDS: 1, LOGIN_LOCK_MAX_SECONDS: 2, TRUST_PROXY: 1 },
     });
   });
   afterAll(async () => {
@@ -107,12 +107,15 @@ describe('sign-in throttling with short limits (3 failures per account, 5 per ad
 
   /** `auth.login` as the test caller calls it (no client address unless given), on each node in turn. */
   let calls = 0;
-  async function signIn(email: string, password: string, address?: string) {
+  async function signIn(email: string, password: string, address?: string, retryAfter?: (ms: number) => void) {
     const deps = t.apps[calls++ % t.apps.length]!.deps;
     const caller = createCallerFactory(appRouter)(await createContextInner(deps, null, newConnectionInfo('http', address)));
     return caller.auth.login({ email, password }).then(
       () => 'OK',
-      (error: { code: string; cause?: { limit?: string; retryAfterMs?: number } }) => (error.cause?.limit ? `${error.code} (${error.cause.limit})` : error.code),
+      (error: { code: string; cause?: { limit?: string; retryAfterMs?: number } }) => {
+        if (error.cause?.retryAfterMs) retryAfter?.(error.cause.retryAfterMs);
+        return error.cause?.limit ? `${error.code} (${error.cause.limit})` : error.code;
+      },
     );
   }
 
@@ -120,6 +123,24 @@ describe('sign-in throttling with short limits (3 failures per account, 5 per ad
     for (let i = 0; i < 3; i++) expect(await signIn('alice@acme.test', 'wrong')).toBe('UNAUTHORIZED');
     expect(await signIn('alice@acme.test', DEMO_PASSWORD)).toBe('TOO_MANY_REQUESTS (logins per account)');
     await vi.waitFor(async () => expect(await signIn('alice@acme.test', DEMO_PASSWORD)).toBe('OK'), { timeout: 5_000, interval: 100 });
+  });
+
+  it('locks an account again twice as long while it has not signed in, up to the maximum', async () => {
+    const hints: number[] = [];
+    const hint = (ms: number) => hints.push(ms);
+    for (let i = 0; i < 3; i++) expect(await signIn('twice@acme.test', 'wrong')).toBe('UNAUTHORIZED');
+    expect(await signIn('twice@acme.test', 'wrong', undefined, hint)).toBe('TOO_MANY_REQUESTS (logins per account)');
+    expect(hints.pop()).toBe(1_000);
+    // Wrong passwords while locked do not lengthen the lock; the first one after it is checked again.
+    await vi.waitFor(async () => expect(await signIn('twice@acme.test', 'wrong')).toBe('UNAUTHORIZED'), { timeout: 5_000, interval: 100 });
+    for (let i = 0; i < 2; i++) expect(await signIn('twice@acme.test', 'wrong')).toBe('UNAUTHORIZED');
+    expect(await signIn('twice@acme.test', DEMO_PASSWORD, undefined, hint)).toBe('TOO_MANY_REQUESTS (logins per account)');
+    expect(hints.pop()).toBe(2_000);
+    // The third lock would be 4 s: the maximum, 2 s, holds.
+    await vi.waitFor(async () => expect(await signIn('twice@acme.test', 'wrong')).toBe('UNAUTHORIZED'), { timeout: 5_000, interval: 100 });
+    for (let i = 0; i < 2; i++) expect(await signIn('twice@acme.test', 'wrong')).toBe('UNAUTHORIZED');
+    expect(await signIn('twice@acme.test', 'wrong', undefined, hint)).toBe('TOO_MANY_REQUESTS (logins per account)');
+    expect(hints.pop()).toBe(2_000);
   });
 
   it('forgets an account’s failures when it signs in', async () => {

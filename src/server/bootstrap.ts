@@ -48,6 +48,7 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'LOGIN_FAILURES_PER_ADDRESS'
       | 'LOGIN_FAILURE_WINDOW_SECONDS'
       | 'LOGIN_LOCK_SECONDS'
+      | 'LOGIN_LOCK_MAX_SECONDS'
       | 'TRUST_PROXY'
       | 'SLOW_CONSUMER_BUFFER_BYTES'
       | 'SLOW_CONSUMER_DRAIN_MS'
@@ -112,6 +113,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
           failuresPerAddress: config.LOGIN_FAILURES_PER_ADDRESS ?? defaultLimits.logins.failuresPerAddress,
           windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS ?? defaultLimits.logins.windowSeconds,
           lockSeconds: config.LOGIN_LOCK_SECONDS ?? defaultLimits.logins.lockSeconds,
+          maxLockSeconds: config.LOGIN_LOCK_MAX_SECONDS ?? defaultLimits.logins.maxLockSeconds,
         },
       },
       await createSharedLimitStore(config, logger),

@@ -27,6 +27,7 @@ const configSchema = z.object({
   LOGIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(100),
   LOGIN_FAILURE_WINDOW_SECONDS: z.coerce.number().int().positive().default(15 * 60),
   LOGIN_LOCK_SECONDS: z.coerce.number().int().positive().default(15 * 60),
+  LOGIN_LOCK_MAX_SECONDS: z.coerce.number().int().positive().default(24 * 3600),
   // Reverse proxies in front whose X-Forwarded-For entries are believed (context.ts clientAddress).
   TRUST_PROXY: z.coerce.number().int().nonnegative().default(0),
   KEEPALIVE_PING_MS: z.coerce.number().int().positive().default(30_000),

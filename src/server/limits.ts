@@ -21,8 +21,9 @@ export const defaultLimits: LimitsConfig = {
   realtimeMessagesPerMinute: 100,
   maxSubscriptionsPerConnection: 100,
   maxConnectionsPerUser: 20,
-  // 10 failed sign-ins of one account, or 100 from one address, within 15 minutes lock it for 15 minutes.
-  logins: { failuresPerAccount: 10, failuresPerAddress: 100, windowSeconds: 15 * 60, lockSeconds: 15 * 60 },
+  // 10 failed sign-ins of one account, or 100 from one address, within 15 minutes lock it for 15 minutes;
+  // an account locked again before it signs in, twice as long each time, up to 24 hours.
+  logins: { failuresPerAccount: 10, failuresPerAddress: 100, windowSeconds: 15 * 60, lockSeconds: 15 * 60, maxLockSeconds: 24 * 3600 },
 };
 
 /** Carried as the cause of TOO_MANY_REQUESTS; the error formatter exposes `retryAfterMs`. */

@@ -15,6 +15,13 @@ export interface LoginLimitsConfig {
   windowSeconds: number;
   /** How long a locked account or address is refused, even with the right password. @default 900 (15 minutes) */
   lockSeconds: number;
+  /**
+   * An account locked again before it signs in is locked twice as long each time, up to
+   * this; its locks are forgotten when twice this passes without a new one (so the longest
+   * lock can run out and the next still be longer). `lockSeconds` or less: no growth.
+   * @default 86400 (15, 30, 60 minutes … 16 hours, then 24 hours)
+   */
+  maxLockSeconds: number;
 }
 
 export interface LoginThrottleOptions {
@@ -35,7 +42,9 @@ export interface LoginThrottleOptions {
  * with the right password too, is refused before anything is checked.
  *
  * The address is checked first, so attempts from an address that is already locked do
- * not count against the accounts they name.
+ * not count against the accounts they name. An account's locks grow (`maxLockSeconds`):
+ * the attempt that locks it also counts the lock, and from the second on sets the lock
+ * to `lockSeconds × 2^(locks − 1)`; a success forgets them.
  *
  * With Redis, a `RateLimiterMemory` is the insurance: when Redis does not answer (down,
  * or slower than the client's command timeout) the node counts on its own, as the other
@@ -43,10 +52,14 @@ export interface LoginThrottleOptions {
  * refuses every sign-in.
  */
 export class LoginThrottle {
+  readonly #config: LoginLimitsConfig;
   readonly #byAccount: RateLimiterAbstract;
   readonly #byAddress: RateLimiterAbstract;
+  /** Locks per account, for their growth. */
+  readonly #accountLocks: RateLimiterAbstract;
 
   constructor(config: LoginLimitsConfig, options: LoginThrottleOptions = {}) {
+    this.#config = config;
     const prefix = options.prefix ?? 'tandem:logins';
     this.#byAccount = createLimiter(options.redis, {
       keyPrefix: `${prefix}:account`,
@@ -60,6 +73,12 @@ export class LoginThrottle {
       duration: config.windowSeconds,
       blockDuration: config.lockSeconds,
     });
+    this.#accountLocks = createLimiter(options.redis, {
+      keyPrefix: `${prefix}:account-locks`,
+      points: Number.MAX_SAFE_INTEGER,
+      duration: 2 * Math.max(config.lockSeconds, config.maxLockSeconds),
+      blockDuration: 0,
+    });
   }
 
   /**
@@ -68,17 +87,43 @@ export class LoginThrottle {
    * locked; otherwise returns what to call when the password turned out right.
    */
   async attempt(email: string, address: string | undefined): Promise<{ succeeded(): Promise<void> }> {
-    if (address !== undefined) await take(this.#byAddress, address, 'logins per address');
-    await take(this.#byAccount, email, 'logins per account');
+    if (address !== undefined) {
+      const refusal = await take(this.#byAddress, address);
+      if (refusal) throw tooManyRequests('logins per address', retryAfterMs(refusal.msBeforeNext));
+    }
+    const refusal = await take(this.#byAccount, email);
+    if (refusal) throw tooManyRequests('logins per account', await this.#lockAccount(email, refusal));
     return {
       succeeded: async () => {
         await Promise.all([
           this.#byAccount.delete(email).catch(() => undefined),
+          this.#accountLocks.delete(email).catch(() => undefined),
           address === undefined ? undefined : this.#byAddress.reward(address).catch(() => undefined),
         ]);
       },
     };
   }
+
+  /** The retry hint for a refused attempt; the attempt that locked the account (one, however many run at once) counts the lock and lengthens it from the second on. */
+  async #lockAccount(email: string, refusal: RateLimiterRes): Promise<number> {
+    const { failuresPerAccount, lockSeconds, maxLockSeconds } = this.#config;
+    if (refusal.consumedPoints !== failuresPerAccount + 1 || maxLockSeconds <= lockSeconds) return retryAfterMs(refusal.msBeforeNext);
+    try {
+      const locks = (await this.#accountLocks.penalty(email)).consumedPoints;
+      // From now on, not from the first lock: the count lives as long as the locks keep coming.
+      await this.#accountLocks.set(email, locks, 2 * maxLockSeconds);
+      const seconds = Math.min(maxLockSeconds, lockSeconds * 2 ** Math.min(30, Math.max(0, locks - 1)));
+      if (seconds > lockSeconds) await this.#byAccount.block(email, seconds);
+      return seconds * 1_000;
+    } catch {
+      // Neither Redis nor its insurance answered: the plain lock stands.
+      return retryAfterMs(refusal.msBeforeNext);
+    }
+  }
+}
+
+function retryAfterMs(msBeforeNext: number): number {
+  return Math.max(1, Math.ceil(msBeforeNext));
 }
 
 function createLimiter(redis: Redis | undefined, options: { keyPrefix: string; points: number; duration: number; blockDuration: number }): RateLimiterAbstract {
@@ -88,11 +133,13 @@ function createLimiter(redis: Redis | undefined, options: { keyPrefix: string; p
   return new RateLimiterRedis({ ...options, storeClient: redis, rejectIfRedisNotReady: true, insuranceLimiter: memory });
 }
 
-async function take(limiter: RateLimiterAbstract, key: string, limit: string): Promise<void> {
+/** One point of `key`; the refusal when it is past the limit or locked. */
+async function take(limiter: RateLimiterAbstract, key: string): Promise<RateLimiterRes | null> {
   try {
     await limiter.consume(key);
+    return null;
   } catch (refusal) {
     // Anything but a refusal (both Redis and its insurance failing) lets the attempt through: never refuse for want of a counter.
-    if (refusal instanceof RateLimiterRes) throw tooManyRequests(limit, Math.max(1, Math.ceil(refusal.msBeforeNext)));
+    return refusal instanceof RateLimiterRes ? refusal : null;
   }
 }
