@@ -48,8 +48,9 @@ export function tooManyRequests(limit: string, retryAfterMs: number): TRPCError 
  * Not rate-limiter-flexible (which counts sign-ins, limits/logins.ts): its limiters are
  * fixed windows, so a retry hint would be the window's end rather than the next token's
  * time and a burst could double at a window's edge; it has nothing for the connection
- * slots renewed by their node (limits/redis.ts); and on this hot path it costs about 2.4
- * times as much in memory (bench/limits.ts: 424 against 1,001 ns per check).
+ * slots renewed by their node (limits/redis.ts); and on this hot path it costs 2.1 to 2.4
+ * times as much in memory (bench/limits.ts, two runs: 342–424 against 728–1,001 ns per
+ * check; with Redis both are one round trip, 1.1 times).
  */
 export class RateLimiter {
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
