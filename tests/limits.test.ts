@@ -172,6 +172,26 @@ describe('per-user limits shared through Redis', () => {
     }
   });
 
+  it('counts sign-in attempts of an account across nodes, and on each node alone while Redis is down', async () => {
+    await using redis = await startRedis();
+    const stores = [0, 1].map(() => new RedisLimitStore({ url: redis.url, logger: createLogger('silent') }));
+    await Promise.all(stores.map((store) => store.start()));
+    const logins = { failuresPerAccount: 2, failuresPerAddress: 100, windowSeconds: 60, lockSeconds: 60, maxLockSeconds: 60 };
+    const [nodeA, nodeB] = stores.map((store) => createLimits({ ...defaultLimits, logins }, store)) as [Limits, Limits];
+    const attempt = (limits: Limits, email: string) => codeOf(limits.logins.attempt(email, '198.51.100.1'));
+    try {
+      // Two attempts (failed: nothing reports success) through A; the third, through B, is past the limit.
+      expect([await attempt(nodeA, 'a@x.test'), await attempt(nodeA, 'a@x.test'), await attempt(nodeB, 'a@x.test')]).toEqual(['ok', 'ok', 'TOO_MANY_REQUESTS']);
+
+      await redis.stop();
+      // Each node counts alone: nothing is refused for want of Redis, and the limit still holds per node.
+      expect([await attempt(nodeB, 'b@x.test'), await attempt(nodeB, 'b@x.test'), await attempt(nodeB, 'b@x.test')]).toEqual(['ok', 'ok', 'TOO_MANY_REQUESTS']);
+      expect(await attempt(nodeA, 'b@x.test')).toBe('ok');
+    } finally {
+      await Promise.all([nodeA.close(), nodeB.close()]);
+    }
+  });
+
   it('never waits on an unreachable Redis: the node’s own bucket decides', async () => {
     const store = new RedisLimitStore({ url: `redis://127.0.0.1:${await freePort()}`, logger: createLogger('silent') });
     await store.start();
@@ -185,6 +205,7 @@ describe('per-user limits shared through Redis', () => {
     const releases = [await limits.openConnection('u1'), await limits.openConnection('u1')];
     expect(await codeOf(limits.openConnection('u1'))).toBe('TOO_MANY_REQUESTS');
     for (const release of releases) release();
+    expect(await codeOf(limits.logins.attempt('u1@x.test', '198.51.100.1'))).toBe('ok');
     expect(Date.now() - started).toBeLessThan(1_000);
     await limits.close();
   });

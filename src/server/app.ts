@@ -106,6 +106,8 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     maxBatchSize: limits.maxBatchSize,
     createContext: createHttpContextFactory(deps),
     onError,
+    // A subscription over HTTP is refused (context.ts): say so with the status too, so an EventSource does not reconnect.
+    responseMeta: ({ type }) => (type === 'subscription' ? { status: 405 } : {}),
   });
 
   const webhooks = createWebhookHandler(deps, { ringTimeoutMs: deps.callRingTimeoutMs });

@@ -46,6 +46,12 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'MAX_CONNECTIONS_PER_USER'
       | 'QUERY_COST_PER_SECOND_PER_CONNECTION'
       | 'QUERY_COST_PER_SECOND_PER_USER'
+      | 'LOGIN_FAILURES_PER_ACCOUNT'
+      | 'LOGIN_FAILURES_PER_ADDRESS'
+      | 'LOGIN_FAILURE_WINDOW_SECONDS'
+      | 'LOGIN_LOCK_SECONDS'
+      | 'LOGIN_LOCK_MAX_SECONDS'
+      | 'TRUST_PROXY'
       | 'SLOW_CONSUMER_BUFFER_BYTES'
       | 'SLOW_CONSUMER_DRAIN_MS'
       | 'SLOW_CONSUMER_MAX_CATCHUP_EVENTS'
@@ -106,6 +112,13 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
         maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER ?? defaultLimits.maxConnectionsPerUser,
         queryCostPerSecondPerConnection: config.QUERY_COST_PER_SECOND_PER_CONNECTION ?? defaultLimits.queryCostPerSecondPerConnection,
         queryCostPerSecondPerUser: config.QUERY_COST_PER_SECOND_PER_USER ?? defaultLimits.queryCostPerSecondPerUser,
+        logins: {
+          failuresPerAccount: config.LOGIN_FAILURES_PER_ACCOUNT ?? defaultLimits.logins.failuresPerAccount,
+          failuresPerAddress: config.LOGIN_FAILURES_PER_ADDRESS ?? defaultLimits.logins.failuresPerAddress,
+          windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS ?? defaultLimits.logins.windowSeconds,
+          lockSeconds: config.LOGIN_LOCK_SECONDS ?? defaultLimits.logins.lockSeconds,
+          maxLockSeconds: config.LOGIN_LOCK_MAX_SECONDS ?? defaultLimits.logins.maxLockSeconds,
+        },
       },
       await createSharedLimitStore(config, logger),
     ),
@@ -116,6 +129,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     callRingTimeoutMs: config.CALL_RING_TIMEOUT_MS ?? 30_000,
     directDelivery: config.WS_DIRECT_DELIVERY ?? true,
     replays: new ReplayCache(database.prisma),
+    trustedProxies: config.TRUST_PROXY ?? 0,
     presence: await createPresence(config, logger),
     backpressure: {
       maxBufferedBytes: config.SLOW_CONSUMER_BUFFER_BYTES ?? defaultBackpressure.maxBufferedBytes,

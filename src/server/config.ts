@@ -23,6 +23,14 @@ const configSchema = z.object({
   REALTIME_MESSAGES_PER_MINUTE: z.coerce.number().positive().default(100),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().positive().default(100),
   MAX_CONNECTIONS_PER_USER: z.coerce.number().int().positive().default(20),
+  // Sign-in throttling (limits/logins.ts): whole seconds, since Redis expires keys by the second.
+  LOGIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(10),
+  LOGIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(100),
+  LOGIN_FAILURE_WINDOW_SECONDS: z.coerce.number().int().positive().default(15 * 60),
+  LOGIN_LOCK_SECONDS: z.coerce.number().int().positive().default(15 * 60),
+  LOGIN_LOCK_MAX_SECONDS: z.coerce.number().int().positive().default(24 * 3600),
+  // Reverse proxies in front whose X-Forwarded-For entries are believed (context.ts clientAddress).
+  TRUST_PROXY: z.coerce.number().int().nonnegative().default(0),
   KEEPALIVE_PING_MS: z.coerce.number().int().positive().default(30_000),
   KEEPALIVE_PONG_WAIT_MS: z.coerce.number().int().positive().default(5_000),
   SHUTDOWN_DRAIN_MS: z.coerce.number().int().nonnegative().default(10_000),

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { TRPCError } from '@trpc/server';
 import type { CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
 import type { PublicUser, Role } from '../shared/auth.ts';
@@ -34,6 +35,8 @@ export interface AppDeps {
   directDelivery: boolean;
   /** What resumes of one org share (see events/replay-cache.ts). */
   replays: ReplayCache;
+  /** Reverse proxies in front whose X-Forwarded-For entries are believed (`TRUST_PROXY`); 0: the TCP peer is the client. */
+  trustedProxies: number;
 }
 
 /** One WebSocket connection (or, over HTTP, one request): what per-connection limits count. */
@@ -44,12 +47,14 @@ export interface ConnectionInfo {
   backpressure?: Backpressure;
   /** WebSocket connections: where live events can be written without tRPC's per-item loop (same frames). */
   socket?: FrameSocket;
+  /** The client's address (see `clientAddress`): what sign-in throttling counts per address. Absent for in-process callers. */
+  address?: string;
 }
 
 let connectionCounter = 0;
-export function newConnectionInfo(door: 'ws' | 'http'): ConnectionInfo {
+export function newConnectionInfo(door: 'ws' | 'http', address?: string): ConnectionInfo {
   connectionCounter += 1;
-  return { id: `${door}-${process.pid}-${connectionCounter}`, subscriptions: 0 };
+  return { id: `${door}-${process.pid}-${connectionCounter}`, subscriptions: 0, address };
 }
 
 export interface Session {
@@ -113,16 +118,38 @@ async function resolveSession(deps: AppDeps, token: string): Promise<Session | n
   return { user: { ...user }, expiresAt: claims.expiresAt };
 }
 
+export const SUBSCRIPTIONS_OVER_HTTP = 'Subscriptions are served over the WebSocket only (at /trpc); over HTTP, poll the log instead (events.since, notifications.since)';
+
+/**
+ * The client's address: the TCP peer, or, behind `trustedProxies` reverse proxies, the
+ * entry the outermost of them appended to X-Forwarded-For (that many from the right).
+ * Entries further left come from the client and could be anything, so they are never used.
+ */
+export function clientAddress(req: Pick<IncomingMessage, 'headers' | 'socket'>, trustedProxies: number): string | undefined {
+  const peer = req.socket.remoteAddress;
+  if (trustedProxies <= 0) return peer;
+  const header = req.headers['x-forwarded-for'];
+  const hops = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((hop) => hop.trim()).filter(Boolean);
+  return hops[Math.max(0, hops.length - trustedProxies)] ?? peer;
+}
+
 export function bearerToken(header: string | string[] | undefined): string | null {
   const value = Array.isArray(header) ? header[0] : header;
   const match = value?.match(/^Bearer\s+(\S+)$/i);
   return match?.[1] ?? null;
 }
 
-/** HTTP: a request without a valid token gets a context without session (only `auth.login` accepts it). */
+/**
+ * HTTP: a request without a valid token gets a context without session (only `auth.login` accepts it).
+ * Subscriptions are refused here, before their procedure runs: over HTTP they would be
+ * server-sent event streams, outside the WebSocket's caps on connections and
+ * subscriptions (issue 18: 2,100 streams for one user). `sse.enabled: false` (trpc.ts)
+ * alone still runs the procedure and answers 200 with a cryptic error event.
+ */
 export function createHttpContextFactory(deps: AppDeps) {
-  return async ({ req }: CreateHTTPContextOptions) => {
-    const ctx = await createContextInner(deps, bearerToken(req.headers.authorization));
+  return async ({ req, info }: CreateHTTPContextOptions) => {
+    if (info.type === 'subscription') throw new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: SUBSCRIPTIONS_OVER_HTTP });
+    const ctx = await createContextInner(deps, bearerToken(req.headers.authorization), newConnectionInfo('http', clientAddress(req, deps.trustedProxies)));
     // HTTP has no lasting connection: all of a user's HTTP requests share one budget,
     // so splitting calls over many requests gains nothing.
     if (ctx.session) ctx.connection.id = `http-user-${ctx.session.user.id}`;
@@ -140,7 +167,7 @@ export function createHttpContextFactory(deps: AppDeps) {
 export function createWsContextFactory(deps: AppDeps) {
   return async ({ info, res: socket, req }: WsContextOptions) => {
     const token = info.connectionParams?.token;
-    const ctx = await createContextInner(deps, token, newConnectionInfo('ws'));
+    const ctx = await createContextInner(deps, token, newConnectionInfo('ws', clientAddress(req, deps.trustedProxies)));
     if (!ctx.session) {
       deps.metrics.authFailures.inc({ door: 'ws' });
       deps.logger.warn('connection refused: invalid token', { remote: req.socket.remoteAddress });

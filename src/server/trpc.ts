@@ -31,6 +31,8 @@ export class VersionConflict extends Error {
 const t = initTRPC.context<Context>().create({
   // Stack traces stay on the server unless explicitly developing.
   isDev: process.env.NODE_ENV === 'development',
+  // Subscriptions go over the WebSocket only, where the caps on connections and subscriptions apply (context.ts refuses them over HTTP first).
+  sse: { enabled: false },
   errorFormatter({ shape, error }) {
     const cause = error.cause;
     const isInputError = error.code === 'BAD_REQUEST' && cause instanceof z.ZodError;

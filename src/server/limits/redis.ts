@@ -110,6 +110,11 @@ export class RedisLimitStore {
     this.#renew.unref();
   }
 
+  /** The client, for counters kept by rate-limiter-flexible (limits/logins.ts): same timeouts, no offline queue. */
+  get client(): Redis {
+    return this.#redis;
+  }
+
   async start(): Promise<void> {
     await this.#redis.connect().catch(() => this.#answered(false));
   }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { loginInput, type Role } from '../../shared/auth.ts';
 import { withIdempotencyKey } from '../../shared/mutations.ts';
 import { verifyPassword } from '../auth/passwords.ts';
+import { RateLimited } from '../limits.ts';
 import { authedProcedure, publicProcedure, router } from '../trpc.ts';
 
 // Compared against when the email is unknown, so a wrong email and a wrong password take the same time.
@@ -10,9 +11,20 @@ const DUMMY_HASH = 'scrypt$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 
 export const authRouter = router({
   login: publicProcedure.input(loginInput).mutation(async ({ ctx, input }) => {
+    // Counted before anything is read or hashed: see limits/logins.ts.
+    const attempt = await ctx.limits.logins.attempt(input.email, ctx.connection.address).catch((error: unknown) => {
+      const limit = error instanceof TRPCError && error.cause instanceof RateLimited ? error.cause.limit : 'logins';
+      ctx.metrics.rateLimited.inc({ limit });
+      ctx.logger.warn('sign-in refused: too many failures', { limit, remote: ctx.connection.address });
+      throw error;
+    });
     const user = await ctx.db.user.findUnique({ where: { email: input.email }, include: { org: true } });
     const valid = await verifyPassword(input.password, user?.passwordHash ?? DUMMY_HASH);
-    if (!user || !valid) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Wrong email or password' });
+    if (!user || !valid) {
+      ctx.metrics.authFailures.inc({ door: 'login' });
+      throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Wrong email or password' });
+    }
+    await attempt.succeeded();
     const { token, expiresAt } = await ctx.tokens.sign({ userId: user.id, orgId: user.orgId });
     return {
       token,
