@@ -6,7 +6,7 @@ import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import { WebSocketServer } from 'ws';
 import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
 import { createWebhookHandler } from './comms/webhooks.ts';
-import { createHttpContextFactory, createWsContextFactory, type AppDeps } from './context.ts';
+import { clientAddress, createHttpContextFactory, createWsContextFactory, type AppDeps } from './context.ts';
 import { withSubscriptionRequest } from './events/subscribe.ts';
 import { keepConnectionsAlive } from './keep-alive.ts';
 import type { Logger } from './logger.ts';
@@ -95,6 +95,7 @@ function tooManyRequestsResponse(res: ServerResponse, message: string) {
 /** One HTTP server on one port: tRPC over HTTP and WebSocket at /trpc, and GET /healthz. */
 export async function startServer(deps: AppDeps, options: ServerOptions): Promise<RunningServer> {
   const limits: RequestLimits = { ...defaultRequestLimits, ...options.requestLimits };
+  const addressOf = (req: IncomingMessage) => clientAddress(req, deps.trustedProxies);
   const onError = ({ error, path }: { error: { code: string; message: string; cause?: unknown }; path?: string }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') options.logger.error('procedure failed', { path, message: error.message, cause: String(error.cause) });
   };
@@ -155,6 +156,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     subscriptionContext: withSubscriptionRequest,
     maxBatchSize: limits.maxBatchSize,
     authTimeoutMs: limits.authTimeoutMs,
+    clientAddress: addressOf,
     flow: {
       maxBufferedBytes: deps.backpressure.maxBufferedBytes,
       drainTimeoutMs: deps.backpressure.drainTimeoutMs,
@@ -178,7 +180,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
       return;
     }
     // Sockets that have not authenticated cost memory and a timer each: a cap per client address.
-    if (wsHandler.unauthenticatedFrom(req.socket.remoteAddress ?? 'unknown') >= limits.maxUnauthenticatedPerAddress) {
+    if (wsHandler.unauthenticatedFrom(addressOf(req) ?? 'unknown') >= limits.maxUnauthenticatedPerAddress) {
       deps.metrics.rateLimited.inc({ limit: 'unauthenticated sockets per address' });
       socket.end('HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nConnection: close\r\n\r\n');
       return;

@@ -66,6 +66,8 @@ export interface WsHandlerOptions<TRouter extends AnyRouter, TContext> {
   maxBatchSize?: number;
   /** A connection that has no context this long after it opened (its parameters never came, or were not valid in time) is closed with 4001. @default 5000 */
   authTimeoutMs?: number;
+  /** Who a connection's client is, for the cap on unauthenticated connections per address. @default the TCP peer */
+  clientAddress?: (req: IncomingMessage) => string | undefined;
   /** Told when a connection is closed for not reading what it was sent. */
   onSlowConsumer?: (ctx: TContext | undefined) => void;
 }
@@ -156,7 +158,7 @@ class Connection<TContext> {
     readonly countUnauthenticated: (address: string, change: 1 | -1) => void,
   ) {
     this.flow = new ConnectionFlow(socket, options.flow ?? defaultFlowOptions, () => options.onSlowConsumer?.(this.ctx));
-    this.#address = req.socket?.remoteAddress ?? 'unknown';
+    this.#address = (options.clientAddress ? options.clientAddress(req) : req.socket?.remoteAddress) ?? 'unknown';
     countUnauthenticated(this.#address, 1);
     this.#authTimer = setTimeout(() => this.#refuse(), options.authTimeoutMs ?? 5_000);
     this.#authTimer.unref?.();
