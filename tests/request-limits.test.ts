@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { LogEvent } from '../src/shared/events.ts';
@@ -148,5 +149,32 @@ describe('request limits', () => {
     const alice = await t.caller('alice@acme.test');
     expect((await alice.jobs.list({ limit: 200 })).items).toBeInstanceOf(Array);
     socket.close();
+  });
+
+  it("refuses a user's next HTTP request while their earlier answers lie unread, and serves them again once they are gone", async () => {
+    await using t = await startTestServer({ config: { QUERY_COST_PER_SECOND_PER_CONNECTION: 1e6, QUERY_COST_PER_SECOND_PER_USER: 1e6 } });
+    await bigLog(t, 400);
+    const token = await t.tokenFor('bob@acme.test');
+    const since = (n: number) => `/trpc/${Array(n).fill('events.since').join(',')}?batch=1&input=${encodeURIComponent(JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [i, { lastEventId: '0', limit: 1000 }]))))}`;
+    // 20 pages of about 1 MB, asked for on a raw connection that never reads its answer.
+    const { port } = new URL(t.server.url);
+    const raw = connect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => raw.once('connect', resolve));
+    raw.pause();
+    raw.write(`GET ${since(20)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    const ask = () => fetch(`${t.server.url}${since(1)}`, { headers: { authorization: `Bearer ${token}` } });
+    await vi.waitFor(
+      async () => {
+        const refused = await ask();
+        expect(refused.status).toBe(429);
+        expect(JSON.stringify(await refused.json())).toContain('unread HTTP answers per user');
+      },
+      { timeout: 10_000 },
+    );
+    // Another user is served meanwhile.
+    const alice = await fetch(`${t.server.url}${since(1)}`, { headers: { authorization: `Bearer ${await t.tokenFor('alice@acme.test')}` } });
+    expect(alice.status).toBe(200);
+    raw.destroy();
+    await vi.waitFor(async () => expect((await ask()).status).toBe(200), { timeout: 5_000 });
   });
 });

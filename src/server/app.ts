@@ -67,6 +67,7 @@ const TRPC_PATH = '/trpc';
 /** Larger frames are refused by `ws` before parsing: no client can make the server buffer more. */
 const MAX_WS_PAYLOAD = 1024 * 1024;
 const MAX_HTTP_BODY = 1024 * 1024;
+const HTTP_IDLE_TIMEOUT_MS = 60_000;
 
 /**
  * What the WebSocket handler gets as a connection's request: it keeps it for the connection's
@@ -188,6 +189,9 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, upgradeRequest(req)));
   });
 
+  // An HTTP answer its client does not read for this long is dropped with its connection,
+  // rather than held (upgraded WebSockets are not affected: ws clears the timeout).
+  server.setTimeout(HTTP_IDLE_TIMEOUT_MS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());

@@ -46,6 +46,7 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'MAX_CONNECTIONS_PER_USER'
       | 'QUERY_COST_PER_SECOND_PER_CONNECTION'
       | 'QUERY_COST_PER_SECOND_PER_USER'
+      | 'MAX_HTTP_REQUESTS_PER_USER'
       | 'LOGIN_FAILURES_PER_ACCOUNT'
       | 'LOGIN_FAILURES_PER_ADDRESS'
       | 'LOGIN_FAILURE_WINDOW_SECONDS'
@@ -112,6 +113,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
         maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER ?? defaultLimits.maxConnectionsPerUser,
         queryCostPerSecondPerConnection: config.QUERY_COST_PER_SECOND_PER_CONNECTION ?? defaultLimits.queryCostPerSecondPerConnection,
         queryCostPerSecondPerUser: config.QUERY_COST_PER_SECOND_PER_USER ?? defaultLimits.queryCostPerSecondPerUser,
+        maxHttpRequestsPerUser: config.MAX_HTTP_REQUESTS_PER_USER ?? defaultLimits.maxHttpRequestsPerUser,
         logins: {
           failuresPerAccount: config.LOGIN_FAILURES_PER_ACCOUNT ?? defaultLimits.logins.failuresPerAccount,
           failuresPerAddress: config.LOGIN_FAILURES_PER_ADDRESS ?? defaultLimits.logins.failuresPerAddress,

@@ -38,6 +38,7 @@ const configSchema = z.object({
   SLOW_CONSUMER_DRAIN_MS: z.coerce.number().int().positive().default(30_000),
   QUERY_COST_PER_SECOND_PER_CONNECTION: z.coerce.number().positive().default(200),
   QUERY_COST_PER_SECOND_PER_USER: z.coerce.number().positive().default(400),
+  MAX_HTTP_REQUESTS_PER_USER: z.coerce.number().int().positive().default(16),
   MAX_BATCH_SIZE: z.coerce.number().int().positive().default(DEFAULT_MAX_BATCH_SIZE),
   MAX_REQUESTS_IN_FLIGHT_PER_CONNECTION: z.coerce.number().int().positive().default(8),
   AUTH_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),

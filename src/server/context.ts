@@ -147,13 +147,20 @@ export function bearerToken(header: string | string[] | undefined): string | nul
  * alone still runs the procedure and answers 200 with a cryptic error event.
  */
 export function createHttpContextFactory(deps: AppDeps) {
-  return async ({ req, info }: CreateHTTPContextOptions) => {
+  return async ({ req, res, info }: CreateHTTPContextOptions) => {
     if (info.type === 'subscription') throw new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: SUBSCRIPTIONS_OVER_HTTP });
     const ctx = await createContextInner(deps, bearerToken(req.headers.authorization), newConnectionInfo('http', clientAddress(req, deps.trustedProxies)));
-    // HTTP has no lasting connection: all of a user's HTTP requests share one budget,
-    // so splitting calls over many requests gains nothing.
-    if (ctx.session) ctx.connection.id = `http-user-${ctx.session.user.id}`;
-    else if (req.headers.authorization) deps.metrics.authFailures.inc({ door: 'http' });
+    if (ctx.session) {
+      // HTTP has no lasting connection: all of a user's HTTP requests share one budget,
+      // so splitting calls over many requests gains nothing.
+      ctx.connection.id = `http-user-${ctx.session.user.id}`;
+      try {
+        res.once('close', deps.limits.beginHttpRequest(ctx.session.user.id, () => res.writableLength + (res.socket?.writableLength ?? 0)));
+      } catch (error) {
+        deps.metrics.rateLimited.inc({ limit: 'HTTP requests per user' });
+        throw error;
+      }
+    } else if (req.headers.authorization) deps.metrics.authFailures.inc({ door: 'http' });
     return ctx;
   };
 }

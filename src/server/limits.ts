@@ -15,6 +15,8 @@ export interface LimitsConfig {
   queryCostPerSecondPerConnection: number;
   /** Query cost one user may spend per second across their connections on one node. */
   queryCostPerSecondPerUser: number;
+  /** HTTP requests of one user being answered at once on one node (until their answer is written out). */
+  maxHttpRequestsPerUser: number;
   /** Sign-in throttling per account and per client address (see limits/logins.ts). */
   logins: LoginLimitsConfig;
 }
@@ -27,6 +29,7 @@ export const defaultLimits: LimitsConfig = {
   maxConnectionsPerUser: 20,
   queryCostPerSecondPerConnection: 200,
   queryCostPerSecondPerUser: 400,
+  maxHttpRequestsPerUser: 16,
   // 10 failed sign-ins of one account, or 100 from one address, within 15 minutes lock it for 15 minutes;
   // an account locked again before it signs in, twice as long each time, up to 24 hours.
   logins: { failuresPerAccount: 10, failuresPerAddress: 100, windowSeconds: 15 * 60, lockSeconds: 15 * 60, maxLockSeconds: 24 * 3600 },
@@ -41,6 +44,9 @@ export function queryCost(rawInput: unknown): number {
   const limit = typeof rawInput === 'object' && rawInput !== null ? (rawInput as { limit?: unknown }).limit : undefined;
   return 1 + (typeof limit === 'number' && Number.isFinite(limit) ? Math.floor(Math.min(Math.max(limit, 0), 1000) / 100) : 0);
 }
+
+/** What a user's open HTTP answers may hold unread before their next request is refused. */
+export const MAX_UNREAD_HTTP_BYTES = 4 * 1024 * 1024;
 
 /** Carried as the cause of TOO_MANY_REQUESTS; the error formatter exposes `retryAfterMs`. */
 export class RateLimited extends Error {
@@ -122,6 +128,7 @@ export function createLimits(config: LimitsConfig = defaultLimits, shared?: Redi
   const queriesByConnection = new RateLimiter(config.queryCostPerSecondPerConnection);
   const queriesByUser = new RateLimiter(config.queryCostPerSecondPerUser);
   const connectionsByUser = new Map<string, number>();
+  const httpRequestsByUser = new Map<string, Set<() => number>>();
   let slots = 0;
   const logins = new LoginThrottle(config.logins, { redis: shared?.client });
 
@@ -177,6 +184,29 @@ export function createLimits(config: LimitsConfig = defaultLimits, shared?: Redi
         throw tooManyRequests('connections per user', 5_000);
       }
       return release;
+    },
+    /**
+     * Counts an HTTP request of the user until its answer is written out (or its
+     * connection closes); returns its release, or throws when the user has
+     * `maxHttpRequestsPerUser` requests open, or their open answers still hold more than
+     * `MAX_UNREAD_HTTP_BYTES` their clients have not read (`unread` tells each one's).
+     * HTTP answers cannot be paused as a WebSocket is: this, the query budget and the
+     * batch size are what bound them.
+     */
+    beginHttpRequest(userId: string, unread: () => number): () => void {
+      const open = httpRequestsByUser.get(userId);
+      if (open && open.size >= config.maxHttpRequestsPerUser) throw tooManyRequests('HTTP requests per user', 250);
+      if (open) {
+        let bytes = 0;
+        for (const unreadOf of open) bytes += unreadOf();
+        if (bytes > MAX_UNREAD_HTTP_BYTES) throw tooManyRequests('unread HTTP answers per user', 1_000);
+      }
+      httpRequestsByUser.set(userId, (open ?? new Set()).add(unread));
+      return () => {
+        const set = httpRequestsByUser.get(userId);
+        if (!set?.delete(unread) || set.size > 0) return;
+        httpRequestsByUser.delete(userId);
+      };
     },
     /** The user's WebSocket connections on this node. */
     connectionsOf(userId: string): number {
