@@ -32,7 +32,11 @@ export interface ServerOptions {
 
 /** Bounds on what one connection or request may ask of the server at once (README "Security"). */
 export interface RequestLimits {
-  /** Calls in one HTTP batch or one WebSocket frame; a larger batch is refused whole with TOO_MANY_REQUESTS. */
+  /**
+   * Calls in one HTTP batch; a larger batch is refused whole with TOO_MANY_REQUESTS. A
+   * WebSocket frame may carry `maxSubscriptionsPerConnection` more (a reconnecting
+   * client's subscriptions come in one frame).
+   */
   maxBatchSize: number;
   /** Requests one WebSocket connection runs at once; more wait (the connection is not read meanwhile). */
   maxInflightPerConnection: number;
@@ -147,6 +151,9 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     maxPayload: MAX_WS_PAYLOAD,
     ...(options.batchWrites !== false ? { WebSocket: BatchingWebSocket } : {}),
   }) as WebSocketServer;
+  // A frame may carry that many calls and, beyond them, one per subscription a connection may
+  // have: tRPC's client resends every open subscription in one frame when it reconnects.
+  const wsBatchSize = limits.maxBatchSize + deps.limits.config.maxSubscriptionsPerConnection;
   // tRPC's WebSocket protocol (ws-handler.ts); keep-alive.ts sends its PINGs, one timer for all connections.
   const wsHandler = serveTrpcOverWebSocket({
     wss,
@@ -155,15 +162,15 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     encoder: wsEncoder,
     onError,
     subscriptionContext: withSubscriptionRequest,
-    maxBatchSize: limits.maxBatchSize,
+    maxBatchSize: wsBatchSize,
     authTimeoutMs: limits.authTimeoutMs,
     clientAddress: addressOf,
     flow: {
       maxBufferedBytes: deps.backpressure.maxBufferedBytes,
       drainTimeoutMs: deps.backpressure.drainTimeoutMs,
       maxInflight: limits.maxInflightPerConnection,
-      // Reading stops as soon as one waits: what waits is at most what was read already, about a batch.
-      maxWaiting: limits.maxBatchSize * 2,
+      // Reading stops once half of these wait: what waits is at most what was read already, about a frame.
+      maxWaiting: wsBatchSize,
     },
     onSlowConsumer: (ctx) => {
       deps.metrics.slowConsumersDropped.inc({ action: 'closed' });
