@@ -1,6 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { modules, type AnyModule } from '../../shared/modules.ts';
+import { idSchema } from '../../shared/text.ts';
 import type { PublicUser } from '../../shared/auth.ts';
 import type { AppDeps } from '../context.ts';
 import type { Db, Tx } from '../db/client.ts';
@@ -62,7 +63,7 @@ function checkRules(module: AnyModule, record: Record<string, unknown>) {
   if (problem) throw fieldError(problem.field, problem.message, record[problem.field]);
 }
 
-const cursorSchema = z.tuple([z.iso.datetime(), z.string().min(1)]);
+const cursorSchema = z.tuple([z.iso.datetime(), idSchema]);
 
 function encodeCursor(row: WireRecord): string {
   return Buffer.from(JSON.stringify([row.createdAt, row.id])).toString('base64url');
