@@ -9,6 +9,7 @@ import { withSubscriptionRequest } from './events/subscribe.ts';
 import { keepConnectionsAlive } from './keep-alive.ts';
 import type { Logger } from './logger.ts';
 import { appRouter } from './routers/_app.ts';
+import { errorIdOf } from './trpc.ts';
 import { serveWebApp } from './web.ts';
 import { BatchingWebSocket } from './ws-batching.ts';
 import { serveTrpcOverWebSocket } from './ws-handler.ts';
@@ -58,7 +59,10 @@ function upgradeRequest(req: IncomingMessage): IncomingMessage {
 /** One HTTP server on one port: tRPC over HTTP and WebSocket at /trpc, and GET /healthz. */
 export async function startServer(deps: AppDeps, options: ServerOptions): Promise<RunningServer> {
   const onError = ({ error, path }: { error: { code: string; message: string; cause?: unknown }; path?: string }) => {
-    if (error.code === 'INTERNAL_SERVER_ERROR') options.logger.error('procedure failed', { path, message: error.message, cause: String(error.cause) });
+    if (error.code !== 'INTERNAL_SERVER_ERROR') return;
+    // The client was told only this id (trpc.ts): everything else is here.
+    const stack = error.cause instanceof Error ? error.cause.stack : (error as { stack?: string }).stack;
+    options.logger.error('procedure failed', { errorId: errorIdOf(error), path, message: error.message, cause: String(error.cause), stack });
   };
   const trpcHandler = createHTTPHandler({
     router: appRouter,

@@ -160,8 +160,10 @@ export function createWebhookHandler(deps: AppDeps, options: WebhookOptions) {
         reply(status, body);
       } catch (error) {
         if (error instanceof WebhookError) return reply(error.status, { error: error.message });
-        deps.logger.error('webhook failed', { path: pathname, error: String(error) });
-        reply(500, { error: 'Internal error' });
+        // As for procedures (trpc.ts): the carrier gets an id, the log gets the details.
+        const errorId = randomBytes(6).toString('hex');
+        deps.logger.error('webhook failed', { errorId, path: pathname, error: String(error), stack: error instanceof Error ? error.stack : undefined });
+        reply(500, { error: `Internal error (id ${errorId})` });
       }
     })();
     return true;
