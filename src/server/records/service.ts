@@ -84,12 +84,21 @@ export interface ListInput {
   status?: string | undefined;
 }
 
+/**
+ * Prisma's `contains` becomes `ILIKE '%' || value || '%'` and does not escape the value:
+ * a search for `100%` would find `1000`, `a_b` would find `axb`. Backslash is PostgreSQL's
+ * LIKE escape character.
+ * @see https://github.com/prisma/prisma/issues/19506
+ */
+const likeLiteral = (value: string) => value.replace(/[\\%_]/g, '\\$&');
+
 /** Newest first, keyset-paginated on (createdAt, id) so pages stay stable while records are added. */
 export async function listRecords({ deps, user }: Actor, module: AnyModule, input: ListInput) {
   const and: object[] = [{ orgId: user.orgId }];
   if (input.status) and.push({ [module.statusField]: input.status });
   if (input.search) {
-    and.push({ OR: module.search.map((field) => ({ [field]: { contains: input.search, mode: 'insensitive' } })) });
+    const contains = likeLiteral(input.search);
+    and.push({ OR: module.search.map((field) => ({ [field]: { contains, mode: 'insensitive' } })) });
   }
   if (input.cursor) {
     const [createdAt, id] = decodeCursor(input.cursor);
