@@ -115,6 +115,11 @@ export async function listRecords({ deps, user }: Actor, module: AnyModule, inpu
   return { items, nextCursor: rows.length > input.limit && last ? encodeCursor(last) : null };
 }
 
+/** Whether the org has a record with this id: one indexed lookup, the id only. */
+export async function isRecordOfOrg(db: Db, module: AnyModule, orgId: string, id: string): Promise<boolean> {
+  return (await delegateOf(db, module).findFirst({ where: { id, orgId }, select: { id: true } })) !== null;
+}
+
 export async function getRecord({ deps, user }: Actor, module: AnyModule, id: string): Promise<WireRecord> {
   const row = await delegateOf(deps.db, module).findFirst({ where: { id, orgId: user.orgId } });
   if (!row) throw notFound(module, id);
