@@ -8,6 +8,7 @@ import { createHttpContextFactory, createWsContextFactory, type AppDeps } from '
 import { withSubscriptionRequest } from './events/subscribe.ts';
 import { keepConnectionsAlive } from './keep-alive.ts';
 import type { Logger } from './logger.ts';
+import { corsResponseMeta, OriginPolicy } from './origins.ts';
 import { appRouter } from './routers/_app.ts';
 import { errorIdOf } from './trpc.ts';
 import { serveWebApp } from './web.ts';
@@ -25,6 +26,8 @@ export interface ServerOptions {
   drainTimeoutMs?: number;
   /** Write each socket's frames of one event-loop turn at once (see ws-batching.ts). @default true */
   batchWrites?: boolean;
+  /** Browser origins besides the server's own that may open a WebSocket or read /trpc answers (origins.ts). @default the Vite dev server's */
+  allowedOrigins?: readonly string[];
 }
 
 export interface RunningServer {
@@ -70,8 +73,10 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     maxBodySize: MAX_HTTP_BODY,
     createContext: createHttpContextFactory(deps),
     onError,
+    responseMeta: corsResponseMeta,
   });
 
+  const origins = new OriginPolicy(options.allowedOrigins);
   const webhooks = createWebhookHandler(deps, { ringTimeoutMs: deps.callRingTimeoutMs });
   let draining = false;
   const maxBufferedBytes = () => {
@@ -89,7 +94,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
       deps.metrics.subscriptions.set(deps.bus.listenerCount());
       void deps.metrics.registry.metrics().then((text) => res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text));
     } else if (pathname.startsWith(`${TRPC_PATH}/`)) {
-      trpcHandler(req, res);
+      if (!origins.applyCors(req, res)) trpcHandler(req, res);
     } else if (webhooks(req, res, pathname)) {
       // Served.
     } else if (!serveWebApp(req, res)) {
@@ -119,6 +124,12 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     }
     if (new URL(req.url ?? '/', 'http://localhost').pathname !== TRPC_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    // Browsers send Origin on every upgrade and CORS does not apply to WebSockets: a page of another site is refused here.
+    if (!origins.allowsUpgrade(req)) {
+      options.logger.warn('websocket refused: origin not allowed', { origin: req.headers.origin, remote: req.socket.remoteAddress });
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, upgradeRequest(req)));

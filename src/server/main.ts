@@ -14,6 +14,7 @@ const server = await startServer(app.deps, {
   keepAlive: { pingMs: config.KEEPALIVE_PING_MS, pongWaitMs: config.KEEPALIVE_PONG_WAIT_MS },
   drainTimeoutMs: config.SHUTDOWN_DRAIN_MS,
   batchWrites: config.WS_BATCH_WRITES,
+  allowedOrigins: config.ALLOWED_ORIGINS,
 });
 
 console.log(`Tandem is running at ${server.url}  (tRPC: ${server.trpcUrl}, WebSocket: ${server.wsUrl})`);
