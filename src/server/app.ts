@@ -11,7 +11,7 @@ import type { Logger } from './logger.ts';
 import { corsResponseMeta, OriginPolicy } from './origins.ts';
 import { appRouter } from './routers/_app.ts';
 import { errorIdOf } from './trpc.ts';
-import { serveWebApp } from './web.ts';
+import { API_SECURITY_HEADERS, serveWebApp } from './web.ts';
 import { BatchingWebSocket } from './ws-batching.ts';
 import { serveTrpcOverWebSocket } from './ws-handler.ts';
 import { wsEncoder } from './ws-encoder.ts';
@@ -85,6 +85,8 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     return max;
   };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    // Defaults for every answer; the web app's own (web.ts) replace them on its files.
+    for (const [name, value] of Object.entries(API_SECURITY_HEADERS)) res.setHeader(name, value);
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (pathname === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true }));
