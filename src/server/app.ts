@@ -61,10 +61,10 @@ function upgradeRequest(req: IncomingMessage): IncomingMessage {
 
 /** One HTTP server on one port: tRPC over HTTP and WebSocket at /trpc, and GET /healthz. */
 export async function startServer(deps: AppDeps, options: ServerOptions): Promise<RunningServer> {
-  const onError = ({ error, path }: { error: { code: string; message: string; cause?: unknown }; path?: string }) => {
+  const onError = ({ error, path }: { error: { code: string; message: string; cause?: unknown; stack?: string }; path?: string }) => {
     if (error.code !== 'INTERNAL_SERVER_ERROR') return;
     // The client was told only this id (trpc.ts): everything else is here.
-    const stack = error.cause instanceof Error ? error.cause.stack : (error as { stack?: string }).stack;
+    const stack = error.cause instanceof Error ? error.cause.stack : error.stack;
     options.logger.error('procedure failed', { errorId: errorIdOf(error), path, message: error.message, cause: String(error.cause), stack });
   };
   const trpcHandler = createHTTPHandler({
