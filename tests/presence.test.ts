@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TandemClient } from '../src/client/trpc.ts';
+import { requireRecordOfOrg } from '../src/server/presence/records.ts';
 import { PresenceService } from '../src/server/presence/service.ts';
+import type { ConnectionInfo } from '../src/server/context.ts';
+import type { Db } from '../src/server/db/client.ts';
 import type { PresenceEntry, RecordActivity } from '../src/shared/presence.ts';
 import { startProxy } from './helpers/proxy.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
@@ -166,6 +169,27 @@ describe('presence', () => {
     expect(refused.length).toBeGreaterThanOrEqual(10);
     expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ data: { code: 'TOO_MANY_REQUESTS', retryAfterMs: expect.any(Number) } });
     expect(String((refused[0] as PromiseRejectedResult).reason.message)).toMatch(/realtime/);
+  });
+});
+
+describe('the record check of presence and typing', () => {
+  it('asks the database once per record and connection, by id and org, the id only', async () => {
+    const findFirst = vi.fn(async ({ where }: { where: { id: string } }) => (where.id === 'job-1' || where.id === 'conv-1' ? { id: where.id } : null));
+    const db = { job: { findFirst }, conversation: { findFirst } } as unknown as Db;
+    const connection: ConnectionInfo = { id: 'ws-test-1', subscriptions: 0 };
+    const ctx = { db, connection, user: { orgId: 'org-a' } };
+    for (let i = 0; i < 5; i++) await requireRecordOfOrg(ctx, 'jobs', 'job-1');
+    await requireRecordOfOrg(ctx, 'conversations', 'conv-1');
+    expect(findFirst.mock.calls.map(([args]) => args)).toEqual([
+      { where: { id: 'job-1', orgId: 'org-a' }, select: { id: true } },
+      { where: { id: 'conv-1', orgId: 'org-a' }, select: { id: true } },
+    ]);
+    // Not found is not remembered: asked again each time, NOT_FOUND each time.
+    for (let i = 0; i < 2; i++) await expect(requireRecordOfOrg(ctx, 'jobs', 'job-2')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(findFirst).toHaveBeenCalledTimes(4);
+    // Another connection checks for itself.
+    await requireRecordOfOrg({ ...ctx, connection: { id: 'ws-test-2', subscriptions: 0 } }, 'jobs', 'job-1');
+    expect(findFirst).toHaveBeenCalledTimes(5);
   });
 });
 
