@@ -274,11 +274,11 @@ describe('typing in a conversation', () => {
     await vi.waitFor(() => expect(watching.items.at(-1)).toMatchObject({ type: 'typing', userId: t.users['bob@acme.test'].id, typing: true }), { timeout: 2_000 });
     await bob.trpc.typing.stop.mutate({ module: 'conversations', recordId: conversationId });
     await vi.waitFor(() => expect(watching.items.at(-1)).toMatchObject({ type: 'typing', typing: false }), { timeout: 2_000 });
-    // Carol typing on that id (her org has no such conversation) reaches nobody in Acme.
+    // Carol typing on that id (her org has no such conversation) is NOT_FOUND and reaches nobody in Acme.
     const carol = await t.client('carol@globex.test');
     await vi.waitFor(() => expect(carol.connection.state).toBe('open'), { timeout: 5_000 });
     const count = watching.items.length;
-    await carol.trpc.typing.start.mutate({ module: 'conversations', recordId: conversationId });
+    await expect(carol.trpc.typing.start.mutate({ module: 'conversations', recordId: conversationId })).rejects.toMatchObject({ data: { code: 'NOT_FOUND' } });
     await bob.trpc.typing.start.mutate({ module: 'conversations', recordId: conversationId });
     await vi.waitFor(() => expect(watching.items.at(-1)).toMatchObject({ userId: t.users['bob@acme.test'].id, typing: true }), { timeout: 2_000 });
     expect(watching.items.slice(count).every((item) => item.userId !== t.users['carol@globex.test'].id)).toBe(true);

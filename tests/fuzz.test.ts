@@ -21,7 +21,9 @@ function createRandom(seed: number) {
   return { int: (max: number) => Math.floor(next() * max), pick: <T>(items: readonly T[]) => items[Math.floor(next() * items.length)]! };
 }
 
-const PATHS = ['jobs.create', 'jobs.update', 'jobs.delete', 'leads.create', 'clients.list', 'events.onAny', 'jobs.onChange', 'auth.login', 'auth.refresh', 'nope', '__proto__.x', 'constructor', '', 'jobs', 'events.since'];
+const PATHS = ['jobs.create', 'jobs.update', 'jobs.delete', 'jobs.byId', 'leads.create', 'clients.list', 'events.onAny', 'jobs.onChange', 'auth.login', 'auth.refresh', 'nope', '__proto__.x', 'constructor', '', 'jobs', 'events.since', 'presence.view', 'typing.start', 'presence.onRecord', 'messages.send'];
+/** Control characters PostgreSQL refuses (NUL) or that have no place in a line: refused as bad input, never an internal error. */
+const CONTROL = '\u0000\u0001\u001b\u007f';
 const METHODS = ['query', 'mutation', 'subscription', 'subscription.stop', 'connectionParams', 'reconnect', 'PING', 'bogus', null, 42];
 
 /** One hostile frame: broken JSON, wrong shapes, wrong types, huge or deep values, unknown procedures, invalid inputs. */
@@ -44,6 +46,13 @@ function hostileFrame(random: ReturnType<typeof createRandom>, i: number): strin
     { email: 'not-an-email', password: '' },
     { limit: 1e9 },
     { name: null },
+    { title: `roof${CONTROL}` },
+    { id: CONTROL, expectedVersion: 1, patch: { title: 'x' } },
+    { id: `job${CONTROL}` },
+    { module: 'jobs', recordId: CONTROL, field: 'title' },
+    { lastEventId: '0', recordId: CONTROL },
+    { conversationId: CONTROL, body: `hi${CONTROL}` },
+    { search: `${CONTROL}%_\\` },
   ]);
   switch (random.int(12)) {
     case 0:
@@ -67,11 +76,14 @@ function hostileFrame(random: ReturnType<typeof createRandom>, i: number): strin
     case 9:
       return JSON.stringify({ method: 'connectionParams', data: random.pick([null, { token: 'forged' }, 'x', { token: { $gt: '' } }]) });
     case 10:
-      return JSON.stringify({ id: i, method: 'query', params: { path: 'jobs.list', input: { limit: random.pick([0, -1, 201, 'ten']), search: 'x'.repeat(random.int(500)) } } });
+      return JSON.stringify({ id: i, method: 'query', params: { path: 'jobs.list', input: { limit: random.pick([0, -1, 201, 'ten', 5]), search: random.pick(['x'.repeat(random.int(500)), CONTROL, `a${CONTROL.slice(random.int(4))}`]) } } });
     default:
       return JSON.stringify({ id: i, method: 'mutation', params: { path: random.pick(['jobs.update', 'jobs.delete']), input: badInput } });
   }
 }
+
+/** Answers that were internal errors: hostile input must be refused as such, never reach the database. */
+const internalErrors: string[] = [];
 
 async function hostileSocket(random: ReturnType<typeof createRandom>, frames: number, start: number, token: string | null): Promise<number> {
   const url = token === null && random.int(2) === 0 ? t.server.wsUrl : `${t.server.wsUrl}?connectionParams=1`;
@@ -81,7 +93,9 @@ async function hostileSocket(random: ReturnType<typeof createRandom>, frames: nu
   let probeAnswered: () => void = () => undefined;
   const probe = new Promise<void>((resolve) => (probeAnswered = resolve));
   socket.on('message', (data) => {
-    if (String(data).includes('"id":"probe"')) probeAnswered();
+    const text = String(data);
+    if (text.includes('"id":"probe"')) probeAnswered();
+    if (text.includes('INTERNAL_SERVER_ERROR')) internalErrors.push(text.slice(0, 500));
   });
   await new Promise((resolve) => socket.once('open', resolve));
   if (token !== null) socket.send(JSON.stringify({ method: 'connectionParams', data: { token } }));
@@ -142,6 +156,7 @@ describe('fuzz', () => {
     await writes;
 
     expect(sent).toBeGreaterThanOrEqual(10_000);
+    expect(internalErrors).toEqual([]);
     expect(await orgSnapshot(carol.orgId)).toEqual(before);
     await vi.waitFor(() => expect(received.map((event) => event.recordId)).toEqual(written), { timeout: 10_000 });
     expect((await fetch(`${t.server.url}/healthz`)).status).toBe(200);

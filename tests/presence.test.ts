@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TandemClient } from '../src/client/trpc.ts';
+import { requireRecordOfOrg } from '../src/server/presence/records.ts';
 import { PresenceService } from '../src/server/presence/service.ts';
+import type { ConnectionInfo } from '../src/server/context.ts';
+import type { Db } from '../src/server/db/client.ts';
 import type { PresenceEntry, RecordActivity } from '../src/shared/presence.ts';
 import { startProxy } from './helpers/proxy.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
@@ -25,9 +28,11 @@ function watchPresence(client: TandemClient) {
 
 function watchRecord(client: TandemClient, module: 'jobs', recordId: string) {
   const activity: RecordActivity[] = [];
-  const subscription = client.trpc.presence.onRecord.subscribe({ module, recordId }, { onData: ({ data }) => activity.push(data) });
+  let error: unknown;
+  const subscription = client.trpc.presence.onRecord.subscribe({ module, recordId }, { onData: ({ data }) => activity.push(data), onError: (cause) => (error = cause) });
   return {
     activity,
+    error: () => error,
     stop: () => subscription.unsubscribe(),
     viewers: () => {
       const last = activity.filter((a) => a.type === 'viewers').at(-1);
@@ -87,6 +92,7 @@ describe('presence', () => {
     const job = await bob.trpc.jobs.create.mutate({ title: 'Watched together' });
     const bobWatches = watchRecord(bob, 'jobs', job.id);
     const carolWatches = watchRecord(carol, 'jobs', job.id);
+    await vi.waitFor(() => expect(carolWatches.error()).toMatchObject({ data: { code: 'NOT_FOUND' } }), { timeout: 5_000 });
     await vi.waitFor(() => expect(bobWatches.viewers()).toEqual([]), { timeout: 5_000 });
 
     const aliceTab = await t.client('alice@acme.test');
@@ -110,11 +116,48 @@ describe('presence', () => {
 
     await aliceTab.close();
     await vi.waitFor(() => expect(bobWatches.viewers()).toEqual([]), { timeout: 5_000 });
-    // Globex watched the same id all along and saw only its own (empty) viewer list.
-    expect(carolWatches.activity.every((a) => a.type === 'viewers' && a.viewers.length === 0)).toBe(true);
+    // Globex was refused the id and saw nothing of it.
+    expect(carolWatches.activity).toEqual([]);
     bobWatches.stop();
     carolWatches.stop();
   }, 20_000);
+
+  it('answers NOT_FOUND for a record or conversation of another org, or none, as byId does', async () => {
+    const alice = await t.client('alice@acme.test');
+    const carol = await t.client('carol@globex.test');
+    await vi.waitFor(() => expect(carol.connection.state).toBe('open'), { timeout: 5_000 });
+    const job = await alice.trpc.jobs.create.mutate({ title: 'Acme only' });
+    const conversation = await alice.trpc.conversations.start.mutate({ phone: '+15550009999', body: 'Hello' });
+    const refs = [
+      { module: 'jobs' as const, recordId: job.id },
+      { module: 'conversations' as const, recordId: conversation.conversation.id },
+      { module: 'leads' as const, recordId: 'no-such-lead' },
+    ];
+    await expect(carol.trpc.jobs.byId.query({ id: job.id })).rejects.toMatchObject({ data: { code: 'NOT_FOUND' } });
+    for (const ref of refs) {
+      for (const attempt of [
+        carol.trpc.presence.view.mutate(ref),
+        carol.trpc.presence.leave.mutate(ref),
+        carol.trpc.typing.start.mutate({ ...ref, field: 'title' }),
+        carol.trpc.typing.stop.mutate({ ...ref, field: 'title' }),
+      ]) {
+        await expect(attempt).rejects.toMatchObject({ data: { code: 'NOT_FOUND' } });
+      }
+      const error = await new Promise((resolve) => {
+        const subscription = carol.trpc.presence.onRecord.subscribe(ref, { onData: () => resolve('data'), onError: resolve });
+        return () => subscription.unsubscribe();
+      });
+      expect(error).toMatchObject({ data: { code: 'NOT_FOUND' } });
+    }
+    const acmeKey = t.deps.presence.recordKey(t.users['carol@globex.test'].orgId, 'jobs', job.id);
+    expect(t.deps.presence.viewers(acmeKey)).toEqual([]);
+    // The org's own records still work, the conversation too; a record deleted while viewed can be left.
+    expect((await alice.trpc.presence.view.mutate(refs[0]!)).viewers.map((viewer) => viewer.name)).toEqual(['Alice Anders']);
+    await alice.trpc.typing.start.mutate({ ...refs[1]! });
+    await alice.trpc.typing.stop.mutate({ ...refs[1]! });
+    await alice.trpc.jobs.delete.mutate({ id: job.id });
+    expect((await alice.trpc.presence.leave.mutate(refs[0]!)).viewers).toEqual([]);
+  });
 
   it('rate limits typing and viewing messages per connection', async () => {
     const client = await t.client('carol@globex.test');
@@ -126,6 +169,27 @@ describe('presence', () => {
     expect(refused.length).toBeGreaterThanOrEqual(10);
     expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ data: { code: 'TOO_MANY_REQUESTS', retryAfterMs: expect.any(Number) } });
     expect(String((refused[0] as PromiseRejectedResult).reason.message)).toMatch(/realtime/);
+  });
+});
+
+describe('the record check of presence and typing', () => {
+  it('asks the database once per record and connection, by id and org, the id only', async () => {
+    const findFirst = vi.fn(async ({ where }: { where: { id: string } }) => (where.id === 'job-1' || where.id === 'conv-1' ? { id: where.id } : null));
+    const db = { job: { findFirst }, conversation: { findFirst } } as unknown as Db;
+    const connection: ConnectionInfo = { id: 'ws-test-1', subscriptions: 0 };
+    const ctx = { db, connection, user: { orgId: 'org-a' } };
+    for (let i = 0; i < 5; i++) await requireRecordOfOrg(ctx, 'jobs', 'job-1');
+    await requireRecordOfOrg(ctx, 'conversations', 'conv-1');
+    expect(findFirst.mock.calls.map(([args]) => args)).toEqual([
+      { where: { id: 'job-1', orgId: 'org-a' }, select: { id: true } },
+      { where: { id: 'conv-1', orgId: 'org-a' }, select: { id: true } },
+    ]);
+    // Not found is not remembered: asked again each time, NOT_FOUND each time.
+    for (let i = 0; i < 2; i++) await expect(requireRecordOfOrg(ctx, 'jobs', 'job-2')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(findFirst).toHaveBeenCalledTimes(4);
+    // Another connection checks for itself.
+    await requireRecordOfOrg({ ...ctx, connection: { id: 'ws-test-2', subscriptions: 0 } }, 'jobs', 'job-1');
+    expect(findFirst).toHaveBeenCalledTimes(5);
   });
 });
 

@@ -144,6 +144,19 @@ describe('records', () => {
     expect((await rejection(alice.jobs.list({ cursor: 'not-a-cursor' }))).code).toBe('BAD_REQUEST');
   });
 
+  it('searches for %, _ and \\ literally, not as LIKE wildcards', async () => {
+    const alice = await t.caller('alice@acme.test');
+    const titles = ['Lit 100% done', 'Lit 1000 done', 'Lit a_b', 'Lit axb', 'Lit c\\d', 'Lit cd'];
+    for (const title of titles) await alice.jobs.create({ title });
+    const found = async (search: string) => (await alice.jobs.list({ search })).items.map((job) => job.title).sort();
+    expect(await found('100%')).toEqual(['Lit 100% done']);
+    expect(await found('lit 100% D')).toEqual(['Lit 100% done']);
+    expect(await found('a_b')).toEqual(['Lit a_b']);
+    expect(await found('c\\d')).toEqual(['Lit c\\d']);
+    expect(await found('%')).toEqual(['Lit 100% done']);
+    expect((await found('Lit ')).length).toBe(titles.length);
+  });
+
   it('refuses references to records of another org or that do not exist', async () => {
     const alice = await t.caller('alice@acme.test');
     const carol = await t.caller('carol@globex.test');

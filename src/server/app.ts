@@ -10,8 +10,10 @@ import { clientAddress, createHttpContextFactory, createWsContextFactory, type A
 import { withSubscriptionRequest } from './events/subscribe.ts';
 import { keepConnectionsAlive } from './keep-alive.ts';
 import type { Logger } from './logger.ts';
+import { corsResponseMeta, OriginPolicy } from './origins.ts';
 import { appRouter } from './routers/_app.ts';
-import { serveWebApp } from './web.ts';
+import { errorIdOf } from './trpc.ts';
+import { API_SECURITY_HEADERS, serveWebApp } from './web.ts';
 import { BatchingWebSocket } from './ws-batching.ts';
 import { serveTrpcOverWebSocket } from './ws-handler.ts';
 import { wsEncoder } from './ws-encoder.ts';
@@ -28,6 +30,8 @@ export interface ServerOptions {
   batchWrites?: boolean;
   /** What one client may make the server hold (see `defaultRequestLimits`). */
   requestLimits?: Partial<RequestLimits>;
+  /** Browser origins besides the server's own that may open a WebSocket or read /trpc answers (origins.ts). @default the Vite dev server's */
+  allowedOrigins?: readonly string[];
 }
 
 /** Bounds on what one connection or request may ask of the server at once (README "Security"). */
@@ -101,8 +105,11 @@ function tooManyRequestsResponse(res: ServerResponse, message: string) {
 export async function startServer(deps: AppDeps, options: ServerOptions): Promise<RunningServer> {
   const limits: RequestLimits = { ...defaultRequestLimits, ...options.requestLimits };
   const addressOf = (req: IncomingMessage) => clientAddress(req, deps.trustedProxies);
-  const onError = ({ error, path }: { error: { code: string; message: string; cause?: unknown }; path?: string }) => {
-    if (error.code === 'INTERNAL_SERVER_ERROR') options.logger.error('procedure failed', { path, message: error.message, cause: String(error.cause) });
+  const onError = ({ error, path }: { error: { code: string; message: string; cause?: unknown; stack?: string }; path?: string }) => {
+    if (error.code !== 'INTERNAL_SERVER_ERROR') return;
+    // The client was told only this id (trpc.ts): everything else is here.
+    const stack = error.cause instanceof Error ? error.cause.stack : error.stack;
+    options.logger.error('procedure failed', { errorId: errorIdOf(error), path, message: error.message, cause: String(error.cause), stack });
   };
   const trpcHandler = createHTTPHandler({
     router: appRouter,
@@ -112,10 +119,11 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     maxBatchSize: limits.maxBatchSize,
     createContext: createHttpContextFactory(deps),
     onError,
-    // A subscription over HTTP is refused (context.ts): say so with the status too, so an EventSource does not reconnect.
-    responseMeta: ({ type }) => (type === 'subscription' ? { status: 405 } : {}),
+    // CORS for allowed origins; a subscription over HTTP is refused (context.ts), and says so with its status too, so an EventSource does not reconnect.
+    responseMeta: ({ type }) => (type === 'subscription' ? { ...corsResponseMeta(), status: 405 } : corsResponseMeta()),
   });
 
+  const origins = new OriginPolicy(options.allowedOrigins);
   const webhooks = createWebhookHandler(deps, { ringTimeoutMs: deps.callRingTimeoutMs });
   let draining = false;
   const maxBufferedBytes = () => {
@@ -124,6 +132,8 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     return max;
   };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    // Defaults for every answer; the web app's own (web.ts) replace them on its files.
+    for (const [name, value] of Object.entries(API_SECURITY_HEADERS)) res.setHeader(name, value);
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (pathname === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true }));
@@ -133,6 +143,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
       deps.metrics.subscriptions.set(deps.bus.listenerCount());
       void deps.metrics.registry.metrics().then((text) => res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text));
     } else if (pathname.startsWith(`${TRPC_PATH}/`)) {
+      if (origins.applyCors(req, res)) return;
       if (isOversizedBatch(req.url, pathname, limits.maxBatchSize)) {
         deps.metrics.rateLimited.inc({ limit: 'requests per batch' });
         tooManyRequestsResponse(res, `Too many requests (requests per batch: at most ${limits.maxBatchSize})`);
@@ -185,6 +196,12 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     }
     if (new URL(req.url ?? '/', 'http://localhost').pathname !== TRPC_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    // Browsers send Origin on every upgrade and CORS does not apply to WebSockets: a page of another site is refused here.
+    if (!origins.allowsUpgrade(req)) {
+      options.logger.warn('websocket refused: origin not allowed', { origin: req.headers.origin, remote: req.socket.remoteAddress });
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return;
     }
     // Sockets that have not authenticated cost memory and a timer each: a cap per client address.

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
+import { DEV_SERVER_ORIGINS, parseOrigins } from './origins.ts';
 
 const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -53,6 +54,16 @@ const configSchema = z.object({
   WS_BATCH_WRITES: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
   WS_DIRECT_DELIVERY: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
   SEED_DEMO: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
+  /** Browser origins besides the server's own that may use the API (WebSocket and CORS): origins.ts. */
+  ALLOWED_ORIGINS: z
+    .string()
+    .default(DEV_SERVER_ORIGINS.join(','))
+    .transform((value, ctx) => {
+      const parsed = parseOrigins(value);
+      if ('origins' in parsed) return parsed.origins;
+      ctx.addIssue({ code: 'custom', message: parsed.error });
+      return z.NEVER;
+    }),
 });
 
 export type Config = z.infer<typeof configSchema>;

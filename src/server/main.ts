@@ -20,6 +20,7 @@ const server = await startServer(app.deps, {
     authTimeoutMs: config.AUTH_TIMEOUT_MS,
     maxUnauthenticatedPerAddress: config.MAX_UNAUTHENTICATED_SOCKETS_PER_ADDRESS,
   },
+  allowedOrigins: config.ALLOWED_ORIGINS,
 });
 
 console.log(`Tandem is running at ${server.url}  (tRPC: ${server.trpcUrl}, WebSocket: ${server.wsUrl})`);

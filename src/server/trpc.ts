@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import type { Context } from './context.ts';
@@ -23,23 +24,41 @@ export class VersionConflict extends Error {
   }
 }
 
+const isDev = process.env.NODE_ENV === 'development';
+
+const errorIds = new WeakMap<object, string>();
+
+/**
+ * The id under which an internal error is answered and logged: the same for one error
+ * object whoever asks first (the error formatter or `onError`, whose order differs between
+ * the HTTP and WebSocket doors).
+ */
+export function errorIdOf(error: object): string {
+  let id = errorIds.get(error);
+  if (!id) errorIds.set(error, (id = randomBytes(6).toString('hex')));
+  return id;
+}
+
 /**
  * The one tRPC instance. The error formatter adds zod's field errors (for forms) and,
- * on CONFLICT, the current record.
+ * on CONFLICT, the current record. An internal error is answered with an id only: its
+ * message can hold SQL, file paths and source lines (Prisma's do); the server log has it
+ * all under the same id (`onError` in app.ts).
  * @see https://trpc.io/docs/server/error-formatting
  */
 const t = initTRPC.context<Context>().create({
-  // Stack traces stay on the server unless explicitly developing.
-  isDev: process.env.NODE_ENV === 'development',
+  // Stack traces and internal messages stay on the server unless explicitly developing.
+  isDev,
   // Subscriptions go over the WebSocket only, where the caps on connections and subscriptions apply (context.ts refuses them over HTTP first).
   sse: { enabled: false },
   errorFormatter({ shape, error }) {
     const cause = error.cause;
     const isInputError = error.code === 'BAD_REQUEST' && cause instanceof z.ZodError;
+    const isInternal = error.code === 'INTERNAL_SERVER_ERROR' && !isDev;
     return {
       ...shape,
       // zod's default message is its issue list as JSON; say it as a person would read it.
-      message: isInputError ? describeIssues(cause) : shape.message,
+      message: isInputError ? describeIssues(cause) : isInternal ? `Internal error (id ${errorIdOf(error)})` : shape.message,
       data: {
         ...shape.data,
         zodError: isInputError ? z.flattenError(cause) : null,

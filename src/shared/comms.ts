@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { line, plain, text } from './text.ts';
 import { lastEventIdSchema, type CommsStream } from './events.ts';
 import { idSchema } from './modules.ts';
 import { withIdempotencyKey } from './mutations.ts';
@@ -130,7 +131,7 @@ export type CommsDataOf<T extends CommsEventType> = CommsEvent extends infer E ?
 
 // Inputs
 
-const cursorSchema = z.string().min(1).max(200);
+const cursorSchema = plain().min(1).max(200);
 const pageLimit = z.number().int().min(1).max(200).default(50);
 
 export const conversationsListInput = z
@@ -152,8 +153,8 @@ export const startConversationInput = z
     channel: z.enum(['sms', 'whatsapp']).default('sms'),
     clientId: idSchema.optional(),
     leadId: idSchema.optional(),
-    phone: z.string().trim().regex(/^[+0-9 ().-]{3,32}$/, 'Invalid phone number').optional(),
-    body: z.string().trim().min(1, 'The message is empty').max(1600),
+    phone: line(32).regex(/^[+0-9 ().-]{3,32}$/, 'Invalid phone number').optional(),
+    body: text(1600).min(1, 'The message is empty'),
     ...withIdempotencyKey,
   })
   .refine((input) => [input.clientId, input.leadId, input.phone].filter((value) => value !== undefined).length === 1, {
@@ -171,7 +172,7 @@ export const messagesListInput = z.strictObject({
 });
 export const sendMessageInput = z.strictObject({
   conversationId: idSchema,
-  body: z.string().trim().min(1, 'The message is empty').max(1600),
+  body: text(1600).min(1, 'The message is empty'),
   ...withIdempotencyKey,
 });
 export const markMessagesReadInput = z.strictObject({ conversationId: idSchema, ...withIdempotencyKey });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idSchema } from './text.ts';
 import type { CommsEvent } from './comms.ts';
 import { MODULE_NAMES, modules, moduleNameSchema, type ModuleName, type RecordOf } from './modules.ts';
 
@@ -84,7 +85,7 @@ export const logModuleFilterSchema = z.array(logModuleSchema).min(1).max(LOG_MOD
 const coalesceMsSchema = z.number().int().min(0).max(10_000).optional();
 
 export const onChangeInput = z.strictObject({
-  id: z.string().min(1).max(64).optional(),
+  id: idSchema.optional(),
   lastEventId: lastEventIdSchema.nullish(),
   coalesceMs: coalesceMsSchema,
 });
@@ -113,7 +114,7 @@ export const sinceInput = z.strictObject({
   lastEventId: lastEventIdSchema,
   /** Default: the six record modules. Communications streams are read by naming them. */
   modules: logModuleFilterSchema.optional(),
-  recordId: z.string().min(1).max(64).optional(),
+  recordId: idSchema.optional(),
   limit: z.number().int().min(1).max(1000).default(200),
 });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idSchema as id, line, plain, text } from './text.ts';
 
 /**
  * The six CRM modules, defined once. Server routers, the event type, the client
@@ -9,8 +10,6 @@ import { z } from 'zod';
  * integer cents, optional fields accept `null` to clear them.
  */
 
-const id = z.string().min(1).max(64);
-const line = (max = 200) => z.string().trim().max(max);
 const isoDateTime = z.iso.datetime({ offset: true });
 const cents = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const email = z.email().max(254);
@@ -75,10 +74,10 @@ function defineModule<const N extends ModuleName, const E extends string, F exte
     patch: fields.partial().refine((patch) => Object.keys(patch).length > 0, { message: 'The patch changes no field' }),
     listInput: z.strictObject({
       limit: z.number().int().min(1).max(200).default(50),
-      cursor: z.string().min(1).max(200).optional(),
+      cursor: plain().min(1).max(200).optional(),
       /** Sent by @trpc/react-query's infinite queries; pages only go forward. */
       direction: z.enum(['forward', 'backward']).optional(),
-      search: z.string().trim().max(200).optional(),
+      search: line(200).optional(),
       status: statusSchema.optional(),
     }),
     record: z.object({ ...recordMeta, ...fields.shape }),
@@ -106,7 +105,7 @@ export const modules = {
       assigneeId: id.nullable(),
       clientId: id.nullable(),
       estimatedHours: z.number().nonnegative().max(10_000).nullable(),
-      notes: line(5000).nullable(),
+      notes: text(5000).nullable(),
     },
     required: ['title'],
     search: ['title', 'notes'],
@@ -159,7 +158,7 @@ export const modules = {
       email: email.nullable(),
       phone: phone.nullable(),
       kind: z.enum(CLIENT_KINDS),
-      notes: line(5000).nullable(),
+      notes: text(5000).nullable(),
     },
     required: ['firstName', 'lastName'],
     search: ['firstName', 'lastName', 'email', 'phone'],

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idSchema } from './text.ts';
 import { lastEventIdSchema } from './events.ts';
 import { withIdempotencyKey } from './mutations.ts';
 
@@ -39,7 +40,7 @@ export const notificationsListInput = z
   .optional();
 
 export const markReadInput = z.union([
-  z.strictObject({ ids: z.array(z.string().min(1).max(64)).min(1).max(200), ...withIdempotencyKey }),
+  z.strictObject({ ids: z.array(idSchema).min(1).max(200), ...withIdempotencyKey }),
   z.strictObject({ all: z.literal(true), ...withIdempotencyKey }),
 ]);
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { plain } from './text.ts';
 import { lastEventIdSchema } from './events.ts';
 import { idSchema, MODULE_NAMES } from './modules.ts';
 import { withIdempotencyKey } from './mutations.ts';
@@ -34,4 +35,4 @@ export const recordRefInput = z.strictObject({ module: presenceModuleSchema, rec
 export const heartbeatInput = z.strictObject({ active: z.boolean().default(true), ...withIdempotencyKey });
 export const typingInput = z.strictObject({ module: presenceModuleSchema, recordId: idSchema, field: fieldName.optional(), ...withIdempotencyKey });
 export const onRecordInput = z.strictObject({ module: presenceModuleSchema, recordId: idSchema, lastEventId: lastEventIdSchema.nullish() });
-export const presenceOnChangeInput = z.strictObject({ lastEventId: z.string().max(32).nullish() }).optional();
+export const presenceOnChangeInput = z.strictObject({ lastEventId: plain().max(32).nullish() }).optional();

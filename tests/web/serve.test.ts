@@ -38,6 +38,19 @@ function get(pathname: string, { method = 'GET', headers = {} }: { method?: stri
 }
 
 describe('serving the web app', () => {
+  it('sends the security headers: the app with its Content-Security-Policy, everything else with a closed one', async () => {
+    const app = await get('/escrows');
+    expect(app.headers['content-security-policy']).toMatch(/^default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; .*frame-ancestors 'none'/);
+    expect(app.headers['x-frame-options']).toBe('DENY');
+    for (const pathname of ['/nope.js', '/trpc/auth.me', '/healthz', '/webhooks/sms', '/assets/index-AbC123.js']) {
+      const response = await get(pathname);
+      expect(response.headers['x-content-type-options'], pathname).toBe('nosniff');
+      expect(response.headers['referrer-policy'], pathname).toBe('same-origin');
+      expect(response.headers['content-security-policy'], pathname).toMatch(/frame-ancestors 'none'/);
+    }
+    expect((await get('/trpc/auth.me')).headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
+  });
+
   it('serves index.html at / and at every app route, never cached', async () => {
     for (const pathname of ['/', '/escrows', '/escrows/abc123', '/signin?next=1']) {
       const response = await get(pathname);

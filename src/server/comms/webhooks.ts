@@ -2,6 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Channel } from '../../shared/comms.ts';
+import { stripControlCharacters } from '../../shared/text.ts';
 import type { AppDeps } from '../context.ts';
 import { receiveIncomingCall } from './calls.ts';
 import { carrierStatus, receiveInboundMessage, updateDeliveryStatus } from './conversations.ts';
@@ -38,7 +39,13 @@ const sid = z.string().regex(/^[A-Za-z0-9]{10,64}$/, 'must be 10–64 letters an
 /** `+15551234567`, or `whatsapp:+15551234567` (the channel comes from the prefix). */
 const address = z.string().trim().min(3).max(48);
 
-const smsForm = z.object({ From: address, To: address, Body: z.string().max(1600), MessageSid: sid });
+/**
+ * A carrier relays what the customer typed, control characters included (PostgreSQL cannot
+ * store NUL). Refusing the request would lose the customer's message, so they are dropped and
+ * the text is kept; tabs and line breaks stay.
+ */
+const messageBody = z.string().max(1600).transform(stripControlCharacters);
+const smsForm = z.object({ From: address, To: address, Body: messageBody, MessageSid: sid });
 const voiceForm = z.object({ From: address, To: address, CallSid: sid });
 const statusForm = z.object({ From: address, MessageSid: sid, MessageStatus: z.string().min(1).max(32) });
 
@@ -153,8 +160,10 @@ export function createWebhookHandler(deps: AppDeps, options: WebhookOptions) {
         reply(status, body);
       } catch (error) {
         if (error instanceof WebhookError) return reply(error.status, { error: error.message });
-        deps.logger.error('webhook failed', { path: pathname, error: String(error) });
-        reply(500, { error: 'Internal error' });
+        // As for procedures (trpc.ts): the carrier gets an id, the log gets the details.
+        const errorId = randomBytes(6).toString('hex');
+        deps.logger.error('webhook failed', { errorId, path: pathname, error: String(error), stack: error instanceof Error ? error.stack : undefined });
+        reply(500, { error: `Internal error (id ${errorId})` });
       }
     })();
     return true;

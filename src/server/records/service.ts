@@ -1,6 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { modules, type AnyModule } from '../../shared/modules.ts';
+import { idSchema } from '../../shared/text.ts';
 import type { PublicUser } from '../../shared/auth.ts';
 import type { AppDeps } from '../context.ts';
 import type { Db, Tx } from '../db/client.ts';
@@ -62,7 +63,7 @@ function checkRules(module: AnyModule, record: Record<string, unknown>) {
   if (problem) throw fieldError(problem.field, problem.message, record[problem.field]);
 }
 
-const cursorSchema = z.tuple([z.iso.datetime(), z.string().min(1)]);
+const cursorSchema = z.tuple([z.iso.datetime(), idSchema]);
 
 function encodeCursor(row: WireRecord): string {
   return Buffer.from(JSON.stringify([row.createdAt, row.id])).toString('base64url');
@@ -83,12 +84,21 @@ export interface ListInput {
   status?: string | undefined;
 }
 
+/**
+ * Prisma's `contains` becomes `ILIKE '%' || value || '%'` and does not escape the value:
+ * a search for `100%` would find `1000`, `a_b` would find `axb`. Backslash is PostgreSQL's
+ * LIKE escape character.
+ * @see https://github.com/prisma/prisma/issues/19506
+ */
+const likeLiteral = (value: string) => value.replace(/[\\%_]/g, '\\$&');
+
 /** Newest first, keyset-paginated on (createdAt, id) so pages stay stable while records are added. */
 export async function listRecords({ deps, user }: Actor, module: AnyModule, input: ListInput) {
   const and: object[] = [{ orgId: user.orgId }];
   if (input.status) and.push({ [module.statusField]: input.status });
   if (input.search) {
-    and.push({ OR: module.search.map((field) => ({ [field]: { contains: input.search, mode: 'insensitive' } })) });
+    const contains = likeLiteral(input.search);
+    and.push({ OR: module.search.map((field) => ({ [field]: { contains, mode: 'insensitive' } })) });
   }
   if (input.cursor) {
     const [createdAt, id] = decodeCursor(input.cursor);
@@ -103,6 +113,11 @@ export async function listRecords({ deps, user }: Actor, module: AnyModule, inpu
   const items = rows.slice(0, input.limit).map(toWire);
   const last = items.at(-1);
   return { items, nextCursor: rows.length > input.limit && last ? encodeCursor(last) : null };
+}
+
+/** Whether the org has a record with this id: one indexed lookup, the id only. */
+export async function isRecordOfOrg(db: Db, module: AnyModule, orgId: string, id: string): Promise<boolean> {
+  return (await delegateOf(db, module).findFirst({ where: { id, orgId }, select: { id: true } })) !== null;
 }
 
 export async function getRecord({ deps, user }: Actor, module: AnyModule, id: string): Promise<WireRecord> {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idSchema } from '../../shared/text.ts';
 import type { TrackedEnvelope } from '@trpc/server';
 import {
   assignConversationInput,
@@ -23,7 +24,7 @@ import { TRPCError } from '@trpc/server';
 
 type ConversationStream = AsyncGenerator<TrackedEnvelope<StreamItem<ConversationEvent>>>;
 
-const pageCursor = z.tuple([z.iso.datetime(), z.string().min(1)]);
+const pageCursor = z.tuple([z.iso.datetime(), idSchema]);
 const encodeCursor = (at: Date, id: string) => Buffer.from(JSON.stringify([at.toISOString(), id])).toString('base64url');
 function decodeCursor(cursor: string): { at: Date; id: string } {
   try {

@@ -2,6 +2,7 @@ import { tracked } from '@trpc/server';
 import type { PresenceEntry, RecordActivity } from '../../shared/presence.ts';
 import { heartbeatInput, onRecordInput, presenceOnChangeInput, recordRefInput, typingInput } from '../../shared/presence.ts';
 import type { Context } from '../context.ts';
+import { requireRecordOfOrg } from '../presence/records.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
 /** Presence messages come from clients all the time: a per-connection budget on top of the mutation limits. */
@@ -46,14 +47,19 @@ export const presenceRouter = router({
   onChange: authedProcedure.input(presenceOnChangeInput).subscription(({ ctx, signal }) => {
     return stateThenChanges<PresenceEntry>(ctx, ctx.presence.orgTopic(ctx.user.orgId), () => ctx.presence.list(ctx.user.orgId), signal);
   }),
-  view: realtimeProcedure.input(recordRefInput).mutation(({ ctx, input }) => {
+  view: realtimeProcedure.input(recordRefInput).mutation(async ({ ctx, input }) => {
+    await requireRecordOfOrg(ctx, input.module, input.recordId);
     return { viewers: ctx.presence.view(ctx.connection.id, ctx.user, input.module, input.recordId) };
   }),
-  leave: realtimeProcedure.input(recordRefInput).mutation(({ ctx, input }) => {
-    return { viewers: ctx.presence.leave(ctx.connection.id, ctx.user, input.module, input.recordId) };
+  /** Leaves even when the answer is NOT_FOUND: a record deleted meanwhile must not keep its viewer. */
+  leave: realtimeProcedure.input(recordRefInput).mutation(async ({ ctx, input }) => {
+    const viewers = ctx.presence.leave(ctx.connection.id, ctx.user, input.module, input.recordId);
+    await requireRecordOfOrg(ctx, input.module, input.recordId);
+    return { viewers };
   }),
   /** Who views the record (on start and on every change) and who types in which field. */
-  onRecord: authedProcedure.input(onRecordInput).subscription(({ ctx, input, signal }) => {
+  onRecord: authedProcedure.input(onRecordInput).subscription(async ({ ctx, input, signal }) => {
+    await requireRecordOfOrg(ctx, input.module, input.recordId);
     const key = ctx.presence.recordKey(ctx.user.orgId, input.module, input.recordId);
     return stateThenChanges<RecordActivity>(
       ctx,
@@ -68,12 +74,15 @@ export const presenceRouter = router({
 });
 
 export const typingRouter = router({
-  start: realtimeProcedure.input(typingInput).mutation(({ ctx, input }) => {
+  start: realtimeProcedure.input(typingInput).mutation(async ({ ctx, input }) => {
+    await requireRecordOfOrg(ctx, input.module, input.recordId);
     ctx.presence.startTyping(ctx.connection.id, ctx.user, input.module, input.recordId, input.field ?? null);
     return { ok: true as const };
   }),
-  stop: realtimeProcedure.input(typingInput).mutation(({ ctx, input }) => {
+  /** Stops even when the answer is NOT_FOUND, as `leave`. */
+  stop: realtimeProcedure.input(typingInput).mutation(async ({ ctx, input }) => {
     ctx.presence.stopTyping(ctx.connection.id, ctx.user, input.module, input.recordId, input.field ?? null);
+    await requireRecordOfOrg(ctx, input.module, input.recordId);
     return { ok: true as const };
   }),
 });
