@@ -120,7 +120,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     bus: await createBus(config, database.prisma, logger),
     tokens,
     sessions: await createSessions(config, database.prisma, tokens, logger),
-    publicUrl: config.PUBLIC_URL,
+    publicUrl: config.PUBLIC_URL?.replace(/\/+$/, ''),
     limits: createLimits(
       {
         mutationsPerSecondPerConnection: config.MUTATIONS_PER_SECOND_PER_CONNECTION ?? defaultLimits.mutationsPerSecondPerConnection,

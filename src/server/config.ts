@@ -18,7 +18,7 @@ const configSchema = z.object({
   /** How often each node checks the sessions of its open connections against the database (what no notice announced). */
   SESSION_CHECK_MS: z.coerce.number().int().positive().default(500),
   /** Where the web app is reached, for links sent to people (invitations); absent: relative links. */
-  PUBLIC_URL: z.url({ protocol: /^https?$/ }).transform((value) => value.replace(/\/+$/, '')).optional(),
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   EVENT_RETENTION_HOURS: z.coerce.number().positive().default(7 * 24),
   IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
