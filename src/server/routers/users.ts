@@ -32,7 +32,7 @@ const adminProcedure = authedProcedure.use(({ ctx, next }) => {
  * each other at once cannot leave it without one (PGlite runs one transaction at a time anyway).
  */
 async function lockTeam(tx: Tx, orgId: string, oneAtATime: boolean) {
-  if (!oneAtATime) await tx.$queryRawUnsafe('SELECT pg_advisory_xact_lock(hashtext($1))', `team:${orgId}`);
+  if (!oneAtATime) await tx.$executeRawUnsafe('SELECT pg_advisory_xact_lock(hashtext($1))', `team:${orgId}`);
 }
 
 export const usersRouter = router({
