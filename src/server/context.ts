@@ -87,12 +87,15 @@ export function bearerToken(header: string | string[] | undefined): string | nul
 
 /** HTTP: a request without a valid token gets a context without session (only `auth.login` accepts it). */
 export function createHttpContextFactory(deps: AppDeps) {
-  return async ({ req }: CreateHTTPContextOptions) => {
+  return async ({ req, res }: CreateHTTPContextOptions) => {
     const ctx = await createContextInner(deps, bearerToken(req.headers.authorization));
     // HTTP has no lasting connection: all of a user's HTTP requests share one budget,
     // so splitting calls over many requests gains nothing.
-    if (ctx.session) ctx.connection.id = `http-user-${ctx.session.user.id}`;
-    else if (req.headers.authorization) deps.metrics.authFailures.inc({ door: 'http' });
+    if (ctx.session) {
+      ctx.connection.id = `http-user-${ctx.session.user.id}`;
+      // A request that lasts (a subscription streamed over HTTP) ends with its session too.
+      res.once('close', deps.sessions.track(ctx.session, () => {}));
+    } else if (req.headers.authorization) deps.metrics.authFailures.inc({ door: 'http' });
     return ctx;
   };
 }

@@ -30,6 +30,8 @@ export const authRouter = router({
    */
   refresh: authedProcedure.input(z.strictObject({ ...withIdempotencyKey }).optional()).mutation(async ({ ctx }) => {
     const { token, expiresAt } = await ctx.sessions.refresh(ctx.session);
+    // Ended while the row was read: not revived.
+    if (ctx.session.endedBy) throw new TRPCError({ code: 'UNAUTHORIZED', message: ctx.session.endedBy });
     ctx.session.expiresAt = expiresAt;
     return { token, expiresAt: new Date(expiresAt).toISOString() };
   }),
@@ -37,6 +39,7 @@ export const authRouter = router({
   useToken: authedProcedure.input(z.strictObject({ token: z.string().min(1).max(4096), ...withIdempotencyKey })).mutation(async ({ ctx, input }) => {
     const next = await ctx.sessions.resolve(input.token);
     if (!next || next.user.id !== ctx.user.id) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Not a valid token of this user' });
+    if (ctx.session.endedBy) throw new TRPCError({ code: 'UNAUTHORIZED', message: ctx.session.endedBy });
     if (next.id === ctx.session.id) ctx.session.expiresAt = Math.max(ctx.session.expiresAt, next.expiresAt);
     else {
       // Another sign-in of the same user: the connection now lives by that session.
