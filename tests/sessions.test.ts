@@ -152,4 +152,12 @@ describe('sessions', () => {
     await expectEnded(open);
     await expect(open.client.trpc.webhooks.rotateSecret.mutate()).rejects.toMatchObject({ data: { code: 'UNAUTHORIZED' } });
   });
+
+  it('leaves nothing behind: once the sockets close, no node follows a session', async () => {
+    await openSession((await login('bob@acme.test')).token);
+    const live = () => t.apps.reduce((sum, app) => sum + app.deps.sessions.liveCount(), 0);
+    expect(live()).toBeGreaterThan(0);
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+    await vi.waitFor(() => expect(live()).toBe(0), { timeout: 5_000 });
+  });
 });
