@@ -108,8 +108,12 @@ describe('deactivation', () => {
     await socket.trpc.jobs.create.mutate({ title: 'Before' });
 
     const alice = http(await t.tokenFor('alice@acme.test'));
+    const erinsPresence = async () => (await alice.presence.list.query()).find((entry) => entry.userId === erin.user.id)?.status ?? 'offline';
+    await vi.waitFor(() => expect(erinsPresence()).resolves.toBe('online'), { timeout: 5_000 });
     expect(await alice.users.deactivate.mutate({ userId: erin.user.id })).toMatchObject({ active: false });
     await vi.waitFor(() => expect(stream.errors.map((error) => error.data?.code)).toEqual(['UNAUTHORIZED']), { timeout: 1_000 });
+    // Her socket stays open, but she is no longer present.
+    await vi.waitFor(() => expect(erinsPresence()).resolves.toBe('offline'), { timeout: 2_000 });
     await expect(socket.trpc.jobs.list.query({})).rejects.toMatchObject({ data: { code: 'UNAUTHORIZED' } });
     await expect(socket.trpc.jobs.create.mutate({ title: 'After' })).rejects.toMatchObject({ data: { code: 'UNAUTHORIZED' } });
     await expect(socket.trpc.auth.refresh.mutate()).rejects.toMatchObject({ data: { code: 'UNAUTHORIZED' } });

@@ -91,7 +91,13 @@ async function createSharedLimitStore(config: AppConfig, logger: Logger): Promis
 }
 
 /** With BUS=redis, a revocation or role change reaches every node's open connections through Redis (see auth/sessions.ts). */
-async function createSessions(config: AppConfig, db: Database['prisma'], tokens: TokenService, logger: Logger): Promise<SessionService> {
+async function createSessions(
+  config: AppConfig,
+  db: Database['prisma'],
+  tokens: TokenService,
+  logger: Logger,
+  onConnectionEnded: (connectionId: string) => void,
+): Promise<SessionService> {
   let channel: SessionChannel = new InProcessSessionChannel();
   if (config.BUS === 'redis' && config.REDIS_URL) {
     const redis = new RedisSessionChannel({ url: config.REDIS_URL, logger });
@@ -105,6 +111,7 @@ async function createSessions(config: AppConfig, db: Database['prisma'], tokens:
     logger,
     maxAgeMs: (config.SESSION_MAX_AGE_DAYS ?? 30) * 86_400_000,
     checkEveryMs: config.SESSION_CHECK_MS ?? 500,
+    onConnectionEnded,
   });
 }
 
@@ -115,11 +122,13 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     : await applyMigrations(database.adapterFactory);
   if (applied.length) logger.info('migrations applied', { applied });
   const tokens = createTokenService(await loadTokenSecret(config.TOKEN_SECRET, config.DATA_DIR), config.TOKEN_TTL_SECONDS);
+  const presence = await createPresence(config, logger);
   const deps: AppDeps = {
     db: database.prisma,
     bus: await createBus(config, database.prisma, logger),
     tokens,
-    sessions: await createSessions(config, database.prisma, tokens, logger),
+    // A connection whose session ends stays open (refusing calls) but is no longer present.
+    sessions: await createSessions(config, database.prisma, tokens, logger, (connectionId) => presence.disconnect(connectionId)),
     publicUrl: config.PUBLIC_URL?.replace(/\/+$/, ''),
     limits: createLimits(
       {
@@ -138,7 +147,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     callRingTimeoutMs: config.CALL_RING_TIMEOUT_MS ?? 30_000,
     directDelivery: config.WS_DIRECT_DELIVERY ?? true,
     replays: new ReplayCache(database.prisma),
-    presence: await createPresence(config, logger),
+    presence,
     backpressure: {
       maxBufferedBytes: config.SLOW_CONSUMER_BUFFER_BYTES ?? defaultBackpressure.maxBufferedBytes,
       drainTimeoutMs: config.SLOW_CONSUMER_DRAIN_MS ?? defaultBackpressure.drainTimeoutMs,

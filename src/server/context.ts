@@ -94,7 +94,9 @@ export function createHttpContextFactory(deps: AppDeps) {
     if (ctx.session) {
       ctx.connection.id = `http-user-${ctx.session.user.id}`;
       // A request that lasts (a subscription streamed over HTTP) ends with its session too.
-      res.once('close', deps.sessions.track(ctx.session, () => {}));
+      const session = ctx.session;
+      deps.sessions.track(session, null);
+      res.once('close', () => deps.sessions.untrack(session));
     } else if (req.headers.authorization) deps.metrics.authFailures.inc({ door: 'http' });
     return ctx;
   };
@@ -135,11 +137,13 @@ export function createWsContextFactory(deps: AppDeps) {
     if (deps.directDelivery) ctx.connection.socket = socket;
     deps.logger.info('connected', { connection: ctx.connection.id, userId: user.id, orgId: user.orgId });
     deps.presence.connect(ctx.connection.id, user);
-    // A revoked session, or its user deactivated or removed, ends here at once: calls and subscriptions are refused, presence left.
-    const untrack = deps.sessions.track(ctx.session, () => deps.presence.disconnect(ctx.connection.id));
+    // A revoked session, or its user deactivated or removed, ends here at once: calls and subscriptions
+    // are refused, and the connection leaves presence (the hook registered in bootstrap.ts).
+    const session = ctx.session;
+    deps.sessions.track(session, ctx.connection.id);
     // `on`, not `once`: a socket closes once, and `once` would keep a wrapper and its state per connection.
     socket.on('close', (code: number) => {
-      untrack();
+      deps.sessions.untrack(session);
       release();
       deps.presence.disconnect(ctx.connection.id);
       deps.logger.info('disconnected', { connection: ctx.connection.id, userId: user.id, code });

@@ -20,6 +20,8 @@ export interface Session {
   expiresAt: number;
   /** Why the session was ended on this node: what its calls and subscriptions are refused with. */
   endedBy: string | null;
+  /** The WebSocket connection holding it while followed (`track`); null over HTTP. */
+  connectionId: string | null;
 }
 
 export const SESSION_ENDED = {
@@ -39,6 +41,8 @@ export interface SessionServiceOptions {
   checkEveryMs: number;
   /** How long a session's state is reused for new connections and HTTP requests (notices clear it at once). @default 5000 */
   cacheMs?: number;
+  /** A followed WebSocket connection's session was ended (e.g. to leave presence); registered at bootstrap. */
+  onConnectionEnded?: (connectionId: string) => void;
 }
 
 /** A session's row with its user, as the checks need it. */
@@ -51,11 +55,6 @@ interface SessionState {
   user: PublicUser | null;
 }
 
-/** A session of an open connection of this node, and what to do when it ends. */
-interface LiveEntry {
-  session: Session;
-  onEnd: () => void;
-}
 
 const CACHE_MAX = 10_000;
 /** Ids per query of the periodic check. */
@@ -89,12 +88,17 @@ const stateSelect = {
  *   user deleted in the database, a notice lost while Redis was down) is seen then.
  */
 export class SessionService {
-  readonly #options: Required<SessionServiceOptions>;
+  readonly #options: Required<Omit<SessionServiceOptions, 'onConnectionEnded'>> & Pick<SessionServiceOptions, 'onConnectionEnded'>;
   readonly #cache = new Map<string, { state: SessionState | null; until: number }>();
   /** Bumped by every invalidation: a lookup that started before one does not cache what it read. */
   #generation = 0;
-  readonly #live = new Map<string, Set<LiveEntry>>();
-  readonly #liveByUser = new Map<string, Set<LiveEntry>>();
+  /**
+   * Followed sessions of this node by session id and by user. A connection's `Session`
+   * is the entry itself (no wrapper or closure per connection: at 100k idle sockets
+   * every object counts).
+   */
+  readonly #live = new Map<string, Set<Session>>();
+  readonly #liveByUser = new Map<string, Set<Session>>();
   readonly #recentlyEnded = new Map<string, { message: string; at: number }>();
   readonly #passwordFailures = new Map<string, { count: number; resetAt: number }>();
   readonly #timer: ReturnType<typeof setInterval>;
@@ -134,7 +138,7 @@ export class SessionService {
     const state = await this.#cachedState(claims.sessionId);
     if (!state || !isUsable(state) || state.userId !== claims.userId || state.orgId !== claims.orgId || state.user!.orgId !== claims.orgId) return null;
     // A copy of the user: a connection's session is changed in place, the cached state is shared.
-    return { id: claims.sessionId, user: { ...state.user! }, expiresAt: Math.min(claims.expiresAt, state.expiresAt), endedBy: null };
+    return { id: claims.sessionId, user: { ...state.user! }, expiresAt: Math.min(claims.expiresAt, state.expiresAt), endedBy: null, connectionId: null };
   }
 
   /**
@@ -172,28 +176,30 @@ export class SessionService {
   }
 
   /**
-   * Follows a WebSocket connection's session until `untrack()`: a notice or check that
-   * ends it sets `expiresAt` to 0 with `endedBy`, ends its subscriptions and calls `onEnd`;
-   * a role change updates `session.user.role`.
+   * Follows a connection's (or a lasting HTTP request's) session until `untrack`: a
+   * notice or check that ends it sets `expiresAt` to 0 with `endedBy`, which ends its
+   * subscriptions, and calls `onConnectionEnded` for a WebSocket connection; a role
+   * change updates `session.user.role`.
    */
-  track(session: Session, onEnd: () => void): () => void {
-    const entry: LiveEntry = { session, onEnd };
+  track(session: Session, connectionId: string | null): void {
+    session.connectionId = connectionId;
     const ended = this.#recentlyEnded.get(session.id);
-    if (ended) {
-      this.#end([entry], ended.message);
-      return () => {};
-    }
-    addTo(this.#live, session.id, entry);
-    addTo(this.#liveByUser, session.user.id, entry);
-    return () => this.#untrack(entry);
+    if (ended) return this.#end([session], ended.message);
+    addTo(this.#live, session.id, session);
+    addTo(this.#liveByUser, session.user.id, session);
   }
 
-  /** Moves a tracked session to another session of the same user (a token of a new sign-in presented on the connection). */
+  untrack(session: Session): void {
+    removeFrom(this.#live, session.id, session);
+    removeFrom(this.#liveByUser, session.user.id, session);
+  }
+
+  /** Moves a followed session to another session of the same user (a token of a new sign-in presented on the connection). */
   retrack(session: Session, sessionId: string): void {
-    const entry = [...(this.#live.get(session.id) ?? [])].find((each) => each.session === session);
-    if (entry) removeFrom(this.#live, session.id, entry);
+    const followed = this.#live.get(session.id)?.has(session) === true;
+    if (followed) removeFrom(this.#live, session.id, session);
     session.id = sessionId;
-    if (entry) addTo(this.#live, sessionId, entry);
+    if (followed) addTo(this.#live, sessionId, session);
   }
 
   /** Sessions of open connections on this node; for tests and metrics. */
@@ -238,11 +244,11 @@ export class SessionService {
     this.#invalidate(notice.userId);
     if (notice.type === 'session') {
       this.#remember(notice.sessionId, SESSION_ENDED.revoked);
-      const entries = this.#live.get(notice.sessionId);
-      if (entries) this.#end([...entries], SESSION_ENDED.revoked);
+      const sessions = this.#live.get(notice.sessionId);
+      if (sessions) this.#end([...sessions], SESSION_ENDED.revoked);
       return;
     }
-    const sessionIds = [...(this.#liveByUser.get(notice.userId) ?? [])].map((entry) => entry.session.id);
+    const sessionIds = [...(this.#liveByUser.get(notice.userId) ?? [])].map((session) => session.id);
     void this.#check([...new Set(sessionIds)]);
   }
 
@@ -258,16 +264,16 @@ export class SessionService {
         const page = sessionIds.slice(start, start + CHECK_PAGE);
         const rows = await this.#options.db.session.findMany({ where: { id: { in: page } }, select: { id: true, ...stateSelect } });
         const states = new Map(rows.map((row) => [row.id, toState(row)]));
-        const ended: LiveEntry[] = [];
+        const ended: Session[] = [];
         for (const sessionId of page) {
           const state = states.get(sessionId) ?? null;
-          for (const entry of this.#live.get(sessionId) ?? []) {
+          for (const session of this.#live.get(sessionId) ?? []) {
             const message = !state || state.revoked ? SESSION_ENDED.revoked : !state.user ? SESSION_ENDED.inactive : null;
             if (message) {
               this.#remember(sessionId, message);
-              ended.push(entry);
-              entry.session.endedBy = message;
-            } else entry.session.user.role = state!.user!.role;
+              ended.push(session);
+              session.endedBy = message;
+            } else session.user.role = state!.user!.role;
           }
         }
         this.#end(ended, null);
@@ -277,28 +283,26 @@ export class SessionService {
     }
   }
 
-  /** Ends the entries' sessions now (with `message`, or the `endedBy` already set). */
-  #end(entries: LiveEntry[], message: string | null) {
-    if (!entries.length) return;
-    for (const entry of entries) {
-      entry.session.expiresAt = 0;
-      if (message) entry.session.endedBy = message;
-      this.#untrack(entry);
+  /** Ends these sessions now (with `message`, or the `endedBy` already set). */
+  #end(sessions: Session[], message: string | null) {
+    if (!sessions.length) return;
+    for (const session of sessions) {
+      session.expiresAt = 0;
+      if (message) session.endedBy = message;
+      this.untrack(session);
     }
     // Their subscriptions wait on the expiry watches: due now, rather than at the token's expiry.
     endExpiredWatchesNow();
-    for (const entry of entries) {
+    const { onConnectionEnded } = this.#options;
+    if (!onConnectionEnded) return;
+    for (const session of sessions) {
+      if (session.connectionId === null) continue;
       try {
-        entry.onEnd();
+        onConnectionEnded(session.connectionId);
       } catch (error) {
         this.#options.logger.error('ending a session failed', { error: String(error) });
       }
     }
-  }
-
-  #untrack(entry: LiveEntry) {
-    removeFrom(this.#live, entry.session.id, entry);
-    removeFrom(this.#liveByUser, entry.session.user.id, entry);
   }
 
   #remember(sessionId: string, message: string) {
