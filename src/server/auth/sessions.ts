@@ -105,13 +105,13 @@ export class SessionService {
   #checking: Promise<void> | undefined;
 
   constructor(options: SessionServiceOptions) {
-    this.#options = { cacheMs: 5_000, ...options };
+    this.#options = { ...options, cacheMs: options.cacheMs ?? 5_000 };
     options.channel.listen({ notice: (notice) => this.#onNotice(notice), resync: () => this.#resync() });
     this.#timer = setInterval(() => void this.checkLiveSessions(), options.checkEveryMs);
     this.#timer.unref?.();
   }
 
-  /** Signs the user in: a new session and a token naming it. Pass `tx` to create the row in a caller's transaction (sign after it commits). */
+  /** A new session of the user (its row; `sign` gives its token). Pass `tx` to create it in a caller's transaction, and sign after that commits. */
   async create(user: { id: string; orgId: string }, tx: Db | Tx = this.#options.db) {
     const row = await tx.session.create({
       data: { userId: user.id, orgId: user.orgId, expiresAt: new Date(Date.now() + this.#options.maxAgeMs) },
