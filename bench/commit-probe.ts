@@ -47,7 +47,7 @@ const app = await createApp(
 );
 await seedDemoData(app.deps, { perModule: 5 });
 const user = await app.deps.db.user.findFirstOrThrow({ where: { email: DEMO_LOGINS[0].email } });
-const token = (await app.deps.tokens.sign({ userId: user.id, orgId: user.orgId })).token;
+const token = (await app.deps.sessions.signIn(user)).token;
 const caller = createCallerFactory(appRouter)(await createContextInner(app.deps, token));
 
 async function measure(name: string, run: (i: number) => Promise<unknown>) {

@@ -119,7 +119,8 @@ export async function prepareTandemDatabase(orgCount: number, databaseUrl?: stri
     const user = await database.prisma.user.create({
       data: { orgId: org.id, email: `bench-${run}-${i + 1}@bench.test`, name: `Bench user ${i + 1}`, passwordHash, role: 'admin' },
     });
-    orgs.push({ orgId: org.id, userId: user.id, token: (await tokens.sign({ userId: user.id, orgId: org.id })).token });
+    const session = await database.prisma.session.create({ data: { userId: user.id, orgId: org.id, expiresAt: new Date(Date.now() + 30 * 86_400_000) } });
+    orgs.push({ orgId: org.id, userId: user.id, token: (await tokens.sign({ userId: user.id, orgId: org.id, sessionId: session.id })).token });
   }
   await database.close();
   const env: Record<string, string> = {

@@ -48,7 +48,7 @@ async function probe(argv: string[]) {
   await seedDemoData(app.deps, { perModule: 0 });
   const server = await startServer(app.deps, { host: '127.0.0.1', port: 0, logger: createLogger('silent') });
   const user = await app.deps.db.user.findFirstOrThrow({ where: { email: 'bob@acme.test' } });
-  const { token } = await app.deps.tokens.sign({ userId: user.id, orgId: user.orgId });
+  const { token } = await app.deps.sessions.signIn(user);
   const collect = () => {
     for (let i = 0; i < 5; i++) (globalThis as { gc?: () => void }).gc?.();
   };

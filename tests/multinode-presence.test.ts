@@ -103,7 +103,7 @@ afterAll(async () => {
 const user = (email: string) => users.get(email)!;
 
 async function tokenFor(email: string) {
-  return (await a.app.deps.tokens.sign({ userId: user(email).id, orgId: user(email).orgId })).token;
+  return (await a.app.deps.sessions.signIn(user(email))).token;
 }
 
 /** A real client over a WebSocket to `url`; resolves once the socket is open. */

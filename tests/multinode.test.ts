@@ -63,7 +63,7 @@ afterAll(async () => {
 async function tokenFor(email: string) {
   const { deps } = nodes[0]!.app;
   const user = await deps.db.user.findUniqueOrThrow({ where: { email } });
-  return (await deps.tokens.sign({ userId: user.id, orgId: user.orgId })).token;
+  return (await deps.sessions.signIn(user)).token;
 }
 
 async function client(email: string, url: string) {

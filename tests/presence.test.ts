@@ -199,7 +199,7 @@ describe('presence over HTTP', () => {
     const WebSocket = (await import('ws')).default;
     const orgId = t.users['carol@globex.test'].orgId;
     const dave = await t.deps.db.user.create({ data: { orgId, email: 'dave@globex.test', name: 'Dave Dunn', passwordHash: 'unused', role: 'agent' } });
-    const { token } = await t.deps.tokens.sign({ userId: dave.id, orgId });
+    const { token } = await t.deps.sessions.signIn(dave);
     const present = () => t.deps.presence.list(orgId).some((entry) => entry.userId === dave.id);
 
     expect((await createHttpClient(t.server.url, () => token).presence.heartbeat.mutate({ active: true })).status).toBe('online');

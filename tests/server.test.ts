@@ -100,9 +100,9 @@ describe('auth pieces', () => {
       expect(((await stat(path.join(dir, 'token-secret'))).mode & 0o777).toString(8)).toBe('600');
       expect((await readFile(path.join(dir, 'token-secret'), 'utf8')).length).toBeGreaterThanOrEqual(32);
       const tokens = createTokenService(secret, 60);
-      const { token } = await tokens.sign({ userId: 'u1', orgId: 'o1' });
+      const { token } = await tokens.sign({ userId: 'u1', orgId: 'o1', sessionId: 's1' });
       expect(await tokens.verify(token)).toMatchObject({ userId: 'u1', orgId: 'o1' });
-      expect(await createTokenService(secret, -10).sign({ userId: 'u1', orgId: 'o1' }).then((signed) => tokens.verify(signed.token))).toBeNull();
+      expect(await createTokenService(secret, -10).sign({ userId: 'u1', orgId: 'o1', sessionId: 's1' }).then((signed) => tokens.verify(signed.token))).toBeNull();
       expect(await createTokenService(await loadTokenSecret('x'.repeat(32), dir), 60).verify(token)).toBeNull();
       expect(await tokens.verify('garbage')).toBeNull();
     } finally {

@@ -17,7 +17,9 @@ afterAll(async () => {
 /** A token of bob's that expires within about 2 s. */
 async function shortToken() {
   const tokens = createTokenService(new TextEncoder().encode(TEST_TOKEN_SECRET), 2);
-  return (await tokens.sign({ userId: t.users['bob@acme.test'].id, orgId: t.users['bob@acme.test'].orgId })).token;
+  const bob = t.users['bob@acme.test'];
+  const { sessionId } = await t.deps.sessions.create(bob);
+  return (await tokens.sign({ userId: bob.id, orgId: bob.orgId, sessionId })).token;
 }
 
 function subscribe(token: string) {
@@ -60,9 +62,11 @@ describe('token lifetime on a live connection', () => {
 
   it('accepts a token of the same user on a live connection, and refuses anyone else\'s', async () => {
     const caller = await t.caller('bob@acme.test');
+    const { sessionId } = await t.deps.sessions.create(t.users['bob@acme.test']);
     const later = await createTokenService(new TextEncoder().encode(TEST_TOKEN_SECRET), 7200).sign({
       userId: t.users['bob@acme.test'].id,
       orgId: t.users['bob@acme.test'].orgId,
+      sessionId,
     });
     expect(Date.parse((await caller.auth.useToken({ token: later.token })).expiresAt)).toBe(later.expiresAt);
     await expect(caller.auth.useToken({ token: await t.tokenFor('alice@acme.test') })).rejects.toMatchObject({ code: 'UNAUTHORIZED' });

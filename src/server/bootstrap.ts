@@ -1,4 +1,6 @@
-import { loadTokenSecret, createTokenService } from './auth/tokens.ts';
+import { InProcessSessionChannel, RedisSessionChannel, type SessionChannel } from './auth/session-channel.ts';
+import { SessionService } from './auth/sessions.ts';
+import { loadTokenSecret, createTokenService, type TokenService } from './auth/tokens.ts';
 import { InProcessBus } from './bus/memory.ts';
 import { RedisBus } from './bus/redis.ts';
 import type { EventBus } from './bus/types.ts';
@@ -66,6 +68,9 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'REDIS_URL'
       | 'TYPING_TIMEOUT_MS'
       | 'NODE_TTL_MS'
+      | 'SESSION_MAX_AGE_DAYS'
+      | 'SESSION_CHECK_MS'
+      | 'PUBLIC_URL'
     >
   >;
 
@@ -94,16 +99,46 @@ async function createSharedLimitStore(config: AppConfig, logger: Logger): Promis
   return store;
 }
 
+/** With BUS=redis, a revocation or role change reaches every node's open connections through Redis (see auth/sessions.ts). */
+async function createSessions(
+  config: AppConfig,
+  db: Database['prisma'],
+  tokens: TokenService,
+  logger: Logger,
+  onConnectionEnded: (connectionId: string) => void,
+): Promise<SessionService> {
+  let channel: SessionChannel = new InProcessSessionChannel();
+  if (config.BUS === 'redis' && config.REDIS_URL) {
+    const redis = new RedisSessionChannel({ url: config.REDIS_URL, logger });
+    await redis.start();
+    channel = redis;
+  }
+  return new SessionService({
+    db,
+    tokens,
+    channel,
+    logger,
+    maxAgeMs: (config.SESSION_MAX_AGE_DAYS ?? 30) * 86_400_000,
+    checkEveryMs: config.SESSION_CHECK_MS ?? 500,
+    onConnectionEnded,
+  });
+}
+
 export async function createApp(config: AppConfig, logger: Logger): Promise<App> {
   const database = await openDatabase(config);
   const applied = config.DATABASE_URL
     ? await withMigrationLock(config.DATABASE_URL, () => applyMigrations(new PrismaPg({ connectionString: config.DATABASE_URL }), { closeConnections: true }))
     : await applyMigrations(database.adapterFactory);
   if (applied.length) logger.info('migrations applied', { applied });
+  const tokens = createTokenService(await loadTokenSecret(config.TOKEN_SECRET, config.DATA_DIR), config.TOKEN_TTL_SECONDS);
+  const presence = await createPresence(config, logger);
   const deps: AppDeps = {
     db: database.prisma,
     bus: await createBus(config, database.prisma, logger),
-    tokens: createTokenService(await loadTokenSecret(config.TOKEN_SECRET, config.DATA_DIR), config.TOKEN_TTL_SECONDS),
+    tokens,
+    // A connection whose session ends stays open (refusing calls) but is no longer present.
+    sessions: await createSessions(config, database.prisma, tokens, logger, (connectionId) => presence.disconnect(connectionId)),
+    publicUrl: config.PUBLIC_URL?.replace(/\/+$/, ''),
     limits: createLimits(
       {
         mutationsPerSecondPerConnection: config.MUTATIONS_PER_SECOND_PER_CONNECTION ?? defaultLimits.mutationsPerSecondPerConnection,
@@ -132,7 +167,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     directDelivery: config.WS_DIRECT_DELIVERY ?? true,
     replays: new ReplayCache(database.prisma),
     trustedProxies: config.TRUST_PROXY ?? 0,
-    presence: await createPresence(config, logger),
+    presence,
     backpressure: {
       maxBufferedBytes: config.SLOW_CONSUMER_BUFFER_BYTES ?? defaultBackpressure.maxBufferedBytes,
       drainTimeoutMs: config.SLOW_CONSUMER_DRAIN_MS ?? defaultBackpressure.drainTimeoutMs,
@@ -160,6 +195,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     async close() {
       await scheduler.stop();
       await stopPruning();
+      await deps.sessions.close();
       await deps.presence.close();
       await deps.limits.close();
       await deps.bus.close?.();

@@ -15,6 +15,12 @@ const configSchema = z.object({
   NODE_TTL_MS: z.coerce.number().int().positive().default(15_000),
   TOKEN_SECRET: z.string().min(32, 'TOKEN_SECRET must be at least 32 characters').optional(),
   TOKEN_TTL_SECONDS: z.coerce.number().int().positive().default(12 * 3600),
+  /** A sign-in's absolute lifetime: refreshing its token never goes past it. */
+  SESSION_MAX_AGE_DAYS: z.coerce.number().positive().default(30),
+  /** How often each node checks the sessions of its open connections against the database (what no notice announced). */
+  SESSION_CHECK_MS: z.coerce.number().int().positive().default(500),
+  /** Where the web app is reached, for links sent to people (invitations); absent: relative links. */
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   EVENT_RETENTION_HOURS: z.coerce.number().positive().default(7 * 24),
   IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),

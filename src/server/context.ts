@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { TRPCError } from '@trpc/server';
 import type { CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
-import type { PublicUser, Role } from '../shared/auth.ts';
+import type { Session, SessionService } from './auth/sessions.ts';
 import type { TokenService } from './auth/tokens.ts';
 import type { EventBus } from './bus/types.ts';
 import type { ReplayCache } from './events/replay-cache.ts';
@@ -20,6 +20,10 @@ export interface AppDeps {
   db: Db;
   bus: EventBus;
   tokens: TokenService;
+  /** Server-side sessions: what tokens name, revocation, and its propagation to open connections. */
+  sessions: SessionService;
+  /** Where the web app is served, for links sent to people (invitations); absent: links are relative. */
+  publicUrl?: string | undefined;
   limits: Limits;
   metrics: Metrics;
   logger: Logger;
@@ -57,11 +61,7 @@ export function newConnectionInfo(door: 'ws' | 'http', address?: string): Connec
   return { id: `${door}-${process.pid}-${connectionCounter}`, subscriptions: 0, address };
 }
 
-export interface Session {
-  user: PublicUser;
-  /** When the token stops being valid, in ms; checked on every call. */
-  expiresAt: number;
-}
+export type { Session };
 
 export interface Context extends AppDeps {
   session: Session | null;
@@ -76,46 +76,12 @@ export async function createContextInner(
   token: string | null | undefined,
   connection: ConnectionInfo = newConnectionInfo('http'),
 ): Promise<Context> {
-  const session = token ? await resolveSession(deps, token) : null;
+  // The token, its session and its user (auth/sessions.ts; cached a few seconds, cleared by every revocation or role change).
+  const session = token ? await deps.sessions.resolve(token) : null;
   // Not `{ ...deps, connection, session }`: V8 gives every object built by that literal a
   // hidden class of its own (and an enum cache once tRPC spreads it), about 0.6 KB per
   // WebSocket connection, which keeps its context. Built by assignment they share one.
   return Object.assign({}, deps, { connection, session });
-}
-
-/**
- * Users read in the last few seconds, per database. The token is verified on every
- * connection and call; only its user's row is reused, so that a reconnect storm (5,000
- * connections at once) or a client polling over HTTP does not read the same row each
- * time. A user deleted or moved meanwhile is seen within `USER_CACHE_MS`.
- */
-const USER_CACHE_MS = 5_000;
-const USER_CACHE_MAX = 10_000;
-const userCaches = new WeakMap<Db, Map<string, { user: PublicUser | null; until: number }>>();
-
-async function findUser(db: Db, userId: string): Promise<PublicUser | null> {
-  let cache = userCaches.get(db);
-  if (!cache) userCaches.set(db, (cache = new Map()));
-  const now = Date.now();
-  const cached = cache.get(userId);
-  if (cached && cached.until > now) return cached.user;
-  const row = await db.user.findUnique({ where: { id: userId }, include: { org: true } });
-  const user = row && { id: row.id, orgId: row.orgId, orgName: row.org.name, email: row.email, name: row.name, role: row.role as Role };
-  if (cache.size >= USER_CACHE_MAX) {
-    for (const [key, entry] of cache) if (entry.until <= now) cache.delete(key);
-    if (cache.size >= USER_CACHE_MAX) cache.clear();
-  }
-  cache.set(userId, { user, until: now + USER_CACHE_MS });
-  return user;
-}
-
-async function resolveSession(deps: AppDeps, token: string): Promise<Session | null> {
-  const claims = await deps.tokens.verify(token);
-  if (!claims) return null;
-  const user = await findUser(deps.db, claims.userId);
-  if (!user || user.orgId !== claims.orgId) return null;
-  // A copy: sessions are per connection, the cached user is shared.
-  return { user: { ...user }, expiresAt: claims.expiresAt };
 }
 
 export const SUBSCRIPTIONS_OVER_HTTP = 'Subscriptions are served over the WebSocket only (at /trpc); over HTTP, poll the log instead (events.since, notifications.since)';
@@ -160,6 +126,10 @@ export function createHttpContextFactory(deps: AppDeps) {
         deps.metrics.rateLimited.inc({ limit: 'HTTP requests per user' });
         throw error;
       }
+      // A request still running when its session ends is refused from then on, as a socket's calls are.
+      const session = ctx.session;
+      deps.sessions.track(session, null);
+      res.once('close', () => deps.sessions.untrack(session));
     } else if (req.headers.authorization) deps.metrics.authFailures.inc({ door: 'http' });
     return ctx;
   };
@@ -200,8 +170,13 @@ export function createWsContextFactory(deps: AppDeps) {
     if (deps.directDelivery) ctx.connection.socket = socket;
     deps.logger.info('connected', { connection: ctx.connection.id, userId: user.id, orgId: user.orgId });
     deps.presence.connect(ctx.connection.id, user);
+    // A revoked session, or its user deactivated or removed, ends here at once: calls and subscriptions
+    // are refused, and the connection leaves presence (the hook registered in bootstrap.ts).
+    const session = ctx.session;
+    deps.sessions.track(session, ctx.connection.id);
     // `on`, not `once`: a socket closes once, and `once` would keep a wrapper and its state per connection.
     socket.on('close', (code: number) => {
+      deps.sessions.untrack(session);
       release();
       deps.presence.disconnect(ctx.connection.id);
       deps.logger.info('disconnected', { connection: ctx.connection.id, userId: user.id, code });

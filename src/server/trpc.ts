@@ -79,11 +79,12 @@ export const router = t.router;
 export const publicProcedure = t.procedure;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Every procedure but login: a user whose token has not expired (checked per call, not only per connection). */
+/** Every procedure but login: a user whose token has not expired nor its session ended (checked per call, not only per connection). */
 export const authedProcedure = t.procedure.use(async ({ ctx, next, type, getRawInput }) => {
   const session = ctx.session;
   if (!session) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in first' });
-  if (session.expiresAt <= Date.now()) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'The token has expired' });
+  // A session ended early (revoked, user deactivated or removed: auth/sessions.ts) has `expiresAt` 0 and says why.
+  if (session.expiresAt <= Date.now()) throw new TRPCError({ code: 'UNAUTHORIZED', message: session.endedBy ?? 'The token has expired' });
   const user = session.user;
   const authed = { ...ctx, session, user };
   const cost = type === 'query' ? queryCost(await getRawInput()) : 0;

@@ -18,3 +18,52 @@ export interface PublicUser {
   name: string;
   role: Role;
 }
+
+const email = z.email().max(254).transform((value) => value.toLowerCase());
+/** A new password: at least 8 characters (the current one, checked against its hash, only needs to be given). */
+export const newPassword = z.string().min(8, 'At least 8 characters').max(200);
+const id = z.string().min(1).max(64);
+const role = z.enum(ROLES);
+
+export const logoutInput = z.strictObject({ ...withIdempotencyKey }).optional();
+
+export const changePasswordInput = z.strictObject({
+  currentPassword: z.string().min(1).max(200),
+  newPassword,
+  ...withIdempotencyKey,
+});
+
+export const inviteInput = z.strictObject({ email, role, ...withIdempotencyKey });
+
+/** An invitation's token as the link carries it (base64url of 32 random bytes). */
+export const invitationToken = z.string().regex(/^[A-Za-z0-9_-]{20,128}$/, 'Not an invitation token');
+
+export const acceptInvitationInput = z.strictObject({
+  token: invitationToken,
+  name: z.string().trim().min(1).max(100),
+  password: newPassword,
+  ...withIdempotencyKey,
+});
+
+export const setRoleInput = z.strictObject({ userId: id, role, ...withIdempotencyKey });
+export const userIdInput = z.strictObject({ userId: id, ...withIdempotencyKey });
+export const invitationIdInput = z.strictObject({ id, ...withIdempotencyKey });
+
+/** A person of the org as `users.list` shows them; `active` is false while deactivated. */
+export interface TeamMember {
+  id: string;
+  name: string;
+  email: string;
+  role: Role;
+  active: boolean;
+}
+
+/** An invitation not yet accepted, revoked or expired. */
+export interface PendingInvitation {
+  id: string;
+  email: string;
+  role: Role;
+  invitedById: string;
+  createdAt: string;
+  expiresAt: string;
+}

@@ -136,7 +136,7 @@ export async function createTestApp({
     throw error;
   }
   const app = apps[0]!;
-  const tokenFor = async (email: DemoEmail) => (await app.deps.tokens.sign({ userId: users[email].id, orgId: users[email].orgId })).token;
+  const tokenFor = async (email: DemoEmail) => (await app.deps.sessions.signIn(users[email])).token;
   let callers = 0;
   return {
     app,

@@ -95,6 +95,10 @@ describe('routes', () => {
     expect(parseRoute('/jobs/new')).toEqual({ page: 'new', module: 'jobs' });
     expect(parseRoute('/leads/abc%20d')).toEqual({ page: 'detail', module: 'leads', id: 'abc d' });
     expect(parseRoute('/signin')).toEqual({ page: 'signin' });
+    expect(parseRoute('/team')).toEqual({ page: 'team' });
+    expect(parseRoute('/account')).toEqual({ page: 'account' });
+    expect(parseRoute('/invite/abc_DEF-123')).toEqual({ page: 'invite', token: 'abc_DEF-123' });
+    expect(parseRoute('/invite')).toBeNull();
     expect(parseRoute('/')).toBeNull();
     expect(parseRoute('/users')).toBeNull();
     expect(parseRoute('/jobs/1/extra')).toBeNull();

@@ -19,6 +19,9 @@ import { navigate, usePathname } from './router.tsx';
 import { clearSession, loadSession, saveSession, type Session } from './session/session.ts';
 import { SessionContext, useSession, type SessionValue } from './session/SessionContext.tsx';
 import { TandemProvider } from './TandemProvider.tsx';
+import { AcceptInvitePage } from './team/AcceptInvitePage.tsx';
+import { AccountPage } from './team/AccountPage.tsx';
+import { TeamPage } from './team/TeamPage.tsx';
 import { trpc } from './trpc.ts';
 
 /** The link's backoff, capped at 10 s: someone watching the indicator should not wait half a minute. */
@@ -29,6 +32,9 @@ type Route =
   | { page: 'inbox'; id?: string }
   | { page: 'calls' }
   | { page: 'alerts' }
+  | { page: 'team' }
+  | { page: 'account' }
+  | { page: 'invite'; token: string }
   | { page: 'list'; module: ModuleName } | { page: 'new'; module: ModuleName } | { page: 'detail'; module: ModuleName; id: string } | { page: 'signin' };
 
 export function parseRoute(pathname: string): Route | null {
@@ -38,6 +44,9 @@ export function parseRoute(pathname: string): Route | null {
   if (first === 'inbox' && !extra) return second ? { page: 'inbox', id: second } : { page: 'inbox' };
   if (first === 'calls' && !second) return { page: 'calls' };
   if (first === 'alerts' && !second) return { page: 'alerts' };
+  if (first === 'team' && !second) return { page: 'team' };
+  if (first === 'account' && !second) return { page: 'account' };
+  if (first === 'invite' && second && !extra) return { page: 'invite', token: second };
   if (!first || !MODULE_NAMES.includes(first as ModuleName) || extra) return null;
   const module = first as ModuleName;
   if (!second) return { page: 'list', module };
@@ -80,6 +89,21 @@ export function App({ url = window.location.origin }: { url?: string }) {
   const value = useMemo<SessionValue | null>(() => (session ? { ...session, signOut } : null), [session, signOut]);
 
   if (!value) {
+    const route = parseRoute(pathname);
+    if (route?.page === 'invite') {
+      return (
+        <AcceptInvitePage
+          url={url}
+          token={route.token}
+          onSignedIn={(next) => {
+            saveSession(next);
+            setNotice(undefined);
+            setSession(next);
+            navigate('/escrows', { replace: true });
+          }}
+        />
+      );
+    }
     return (
       <SignInPage
         url={url}
@@ -127,10 +151,12 @@ function SignedIn({ pathname }: { pathname: string }) {
   useRealtime(undefined, { userId: user.id, onUnauthorized: () => signOut('Your session ended. Sign in again.') });
   useConversationsRealtime(user.id);
   const route = parseRoute(pathname);
+  // An invitation opened while signed in: it is someone else's to accept.
+  const elsewhere = !route || route.page === 'signin' || route.page === 'invite';
   useEffect(() => {
-    if (!route || route.page === 'signin') navigate('/escrows', { replace: true });
-  }, [route]);
-  if (!route || route.page === 'signin') return null;
+    if (elsewhere) navigate('/escrows', { replace: true });
+  }, [elsewhere]);
+  if (elsewhere) return null;
   return (
     <PresenceProvider>
       <NotificationsProvider>
@@ -140,6 +166,8 @@ function SignedIn({ pathname }: { pathname: string }) {
             {route.page === 'inbox' ? <InboxPage conversationId={route.id} /> : null}
             {route.page === 'calls' ? <CallsPage /> : null}
             {route.page === 'alerts' ? <AlertsPage /> : null}
+            {route.page === 'team' ? <TeamPage /> : null}
+            {route.page === 'account' ? <AccountPage /> : null}
             {route.page === 'list' ? <ListPage key={route.module} module={route.module} /> : null}
             {route.page === 'new' ? <CreatePage key={route.module} module={route.module} /> : null}
             {route.page === 'detail' ? <DetailPage key={`${route.module}/${route.id}`} module={route.module} id={route.id} /> : null}

@@ -6,12 +6,15 @@ import { errors, jwtVerify, SignJWT } from 'jose';
 export interface TokenClaims {
   userId: string;
   orgId: string;
+  /** The server-side session the token names (`sid`); see auth/sessions.ts. */
+  sessionId: string;
   /** Milliseconds since the epoch. */
   expiresAt: number;
 }
 
 export interface TokenService {
-  sign(claims: { userId: string; orgId: string }): Promise<{ token: string; expiresAt: number }>;
+  /** A token for the session; it expires after the configured lifetime, or at `notAfter` (ms) when sooner. */
+  sign(claims: { userId: string; orgId: string; sessionId: string; notAfter?: number }): Promise<{ token: string; expiresAt: number }>;
   /** The claims of a valid, unexpired token, or null. */
   verify(token: string): Promise<TokenClaims | null>;
 }
@@ -24,9 +27,9 @@ export function createTokenService(secretBytes: Uint8Array, ttlSeconds: number):
   // test environment replaces the globals and selects jose's web build); a CryptoKey works in both.
   const secret = webcrypto.subtle.importKey('raw', Buffer.from(secretBytes), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
   return {
-    async sign({ userId, orgId }) {
-      const expiresAtSeconds = Math.floor(Date.now() / 1000) + ttlSeconds;
-      const token = await new SignJWT({ org: orgId })
+    async sign({ userId, orgId, sessionId, notAfter = Infinity }) {
+      const expiresAtSeconds = Math.min(Math.floor(Date.now() / 1000) + ttlSeconds, Math.floor(notAfter / 1000));
+      const token = await new SignJWT({ org: orgId, sid: sessionId })
         .setProtectedHeader({ alg: 'HS256' })
         .setSubject(userId)
         .setIssuer(ISSUER)
@@ -38,8 +41,10 @@ export function createTokenService(secretBytes: Uint8Array, ttlSeconds: number):
     async verify(token) {
       try {
         const { payload } = await jwtVerify(token, await secret, { issuer: ISSUER, algorithms: ['HS256'] });
-        if (typeof payload.sub !== 'string' || typeof payload.org !== 'string' || typeof payload.exp !== 'number') return null;
-        return { userId: payload.sub, orgId: payload.org, expiresAt: payload.exp * 1000 };
+        const { sub, org, sid, exp } = payload;
+        // A token without a session (issued before sessions existed) cannot be revoked: refused.
+        if (typeof sub !== 'string' || typeof org !== 'string' || typeof sid !== 'string' || typeof exp !== 'number') return null;
+        return { userId: sub, orgId: org, sessionId: sid, expiresAt: exp * 1000 };
       } catch (error) {
         if (error instanceof errors.JOSEError) return null;
         throw error;

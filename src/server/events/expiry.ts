@@ -132,6 +132,25 @@ function siftDown(index: number) {
   watch.index = index;
 }
 
+/**
+ * Fires now every watch whose session has expired, without waiting for its due time: a
+ * session ended early (revoked, its user deactivated or removed; auth/sessions.ts) has
+ * its `expiresAt` set to 0. A scan of every watch, which is rare (one per revocation
+ * notice) and cheaper than an index of watches by session, kept for every subscription.
+ */
+export function endExpiredWatchesNow(): void {
+  const now = Date.now();
+  const due = heap.filter((watch) => watch.session.expiresAt <= now);
+  for (const watch of due) remove(watch);
+  for (const watch of due) {
+    try {
+      watch.fire(true);
+    } catch {
+      // One subscriber's failure to end must not keep the others running.
+    }
+  }
+}
+
 /** Watches waiting; for tests. */
 export function pendingExpiryWatches(): number {
   return heap.length;

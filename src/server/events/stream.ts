@@ -26,7 +26,7 @@ export interface StreamEventsOptions {
   lastEventId?: string | null;
   signal: AbortSignal | undefined;
   /** The subscriber's session: the stream ends with UNAUTHORIZED once it expires (a refresh moves `expiresAt`). */
-  session?: { expiresAt: number };
+  session?: { expiresAt: number; endedBy?: string | null };
   metrics?: Metrics;
   /** What resumes of the same org share instead of each reading the log; absent: each reads it. */
   replays?: ReplayCache | undefined;
@@ -66,7 +66,8 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
   const { db, bus, orgId, filter, metrics, backpressure, signal, direct } = options;
   /** The bus subscription of the current pass: what an expiring session ends, waking the stream wherever it waits. */
   let live: BusSubscription | undefined;
-  const expiry = options.session ? watchExpiry(options.session, () => live?.end()) : undefined;
+  const { session } = options;
+  const expiry = session ? watchExpiry(session, () => live?.end()) : undefined;
   const busFilter =
     filter.modules || filter.recordId !== undefined || filter.predicate ? (event: LogEvent) => matchesFilter(filter, event) : undefined;
   const { predicate: _predicate, ...indexed } = filter;
@@ -80,7 +81,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
       let paused = false;
       try {
         // Expired while parked (draining): this pass's subscription was not there to end.
-        if (expiry?.expired()) throw sessionExpired();
+        if (expiry?.expired()) throw sessionExpired(session);
         let headSeq = -1;
         if (lastSeq >= 0 || resync) {
           const bounds = await readLogBounds(db, orgId);
@@ -103,7 +104,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
                 ? await options.replays.read(orgId, lastSeq, headSeq, REPLAY_PAGE)
                 : await readEventsAfter(db, { orgId, afterSeq: lastSeq, ...indexed, limit: REPLAY_PAGE });
             for (const event of page) {
-              checkBeforeYield(expiry, backpressure);
+              checkBeforeYield(expiry, backpressure, session);
               lastSeq = event.seq;
               if (!matchesFilter(filter, event)) continue;
               // Over a WebSocket the replay is written straight to it too: what came before
@@ -138,12 +139,12 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
           if (event.seq <= lastSeq) continue;
           // From here on the stream has a position, so a pause can catch up from the log.
           if (lastSeq < 0) lastSeq = event.seq - 1;
-          checkBeforeYield(expiry, backpressure);
+          checkBeforeYield(expiry, backpressure, session);
           lastSeq = event.seq;
           countDelivery(metrics, event, 'iterator');
           yield tracked(String(event.seq), event);
         }
-        if (expiry?.expired()) throw sessionExpired();
+        if (expiry?.expired()) throw sessionExpired(session);
         return;
       } catch (error) {
         if (error === PAUSE_FOR_DRAIN) paused = true;
@@ -155,7 +156,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
       if (paused && backpressure) {
         metrics?.slowConsumersDropped.inc({ action: 'paused' });
         if (!(await backpressure.waitForDrain(() => signal?.aborted === true || expiry?.expired() === true))) {
-          if (expiry?.expired()) throw sessionExpired();
+          if (expiry?.expired()) throw sessionExpired(session);
           if (!signal?.aborted) {
             metrics?.slowConsumersDropped.inc({ action: 'closed' });
             backpressure.giveUp();
@@ -174,13 +175,14 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
   }
 }
 
-function sessionExpired() {
-  return new TRPCError({ code: 'UNAUTHORIZED', message: 'The token has expired; sign in again' });
+/** A session that ended early (auth/sessions.ts) says why; otherwise its token expired. */
+function sessionExpired(session: StreamEventsOptions['session']) {
+  return new TRPCError({ code: 'UNAUTHORIZED', message: session?.endedBy ?? 'The token has expired; sign in again' });
 }
 
 /** Before each hand-off: the session is valid and the connection can take more. */
-function checkBeforeYield(expiry: ExpiryWatch | undefined, backpressure: Backpressure | undefined) {
-  if (expiry?.expired()) throw sessionExpired();
+function checkBeforeYield(expiry: ExpiryWatch | undefined, backpressure: Backpressure | undefined, session: StreamEventsOptions['session']) {
+  if (expiry?.expired()) throw sessionExpired(session);
   if (backpressure?.isBackedUp()) throw PAUSE_FOR_DRAIN;
 }
 

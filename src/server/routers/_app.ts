@@ -5,6 +5,7 @@ import { callsRouter } from './calls.ts';
 import { conversationsRouter, messagesRouter } from './conversations.ts';
 import { dashboardRouter } from './dashboard.ts';
 import { eventsRouter } from './events.ts';
+import { invitationsRouter } from './invitations.ts';
 import { meRouter } from './me.ts';
 import { notificationsRouter } from './notifications.ts';
 import { usersRouter } from './users.ts';
@@ -20,6 +21,7 @@ export const appRouter = router({
   messages: messagesRouter,
   dashboard: dashboardRouter,
   events: eventsRouter,
+  invitations: invitationsRouter,
   me: meRouter,
   notifications: notificationsRouter,
   presence: presenceRouter,

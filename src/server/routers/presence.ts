@@ -1,7 +1,8 @@
-import { tracked } from '@trpc/server';
+import { TRPCError, tracked } from '@trpc/server';
 import type { PresenceEntry, RecordActivity } from '../../shared/presence.ts';
 import { heartbeatInput, onRecordInput, presenceOnChangeInput, recordRefInput, typingInput } from '../../shared/presence.ts';
-import type { Context } from '../context.ts';
+import type { Context, Session } from '../context.ts';
+import { watchExpiry } from '../events/expiry.ts';
 import { requireRecordOfOrg } from '../presence/records.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
@@ -19,16 +20,32 @@ const realtimeProcedure = authedProcedure.use(({ ctx, next }) => {
 let trackedId = 0;
 const nextId = () => String(++trackedId);
 
-/** Listens first, then yields the current state, then every change: nothing falls in between. */
-async function* stateThenChanges<T>(ctx: Pick<Context, 'presence'>, topic: string, current: () => T[], signal: AbortSignal | undefined) {
+/**
+ * Listens first, then yields the current state, then every change: nothing falls in
+ * between. Ends with UNAUTHORIZED when the session expires or is ended (auth/sessions.ts).
+ */
+async function* stateThenChanges<T>(
+  ctx: Pick<Context, 'presence'> & { session: Session },
+  topic: string,
+  current: () => T[],
+  signal: AbortSignal | undefined,
+) {
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
   const changes = ctx.presence.topics.subscribe(topic, { signal: abort.signal });
+  const expiry = watchExpiry(ctx.session, () => abort.abort());
+  const ended = () => new TRPCError({ code: 'UNAUTHORIZED', message: ctx.session.endedBy ?? 'The token has expired; sign in again' });
   try {
+    if (expiry.expired()) throw ended();
     for (const item of current()) yield tracked(nextId(), item);
-    for await (const item of changes) yield tracked(nextId(), item as T);
+    for await (const item of changes) {
+      if (expiry.expired()) break;
+      yield tracked(nextId(), item as T);
+    }
+    if (expiry.expired()) throw ended();
   } finally {
+    expiry.stop();
     signal?.removeEventListener('abort', onAbort);
     abort.abort();
     await changes.return?.();

@@ -1,14 +1,150 @@
-import type { Role } from '../../shared/auth.ts';
+import { createHash, randomBytes } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
+import {
+  invitationIdInput,
+  inviteInput,
+  setRoleInput,
+  userIdInput,
+  type PendingInvitation,
+  type PublicUser,
+  type Role,
+  type TeamMember,
+} from '../../shared/auth.ts';
+import type { Context, Session } from '../context.ts';
+import { runsOneTransactionAtATime, type Tx } from '../db/client.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
+/** How long an invitation link can be used. */
+export const INVITATION_TTL_MS = 7 * 24 * 3_600_000;
+
+/** Invitations are kept as the sha256 of their token: a leaked table signs nobody in. */
+export function hashInvitationToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+const adminProcedure = authedProcedure.use(({ ctx, next }) => {
+  if (ctx.user.role !== 'admin') throw new TRPCError({ code: 'FORBIDDEN', message: 'Only an admin of the org can manage its team' });
+  return next();
+});
+
+/**
+ * Changes of roles and activity in one org, one at a time, so that two admins demoting
+ * each other at once cannot leave it without one (PGlite runs one transaction at a time anyway).
+ */
+async function lockTeam(tx: Tx, orgId: string, oneAtATime: boolean) {
+  if (!oneAtATime) await tx.$executeRawUnsafe('SELECT pg_advisory_xact_lock(hashtext($1))', `team:${orgId}`);
+}
+
 export const usersRouter = router({
-  /** The people of the caller's org, to name assignees, viewers and authors of changes. */
-  list: authedProcedure.query(async ({ ctx }) => {
+  /**
+   * The people of the caller's org, to name assignees, viewers and authors of changes.
+   * Admins also see `active` (false while deactivated), for the team page.
+   */
+  list: authedProcedure.query(async ({ ctx }): Promise<(Omit<TeamMember, 'active'> & { active?: boolean })[]> => {
     const users = await ctx.db.user.findMany({
       where: { orgId: ctx.user.orgId },
-      select: { id: true, name: true, email: true, role: true },
+      select: { id: true, name: true, email: true, role: true, deactivatedAt: true },
       orderBy: { name: 'asc' },
     });
-    return users.map((user) => ({ ...user, role: user.role as Role }));
+    const isAdmin = ctx.user.role === 'admin';
+    return users.map(({ deactivatedAt, ...user }) => ({ ...user, role: user.role as Role, ...(isAdmin ? { active: deactivatedAt === null } : {}) }));
+  }),
+  /** A one-time link for `email` to join the org with `role`, valid 7 days. The token is shown once. */
+  invite: adminProcedure.input(inviteInput).mutation(async ({ ctx, input }) => {
+    if (await ctx.db.user.findUnique({ where: { email: input.email }, select: { id: true } })) {
+      throw new TRPCError({ code: 'CONFLICT', message: `${input.email} already has an account` });
+    }
+    const token = randomBytes(32).toString('base64url');
+    const expiresAt = new Date(Date.now() + INVITATION_TTL_MS);
+    await ctx.db.$transaction(async (tx) => {
+      // A new invitation of the same person replaces the pending one.
+      await tx.invitation.updateMany({
+        where: { orgId: ctx.user.orgId, email: input.email, acceptedAt: null, revokedAt: null },
+        data: { revokedAt: new Date() },
+      });
+      await tx.invitation.create({
+        data: { orgId: ctx.user.orgId, email: input.email, role: input.role, tokenHash: hashInvitationToken(token), invitedById: ctx.user.id, expiresAt },
+      });
+    });
+    return { inviteUrl: `${ctx.publicUrl ?? ''}/invite/${token}`, token, expiresAt: expiresAt.toISOString() };
+  }),
+  /** Invitations of the org not yet accepted, revoked or expired, newest first. */
+  invitations: adminProcedure.query(async ({ ctx }): Promise<PendingInvitation[]> => {
+    const rows = await ctx.db.invitation.findMany({
+      where: { orgId: ctx.user.orgId, acceptedAt: null, revokedAt: null, expiresAt: { gt: new Date() } },
+      orderBy: { createdAt: 'desc' },
+    });
+    return rows.map((row) => ({
+      id: row.id,
+      email: row.email,
+      role: row.role as Role,
+      invitedById: row.invitedById,
+      createdAt: row.createdAt.toISOString(),
+      expiresAt: row.expiresAt.toISOString(),
+    }));
+  }),
+  /** A pending invitation's link stops working. */
+  revokeInvitation: adminProcedure.input(invitationIdInput).mutation(async ({ ctx, input }) => {
+    const { count } = await ctx.db.invitation.updateMany({
+      where: { id: input.id, orgId: ctx.user.orgId, acceptedAt: null, revokedAt: null },
+      data: { revokedAt: new Date() },
+    });
+    if (count === 0) throw new TRPCError({ code: 'NOT_FOUND', message: 'No pending invitation with this id' });
+    return { id: input.id };
+  }),
+  /** A new role, in force on every open connection of the user within a second. */
+  setRole: adminProcedure.input(setRoleInput).mutation(async ({ ctx, input }) => {
+    const user = await changeTeamMember(ctx, input.userId, 'demote', input.role === 'agent', (tx) =>
+      tx.user.update({ where: { id: input.userId }, data: { role: input.role }, select: memberSelect }),
+    );
+    return user;
+  }),
+  /** The user can no longer sign in; their sessions end on every node. */
+  deactivate: adminProcedure.input(userIdInput).mutation(async ({ ctx, input }) => {
+    return changeTeamMember(ctx, input.userId, 'deactivate', true, async (tx) => {
+      await ctx.sessions.revokeUserSessions(tx, input.userId);
+      return tx.user.update({ where: { id: input.userId }, data: { deactivatedAt: new Date() }, select: memberSelect });
+    });
+  }),
+  /** The user can sign in again (their old sessions stay ended). */
+  reactivate: adminProcedure.input(userIdInput).mutation(async ({ ctx, input }) => {
+    return changeTeamMember(ctx, input.userId, 'reactivate', false, (tx) =>
+      tx.user.update({ where: { id: input.userId }, data: { deactivatedAt: null }, select: memberSelect }),
+    );
   }),
 });
+
+const memberSelect = { id: true, name: true, email: true, role: true, deactivatedAt: true } as const;
+type MemberRow = { id: string; name: string; email: string; role: string; deactivatedAt: Date | null };
+
+/**
+ * Applies `change` to a user of the caller's org (NOT_FOUND otherwise) under the org's
+ * team lock; `removesAdmin`: the change may take an admin away, which the caller may
+ * not do to themselves nor to the org's last active admin. Commits, then tells every
+ * node (auth/sessions.ts).
+ */
+async function changeTeamMember(
+  ctx: Context & { session: Session; user: PublicUser },
+  userId: string,
+  action: 'demote' | 'deactivate' | 'reactivate',
+  removesAdmin: boolean,
+  change: (tx: Tx) => Promise<MemberRow>,
+): Promise<TeamMember> {
+  const { orgId } = ctx.user;
+  if (removesAdmin && userId === ctx.user.id) {
+    throw new TRPCError({ code: 'BAD_REQUEST', message: `You cannot ${action} yourself; ask another admin` });
+  }
+  const row = await ctx.db.$transaction(async (tx) => {
+    await lockTeam(tx, orgId, runsOneTransactionAtATime(ctx.db));
+    const target = await tx.user.findFirst({ where: { id: userId, orgId }, select: { role: true, deactivatedAt: true } });
+    if (!target) throw new TRPCError({ code: 'NOT_FOUND', message: 'No user with this id in your org' });
+    if (removesAdmin && target.role === 'admin' && target.deactivatedAt === null) {
+      const admins = await tx.user.count({ where: { orgId, role: 'admin', deactivatedAt: null } });
+      if (admins <= 1) throw new TRPCError({ code: 'CONFLICT', message: `Cannot ${action} the last admin of the org` });
+    }
+    return change(tx);
+  });
+  ctx.sessions.userChanged(userId);
+  const { deactivatedAt, ...user } = row;
+  return { ...user, role: user.role as Role, active: deactivatedAt === null };
+}

@@ -9,13 +9,16 @@ import { OnlineAvatars } from '../presence/Avatars.tsx';
 import { CallBanner } from '../calls/CallBanner.tsx';
 import { useInboxUnread } from '../inbox/InboxPage.tsx';
 import { badgeText } from '../notifications/NotificationBell.tsx';
+import { trpc } from '../trpc.ts';
 import { ConnectionIndicator } from './ConnectionIndicator.tsx';
 
-export type Section = ModuleName | 'dashboard' | 'inbox' | 'calls' | 'alerts';
+export type Section = ModuleName | 'dashboard' | 'inbox' | 'calls' | 'alerts' | 'team' | 'account';
 
 export function Layout({ current, children }: { current: Section | null; children: ReactNode }) {
   const unread = useInboxUnread();
   const { user, signOut } = useSession();
+  // Signing out ends the session on the server too (every tab and device using it); the tab signs out either way.
+  const logout = trpc.auth.logout.useMutation({ onSettled: () => signOut() });
   return (
     <div className="shell">
       <a className="skip-link" href="#main">
@@ -35,8 +38,10 @@ export function Layout({ current, children }: { current: Section | null; childre
           <span className="avatar" aria-hidden="true">
             {user.name.charAt(0)}
           </span>
-          <span className="user-name">{user.name}</span>
-          <button type="button" className="button small ghost" onClick={() => signOut()}>
+          <Link href="/account" className="user-name" aria-current={current === 'account' ? 'page' : undefined}>
+            {user.name}
+          </Link>
+          <button type="button" className="button small ghost" disabled={logout.isPending} onClick={() => logout.mutate(undefined)}>
             Sign out
           </button>
         </div>
@@ -67,6 +72,13 @@ export function Layout({ current, children }: { current: Section | null; childre
               Alerts
             </Link>
           </li>
+          {user.role === 'admin' ? (
+            <li>
+              <Link href="/team" aria-current={current === 'team' ? 'page' : undefined}>
+                Team
+              </Link>
+            </li>
+          ) : null}
           {MODULE_NAMES.map((name, index) => (
             <li key={name} className={index === 0 ? 'nav-group-start' : undefined}>
               <Link href={`/${name}`} aria-current={name === current ? 'page' : undefined}>
