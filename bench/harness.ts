@@ -134,6 +134,8 @@ export async function prepareTandemDatabase(orgCount: number, databaseUrl?: stri
     MUTATIONS_PER_SECOND_PER_USER: '1000000',
     MAX_CONNECTIONS_PER_USER: '1000000',
     MAX_SUBSCRIPTIONS_PER_CONNECTION: '100',
+    // Every simulated client comes from 127.0.0.1; in production a storm's clients come from many addresses.
+    MAX_UNAUTHENTICATED_SOCKETS_PER_ADDRESS: '1000000',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
   };
   return { env, orgs, secret, cleanup: () => rmSync(dataDir, { recursive: true, force: true }) };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { withIdempotencyKey } from './mutations.ts';
+import { idSchema, line } from './text.ts';
 
 export const ROLES = ['admin', 'agent'] as const;
 export type Role = (typeof ROLES)[number];
@@ -22,7 +23,7 @@ export interface PublicUser {
 const email = z.email().max(254).transform((value) => value.toLowerCase());
 /** A new password: at least 8 characters (the current one, checked against its hash, only needs to be given). */
 export const newPassword = z.string().min(8, 'At least 8 characters').max(200);
-const id = z.string().min(1).max(64);
+const id = idSchema;
 const role = z.enum(ROLES);
 
 export const logoutInput = z.strictObject({ ...withIdempotencyKey }).optional();
@@ -40,7 +41,7 @@ export const invitationToken = z.string().regex(/^[A-Za-z0-9_-]{20,128}$/, 'Not 
 
 export const acceptInvitationInput = z.strictObject({
   token: invitationToken,
-  name: z.string().trim().min(1).max(100),
+  name: line(100).min(1, 'A name is required'),
   password: newPassword,
   ...withIdempotencyKey,
 });
