@@ -1,15 +1,15 @@
 import type { IncomingMessage } from 'node:http';
-import { TRPCError, type AnyRouter } from '@trpc/server';
 import {
-  callProcedure,
-  getErrorShape,
+  callTRPCProcedure,
   getTRPCErrorFromUnknown,
-  isAsyncIterable,
+  getTRPCErrorShape,
   isTrackedEnvelope,
-  parseConnectionParamsFromUnknown,
-  parseTRPCMessage,
   transformTRPCResponse,
-} from '@trpc/server/unstable-core-do-not-import';
+  TRPCError,
+  type AnyRouter,
+} from '@trpc/server';
+import { parseConnectionParamsFromUnknown } from '@trpc/server/http';
+import { parseTRPCMessage } from '@trpc/server/rpc';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { tooManyRequests } from './limits.ts';
 import { ConnectionFlow, defaultFlowOptions, type FlowOptions } from './ws-flow.ts';
@@ -128,6 +128,11 @@ export function serveTrpcOverWebSocket<TRouter extends AnyRouter, TContext>(opti
       for (const client of options.wss.clients) if (client.readyState === client.OPEN) client.send(data);
     },
   };
+}
+
+/** What tRPC's adapter checks a procedure's result with (its own helper is not public). */
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 }
 
 type Started = { ok: true } | { ok: false; error: TRPCError };
@@ -332,7 +337,7 @@ class Connection<TContext> {
       return;
     }
     const { subscriptionContext } = this.options;
-    const result: unknown = await callProcedure({
+    const result: unknown = await callTRPCProcedure({
       router: this.options.router,
       path,
       getRawInput: async () => input,
@@ -385,7 +390,7 @@ class Connection<TContext> {
   }
 
   errorShape(error: TRPCError, type: ProcedureType | 'unknown', path: string | undefined, input: unknown) {
-    return getErrorShape({ config: this.options.router._def._config, error, type, path, input, ctx: this.ctx });
+    return getTRPCErrorShape({ config: this.options.router._def._config, error, type, path, input, ctx: this.ctx });
   }
 
   failed(error: TRPCError, type: ProcedureType | 'unknown', path: string | undefined, input: unknown): void {
