@@ -17,7 +17,7 @@ import { startRedis, type RedisServer } from './helpers/redis.ts';
 
 /**
  * Several nodes on one PostgreSQL server and one Redis, all real and on random
- * loopback ports: the scale-out setup of the README.
+ * loopback ports: the scale-out setup of docs/OPERATIONS.md.
  */
 let postgres: PostgresServer;
 let redis: RedisServer;

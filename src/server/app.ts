@@ -34,7 +34,7 @@ export interface ServerOptions {
   allowedOrigins?: readonly string[];
 }
 
-/** Bounds on what one connection or request may ask of the server at once (README "Security"). */
+/** Bounds on what one connection or request may ask of the server at once (docs/SECURITY.md). */
 export interface RequestLimits {
   /**
    * Calls in one HTTP batch; a larger batch is refused whole with TOO_MANY_REQUESTS. A

@@ -202,7 +202,7 @@ describe('the inbox', () => {
     await screenshot(page, 'dashboard-comms');
     expect(browser.errors()).toEqual([]);
 
-    // The README shows a few of these: `UPDATE_SCREENSHOTS=1` refreshes them (run the whole file).
+    // docs/WEB.md shows these (the README, inbox.png too): `UPDATE_SCREENSHOTS=1` refreshes them (run the whole file).
     if (!process.env.UPDATE_SCREENSHOTS) return;
     await mkdir('docs/screenshots', { recursive: true });
     for (const name of ['inbox', 'incoming-call']) await copyFile(path.join(SCREENSHOTS, `${name}.png`), `docs/screenshots/${name}.png`);

@@ -123,7 +123,7 @@ describe('the main pages', () => {
     expect(await page.evaluate(() => sessionStorage.getItem('tandem.session'))).toBeNull();
     expect(alice.errors()).toEqual([]);
 
-    // The README shows a few of these: `UPDATE_SCREENSHOTS=1` refreshes them.
+    // docs/WEB.md shows these (the README, list-escrows.png too): `UPDATE_SCREENSHOTS=1` refreshes them.
     if (!process.env.UPDATE_SCREENSHOTS) return;
     await mkdir('docs/screenshots', { recursive: true });
     for (const name of ['list-escrows', 'signin']) await copyFile(path.join(SCREENSHOTS, `${name}.png`), `docs/screenshots/${name}.png`);

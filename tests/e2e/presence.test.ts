@@ -44,7 +44,7 @@ describe('presence', () => {
     await alice.page.getByLabel('Purchase price').pressSequentially('31');
     await expect.poll(() => bob.page.getByTestId('typing-purchasePriceCents').textContent()).toBe(`${alicesName} is typing…`);
     await screenshot(bob.page, 'escrow-presence');
-    // The README shows it: `UPDATE_SCREENSHOTS=1` refreshes it.
+    // The README and docs/WEB.md show it: `UPDATE_SCREENSHOTS=1` refreshes it.
     if (process.env.UPDATE_SCREENSHOTS) await copyFile(path.join(SCREENSHOTS, 'escrow-presence.png'), 'docs/screenshots/escrow-presence.png');
     await alice.page.getByLabel('Purchase price').press('Escape');
     await expect.poll(() => bob.page.getByTestId('typing-purchasePriceCents').textContent()).toBe('');
