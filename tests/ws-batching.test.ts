@@ -39,6 +39,17 @@ async function connect(wss: WebSocketServer): Promise<Pair> {
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('BatchingWebSocket', () => {
+  it("finds the parts of ws it reads where it expects them (ws is pinned; an upgrade that moves them fails here)", async () => {
+    const { server } = await connect(await startServer());
+    const internals = server as unknown as { _socket?: { write?: unknown; writableCorked?: unknown }; _sender?: { _state?: unknown; _queue?: unknown } };
+    expect(typeof internals._socket?.write).toBe('function');
+    expect(typeof internals._socket?.writableCorked).toBe('number');
+    // An idle sender: state 0 (DEFAULT) and an empty queue, as sendShared checks before writing past it.
+    expect(internals._sender?._state).toBe(0);
+    expect(internals._sender?._queue).toEqual([]);
+    expect(typeof Object.getOwnPropertyDescriptor(WebSocket.prototype, 'bufferedAmount')?.get).toBe('function');
+  });
+
   it("writes a shared event as one text frame of the subscriber's prefix and the shared bytes, at every length", async () => {
     const { server: socket, received } = await connect(await startServer());
     // Payload lengths around each header size (7-bit, 16-bit, 64-bit lengths), and multi-byte text.
