@@ -12,7 +12,7 @@ import { keepConnectionsAlive } from './keep-alive.ts';
 import type { Logger } from './logger.ts';
 import { corsResponseMeta, OriginPolicy } from './origins.ts';
 import { appRouter } from './routers/_app.ts';
-import { errorIdOf } from './trpc.ts';
+import { errorIdOf } from './errors.ts';
 import { API_SECURITY_HEADERS, serveWebApp } from './web.ts';
 import { BatchingWebSocket } from './ws-batching.ts';
 import { serveTrpcOverWebSocket } from './ws-handler.ts';

@@ -1,3 +1,6 @@
+import { alertEffect } from './alerts/rules.ts';
+import { registerChangeEffect } from './events/effects.ts';
+import { notificationEffect } from './notifications/sources.ts';
 import { InProcessSessionChannel, RedisSessionChannel, type SessionChannel } from './auth/session-channel.ts';
 import { SessionService } from './auth/sessions.ts';
 import { loadTokenSecret, createTokenService, type TokenService } from './auth/tokens.ts';
@@ -125,6 +128,9 @@ async function createSessions(
 }
 
 export async function createApp(config: AppConfig, logger: Logger): Promise<App> {
+  // What record changes raise in their own transaction: the event log knows none of it (events/effects.ts).
+  registerChangeEffect(notificationEffect);
+  registerChangeEffect(alertEffect);
   const database = await openDatabase(config);
   const applied = config.DATABASE_URL
     ? await withMigrationLock(config.DATABASE_URL, () => applyMigrations(new PrismaPg({ connectionString: config.DATABASE_URL }), { closeConnections: true }))

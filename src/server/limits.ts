@@ -1,4 +1,4 @@
-import { TRPCError } from '@trpc/server';
+import { tooManyRequests } from './errors.ts';
 import { LoginThrottle, type LoginLimitsConfig } from './limits/logins.ts';
 import type { RedisLimitStore } from './limits/redis.ts';
 
@@ -47,21 +47,6 @@ export function queryCost(rawInput: unknown): number {
 
 /** What a user's open HTTP answers may hold unread before their next request is refused. */
 export const MAX_UNREAD_HTTP_BYTES = 4 * 1024 * 1024;
-
-/** Carried as the cause of TOO_MANY_REQUESTS; the error formatter exposes `retryAfterMs`. */
-export class RateLimited extends Error {
-  constructor(
-    readonly limit: string,
-    readonly retryAfterMs: number,
-  ) {
-    super(`Too many requests (${limit}); retry in ${retryAfterMs} ms`);
-  }
-}
-
-export function tooManyRequests(limit: string, retryAfterMs: number): TRPCError {
-  const cause = new RateLimited(limit, retryAfterMs);
-  return new TRPCError({ code: 'TOO_MANY_REQUESTS', message: cause.message, cause });
-}
 
 /**
  * Token buckets by key. Memory stays bounded: a bucket that would be full again is

@@ -1,43 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import type { Context } from './context.ts';
-import { queryCost, RateLimited, tooManyRequests } from './limits.ts';
-
-/** A field someone else changed after the version an update was based on. */
-export interface FieldConflict {
-  field: string;
-  /** Its value now. */
-  value: unknown;
-  changedById: string;
-  /** The version in which they last changed it. */
-  version: number;
-}
-
-/** Thrown as the cause of a CONFLICT so the error carries the record as it is now and the contested fields. */
-export class VersionConflict extends Error {
-  constructor(
-    readonly current: unknown,
-    readonly conflicts: FieldConflict[] = [],
-  ) {
-    super('The record was changed by someone else');
-  }
-}
+import { errorIdOf, RateLimited, tooManyRequests, VersionConflict } from './errors.ts';
+import { queryCost } from './limits.ts';
 
 const isDev = process.env.NODE_ENV === 'development';
-
-const errorIds = new WeakMap<object, string>();
-
-/**
- * The id under which an internal error is answered and logged: the same for one error
- * object whoever asks first (the error formatter or `onError`, whose order differs between
- * the HTTP and WebSocket doors).
- */
-export function errorIdOf(error: object): string {
-  let id = errorIds.get(error);
-  if (!id) errorIds.set(error, (id = randomBytes(6).toString('hex')));
-  return id;
-}
 
 /**
  * The one tRPC instance. The error formatter adds zod's field errors (for forms) and,

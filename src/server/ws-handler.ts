@@ -11,7 +11,7 @@ import {
 import { parseConnectionParamsFromUnknown } from '@trpc/server/http';
 import { parseTRPCMessage } from '@trpc/server/rpc';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { tooManyRequests } from './limits.ts';
+import { tooManyRequests } from './errors.ts';
 import { ConnectionFlow, defaultFlowOptions, type FlowOptions } from './ws-flow.ts';
 
 /**

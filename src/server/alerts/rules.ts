@@ -3,6 +3,7 @@ import type { CrmEvent } from '../../shared/events.ts';
 import type { AppDeps } from '../context.ts';
 import type { Tx } from '../db/client.ts';
 import { commitChange } from '../events/commit.ts';
+import type { ChangeEffect } from '../events/effects.ts';
 import type { EventDraft } from '../events/log.ts';
 import { toAlert } from '../comms/wire.ts';
 
@@ -148,3 +149,9 @@ export async function sweepAlerts(deps: Pick<AppDeps, 'db' | 'bus' | 'metrics'>,
   }
   return count;
 }
+
+/** Alerts raised by record changes, in the change's own transaction (registered at start: events/effects.ts). */
+export const alertEffect: ChangeEffect = {
+  mayFollow: (module, action) => alertsMayFollow(module, action),
+  eventsFor: (tx, event, record) => alertsFor(tx, event, record),
+};

@@ -2,7 +2,7 @@ import { TRPCError } from '@trpc/server';
 import type { Call, CallEvent, CommsDataOf } from '../../shared/comms.ts';
 import type { Tx } from '../db/client.ts';
 import { commitChange, idempotencyOf } from '../events/commit.ts';
-import { VersionConflict } from '../trpc.ts';
+import { VersionConflict } from '../errors.ts';
 import type { EventDraft } from '../events/log.ts';
 import type { Actor } from './conversations.ts';
 import { findContact } from './phone.ts';

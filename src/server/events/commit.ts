@@ -4,8 +4,7 @@ import { isRecordEvent } from '../../shared/events.ts';
 import type { EventBus } from '../bus/types.ts';
 import { runsOneTransactionAtATime, type Db, type Tx } from '../db/client.ts';
 import type { Metrics } from '../metrics.ts';
-import { alertsFor } from '../alerts/rules.ts';
-import { notificationsFor } from '../notifications/sources.ts';
+import { changeEffects } from './effects.ts';
 import { appendEvent, lockOrgLog, type EventDraft, type SequencedEvent } from './log.ts';
 
 export interface ChangeOutcome<T> {
@@ -83,11 +82,12 @@ export async function commitChange<T>(
         events.push(event);
         const record = outcome.result as Record<string, unknown>;
         // Notifications the change raises commit with it, or not at all.
-        const notes = draft.notifications ?? (isRecordEvent(event.event) ? notificationsFor(event.event, record) : []);
+        const recordEvent = isRecordEvent(event.event) ? event.event : undefined;
+        const notes = draft.notifications ?? (recordEvent ? changeEffects().flatMap((effect) => effect.notificationsFor?.(recordEvent, record) ?? []) : []);
         if (notes.length) {
           await tx.notification.createMany({ data: notes.map((note) => ({ ...note, orgId, eventSeq: event.event.seq })) });
         }
-        if (isRecordEvent(event.event)) drafts.push(...(await alertsFor(tx, event.event, record)));
+        if (recordEvent) for (const effect of changeEffects()) if (effect.eventsFor) drafts.push(...(await effect.eventsFor(tx, recordEvent, record)));
       }
       if (idempotency && requestHash) {
         await tx.idempotencyKey.create({

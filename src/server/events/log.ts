@@ -1,7 +1,7 @@
 import { eventType, type EventAction, type LogEvent, type LogModule } from '../../shared/events.ts';
 import { MODULE_NAMES, type ModuleName } from '../../shared/modules.ts';
 import type { Db, Tx } from '../db/client.ts';
-import type { NotificationDraft } from '../notifications/sources.ts';
+import type { NotificationDraft } from './effects.ts';
 
 export interface EventDraft {
   orgId: string;

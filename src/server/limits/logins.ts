@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { tooManyRequests } from '../limits.ts';
+import { tooManyRequests } from '../errors.ts';
 
 /**
  * How sign-ins are throttled (issue 18: 300 wrong passwords for one account were all

@@ -1,14 +1,7 @@
 import { isRecordEvent, type CrmEvent, type LogEvent, type LogModule } from '../../shared/events.ts';
-import type { NotificationKind } from '../../shared/notifications.ts';
+import type { ChangeEffect, NotificationDraft } from '../events/effects.ts';
 
-export interface NotificationDraft {
-  userId: string;
-  kind: NotificationKind;
-  title: string;
-  body: string | null;
-  module: string;
-  recordId: string;
-}
+export type { NotificationDraft };
 
 /** The user a job event hands the job to, when it does (created with an assignee, or reassigned). */
 export function newAssigneeOf(event: CrmEvent): string | null {
@@ -59,3 +52,6 @@ export function notifies(userId: string, event: LogEvent): boolean {
   const assignee = newAssigneeOf(event);
   return assignee === userId && assignee !== event.userId;
 }
+
+/** Job assignments notify their assignee, in the change's own transaction (registered at start: events/effects.ts). */
+export const notificationEffect: ChangeEffect = { mayFollow: mayNotify, notificationsFor };

@@ -6,9 +6,8 @@ import type { PublicUser } from '../../shared/auth.ts';
 import type { AppDeps } from '../context.ts';
 import type { Db, Tx } from '../db/client.ts';
 import { commitChange, idempotencyOf } from '../events/commit.ts';
-import { VersionConflict, type FieldConflict } from '../trpc.ts';
-import { alertsMayFollow } from '../alerts/rules.ts';
-import { mayNotify } from '../notifications/sources.ts';
+import { VersionConflict, type FieldConflict } from '../errors.ts';
+import { effectsMayFollow } from '../events/effects.ts';
 import { commitInOneStatement, insertRecord, newRecordId, updateRecordIfChanged } from './statements.ts';
 import { normalizeInput, toDbData, toWire, type Row, type WireRecord } from './wire.ts';
 
@@ -133,8 +132,7 @@ export async function getRecord({ deps, user }: Actor, module: AnyModule, id: st
 function writesOnlyItsEvent(module: AnyModule, action: 'created' | 'updated', values: Record<string, unknown>, eventData: Record<string, unknown>): boolean {
   return (
     !Object.keys(module.refs).some((field) => typeof values[field] === 'string') &&
-    !alertsMayFollow(module.name, action) &&
-    !mayNotify(module.name, action, eventData)
+    !effectsMayFollow(module.name, action, eventData)
   );
 }
 

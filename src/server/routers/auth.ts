@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { changePasswordInput, loginInput, logoutInput, type PublicUser, type Role } from '../../shared/auth.ts';
 import { withIdempotencyKey } from '../../shared/mutations.ts';
 import { hashPassword, verifyPassword } from '../auth/passwords.ts';
-import { RateLimited } from '../limits.ts';
+import { RateLimited } from '../errors.ts';
 import { authedProcedure, publicProcedure, router } from '../trpc.ts';
 
 // Compared against when the email is unknown, so a wrong email and a wrong password take the same time.
