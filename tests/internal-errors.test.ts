@@ -1,22 +1,23 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { signWebhook } from '../src/server/comms/webhooks.ts';
-import type { Logger } from '../src/server/logger.ts';
+import { createLogger } from '../src/server/logger.ts';
 import { startTestServer } from './helpers/server.ts';
 
 /** What a real deployment would hide: a message with SQL, a server path and a source line. */
 const SECRET_DETAIL = 'relation "Job" failed at /srv/tandem/src/server/records/service.ts:91:12 → SELECT * FROM "Job"';
 
-interface LogEntry {
+interface LogLine {
   level: string;
-  message: string;
-  fields: Record<string, unknown>;
+  msg: string;
+  [field: string]: unknown;
 }
 
-function capturingLogger(): Logger & { entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const write = (level: string) => (message: string, fields: Record<string, unknown> = {}) => void entries.push({ level, message, fields });
-  return { entries, debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+/** The real logger, its lines parsed. */
+function capturingLogger() {
+  const entries: LogLine[] = [];
+  const logger = createLogger('debug', { write: (line: string) => void entries.push(JSON.parse(line) as LogLine) });
+  return Object.assign(logger, { entries });
 }
 
 afterEach(() => {
@@ -27,9 +28,9 @@ function expectGenericAnswer(message: string, logger: ReturnType<typeof capturin
   expect(message).toMatch(/^Internal error \(id [0-9a-f]{12}\)$/);
   expect(message).not.toContain('/srv/');
   const id = /id ([0-9a-f]+)/.exec(message)![1];
-  const logged = logger.entries.find((entry) => entry.level === 'error' && entry.fields.errorId === id);
-  expect(logged?.fields).toMatchObject({ path, message: SECRET_DETAIL });
-  expect(String(logged?.fields.stack)).toContain('internal-errors.test.ts');
+  const logged = logger.entries.find((entry) => entry.level === 'error' && entry.errorId === id);
+  expect(logged).toMatchObject({ msg: 'procedure failed', path, err: { type: 'Error', message: SECRET_DETAIL } });
+  expect((logged?.err as { stack?: string }).stack).toContain('internal-errors.test.ts');
 }
 
 describe('an internal error', () => {
@@ -91,7 +92,8 @@ describe('an internal error', () => {
     expect(error).toMatch(/^Internal error \(id [0-9a-f]{12}\)$/);
     const id = /id ([0-9a-f]+)/.exec(error)![1];
     const fields = logged.mock.calls.find(([, entry]) => entry?.errorId === id)?.[1];
-    expect(String(fields?.error)).toContain(SECRET_DETAIL);
-    expect(String(fields?.stack)).toContain('internal-errors.test.ts');
+    expect(fields?.err).toBeInstanceOf(Error);
+    expect((fields?.err as Error).message).toContain(SECRET_DETAIL);
+    expect((fields?.err as Error).stack).toContain('internal-errors.test.ts');
   });
 });

@@ -1,12 +1,13 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import { WebSocketServer } from 'ws';
 import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
 import { createWebhookHandler } from './comms/webhooks.ts';
-import { clientAddress, createHttpContextFactory, createWsContextFactory, type AppDeps } from './context.ts';
+import { clientAddress, createHttpContextFactory, createWsContextFactory, type AppDeps, type Context } from './context.ts';
 import { withSubscriptionRequest } from './events/subscribe.ts';
 import { keepConnectionsAlive } from './keep-alive.ts';
 import type { Logger } from './logger.ts';
@@ -105,11 +106,11 @@ function tooManyRequestsResponse(res: ServerResponse, message: string) {
 export async function startServer(deps: AppDeps, options: ServerOptions): Promise<RunningServer> {
   const limits: RequestLimits = { ...defaultRequestLimits, ...options.requestLimits };
   const addressOf = (req: IncomingMessage) => clientAddress(req, deps.trustedProxies);
-  const onError = ({ error, path }: { error: { code: string; message: string; cause?: unknown; stack?: string }; path?: string }) => {
+  const onError = ({ error, path, ctx }: { error: TRPCError; path?: string | undefined; ctx?: Context | undefined }) => {
     if (error.code !== 'INTERNAL_SERVER_ERROR') return;
-    // The client was told only this id (trpc.ts): everything else is here.
-    const stack = error.cause instanceof Error ? error.cause.stack : error.stack;
-    options.logger.error('procedure failed', { errorId: errorIdOf(error), path, message: error.message, cause: String(error.cause), stack });
+    // The client was told only this id (trpc.ts): everything else is here, the thrown error under `err` with its stack.
+    const err = error.cause instanceof Error ? error.cause : error;
+    options.logger.error('procedure failed', { errorId: errorIdOf(error), path, connection: ctx?.connection.id, userId: ctx?.session?.user.id, err });
   };
   const trpcHandler = createHTTPHandler({
     router: appRouter,

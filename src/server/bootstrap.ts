@@ -188,7 +188,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     eventRetentionMs: (config.EVENT_RETENTION_HOURS ?? 7 * 24) * 3_600_000,
     idempotencyTtlMs: (config.IDEMPOTENCY_TTL_HOURS ?? 24) * 3_600_000,
     everyMs: (config.PRUNE_INTERVAL_MINUTES ?? 60) * 60_000,
-    onError: (error) => logger.error('pruning failed', { error: String(error) }),
+    onError: (error) => logger.error('pruning failed', { err: error }),
   });
   const scheduler = startScheduler(deps, { intervalMs: config.SCHEDULER_INTERVAL_MS ?? 1_000, alertSweepMs: config.ALERT_SWEEP_MS ?? 60_000 });
   const hasDemo = (await deps.db.user.count({ where: { email: { in: DEMO_LOGINS.map((login) => login.email) } } })) > 0;

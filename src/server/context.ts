@@ -64,6 +64,8 @@ export function newConnectionInfo(door: 'ws' | 'http', address?: string): Connec
 export type { Session };
 
 export interface Context extends AppDeps {
+  /** This connection's (over HTTP, this request's) logger: its lines carry `connection`, and once signed in `userId` and `orgId`. */
+  logger: Logger;
   session: Session | null;
   connection: ConnectionInfo;
   /** A WebSocket subscription's own request, where its events can go straight to the socket (events/subscribe.ts). */
@@ -78,10 +80,16 @@ export async function createContextInner(
 ): Promise<Context> {
   // The token, its session and its user (auth/sessions.ts; cached a few seconds, cleared by every revocation or role change).
   const session = token ? await deps.sessions.resolve(token) : null;
+  // The connection's (over HTTP, the request's) own logger: its lines say whose they are.
+  // Made here, before an HTTP request's `connection.id` becomes its user's shared budget.
+  const logger = deps.logger.child(
+    session ? { connection: connection.id, userId: session.user.id, orgId: session.user.orgId } : { connection: connection.id },
+  );
   // Not `{ ...deps, connection, session }`: V8 gives every object built by that literal a
   // hidden class of its own (and an enum cache once tRPC spreads it), about 0.6 KB per
-  // WebSocket connection, which keeps its context. Built by assignment they share one.
-  return Object.assign({}, deps, { connection, session });
+  // WebSocket connection, which keeps its context. Built by assignment they share one
+  // (`logger` replaces deps' own in place: the same keys in the same order).
+  return Object.assign({}, deps, { connection, session, logger });
 }
 
 export const SUBSCRIPTIONS_OVER_HTTP = 'Subscriptions are served over the WebSocket only (at /trpc); over HTTP, poll the log instead (events.since, notifications.since)';
@@ -147,7 +155,7 @@ export function createWsContextFactory(deps: AppDeps) {
     const ctx = await createContextInner(deps, token, newConnectionInfo('ws', clientAddress(req, deps.trustedProxies)));
     if (!ctx.session) {
       deps.metrics.authFailures.inc({ door: 'ws' });
-      deps.logger.warn('connection refused: invalid token', { remote: req.socket.remoteAddress });
+      ctx.logger.warn('connection refused: invalid token', { remote: req.socket.remoteAddress });
       throw new TRPCError({ code: 'UNAUTHORIZED', message: 'A valid token is required to connect' });
     }
     const user = ctx.session.user;
@@ -156,7 +164,7 @@ export function createWsContextFactory(deps: AppDeps) {
       release = await deps.limits.openConnection(user.id);
     } catch (error) {
       deps.metrics.rateLimited.inc({ limit: 'connections per user' });
-      deps.logger.warn('connection refused: too many connections', { userId: user.id });
+      ctx.logger.warn('connection refused: too many connections');
       throw error;
     }
     // The socket may have closed while the lookups above awaited; its 'close' would never reach the handler below.
@@ -165,10 +173,10 @@ export function createWsContextFactory(deps: AppDeps) {
       throw new TRPCError({ code: 'CLIENT_CLOSED_REQUEST', message: 'The connection closed while it was set up' });
     }
     ctx.connection.backpressure = socketBackpressure(socket, deps.backpressure, () =>
-      deps.logger.warn('closing a slow consumer', { connection: ctx.connection.id, userId: user.id }),
+      ctx.logger.warn('closing a slow consumer'),
     );
     if (deps.directDelivery) ctx.connection.socket = socket;
-    deps.logger.info('connected', { connection: ctx.connection.id, userId: user.id, orgId: user.orgId });
+    ctx.logger.info('connected');
     deps.presence.connect(ctx.connection.id, user);
     // A revoked session, or its user deactivated or removed, ends here at once: calls and subscriptions
     // are refused, and the connection leaves presence (the hook registered in bootstrap.ts).
@@ -179,7 +187,7 @@ export function createWsContextFactory(deps: AppDeps) {
       deps.sessions.untrack(session);
       release();
       deps.presence.disconnect(ctx.connection.id);
-      deps.logger.info('disconnected', { connection: ctx.connection.id, userId: user.id, code });
+      ctx.logger.info('disconnected', { code });
     });
     return ctx;
   };

@@ -43,7 +43,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       .then(
         () => process.exit(0),
         (error: unknown) => {
-          logger.error('shutdown failed', { error: String(error) });
+          logger.error('shutdown failed', { err: error });
           process.exit(1);
         },
       );

@@ -64,7 +64,7 @@ export const authedProcedure = t.procedure.use(async ({ ctx, next, type, getRawI
   } catch (error) {
     const limit = error instanceof TRPCError && error.cause instanceof RateLimited ? error.cause.limit : 'unknown';
     ctx.metrics.rateLimited.inc({ limit });
-    ctx.logger.warn('rate limited', { limit, userId: user.id, connection: ctx.connection.id });
+    ctx.logger.warn('rate limited', { limit });
     throw error;
   }
   if (type === 'query') return next({ ctx: authed });

@@ -120,7 +120,7 @@ export class RedisSessionChannel implements SessionChannel {
     try {
       parsed = messageSchema.parse(JSON.parse(message));
     } catch (error) {
-      this.#logger.warn('ignored a malformed session notice', { error: String(error) });
+      this.#logger.warn('ignored a malformed session notice', { err: error });
       return;
     }
     if (parsed.node !== this.#node) this.#listener?.notice(parsed.notice);

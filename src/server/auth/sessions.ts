@@ -279,7 +279,7 @@ export class SessionService {
         this.#end(ended, null);
       }
     } catch (error) {
-      this.#options.logger.error('checking sessions failed', { error: String(error) });
+      this.#options.logger.error('checking sessions failed', { err: error });
     }
   }
 
@@ -300,7 +300,7 @@ export class SessionService {
       try {
         onConnectionEnded(session.connectionId);
       } catch (error) {
-        this.#options.logger.error('ending a session failed', { error: String(error) });
+        this.#options.logger.error('ending a session failed', { err: error });
       }
     }
   }

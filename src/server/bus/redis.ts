@@ -46,7 +46,7 @@ export class RedisBus implements EventBus {
       deliver: (event) => this.#local.publish(event),
       readGap: (orgId, afterSeq, throughSeq) =>
         readEventsAfter(db, { orgId, afterSeq, limit: Math.min(10_000, throughSeq - afterSeq) }).then((events) => events.filter((event) => event.seq <= throughSeq)),
-      onError: (error) => logger.error('filling an event gap failed', { error: String(error) }),
+      onError: (error) => logger.error('filling an event gap failed', { err: error }),
     });
     const connection = { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (times: number) => Math.min(100 * times, 1_000) };
     // Publishing while Redis is away must fail fast, not queue: the other nodes tail the log meanwhile.
@@ -96,7 +96,7 @@ export class RedisBus implements EventBus {
       const { event, prevSeq } = JSON.parse(message) as { event: LogEvent; prevSeq: number };
       this.#sequencer.accept(event, prevSeq);
     } catch (error) {
-      this.#options.logger.warn('ignored a malformed bus message', { error: String(error) });
+      this.#options.logger.warn('ignored a malformed bus message', { err: error });
     }
   }
 
@@ -128,7 +128,7 @@ export class RedisBus implements EventBus {
       for (const { event, prevSeq } of rows) this.#sequencer.accept(event, prevSeq);
       if (rows.length) this.#tailCursor = Math.max(this.#tailCursor, rows.at(-1)!.event.seq);
     } catch (error) {
-      this.#options.logger.error('tailing the event log failed', { error: String(error) });
+      this.#options.logger.error('tailing the event log failed', { err: error });
     }
   }
 

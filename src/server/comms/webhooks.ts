@@ -162,7 +162,7 @@ export function createWebhookHandler(deps: AppDeps, options: WebhookOptions) {
         if (error instanceof WebhookError) return reply(error.status, { error: error.message });
         // As for procedures (trpc.ts): the carrier gets an id, the log gets the details.
         const errorId = randomBytes(6).toString('hex');
-        deps.logger.error('webhook failed', { errorId, path: pathname, error: String(error), stack: error instanceof Error ? error.stack : undefined });
+        deps.logger.error('webhook failed', { errorId, path: pathname, err: error });
         reply(500, { error: `Internal error (id ${errorId})` });
       }
     })();

@@ -176,7 +176,7 @@ export class RedisLimitStore {
     if (reachable === this.#reachable) return reachable ? undefined : null;
     this.#reachable = reachable;
     if (reachable) this.#logger.info('redis is back: per-user limits are counted across nodes again');
-    else this.#logger.warn('redis does not answer: per-user limits are counted on this node', { error: String(error ?? 'not connected') });
+    else this.#logger.warn('redis does not answer: per-user limits are counted on this node', { err: error ?? new Error('not connected') });
     return reachable ? undefined : null;
   }
 }

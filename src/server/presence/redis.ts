@@ -167,7 +167,7 @@ export class RedisPresenceSync implements PresenceReplica {
     if (this.#closed) return;
     this.#needsResync = true;
     this.#live = false;
-    this.#logger.debug(message, { error: String(error) });
+    this.#logger.debug(message, { err: error });
   }
 
   #onDown() {
@@ -265,7 +265,7 @@ export class RedisPresenceSync implements PresenceReplica {
     try {
       message = messageSchema.parse(JSON.parse(raw));
     } catch (error) {
-      this.#logger.warn('ignored a malformed presence message', { error: String(error) });
+      this.#logger.warn('ignored a malformed presence message', { err: error });
       return;
     }
     if (message.node === this.#service.nodeId) return;

@@ -41,7 +41,7 @@ export function startScheduler(deps: Pick<AppDeps, 'db' | 'bus' | 'metrics' | 'l
   };
   const runOnce = () => {
     running = running.then(pass).catch((error: unknown) => {
-      if (!stopped) deps.logger.error('scheduled work failed', { error: String(error) });
+      if (!stopped) deps.logger.error('scheduled work failed', { err: error });
     });
     return running;
   };
