@@ -19,7 +19,10 @@ const leftOut = [
   ...(missing.includes('postgresql') || missing.includes('redis-server') ? ['tests/multinode.test.ts', 'tests/multinode-presence.test.ts'] : []),
   ...(missing.includes('redis-server') ? ['tests/session-channel.test.ts'] : []),
 ];
-if (missing.length > 0) {
+// Vitest evaluates this file again for each inline project: say it once per run.
+const said = globalThis as { tandemLeftOutSaid?: boolean };
+if (missing.length > 0 && !said.tandemLeftOutSaid) {
+  said.tandemLeftOutSaid = true;
   const projects = [...(runPostgres ? [] : ['postgres']), ...(runMultinode ? [] : ['multinode'])].map((name) => `project ${name}`);
   const redisTests = missing.includes('redis-server') ? ['the Redis tests of tests/limits.test.ts'] : [];
   console.warn(`${SKIP_VARIABLE}: ${missing.join(', ')} not found, left out: ${[...projects, ...leftOut, ...redisTests].join(', ')}.`);

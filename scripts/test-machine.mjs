@@ -62,7 +62,7 @@ export function planMachine(probe) {
   if (probe.hasAptGet && probe.isRoot) return { kind: 'install', packages: missing, sudo: false };
   if (probe.hasAptGet && probe.canSudo()) return { kind: 'install', packages: missing, sudo: true };
   const command = `sudo apt-get install -y ${missing.join(' ')}`;
-  const how = probe.hasAptGet ? `run ${command}` : `install them with your package manager (on Debian or Ubuntu: ${command})`;
+  const how = probe.hasAptGet ? `run ${command}` : `install them with your package manager, as on Debian: ${command}`;
   return { kind: 'stop', missing, message: `npm test needs ${naming(missing)}: ${how} (or set ${SKIP_VARIABLE}=1 to run what can run)` };
 }
 

@@ -63,7 +63,7 @@ describe('npm test on this machine (scripts/test-machine.mjs)', () => {
     expect(planMachine(probe)).toMatchObject({
       kind: 'stop',
       missing: ['postgresql', 'redis-server'],
-      message: 'npm test needs postgresql and redis-server: install them with your package manager (on Debian or Ubuntu: sudo apt-get install -y postgresql redis-server) (or set TANDEM_SKIP_SYSTEM_CHECK=1 to run what can run)',
+      message: 'npm test needs postgresql and redis-server: install them with your package manager, as on Debian: sudo apt-get install -y postgresql redis-server (or set TANDEM_SKIP_SYSTEM_CHECK=1 to run what can run)',
     });
     expect(sudoAsked()).toBe(0);
   });
