@@ -38,7 +38,7 @@ export const SKIP_VARIABLE = 'TANDEM_SKIP_SYSTEM_CHECK';
 
 /**
  * @typedef {{ kind: 'ready' }
- *   | { kind: 'install', packages: Need[], sudo: boolean }
+ *   | { kind: 'install', packages: Need[], commands: string[][] }
  *   | { kind: 'skip', missing: Need[], message: string }
  *   | { kind: 'stop', missing: Need[], message: string }} MachinePlan
  */
@@ -46,6 +46,19 @@ export const SKIP_VARIABLE = 'TANDEM_SKIP_SYSTEM_CHECK';
 /** @param {Need[]} missing */
 function naming(missing) {
   return missing.length === 1 ? missing[0] : `${missing.slice(0, -1).join(', ')} and ${missing.at(-1)}`;
+}
+
+/**
+ * Quiet and non-interactive. DEBIAN_FRONTEND goes through `env`: sudo drops the caller's environment.
+ * @param {Need[]} packages
+ * @param {string[]} sudo
+ */
+function aptGetInstall(packages, sudo) {
+  const aptGet = [...sudo, 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get'];
+  return [
+    [...aptGet, 'update', '-qq'],
+    [...aptGet, 'install', '-y', '-qq', ...packages],
+  ];
 }
 
 /**
@@ -59,8 +72,8 @@ export function planMachine(probe) {
   if (probe.skip && !probe.ci) {
     return { kind: 'skip', missing, message: `${SKIP_VARIABLE} is set: the tests that need ${naming(missing)} are left out (not found on this machine).` };
   }
-  if (probe.hasAptGet && probe.isRoot) return { kind: 'install', packages: missing, sudo: false };
-  if (probe.hasAptGet && probe.canSudo()) return { kind: 'install', packages: missing, sudo: true };
+  if (probe.hasAptGet && probe.isRoot) return { kind: 'install', packages: missing, commands: aptGetInstall(missing, []) };
+  if (probe.hasAptGet && probe.canSudo()) return { kind: 'install', packages: missing, commands: aptGetInstall(missing, ['sudo', '-n']) };
   const command = `sudo apt-get install -y ${missing.join(' ')}`;
   const how = probe.hasAptGet ? `run ${command}` : `install them with your package manager, as on Debian: ${command}`;
   return { kind: 'stop', missing, message: `npm test needs ${naming(missing)}: ${how} (or set ${SKIP_VARIABLE}=1 to run what can run)` };
@@ -140,7 +153,7 @@ function probeMachine() {
  */
 function run(command) {
   const [file, ...args] = command;
-  const result = spawnSync(/** @type {string} */ (file), args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const result = spawnSync(/** @type {string} */ (file), args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   if (result.status === 0) return null;
   return `${command.join(' ')} failed (${result.error?.message ?? `exit ${result.status}`})${result.stderr ? `:\n${result.stderr.trim()}` : ''}`;
 }
@@ -157,12 +170,13 @@ function main() {
     console.error(plan.message);
     return 1;
   }
-  const sudo = plan.sudo ? ['sudo', '-n'] : [];
-  console.error(`npm test needs ${naming(plan.packages)}: installing with ${sudo.length ? 'sudo ' : ''}apt-get…`);
-  const failure = run([...sudo, 'apt-get', 'update', '-qq']) ?? run([...sudo, 'apt-get', 'install', '-y', '-qq', ...plan.packages]);
-  if (failure) {
-    console.error(failure);
-    return 1;
+  console.error(`npm test needs ${naming(plan.packages)}: ${plan.commands.map((command) => command.join(' ')).join(' && ')}`);
+  for (const command of plan.commands) {
+    const failure = run(command);
+    if (failure) {
+      console.error(failure);
+      return 1;
+    }
   }
   const still = NEEDS.filter((need) => !probe.has(need));
   if (still.length > 0) {

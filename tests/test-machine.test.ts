@@ -31,13 +31,27 @@ describe('npm test on this machine (scripts/test-machine.mjs)', () => {
 
   it('installs only what is missing with apt-get as root, without asking for sudo', () => {
     const { probe, sudoAsked } = machine(['postgresql'], { isRoot: true });
-    expect(planMachine(probe)).toEqual({ kind: 'install', packages: ['chromium', 'redis-server'], sudo: false });
+    expect(planMachine(probe)).toEqual({
+      kind: 'install',
+      packages: ['chromium', 'redis-server'],
+      commands: [
+        ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'update', '-qq'],
+        ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-qq', 'chromium', 'redis-server'],
+      ],
+    });
     expect(sudoAsked()).toBe(0);
   });
 
   it('installs with sudo when it needs no password', () => {
     const { probe, sudoAsked } = machine(['chromium', 'redis-server'], { sudo: true });
-    expect(planMachine(probe)).toEqual({ kind: 'install', packages: ['postgresql'], sudo: true });
+    expect(planMachine(probe)).toEqual({
+      kind: 'install',
+      packages: ['postgresql'],
+      commands: [
+        ['sudo', '-n', 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'update', '-qq'],
+        ['sudo', '-n', 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-qq', 'postgresql'],
+      ],
+    });
     expect(sudoAsked()).toBe(1);
   });
 
