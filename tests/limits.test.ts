@@ -6,7 +6,7 @@ import { createLimits, defaultLimits, RateLimiter, type Limits } from '../src/se
 import { RedisLimitStore } from '../src/server/limits/redis.ts';
 import { createLogger } from '../src/server/logger.ts';
 import { freePort } from './helpers/process.ts';
-import { startRedis } from './helpers/redis.ts';
+import { isRedisLeftOut, startRedis } from './helpers/redis.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
 let t: TestServer;
@@ -129,7 +129,7 @@ describe('limits', () => {
   });
 });
 
-describe('per-user limits shared through Redis', () => {
+describe.skipIf(isRedisLeftOut)('per-user limits shared through Redis', () => {
   const strict = { ...defaultLimits, mutationsPerSecondPerUser: 1, maxConnectionsPerUser: 2 };
   const codeOf = (promise: Promise<unknown>) => promise.then(() => 'ok', (error: { code?: string }) => error.code);
 

@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromiumPath } from '../../scripts/test-machine.mjs';
 import type { DemoEmail } from './app.ts';
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM = chromiumPath();
 export const SCREENSHOTS = path.resolve('test-results/screenshots');
 
 /**

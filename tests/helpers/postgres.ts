@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { findPostgresBinDir } from '../../scripts/test-machine.mjs';
 import { freePort } from './process.ts';
 
 export interface PostgresServer {
@@ -10,10 +11,8 @@ export interface PostgresServer {
 }
 
 function binDir(): string {
-  const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
-  const found = versions.map((version) => path.join(root, version, 'bin')).find((dir) => existsSync(path.join(dir, 'initdb')));
-  if (!found) throw new Error('PostgreSQL server binaries not found: apt-get install -y postgresql (done by .ci/run)');
+  const found = findPostgresBinDir();
+  if (!found) throw new Error('PostgreSQL server binaries not found: apt-get install -y postgresql (npm test does)');
   return found;
 }
 
