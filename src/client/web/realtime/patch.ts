@@ -21,6 +21,11 @@ export interface CachedRecord {
   [field: string]: unknown;
 }
 
+/** Whether cached data is a record (every module's records have an id and a version). */
+export function isCachedRecord(value: unknown): value is CachedRecord {
+  return typeof value === 'object' && value !== null && 'id' in value && typeof value.id === 'string' && 'version' in value && typeof value.version === 'number';
+}
+
 export interface ListPage {
   items: CachedRecord[];
   nextCursor: string | null;
