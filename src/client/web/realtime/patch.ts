@@ -133,7 +133,9 @@ export function patchList(module: ModuleName, data: ListData, filter: ListFilter
   if (event.action === 'created') {
     if (located) return { type: 'ignore' };
     if (filter.search) return { type: 'invalidate' };
-    const record = event.data as unknown as CachedRecord;
+    const record: unknown = event.data;
+    // A created event carries the whole record; anything else cannot be put in a list.
+    if (!isCachedRecord(record)) return { type: 'invalidate' };
     if (filter.status && statusOf(module, record) !== filter.status) return { type: 'ignore' };
     const [first, ...rest] = data.pages;
     if (!first) return { type: 'invalidate' };
