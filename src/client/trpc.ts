@@ -1,11 +1,13 @@
 import { createTRPCClient, createWSClient, httpBatchLink, TRPCClientError, wsLink, type OperationLink, type TRPCClient, type TRPCLink } from '@trpc/client';
 import { observable } from '@trpc/server/observable';
 import type { AppRouter } from '../server/routers/_app.ts';
+import { backoffDelay } from './link/backoff.ts';
 import { createConnectionTracker, type ConnectionStatus } from './link/connection.ts';
 import { retryingRequest, withIdempotencyKey } from './link/request.ts';
 import { resumableSubscription, type TransportContext } from './link/subscription.ts';
 import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
 
+export { backoffDelay, type BackoffOptions } from './link/backoff.ts';
 export { isSocketDown, type ConnectionSnapshot, type ConnectionState, type ConnectionStatus } from './link/connection.ts';
 export { logFilterOf } from './link/log-filter.ts';
 
@@ -40,11 +42,8 @@ export interface TandemClient {
   close(): Promise<void>;
 }
 
-/** Exponential backoff with jitter: about 1, 2, 4, 8 … seconds, capped at 30. */
-export function backoffWithJitter(attempt: number): number {
-  const base = Math.min(30_000, 1_000 * 2 ** attempt);
-  return Math.round(base / 2 + (Math.random() * base) / 2);
-}
+/** The socket's reconnect delay: `backoffDelay`'s defaults, about 1, 2, 4, 8 … s with jitter, capped at 30. */
+export const backoffWithJitter = (attempt: number): number => backoffDelay(attempt);
 
 function trpcUrls(url: string) {
   const base = url.replace(/\/+$/, '');

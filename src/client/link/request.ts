@@ -1,6 +1,7 @@
 import { TRPCClientError, type Operation, type OperationResultEnvelope } from '@trpc/client';
 import { observable } from '@trpc/server/observable';
 import type { AppRouter } from '../../server/routers/_app.ts';
+import { backoffDelay } from './backoff.ts';
 import type { TransportContext } from './subscription.ts';
 
 type Envelope = OperationResultEnvelope<unknown, TRPCClientError<AppRouter>>;
@@ -54,8 +55,9 @@ export function retryingRequest(context: TransportContext, op: Operation, option
             return;
           }
           attempt += 1;
-          // Retry when the connection changes (e.g. the socket is back) or after a short backoff.
-          const delay = Math.min(2_000, 100 * 2 ** Math.min(attempt, 5));
+          // Retry when the connection changes (e.g. the socket is back) or after a short backoff:
+          // 200, 400, 800 ms … 2 s, exact as before (the connection coming back is what usually retries first).
+          const delay = backoffDelay(attempt, { baseMs: 100, capMs: 2_000, jitter: 0 });
           const unsubscribe = context.connection.subscribe(({ state }) => {
             if (state === 'open' || state === 'fallback-polling') retry();
           });

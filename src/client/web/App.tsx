@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { backoffWithJitter } from '../trpc.ts';
+import { backoffDelay } from '../trpc.ts';
 import { MODULE_NAMES, type ModuleName } from '../../shared/modules.ts';
 import { Layout } from './components/Layout.tsx';
 import { CreatePage } from './pages/CreatePage.tsx';
@@ -25,7 +25,7 @@ import { TeamPage } from './team/TeamPage.tsx';
 import { trpc } from './trpc.ts';
 
 /** The link's backoff, capped at 10 s: someone watching the indicator should not wait half a minute. */
-const retryDelayMs = (attempt: number) => Math.min(10_000, backoffWithJitter(attempt));
+const retryDelayMs = (attempt: number) => backoffDelay(attempt, { capMs: 10_000 });
 
 type Route =
   | { page: 'dashboard' }

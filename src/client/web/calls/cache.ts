@@ -1,6 +1,9 @@
 import type { QueryClient } from '@tanstack/react-query';
-import type { Call, CallStatus } from '../../../shared/comms.ts';
+import { getQueryKey } from '@trpc/react-query';
+import { CALL_STATUSES, type Call, type CallStatus } from '../../../shared/comms.ts';
 import { whenAnswered } from '../inbox/cache.ts';
+import { inputChoice } from '../realtime/query-keys.ts';
+import { trpc } from '../trpc.ts';
 
 /** What `calls.list` answers, as cached. */
 export interface CallPage {
@@ -25,14 +28,13 @@ export function withCall(page: CallPage, call: Call, status?: CallStatus): CallP
 /** Puts a call into every cached `calls.list`; returns how many changed. */
 export function applyCall(queryClient: QueryClient, call: Call): number {
   let patched = 0;
-  for (const query of queryClient.getQueryCache().findAll({ queryKey: [['calls', 'list']] })) {
+  for (const query of queryClient.getQueryCache().findAll({ queryKey: getQueryKey(trpc.calls.list) })) {
     const data = query.state.data as CallPage | undefined;
     if (!data) {
       whenAnswered(query, () => applyCall(queryClient, call));
       continue;
     }
-    const input = (query.queryKey[1] as { input?: { status?: CallStatus } } | undefined)?.input;
-    const next = withCall(data, call, input?.status);
+    const next = withCall(data, call, inputChoice(query.queryKey, 'status', CALL_STATUSES));
     if (next === data) continue;
     queryClient.setQueryData(query.queryKey, next);
     patched += 1;

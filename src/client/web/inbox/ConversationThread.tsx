@@ -1,4 +1,5 @@
 import { useQueryClient } from '@tanstack/react-query';
+import { getQueryKey } from '@trpc/react-query';
 import { useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 import type { Conversation } from '../../../shared/comms.ts';
 import { errorCode, messageOf } from '../modules/api.ts';
@@ -33,7 +34,7 @@ export function ConversationThread({ id }: { id: string }) {
     {
       // Shown at once from any cached list while the conversation itself loads.
       placeholderData: () => {
-        for (const query of queryClient.getQueryCache().findAll({ queryKey: [['conversations', 'list']] })) {
+        for (const query of queryClient.getQueryCache().findAll({ queryKey: getQueryKey(trpc.conversations.list) })) {
           const found = findConversation(query.state.data as ConversationListData | undefined, id);
           if (found) return found;
         }

@@ -1,6 +1,8 @@
 import type { InfiniteData, Query, QueryClient, QueryKey } from '@tanstack/react-query';
-import { MESSAGE_STATUSES, type Channel, type Conversation, type ConversationEvent, type ConversationStatus, type Message, type MessageStatus } from '../../../shared/comms.ts';
+import { CHANNELS, CONVERSATION_STATUSES, MESSAGE_STATUSES, type Channel, type Conversation, type ConversationEvent, type ConversationStatus, type Message, type MessageStatus } from '../../../shared/comms.ts';
 import { isResync, type StreamItem } from '../../../shared/events.ts';
+import { inputChoice, inputField, isQueryOf } from '../realtime/query-keys.ts';
+import { trpc } from '../trpc.ts';
 
 /**
  * Keeping the cached conversations and messages current from `conversations.onChange`.
@@ -10,7 +12,7 @@ import { isResync, type StreamItem } from '../../../shared/events.ts';
  * by id and their delivery status only moves forward. Pure functions over cached data,
  * plus `applyConversationItem`, which walks a QueryClient's cache with them.
  *
- * The cache keys are @trpc/react-query's: `[['conversations', 'list'], { input, type }]`.
+ * Cached queries are recognised with tRPC's `getQueryKey` (see realtime/query-keys.ts).
  */
 
 export interface ConversationPage {
@@ -43,14 +45,21 @@ export type ConversationKey =
 
 /** Which of our conversation queries a cache key is, or null for anything else. */
 export function parseConversationKey(key: QueryKey): ConversationKey | null {
-  const [path, meta] = key as [unknown, { input?: Record<string, unknown> } | undefined];
-  if (!Array.isArray(path) || path.length !== 2) return null;
-  const input = meta?.input ?? {};
-  if (path[0] === 'conversations' && path[1] === 'list') {
-    return { kind: 'list', filter: { status: input.status as ConversationStatus | undefined, channel: input.channel as Channel | undefined, assigneeId: input.assigneeId as string | null | undefined } };
+  if (isQueryOf(key, trpc.conversations.list)) {
+    const assigneeId = inputField(key, 'assigneeId');
+    return {
+      kind: 'list',
+      filter: {
+        status: inputChoice(key, 'status', CONVERSATION_STATUSES),
+        channel: inputChoice(key, 'channel', CHANNELS),
+        assigneeId: typeof assigneeId === 'string' || assigneeId === null ? assigneeId : undefined,
+      },
+    };
   }
-  if (path[0] === 'conversations' && path[1] === 'byId' && typeof input.id === 'string') return { kind: 'byId', id: input.id };
-  if (path[0] === 'messages' && path[1] === 'list' && typeof input.conversationId === 'string') return { kind: 'messages', conversationId: input.conversationId };
+  const id = inputField(key, 'id');
+  if (isQueryOf(key, trpc.conversations.byId) && typeof id === 'string') return { kind: 'byId', id };
+  const conversationId = inputField(key, 'conversationId');
+  if (isQueryOf(key, trpc.messages.list) && typeof conversationId === 'string') return { kind: 'messages', conversationId };
   return null;
 }
 

@@ -1,22 +1,33 @@
+import { useQueryClient } from '@tanstack/react-query';
+import { getQueryKey } from '@trpc/react-query';
 import type { ModuleName } from '../../../shared/modules.ts';
-import type { CachedRecord } from '../realtime/patch.ts';
+import { isCachedRecord } from '../realtime/patch.ts';
 import { trpc } from '../trpc.ts';
 import { asRecord, recordApi } from './api.ts';
 import { saveField, type FieldSaveTarget } from './save-field.ts';
 
 export { sameValue, type SaveOutcome } from './save-field.ts';
 
-type Utils = ReturnType<typeof trpc.useUtils>['jobs'];
-
-/** `saveField` over the React Query cache entry of one record and its `update` mutation. */
+/**
+ * `saveField` over the React Query cache entry of one record and its `update` mutation.
+ * The cache is reached by the keys tRPC builds (`getQueryKey`), which take any module:
+ * the same keys `utils.<module>.byId.getData/setData/cancel/invalidate` use.
+ */
 export function useFieldUpdate(module: ModuleName, id: string) {
-  const utils = (trpc.useUtils() as unknown as Record<ModuleName, Utils>)[module];
+  const queryClient = useQueryClient();
   const update = recordApi(module).update.useMutation();
+  /** The record as `byId.useQuery` caches it. */
+  const cached = getQueryKey(trpc[module].byId, { id }, 'query');
+  /** Every query of the record's `byId`, whatever its type. */
+  const queries = getQueryKey(trpc[module].byId, { id });
   const target: FieldSaveTarget = {
-    read: () => utils.byId.getData({ id }) as CachedRecord | undefined,
-    write: (record) => void utils.byId.setData({ id }, record as never),
-    cancel: () => utils.byId.cancel({ id }),
-    invalidate: () => void utils.byId.invalidate({ id }),
+    read: () => {
+      const data = queryClient.getQueryData(cached);
+      return isCachedRecord(data) ? data : undefined;
+    },
+    write: (record) => void queryClient.setQueryData(cached, record),
+    cancel: () => queryClient.cancelQueries({ queryKey: queries }),
+    invalidate: () => void queryClient.invalidateQueries({ queryKey: queries }),
     update: ({ expectedVersion, patch }) => update.mutateAsync({ id, expectedVersion, patch: patch as never }).then(asRecord),
   };
   return {

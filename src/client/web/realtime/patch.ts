@@ -1,13 +1,17 @@
-import type { InfiniteData, QueryClient, QueryKey } from '@tanstack/react-query';
+import { partialMatchKey, type InfiniteData, type QueryClient, type QueryKey } from '@tanstack/react-query';
+import { getQueryKey } from '@trpc/react-query';
 import { isResync, type CrmEvent, type StreamItem } from '../../../shared/events.ts';
-import { modules, type ModuleName } from '../../../shared/modules.ts';
+import { MODULE_NAMES, modules, type ModuleName } from '../../../shared/modules.ts';
+import { trpc } from '../trpc.ts';
+import { inputField } from './query-keys.ts';
 
 /**
  * Keeping the React Query cache current from the event stream, without refetching
  * where an event says exactly what changed. Pure functions over cached data, plus
  * `applyStreamItem`, which walks a QueryClient's cache with them.
  *
- * The cache keys are @trpc/react-query's: `[['escrows', 'byId'], { input, type }]`.
+ * Which cached queries an event touches is found with tRPC's `getQueryKey` (see query-keys.ts),
+ * not by reading @trpc/react-query's key layout.
  */
 
 /** A record as cached: the meta fields every module has, and its own fields. */
@@ -15,6 +19,11 @@ export interface CachedRecord {
   id: string;
   version: number;
   [field: string]: unknown;
+}
+
+/** Whether cached data is a record (every module's records have an id and a version). */
+export function isCachedRecord(value: unknown): value is CachedRecord {
+  return typeof value === 'object' && value !== null && 'id' in value && typeof value.id === 'string' && 'version' in value && typeof value.version === 'number';
 }
 
 export interface ListPage {
@@ -34,22 +43,40 @@ export type RecordKey =
   | { module: ModuleName; kind: 'byId'; id: string }
   | { module: ModuleName; kind: 'list'; filter: ListFilter };
 
+/**
+ * The keys of every query of a module's `byId` and `list`, built by tRPC (`getQueryKey`): a
+ * cached key matches one by prefix, whatever its input and type (query or infinite).
+ */
+const recordQueryKeys = (module: ModuleName) => ({ byId: getQueryKey(trpc[module].byId), list: getQueryKey(trpc[module].list) });
+
+const filterText = (key: QueryKey, field: 'search' | 'status') => {
+  const value = inputField(key, field);
+  return typeof value === 'string' && value !== '' ? value : undefined;
+};
+
+/** The filter of a cached list query. */
+const listFilterOf = (key: QueryKey): ListFilter => ({ search: filterText(key, 'search'), status: filterText(key, 'status') });
+
 /** Which of our record queries a cache key is, or null for anything else. */
 export function parseRecordKey(key: QueryKey): RecordKey | null {
-  const [path, meta] = key as [unknown, { input?: Record<string, unknown> } | undefined];
-  if (!Array.isArray(path) || path.length !== 2) return null;
-  const [module, procedure] = path as [string, string];
-  if (!(module in modules)) return null;
-  const input = meta?.input ?? {};
-  if (procedure === 'byId' && typeof input.id === 'string') return { module: module as ModuleName, kind: 'byId', id: input.id };
-  if (procedure === 'list') {
-    return {
-      module: module as ModuleName,
-      kind: 'list',
-      filter: { search: (input.search as string | undefined) || undefined, status: (input.status as string | undefined) || undefined },
-    };
+  for (const module of MODULE_NAMES) {
+    const keys = recordQueryKeys(module);
+    if (partialMatchKey(key, keys.byId)) {
+      const id = inputField(key, 'id');
+      return typeof id === 'string' ? { module, kind: 'byId', id } : null;
+    }
+    if (partialMatchKey(key, keys.list)) return { module, kind: 'list', filter: listFilterOf(key) };
   }
   return null;
+}
+
+/** The cached `byId` queries of a module (of one record, given its id) and its cached lists. */
+function recordQueries(queryClient: QueryClient, module: ModuleName, id?: string) {
+  const cache = queryClient.getQueryCache();
+  return {
+    byId: cache.findAll({ queryKey: getQueryKey(trpc[module].byId, id === undefined ? undefined : { id }) }),
+    lists: cache.findAll({ queryKey: getQueryKey(trpc[module].list) }),
+  };
 }
 
 /** What an event means for one cached record. */
@@ -106,7 +133,9 @@ export function patchList(module: ModuleName, data: ListData, filter: ListFilter
   if (event.action === 'created') {
     if (located) return { type: 'ignore' };
     if (filter.search) return { type: 'invalidate' };
-    const record = event.data as unknown as CachedRecord;
+    const record: unknown = event.data;
+    // A created event carries the whole record; anything else cannot be put in a list.
+    if (!isCachedRecord(record)) return { type: 'invalidate' };
     if (filter.status && statusOf(module, record) !== filter.status) return { type: 'ignore' };
     const [first, ...rest] = data.pages;
     if (!first) return { type: 'invalidate' };
@@ -179,7 +208,6 @@ export interface StreamItemResult {
  * of the affected modules.
  */
 export function applyStreamItem(queryClient: QueryClient, item: StreamItem): StreamItemResult {
-  const cache = queryClient.getQueryCache();
   let patched = 0;
   let invalidated = 0;
   const invalidate = (queryKey: QueryKey) => {
@@ -188,43 +216,39 @@ export function applyStreamItem(queryClient: QueryClient, item: StreamItem): Str
   };
 
   if (isResync(item)) {
-    for (const query of cache.getAll()) {
-      const key = parseRecordKey(query.queryKey);
-      if (!key || (item.modules && !item.modules.includes(key.module))) continue;
-      if (item.recordId && key.kind === 'byId' && key.id !== item.recordId) continue;
-      invalidate(query.queryKey);
+    const affected = item.modules;
+    for (const module of MODULE_NAMES.filter((name) => !affected || affected.includes(name))) {
+      const { byId, lists } = recordQueries(queryClient, module, item.recordId || undefined);
+      for (const query of [...byId, ...lists]) invalidate(query.queryKey);
     }
     return { event: null, patched, invalidated };
   }
 
   const event = item;
-  for (const query of cache.getAll()) {
-    const key = parseRecordKey(query.queryKey);
-    if (!key || key.module !== event.module) continue;
-    if (key.kind === 'byId') {
-      if (key.id !== event.recordId) continue;
-      const cached = query.state.data as CachedRecord | undefined;
-      if (event.action === 'deleted') {
-        queryClient.setQueryData<Deletion>(deletedKey(event.module, event.recordId), { userId: event.userId, timestamp: event.timestamp });
-        // The last state stays visible under the "deleted" notice; refetching would only answer NOT_FOUND.
-        void queryClient.cancelQueries({ queryKey: query.queryKey, exact: true });
-        continue;
-      }
-      if (!cached) continue;
-      const outcome = patchRecord(cached, event);
-      if (outcome.type === 'apply') {
-        queryClient.setQueryData(query.queryKey, outcome.record);
-        patched += 1;
-      } else if (outcome.type === 'gap') invalidate(query.queryKey);
-    } else {
-      const data = query.state.data as ListData | undefined;
-      if (!data) continue;
-      const outcome = patchList(event.module, data, key.filter, event);
-      if (outcome.type === 'apply') {
-        queryClient.setQueryData(query.queryKey, outcome.data);
-        patched += 1;
-      } else if (outcome.type === 'invalidate') invalidate(query.queryKey);
+  const { byId, lists } = recordQueries(queryClient, event.module, event.recordId);
+  for (const query of byId) {
+    const cached = query.state.data as CachedRecord | undefined;
+    if (event.action === 'deleted') {
+      queryClient.setQueryData<Deletion>(deletedKey(event.module, event.recordId), { userId: event.userId, timestamp: event.timestamp });
+      // The last state stays visible under the "deleted" notice; refetching would only answer NOT_FOUND.
+      void queryClient.cancelQueries({ queryKey: query.queryKey, exact: true });
+      continue;
     }
+    if (!cached) continue;
+    const outcome = patchRecord(cached, event);
+    if (outcome.type === 'apply') {
+      queryClient.setQueryData(query.queryKey, outcome.record);
+      patched += 1;
+    } else if (outcome.type === 'gap') invalidate(query.queryKey);
+  }
+  for (const query of lists) {
+    const data = query.state.data as ListData | undefined;
+    if (!data) continue;
+    const outcome = patchList(event.module, data, listFilterOf(query.queryKey), event);
+    if (outcome.type === 'apply') {
+      queryClient.setQueryData(query.queryKey, outcome.data);
+      patched += 1;
+    } else if (outcome.type === 'invalidate') invalidate(query.queryKey);
   }
   return { event, patched, invalidated };
 }
