@@ -50,7 +50,24 @@ if (!jsdomLoads) {
  * and a third time on two nodes sharing that server and a Redis (project `multinode`:
  * callers and clients of each test alternate between the nodes).
  */
-const databaseSuites = ['tests/records.test.ts', 'tests/subscriptions.test.ts', 'tests/realtime.test.ts', 'tests/concurrency.test.ts', 'tests/idempotency.test.ts', 'tests/retention.test.ts', 'tests/tokens.test.ts', 'tests/merge.test.ts', 'tests/comms.test.ts', 'tests/alerts.test.ts', 'tests/replay-cache.test.ts', 'tests/one-statement.test.ts', 'tests/logins.test.ts', 'tests/control-characters.test.ts', 'tests/sessions.test.ts', 'tests/team.test.ts'];
+const databaseSuites = [
+  'tests/records.test.ts',
+  'tests/subscriptions.test.ts',
+  'tests/realtime.test.ts',
+  'tests/concurrency.test.ts',
+  'tests/idempotency.test.ts',
+  'tests/retention.test.ts',
+  'tests/tokens.test.ts',
+  'tests/merge.test.ts',
+  'tests/comms.test.ts',
+  'tests/alerts.test.ts',
+  'tests/replay-cache.test.ts',
+  'tests/one-statement.test.ts',
+  'tests/logins.test.ts',
+  'tests/control-characters.test.ts',
+  'tests/sessions.test.ts',
+  'tests/team.test.ts',
+];
 
 export default defineConfig({
   test: {
@@ -67,9 +84,7 @@ export default defineConfig({
           env: { TANDEM_LEFT_OUT: missing.join(' ') },
         },
       },
-      ...(runPostgres
-        ? [{ extends: true as const, test: { name: 'postgres', include: databaseSuites, globalSetup: ['tests/helpers/postgres-setup.ts'] } }]
-        : []),
+      ...(runPostgres ? [{ extends: true as const, test: { name: 'postgres', include: databaseSuites, globalSetup: ['tests/helpers/postgres-setup.ts'] } }] : []),
       ...(runMultinode
         ? [
             {

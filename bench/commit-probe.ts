@@ -29,7 +29,14 @@ PGlite.prototype.execProtocolStream = async function (this: PGlite, message: Uin
   if (showSql) {
     // The SQL of a Parse ('P') or simple Query ('Q') message, for the listing.
     const text = Buffer.from(message).toString('utf8');
-    const sql = message[0] === 0x50 || message[0] === 0x51 ? text.slice(message[0] === 0x50 ? 6 : 5).split('\0')[0]!.replace(/\s+/g, ' ').slice(0, 140) : `(${String.fromCharCode(message[0]!)} message)`;
+    const sql =
+      message[0] === 0x50 || message[0] === 0x51
+        ? text
+            .slice(message[0] === 0x50 ? 6 : 5)
+            .split('\0')[0]!
+            .replace(/\s+/g, ' ')
+            .slice(0, 140)
+        : `(${String.fromCharCode(message[0]!)} message)`;
     seen.set(sql, (seen.get(sql) ?? 0) + 1);
   }
   const start = process.cpuUsage();
@@ -42,7 +49,15 @@ PGlite.prototype.execProtocolStream = async function (this: PGlite, message: Uin
 } as typeof execProtocolStream;
 
 const app = await createApp(
-  { DATA_DIR: process.env.PROBE_DATA_DIR ?? 'memory://', TOKEN_SECRET: 'probe-secret-probe-secret-probe-secret', TOKEN_TTL_SECONDS: 3600, SEED_DEMO: false, SCHEDULER_INTERVAL_MS: 3_600_000, MUTATIONS_PER_SECOND_PER_CONNECTION: 1e6, MUTATIONS_PER_SECOND_PER_USER: 1e6 },
+  {
+    DATA_DIR: process.env.PROBE_DATA_DIR ?? 'memory://',
+    TOKEN_SECRET: 'probe-secret-probe-secret-probe-secret',
+    TOKEN_TTL_SECONDS: 3600,
+    SEED_DEMO: false,
+    SCHEDULER_INTERVAL_MS: 3_600_000,
+    MUTATIONS_PER_SECOND_PER_CONNECTION: 1e6,
+    MUTATIONS_PER_SECOND_PER_USER: 1e6,
+  },
   createLogger('silent'),
 );
 await seedDemoData(app.deps, { perModule: 5 });

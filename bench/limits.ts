@@ -75,7 +75,14 @@ async function redisRounds() {
     const today = createLimits(config, store);
     const perConnection = new RateLimiterMemory({ points: RATE * 2, duration: 2 });
     const perUserMemory = new RateLimiterMemory({ points: RATE * 2, duration: 2 });
-    const perUser = new RateLimiterRedis({ storeClient: store.client, keyPrefix: 'bench', points: RATE * 2, duration: 2, rejectIfRedisNotReady: true, insuranceLimiter: perUserMemory });
+    const perUser = new RateLimiterRedis({
+      storeClient: store.client,
+      keyPrefix: 'bench',
+      points: RATE * 2,
+      duration: 2,
+      rejectIfRedisNotReady: true,
+      insuranceLimiter: perUserMemory,
+    });
     const flexible = async (connectionId: string, userId: string) => {
       await perConnection.consume(connectionId);
       await perUser.consume(userId);
@@ -97,6 +104,11 @@ async function redisRounds() {
 const memory = await memoryRounds();
 const redis = await redisRounds();
 console.log('\nmedians (ns/call):');
-console.log(`  memory: today ${median(memory.today).toFixed(0)}, rate-limiter-flexible ${median(memory.flexible).toFixed(0)} (×${(median(memory.flexible) / median(memory.today)).toFixed(2)})`);
-if (redis) console.log(`  redis:  today ${median(redis.today).toFixed(0)}, rate-limiter-flexible ${median(redis.flexible).toFixed(0)} (×${(median(redis.flexible) / median(redis.today)).toFixed(2)})`);
+console.log(
+  `  memory: today ${median(memory.today).toFixed(0)}, rate-limiter-flexible ${median(memory.flexible).toFixed(0)} (×${(median(memory.flexible) / median(memory.today)).toFixed(2)})`,
+);
+if (redis)
+  console.log(
+    `  redis:  today ${median(redis.today).toFixed(0)}, rate-limiter-flexible ${median(redis.flexible).toFixed(0)} (×${(median(redis.flexible) / median(redis.today)).toFixed(2)})`,
+  );
 else console.log('  redis:  redis-server not found, not measured');

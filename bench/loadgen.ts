@@ -281,7 +281,6 @@ let firstLatencies: number[] = [];
 let latencies: number[] = [];
 /** Send → mutation reply: how long the server took to commit (and, for the baselines, to fan out). */
 let ackLatencies: number[] = [];
-let deliveredInStep = 0;
 /** Acknowledged changes per org: what each of its subscribers should end up with. */
 let ackedPerOrg: number[] = [];
 let acked = 0;
@@ -305,7 +304,14 @@ function reply(message: unknown) {
   process.send!(message);
 }
 
-function open(conn: { token: string; ws?: WireSocket; live: boolean }, onFrame: (frame: Buffer, send: Send) => void, onLive: () => void, onClose: () => void, lastSeq = 0, isSubscriber = true) {
+function open(
+  conn: { token: string; ws?: WireSocket; live: boolean },
+  onFrame: (frame: Buffer, send: Send) => void,
+  onLive: () => void,
+  onClose: () => void,
+  lastSeq = 0,
+  isSubscriber = true,
+) {
   const ws = new WireSocket(target.url.replace(/^http/, 'ws') + protocol.path);
   conn.ws = ws;
   const send: Send = (frame) => ws.send(frame);
@@ -353,7 +359,6 @@ function handleDelivery(conn: Conn, frame: Buffer, send: Send) {
   }
   conn.lastSeq = parsed.seq;
   conn.received += 1;
-  deliveredInStep += 1;
   const sentAt = sendTimes[parsed.nonce];
   if (!sentAt) return;
   const latency = performance.now() - sentAt;
@@ -502,7 +507,16 @@ async function connect(command: ConnectCommand) {
   subscribers = [];
   command.orgs.forEach((org, index) => {
     for (let i = 0; i < command.subscribersPerOrg; i++) {
-      subscribers.push({ org: index, token: org.subscriberTokens[i % org.subscriberTokens.length]!, live: false, lastSeq: 0, received: 0, duplicates: 0, reconnects: 0, attempts: 0 });
+      subscribers.push({
+        org: index,
+        token: org.subscriberTokens[i % org.subscriberTokens.length]!,
+        live: false,
+        lastSeq: 0,
+        received: 0,
+        duplicates: 0,
+        reconnects: 0,
+        attempts: 0,
+      });
     }
   });
   senders = command.orgs.map((org, index) => ({ org: index, token: org.senderToken, live: false, pending: new Map(), queued: [] }));
@@ -515,7 +529,6 @@ async function step(command: StepCommand): Promise<StepResult> {
   latencies = [];
   ackLatencies = [];
   firstLatencies = [];
-  deliveredInStep = 0;
   const ackedBefore = acked;
   const errorsBefore = errors;
   const receivedBefore = subscribers.map((s) => s.received);
@@ -646,7 +659,7 @@ async function stormStop(timeoutMs: number) {
  * expectedVersion): what one node commits with its event log, and how long each takes.
  */
 async function mutationPath(command: { url: string; tokens: string[]; durationMs: number }) {
-  const url = command.url.replace(/^http/, 'ws') + '/trpc?connectionParams=1';
+  const url = `${command.url.replace(/^http/, 'ws')}/trpc?connectionParams=1`;
   const durations: number[] = [];
   let failures = 0;
   const started = performance.now();

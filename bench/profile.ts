@@ -34,11 +34,14 @@ const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
 const selfUs = new Map<number, number>();
-profile.samples.forEach((id, index) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)));
+for (const [index, id] of profile.samples.entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0));
 const total = [...selfUs.values()].reduce((sum, value) => sum + value, 0);
 
 function where(url: string): string {
-  const short = url.replace(/^file:\/\//, '').replace(/^.*node_modules\//, '').replace(/^.*\/work\/main\//, '');
+  const short = url
+    .replace(/^file:\/\//, '')
+    .replace(/^.*node_modules\//, '')
+    .replace(/^.*\/work\/main\//, '');
   return short || '(native)';
 }
 
@@ -52,7 +55,8 @@ function area(node: ProfileNode): string {
   if (url.includes('/ws/')) return 'ws (framing, socket writes)';
   if (url.includes('src/server') || url.includes('dist/server')) return 'Tandem server code';
   if (url.includes('zod')) return 'zod';
-  if (url.startsWith('node:') || url === '') return `Node internals / natives (${functionName || 'anonymous'})`.startsWith('Node internals / natives (JSON') ? 'JSON' : 'Node internals and natives';
+  if (url.startsWith('node:') || url === '')
+    return `Node internals / natives (${functionName || 'anonymous'})`.startsWith('Node internals / natives (JSON') ? 'JSON' : 'Node internals and natives';
   return 'other';
 }
 
@@ -75,7 +79,9 @@ for (const [name, us] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, to
 // Inclusive time of the functions on the delivery and commit paths (a sample counts once per function).
 const parent = new Map<number, number>();
 for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-const watched = (process.env.PROFILE_FUNCTIONS ?? 'publish,encode,respond,streamEvents,send,observe,inc,commitChange,$transaction,race,createContextInner,checkBeforeYield,next').split(',');
+const watched = (
+  process.env.PROFILE_FUNCTIONS ?? 'publish,encode,respond,streamEvents,send,observe,inc,commitChange,$transaction,race,createContextInner,checkBeforeYield,next'
+).split(',');
 const inclusive = new Map<string, number>();
 profile.samples.forEach((id, index) => {
   const seen = new Set<string>();

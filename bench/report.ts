@@ -50,12 +50,41 @@ export interface BenchResults {
   options: Record<string, unknown>;
   fanout: FanoutStep[];
   /** With `--repeats`: the median of the repeats' sustained rates (each of them in sustainedByRepeat). */
-  saturation: { contestant: Kind; layout: string; sustainedDeliveriesPerSecond: number; limit: string; cpuUsPerDeliveryAtSustained: number; repeats?: number; sustainedByRepeat?: number[] }[];
-  memory: { contestant: Kind; connections: number; rssBeforeMb: number; rssAfterMb: number; rssSamplesMb?: number[]; bytesPerConnection: number; connectSeconds: number; repeats?: number; bytesPerConnectionByRepeat?: number[] }[];
+  saturation: {
+    contestant: Kind;
+    layout: string;
+    sustainedDeliveriesPerSecond: number;
+    limit: string;
+    cpuUsPerDeliveryAtSustained: number;
+    repeats?: number;
+    sustainedByRepeat?: number[];
+  }[];
+  memory: {
+    contestant: Kind;
+    connections: number;
+    rssBeforeMb: number;
+    rssAfterMb: number;
+    rssSamplesMb?: number[];
+    bytesPerConnection: number;
+    connectSeconds: number;
+    repeats?: number;
+    bytesPerConnectionByRepeat?: number[];
+  }[];
   /** With `repeats`: times and reconnects are medians, changes/deliveries/missing/duplicated totals, live the fewest of any repeat. */
   storm: Record<string, number> | null;
-  soak: ({ minutes: number; samples: { minute: number; rssMb: number; heapUsedMb?: number; activeHandles?: number; openFds: number; connections: number; busListeners: number; cpuSeconds: number }[] } & Record<string, unknown>) | null;
-  mutationPath: { database: string; workers: number; stack: { perSecond: number; p50: number; p99: number; failures: number; serverCpuMsPerCommit: number }; raw: { perSecond: number; p50: number; p99: number }; repeats?: number }[];
+  soak:
+    | ({
+        minutes: number;
+        samples: { minute: number; rssMb: number; heapUsedMb?: number; activeHandles?: number; openFds: number; connections: number; busListeners: number; cpuSeconds: number }[];
+      } & Record<string, unknown>)
+    | null;
+  mutationPath: {
+    database: string;
+    workers: number;
+    stack: { perSecond: number; p50: number; p99: number; failures: number; serverCpuMsPerCommit: number };
+    raw: { perSecond: number; p50: number; p99: number };
+    repeats?: number;
+  }[];
   notes: string[];
 }
 
@@ -117,7 +146,10 @@ export function markdown(results: BenchResults): string {
   const layout1k = results.saturation[0]?.layout ?? '1x1000';
   const cpuAt = 50_000;
   const cpuBase = stepAt(results.fanout, 'ws', layout1k, cpuAt);
-  lines.push(`Run of ${results.date.slice(0, 16).replace('T', ' ')} UTC · ${results.machine.cpus} cores (${results.machine.cpuModel}) · Node ${results.machine.node} · ` + `${results.machine.taskset ? 'server pinned to core 0, load generator to core 1' : 'not pinned (no taskset)'} · options ${JSON.stringify(results.options)}` + repeatsLine(results), '');
+  lines.push(
+    `Run of ${results.date.slice(0, 16).replace('T', ' ')} UTC · ${results.machine.cpus} cores (${results.machine.cpuModel}) · Node ${results.machine.node} · ${results.machine.taskset ? 'server pinned to core 0, load generator to core 1' : 'not pinned (no taskset)'} · options ${JSON.stringify(results.options)}${repeatsLine(results)}`,
+    '',
+  );
   if (results.saturation.length || results.memory.length) {
     // With --merge the two may come from runs of different --repeats: say so for each.
     const runsOf = (entries: { repeats?: number }[]) => Math.max(1, ...entries.map((entry) => entry.repeats ?? 1));
@@ -127,13 +159,20 @@ export function markdown(results: BenchResults): string {
         ? mediansOf([...results.saturation, ...results.memory], "each run's sustained rate in brackets")
         : `fan-out ${fanoutRuns > 1 ? `medians of ${fanoutRuns} runs, each run's sustained rate in brackets` : 'from one run'}, memory ${memoryRuns > 1 ? `the median of ${memoryRuns} runs` : 'from one run'}`;
     lines.push(`### Summary (${layout1k.replace('x', ' org × ')} subscribers; ratios to bare \`ws\` of the same run${medians && `; ${medians}`})`, '');
-    lines.push('| server | deliveries/s sustained (p99 ≤ 250 ms, ≥ 95 %) | × ws | stopped by | server CPU per delivery at ~50,000/s | × ws | p99 at the rung nearest half of its saturation | memory per idle subscribed connection | × ws |');
+    lines.push(
+      '| server | deliveries/s sustained (p99 ≤ 250 ms, ≥ 95 %) | × ws | stopped by | server CPU per delivery at ~50,000/s | × ws | p99 at the rung nearest half of its saturation | memory per idle subscribed connection | × ws |',
+    );
     lines.push('|---|---:|---:|---|---:|---:|---:|---:|---:|');
     for (const kind of kinds) {
       const sat = results.saturation.find((s) => s.contestant === kind);
       const mem = results.memory.find((m) => m.contestant === kind);
       const cpu = stepAt(results.fanout, kind, layout1k, cpuAt);
-      const half = sat ? rungNearest(results.fanout.filter((s) => s.contestant === kind && s.layout === layout1k && s.limit === null), sat.sustainedDeliveriesPerSecond / 2) : undefined;
+      const half = sat
+        ? rungNearest(
+            results.fanout.filter((s) => s.contestant === kind && s.layout === layout1k && s.limit === null),
+            sat.sustainedDeliveriesPerSecond / 2,
+          )
+        : undefined;
       lines.push(
         `| ${labels[kind]} | ${sat ? withRepeats(int(sat.sustainedDeliveriesPerSecond), sat.sustainedByRepeat?.map(int)) : '–'} | ${ratio(sat?.sustainedDeliveriesPerSecond ?? Number.NaN, satBase?.sustainedDeliveriesPerSecond)} | ${sat?.limit ?? '–'} | ` +
           `${cpu ? `${fmt(cpu.serverCpuUsPerDelivery, 2)} µs (at ${int(cpu.offeredDeliveriesPerSecond)}/s)` : '–'} | ${ratio(cpu?.serverCpuUsPerDelivery ?? Number.NaN, cpuBase?.serverCpuUsPerDelivery)} | ` +
@@ -144,8 +183,18 @@ export function markdown(results: BenchResults): string {
   }
   for (const layout of [...new Set(results.fanout.map((s) => s.layout))]) {
     const [orgs, perOrg] = layout.split('x');
-    lines.push(`### Fan-out latency, ${orgs} org(s) × ${perOrg} subscribers${bracketed(mediansOf(results.fanout.filter((s) => s.layout === layout), 'missing and dup summed over them'))}`, '');
-    lines.push('| server | offered deliveries/s | delivered/s | delivered | p50 ms | p99 ms | max ms | p99 to first delivery, ms | server CPU µs/delivery | × ws | server CPU | load-gen CPU | other processes CPU | missing | dup | |');
+    lines.push(
+      `### Fan-out latency, ${orgs} org(s) × ${perOrg} subscribers${bracketed(
+        mediansOf(
+          results.fanout.filter((s) => s.layout === layout),
+          'missing and dup summed over them',
+        ),
+      )}`,
+      '',
+    );
+    lines.push(
+      '| server | offered deliveries/s | delivered/s | delivered | p50 ms | p99 ms | max ms | p99 to first delivery, ms | server CPU µs/delivery | × ws | server CPU | load-gen CPU | other processes CPU | missing | dup | |',
+    );
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
     for (const step of results.fanout.filter((s) => s.layout === layout)) {
       const base = results.fanout.find((s) => s.contestant === 'ws' && s.layout === layout && s.offeredDeliveriesPerSecond === step.offeredDeliveriesPerSecond);
@@ -157,21 +206,37 @@ export function markdown(results: BenchResults): string {
     lines.push('');
   }
   if (results.memory.length) {
-    lines.push(`### Memory: idle authenticated connections with one subscription each${bracketed(mediansOf(results.memory, 'connections the fewest any run got, per connection each run in brackets'))}`, '');
+    lines.push(
+      `### Memory: idle authenticated connections with one subscription each${bracketed(mediansOf(results.memory, 'connections the fewest any run got, per connection each run in brackets'))}`,
+      '',
+    );
     lines.push('| server | connections | RSS before | RSS after | per connection | × ws | connect time |');
     lines.push('|---|---:|---:|---:|---:|---:|---:|');
     for (const m of results.memory) {
-      lines.push(`| ${labels[m.contestant]} | ${int(m.connections)} | ${fmt(m.rssBeforeMb, 0)} MB | ${fmt(m.rssAfterMb, 0)} MB | ${withRepeats(`${fmt(m.bytesPerConnection / 1024)} KB`, m.bytesPerConnectionByRepeat?.map((b) => fmt(b / 1024)))} | ${ratio(m.bytesPerConnection, memBase?.bytesPerConnection)} | ${fmt(m.connectSeconds)} s |`);
+      lines.push(
+        `| ${labels[m.contestant]} | ${int(m.connections)} | ${fmt(m.rssBeforeMb, 0)} MB | ${fmt(m.rssAfterMb, 0)} MB | ${withRepeats(
+          `${fmt(m.bytesPerConnection / 1024)} KB`,
+          m.bytesPerConnectionByRepeat?.map((b) => fmt(b / 1024)),
+        )} | ${ratio(m.bytesPerConnection, memBase?.bytesPerConnection)} | ${fmt(m.connectSeconds)} s |`,
+      );
     }
     lines.push('');
   }
   if (results.storm) {
     const s = results.storm;
-    const medians = mediansOf([s], 'for the times and reconnect attempts; changes, deliveries, not caught up, missing and duplicated summed over them; clients live: the fewest in any run');
+    const medians = mediansOf(
+      [s],
+      'for the times and reconnect attempts; changes, deliveries, not caught up, missing and duplicated summed over them; clients live: the fewest in any run',
+    );
     lines.push(`### Reconnect storm (Tandem; the baselines have no log to resume from${medians && `; ${medians}`})`, '');
-    lines.push('| clients | changes/s during | server down → up | every client live again after the first drop | reconnect attempts | changes | deliveries | not caught up at the end | missing (live clients) | duplicated |');
+    lines.push(
+      '| clients | changes/s during | server down → up | every client live again after the first drop | reconnect attempts | changes | deliveries | not caught up at the end | missing (live clients) | duplicated |',
+    );
     lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    lines.push(`| ${int(s.clients!)} (${int(s.live!)} live) | ${s.changesPerSecond} | ${fmt(s.serverDownToUpSeconds!)} s | ${s.live === s.clients ? `${fmt(s.allLiveSecondsAfterFirstDrop!)} s` : `not all within the timeout (${int(s.live!)} live)`} | ${int(s.reconnects!)} | ${int(s.changes!)} | ${int(s.delivered!)} / ${int(s.expectedDeliveries!)} | ${s.notCaughtUp ?? '–'} | **${s.missing}** | **${s.duplicates}** |`, '');
+    lines.push(
+      `| ${int(s.clients!)} (${int(s.live!)} live) | ${s.changesPerSecond} | ${fmt(s.serverDownToUpSeconds!)} s | ${s.live === s.clients ? `${fmt(s.allLiveSecondsAfterFirstDrop!)} s` : `not all within the timeout (${int(s.live!)} live)`} | ${int(s.reconnects!)} | ${int(s.changes!)} | ${int(s.delivered!)} / ${int(s.expectedDeliveries!)} | ${s.notCaughtUp ?? '–'} | **${s.missing}** | **${s.duplicates}** |`,
+      '',
+    );
   }
   if (results.soak) {
     const s = results.soak;
@@ -182,14 +247,23 @@ export function markdown(results: BenchResults): string {
       const heap = x.heapUsedMb === undefined ? '–' : `${fmt(x.heapUsedMb, 0)} MB`;
       lines.push(`| ${x.minute} | ${fmt(x.rssMb, 0)} MB | ${heap} | ${x.activeHandles ?? '–'} | ${x.openFds} | ${x.connections} | ${x.busListeners} | ${fmt(x.cpuSeconds)} s |`);
     }
-    lines.push('', `Changes ${String(s.changes)}, deliveries ${String(s.delivered)} / ${String(s.expectedDeliveries)}, missing **${String(s.missing)}**, duplicated **${String(s.duplicates)}**.`, '');
+    lines.push(
+      '',
+      `Changes ${String(s.changes)}, deliveries ${String(s.delivered)} / ${String(s.expectedDeliveries)}, missing **${String(s.missing)}**, duplicated **${String(s.duplicates)}**.`,
+      '',
+    );
   }
   if (results.mutationPath.length) {
-    lines.push(`### Mutation path: commits with their event, through the stack vs the same statements as raw SQL${bracketed(mediansOf(results.mutationPath, 'stack ÷ raw of the medians'))}`, '');
+    lines.push(
+      `### Mutation path: commits with their event, through the stack vs the same statements as raw SQL${bracketed(mediansOf(results.mutationPath, 'stack ÷ raw of the medians'))}`,
+      '',
+    );
     lines.push('| database | closed loops | stack commits/s | stack p50 / p99 | raw SQL commits/s | raw p50 / p99 | stack ÷ raw | server CPU per commit |');
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const m of results.mutationPath) {
-      lines.push(`| ${m.database} | ${m.workers} | ${int(m.stack.perSecond)} | ${fmt(m.stack.p50)} / ${fmt(m.stack.p99)} ms | ${int(m.raw.perSecond)} | ${fmt(m.raw.p50)} / ${fmt(m.raw.p99)} ms | ${(m.stack.perSecond / m.raw.perSecond).toFixed(2)} | ${fmt(m.stack.serverCpuMsPerCommit, 2)} ms |`);
+      lines.push(
+        `| ${m.database} | ${m.workers} | ${int(m.stack.perSecond)} | ${fmt(m.stack.p50)} / ${fmt(m.stack.p99)} ms | ${int(m.raw.perSecond)} | ${fmt(m.raw.p50)} / ${fmt(m.raw.p99)} ms | ${(m.stack.perSecond / m.raw.perSecond).toFixed(2)} | ${fmt(m.stack.serverCpuMsPerCommit, 2)} ms |`,
+      );
     }
     lines.push('');
   }
@@ -222,21 +296,33 @@ export function latencyChart(results: BenchResults, layout: string): string {
       const v = k * 10 ** e;
       if (Math.log10(v) < x0 || Math.log10(v) > x1) continue;
       const x = px(v);
-      out.push(`<line x1="${x}" x2="${x}" y1="${m.top}" y2="${height - m.bottom}" stroke="#eee"/><text x="${x}" y="${height - m.bottom + 16}" text-anchor="middle">${v >= 1000 ? `${v / 1000}k` : v}</text>`);
+      out.push(
+        `<line x1="${x}" x2="${x}" y1="${m.top}" y2="${height - m.bottom}" stroke="#eee"/><text x="${x}" y="${height - m.bottom + 16}" text-anchor="middle">${v >= 1000 ? `${v / 1000}k` : v}</text>`,
+      );
     }
   }
-  out.push(`<line x1="${m.left}" x2="${width - m.right}" y1="${py(250)}" y2="${py(250)}" stroke="#c00" stroke-dasharray="2,3"/><text x="${width - m.right - 4}" y="${py(250) - 4}" text-anchor="end" fill="#c00">250 ms</text>`);
+  out.push(
+    `<line x1="${m.left}" x2="${width - m.right}" y1="${py(250)}" y2="${py(250)}" stroke="#c00" stroke-dasharray="2,3"/><text x="${width - m.right - 4}" y="${py(250) - 4}" text-anchor="end" fill="#c00">250 ms</text>`,
+  );
   out.push(`<text x="${(m.left + width - m.right) / 2}" y="${height - 12}" text-anchor="middle">offered deliveries per second (log)</text>`);
   const kinds = [...new Set(steps.map((s) => s.contestant))];
   kinds.forEach((kind, index) => {
     const mine = steps.filter((s) => s.contestant === kind);
-    for (const [key, dash] of [['p99', ''], ['p50', ' stroke-dasharray="5,4"']] as const) {
+    for (const [key, dash] of [
+      ['p99', ''],
+      ['p50', ' stroke-dasharray="5,4"'],
+    ] as const) {
       const points = mine.map((s) => `${px(s.offeredDeliveriesPerSecond).toFixed(1)},${py(s[key]).toFixed(1)}`).join(' ');
       out.push(`<polyline points="${points}" fill="none" stroke="${colors[kind]}" stroke-width="2"${dash}/>`);
-      for (const s of mine) out.push(`<circle cx="${px(s.offeredDeliveriesPerSecond).toFixed(1)}" cy="${py(s[key]).toFixed(1)}" r="3" fill="${s.limit ? 'white' : colors[kind]}" stroke="${colors[kind]}"/>`);
+      for (const s of mine)
+        out.push(
+          `<circle cx="${px(s.offeredDeliveriesPerSecond).toFixed(1)}" cy="${py(s[key]).toFixed(1)}" r="3" fill="${s.limit ? 'white' : colors[kind]}" stroke="${colors[kind]}"/>`,
+        );
     }
     const y = m.top + 10 + index * 20;
-    out.push(`<line x1="${width - m.right + 15}" x2="${width - m.right + 40}" y1="${y}" y2="${y}" stroke="${colors[kind]}" stroke-width="2"/><text x="${width - m.right + 46}" y="${y + 4}">${labels[kind].replaceAll('`', '')}</text>`);
+    out.push(
+      `<line x1="${width - m.right + 15}" x2="${width - m.right + 40}" y1="${y}" y2="${y}" stroke="${colors[kind]}" stroke-width="2"/><text x="${width - m.right + 46}" y="${y + 4}">${labels[kind].replaceAll('`', '')}</text>`,
+    );
   });
   out.push(`<text x="${width - m.right + 15}" y="${m.top + 20 + kinds.length * 20}" fill="#666">hollow point: failed step</text>`);
   out.push('</svg>');
@@ -250,10 +336,15 @@ export function memoryChart(results: BenchResults): string {
   const left = 300;
   const height = 60 + rows.length * (barHeight + 10);
   const max = Math.max(...rows.map((r) => r.bytesPerConnection / 1024), 16);
-  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`, `<rect width="100%" height="100%" fill="white"/>`];
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+  ];
   out.push(`<text x="10" y="22" font-size="14">Server RSS per idle subscribed connection (KB), ${int(rows[0]?.connections ?? 0)} connections</text>`);
   const scale = (kb: number) => ((width - left - 70) * kb) / max;
-  out.push(`<line x1="${left + scale(15)}" x2="${left + scale(15)}" y1="34" y2="${height - 10}" stroke="#c00" stroke-dasharray="2,3"/><text x="${left + scale(15) + 3}" y="${height - 12}" fill="#c00">15 KB goal</text>`);
+  out.push(
+    `<line x1="${left + scale(15)}" x2="${left + scale(15)}" y1="34" y2="${height - 10}" stroke="#c00" stroke-dasharray="2,3"/><text x="${left + scale(15) + 3}" y="${height - 12}" fill="#c00">15 KB goal</text>`,
+  );
   rows.forEach((row, index) => {
     const kb = row.bytesPerConnection / 1024;
     const y = 40 + index * (barHeight + 10);

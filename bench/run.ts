@@ -108,7 +108,9 @@ async function startContestant(kind: Kind, orgCount: number, nodeFlags: string[]
 /** Offered changes per second (over all orgs) for a layout; deliveries/s = rate × subscribers per org. */
 function ladder(subscribersPerOrg: number): number[] {
   // Rungs in deliveries per second, turned into changes per second.
-  const deliveries = option('rates', quick ? '5000,20000,50000' : '2000,5000,10000,20000,35000,50000,75000,100000,150000,200000,250000,300000').split(',').map(Number);
+  const deliveries = option('rates', quick ? '5000,20000,50000' : '2000,5000,10000,20000,35000,50000,75000,100000,150000,200000,250000,300000')
+    .split(',')
+    .map(Number);
   return deliveries.map((d) => d / subscribersPerOrg);
 }
 
@@ -147,7 +149,8 @@ async function fanout(loadgen: LoadGen, layout: { orgs: number; perOrg: number }
 function reportFanout(kind: Kind, name: string, layout: { orgs: number; perOrg: number }, runs: Ladder[]) {
   results.fanout.push(...medianLadder(runs));
   const sustained = runs.map((run) => run.sustained?.deliveredPerSecond ?? 0);
-  if (runs.length > 1) log(`fan-out ${name}: ${kind}: sustained ${median(sustained).toFixed(0)}/s, the median of ${runs.length} repeats (${sustained.map((s) => s.toFixed(0)).join(', ')})`);
+  if (runs.length > 1)
+    log(`fan-out ${name}: ${kind}: sustained ${median(sustained).toFixed(0)}/s, the median of ${runs.length} repeats (${sustained.map((s) => s.toFixed(0)).join(', ')})`);
   if (layout.orgs === 1 || contestants.length === 1) {
     results.saturation.push({
       contestant: kind,
@@ -175,8 +178,21 @@ function medianLadder(runs: Ladder[]): FanoutStep[] {
     const held = runs.filter((run) => run.steps.some((step) => step.changesPerSecond === rate && step.limit === null));
     const failedHere = ran.flatMap((step) => (step.limit ? [step.limit] : []));
     const stoppedBelow = runs.filter((run) => !held.includes(run)).map((run) => run.failed?.limit ?? 'latency');
-    const mid = (key: 'deliveredPerSecond' | 'deliveredRatio' | 'p50' | 'p99' | 'max' | 'ackP99' | 'firstP99' | 'serverCpuUsPerDelivery' | 'serverCpuShare' | 'loadgenCpuShare' | 'othersCpuShare' | 'serverRssMb') =>
-      median(ran.map((step) => step[key] ?? Number.NaN));
+    const mid = (
+      key:
+        | 'deliveredPerSecond'
+        | 'deliveredRatio'
+        | 'p50'
+        | 'p99'
+        | 'max'
+        | 'ackP99'
+        | 'firstP99'
+        | 'serverCpuUsPerDelivery'
+        | 'serverCpuShare'
+        | 'loadgenCpuShare'
+        | 'othersCpuShare'
+        | 'serverRssMb',
+    ) => median(ran.map((step) => step[key] ?? Number.NaN));
     const sum = (key: 'duplicates' | 'missing' | 'sent' | 'acked' | 'errors') => total(ran.map((step) => step[key]));
     return {
       ...ran[0]!,
@@ -214,7 +230,12 @@ async function climb(loadgen: LoadGen, kind: Kind, layout: { orgs: number; perOr
   const contestant = await startContestant(kind, layout.orgs, cpuProf);
   const climbed: Ladder = { steps: [] };
   try {
-    const connected = await loadgen.call<{ connected: number; ms: number }>({ cmd: 'connect', target: { kind, url: contestant.server.url }, orgs: contestant.orgs, subscribersPerOrg: layout.perOrg });
+    const connected = await loadgen.call<{ connected: number; ms: number }>({
+      cmd: 'connect',
+      target: { kind, url: contestant.server.url },
+      orgs: contestant.orgs,
+      subscribersPerOrg: layout.perOrg,
+    });
     log(`${tag}${kind}: ${connected.connected} subscribed in ${(connected.ms / 1000).toFixed(1)} s`);
     // Warm-up: JIT, first queries; not reported.
     await loadgen.call({ cmd: 'step', rate: Math.min(20, Math.max(1, 1000 / layout.perOrg)), durationMs: 1_000, settleMs: 3_000 });
@@ -298,7 +319,9 @@ async function memory(loadgen: LoadGen) {
 function medianMemory(entries: MemoryEntry[]): MemoryEntry {
   if (entries.length === 1) return { ...entries[0]!, repeats: 1 };
   const bytesPerConnection = entries.map((entry) => entry.bytesPerConnection);
-  log(`memory: ${entries[0]!.contestant}: ${(median(bytesPerConnection) / 1024).toFixed(1)} KB per connection, the median of ${entries.length} repeats (${bytesPerConnection.map((b) => (b / 1024).toFixed(1)).join(', ')})`);
+  log(
+    `memory: ${entries[0]!.contestant}: ${(median(bytesPerConnection) / 1024).toFixed(1)} KB per connection, the median of ${entries.length} repeats (${bytesPerConnection.map((b) => (b / 1024).toFixed(1)).join(', ')})`,
+  );
   return {
     contestant: entries[0]!.contestant,
     connections: Math.min(...entries.map((entry) => entry.connections)),
@@ -343,7 +366,9 @@ async function memoryOnce(loadgen: LoadGen, kind: Kind, repeat: number): Promise
       bytesPerConnection: (after - before) / connected.connected,
       connectSeconds: connected.ms / 1000,
     };
-    log(`${tag}: ${entry.connections} idle subscribed connections, RSS ${entry.rssBeforeMb.toFixed(0)} → ${entry.rssAfterMb.toFixed(0)} MB (median of ${entry.rssSamplesMb.join(', ')}), ${(entry.bytesPerConnection / 1024).toFixed(1)} KB per connection`);
+    log(
+      `${tag}: ${entry.connections} idle subscribed connections, RSS ${entry.rssBeforeMb.toFixed(0)} → ${entry.rssAfterMb.toFixed(0)} MB (median of ${entry.rssSamplesMb.join(', ')}), ${(entry.bytesPerConnection / 1024).toFixed(1)} KB per connection`,
+    );
     await loadgen.call({ cmd: 'close' });
     return entry;
   } finally {
@@ -404,12 +429,38 @@ async function stormOnce(loadgen: LoadGen, repeat: number): Promise<Record<strin
     server = await startTandem(env);
     const restartMs = performance.now() - down;
     log(`${tag}server back after ${(restartMs / 1000).toFixed(1)} s; waiting for every client to resume`);
-    const live = await loadgen.call<{ live: number; of: number; allLiveMsAfterFirstDrop: number; reconnects: number; closedBeforeLive: Record<string, number>; refusals: Record<string, number> }>({ cmd: 'wait-live', timeoutMs: Number(option('storm-timeout-s', '240')) * 1000 });
+    const live = await loadgen.call<{
+      live: number;
+      of: number;
+      allLiveMsAfterFirstDrop: number;
+      reconnects: number;
+      closedBeforeLive: Record<string, number>;
+      refusals: Record<string, number>;
+    }>({ cmd: 'wait-live', timeoutMs: Number(option('storm-timeout-s', '240')) * 1000 });
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const end = await loadgen.call<{ changes: number; unacknowledged: number; expectedDeliveries: number; delivered: number; notCaughtUp: number; missing: number; duplicates: number; errors: number }>({ cmd: 'storm-stop', timeoutMs: 60_000 });
-    const storm = { clients: live.of, live: live.live, changesPerSecond: rate, serverDownToUpSeconds: restartMs / 1000, allLiveSecondsAfterFirstDrop: live.allLiveMsAfterFirstDrop / 1000, reconnects: live.reconnects, ...end };
+    const end = await loadgen.call<{
+      changes: number;
+      unacknowledged: number;
+      expectedDeliveries: number;
+      delivered: number;
+      notCaughtUp: number;
+      missing: number;
+      duplicates: number;
+      errors: number;
+    }>({ cmd: 'storm-stop', timeoutMs: 60_000 });
+    const storm = {
+      clients: live.of,
+      live: live.live,
+      changesPerSecond: rate,
+      serverDownToUpSeconds: restartMs / 1000,
+      allLiveSecondsAfterFirstDrop: live.allLiveMsAfterFirstDrop / 1000,
+      reconnects: live.reconnects,
+      ...end,
+    };
     log(`${tag}sockets closed before their subscription went live: ${JSON.stringify(live.closedBeforeLive)}; refusals by code: ${JSON.stringify(live.refusals)}`);
-    log(`${tag}${live.live}/${live.of} live ${(live.allLiveMsAfterFirstDrop / 1000).toFixed(1)} s after the first drop; ${end.changes} changes, ${end.delivered}/${end.expectedDeliveries} delivered, missing ${end.missing}, duplicated ${end.duplicates}`);
+    log(
+      `${tag}${live.live}/${live.of} live ${(live.allLiveMsAfterFirstDrop / 1000).toFixed(1)} s after the first drop; ${end.changes} changes, ${end.delivered}/${end.expectedDeliveries} delivered, missing ${end.missing}, duplicated ${end.duplicates}`,
+    );
     await loadgen.call({ cmd: 'close' });
     return storm;
   } finally {
@@ -490,10 +541,22 @@ async function mutationPathOnce(loadgen: LoadGen, db: 'pglite' | 'postgresql', p
   const raw = await rawTransactions(db, database.env, database.orgs, stack.recordIds, workers, durationMs);
   database.cleanup();
   log(`${tag}stack ${stack.perSecond.toFixed(0)}/s (p99 ${stack.p99.toFixed(1)} ms), raw SQL ${raw.perSecond.toFixed(0)}/s (p99 ${raw.p99.toFixed(1)} ms)`);
-  return { database: db, workers, stack: { perSecond: stack.perSecond, p50: stack.p50, p99: stack.p99, failures: stack.failures, serverCpuMsPerCommit: serverCpu / stack.commits }, raw };
+  return {
+    database: db,
+    workers,
+    stack: { perSecond: stack.perSecond, p50: stack.p50, p99: stack.p99, failures: stack.failures, serverCpuMsPerCommit: serverCpu / stack.commits },
+    raw,
+  };
 }
 
-async function rawTransactions(db: 'pglite' | 'postgresql', env: Record<string, string>, orgs: { orgId: string; userId: string }[], recordIds: string[], workers: number, durationMs: number) {
+async function rawTransactions(
+  db: 'pglite' | 'postgresql',
+  env: Record<string, string>,
+  orgs: { orgId: string; userId: string }[],
+  recordIds: string[],
+  workers: number,
+  durationMs: number,
+) {
   const update = `UPDATE "Lead" SET score = $1, version = version + 1, "updatedAt" = now(), "updatedById" = $2 WHERE id = $3 RETURNING version`;
   const insert = `INSERT INTO "Event" ("orgId", module, action, "recordId", version, "userId", data) VALUES ($1, 'leads', 'updated', $2, $3, $4, $5)`;
   type Query = (sql: string, params: unknown[]) => Promise<{ rows: { version: number }[] }>;
@@ -577,7 +640,9 @@ async function soak(loadgen: LoadGen) {
         cpuSeconds: cpuMs(server.pid) / 1000,
       };
       samples.push(sample);
-      log(`soak: minute ${minute}/${minutes}: RSS ${sample.rssMb.toFixed(0)} MB, heap ${sample.heapUsedMb.toFixed(0)} MB, handles ${sample.activeHandles}, fds ${sample.openFds}, connections ${sample.connections}, bus listeners ${sample.busListeners}`);
+      log(
+        `soak: minute ${minute}/${minutes}: RSS ${sample.rssMb.toFixed(0)} MB, heap ${sample.heapUsedMb.toFixed(0)} MB, handles ${sample.activeHandles}, fds ${sample.openFds}, connections ${sample.connections}, bus listeners ${sample.busListeners}`,
+      );
       if (minute > 0 && minute < minutes) await loadgen.call({ cmd: 'drop', count: 50 });
     }
     const end = await loadgen.call<Record<string, number>>({ cmd: 'storm-stop', timeoutMs: 60_000 });
@@ -597,7 +662,9 @@ async function main() {
     log(`results: ${writeReports(latest, { outDir, docs: !flag('no-docs') && !args.includes('--out') }).join(', ')}`);
     return;
   }
-  log(`Tandem benchmarks: ${cpus().length} cores, Node ${process.version}, taskset ${hasTaskset ? 'yes (server on core 0, load generator on core 1)' : 'absent (processes not pinned)'}`);
+  log(
+    `Tandem benchmarks: ${cpus().length} cores, Node ${process.version}, taskset ${hasTaskset ? 'yes (server on core 0, load generator on core 1)' : 'absent (processes not pinned)'}`,
+  );
   if (cpus().length < 2) results.notes.push('Fewer than 2 cores: the server and the load generator share one.');
   mkdirSync(outDir, { recursive: true });
   // Its own folder: bench:profile reads the largest profile of profile/, which is the server's.

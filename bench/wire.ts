@@ -143,7 +143,9 @@ export class WireSocket {
       return -1;
     }
     const [status, ...headers] = data.toString('latin1', 0, end).split('\r\n');
-    const accept = createHash('sha1').update(this.#key + GUID).digest('base64');
+    const accept = createHash('sha1')
+      .update(this.#key + GUID)
+      .digest('base64');
     const answered = headers.some((line) => /^sec-websocket-accept:/i.test(line) && line.slice(line.indexOf(':') + 1).trim() === accept);
     if (!status?.startsWith('HTTP/1.1 101 ') || !answered) {
       this.#fail();

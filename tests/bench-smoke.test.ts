@@ -20,7 +20,24 @@ describe('benchmark harness', () => {
   it('runs a tiny fan-out against Tandem and bare ws and writes its results', { timeout: 180_000 }, async () => {
     await run(
       process.execPath,
-      ['--import', 'tsx', 'bench/run.ts', '--quick', '--scenario', 'fanout', '--layouts', '2x3', '--rates', '30', '--step-ms', '1000', '--contestants', 'ws,tandem', '--out', outDir],
+      [
+        '--import',
+        'tsx',
+        'bench/run.ts',
+        '--quick',
+        '--scenario',
+        'fanout',
+        '--layouts',
+        '2x3',
+        '--rates',
+        '30',
+        '--step-ms',
+        '1000',
+        '--contestants',
+        'ws,tandem',
+        '--out',
+        outDir,
+      ],
       { cwd: path.resolve(import.meta.dirname, '..'), timeout: 170_000 },
     );
     const results = JSON.parse(readFileSync(path.join(outDir, 'latest.json'), 'utf8')) as BenchResults;

@@ -99,7 +99,7 @@ describe('the load generator WebSocket client', () => {
       peer.send('two', { fin: true });
     });
     await until(() => clients.every((client, n) => client.messages.length === expected[n]!.length), 'every message');
-    clients.forEach((client, n) => expect(client.messages).toEqual(expected[n]));
+    for (const [n, client] of clients.entries()) expect(client.messages).toEqual(expected[n]);
   });
 
   it('answers a ping with a pong carrying its payload', async () => {

@@ -91,7 +91,10 @@ describe('InProcessBus subscriptions written directly', () => {
     const direct = bus.subscribe('acme', { signal: controller.signal });
     const received: unknown[] = [];
     const [first, second, third] = [event('acme'), event('acme'), event('acme')];
-    const paused = direct.deliver((e) => (received.push(e), e === second ? 'pause' : 'sent'));
+    const paused = direct.deliver((e) => {
+      received.push(e);
+      return e === second ? 'pause' : 'sent';
+    });
     bus.publish(first);
     bus.publish(second);
     expect(await paused).toBe('pause');

@@ -30,7 +30,14 @@ afterEach(async () => {
 async function startCluster(): Promise<Cluster> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'tandem-chaos-'));
   const port = await freePort();
-  const cluster: Cluster = { server: await startServerProcess({ PORT: String(port), DATA_DIR: dataDir }), url: `http://127.0.0.1:${port}`, port, dataDir, clients: [], proxies: [] };
+  const cluster: Cluster = {
+    server: await startServerProcess({ PORT: String(port), DATA_DIR: dataDir }),
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dataDir,
+    clients: [],
+    proxies: [],
+  };
   cleanups.push(async () => {
     await Promise.all(cluster.clients.map((client) => client.close()));
     for (const proxy of cluster.proxies) await proxy[Symbol.asyncDispose]();

@@ -35,7 +35,12 @@ describe('coalescing', () => {
     expect(merged.map((event) => event.version)).toEqual([...merged.map((event) => event.version)].sort((x, y) => x - y));
     expect(merged[0]!.data.estimatedHours?.from).toBe(1);
     expect(merged.find((event) => event.data.title)?.data.title).toEqual({ from: 'Burst', to: 'Burst done' });
-    expect(merged.map((event) => event.data.estimatedHours?.to).filter((hours) => hours !== undefined).at(-1)).toBe(5);
+    expect(
+      merged
+        .map((event) => event.data.estimatedHours?.to)
+        .filter((hours) => hours !== undefined)
+        .at(-1),
+    ).toBe(5);
 
     // A delete is not merged: pending updates go first, then the delete.
     const before = coalesced.length;

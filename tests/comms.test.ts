@@ -58,8 +58,7 @@ function collect<T>(subscribe: (handlers: { onStarted: () => void; onData: (valu
   return { items, errors, isStarted: () => started, stop: () => subscription.unsubscribe() };
 }
 
-const onConversations = (client: TandemClient) =>
-  collect<CommsEvent>((handlers) => client.trpc.conversations.onChange.subscribe(undefined, handlers as never));
+const onConversations = (client: TandemClient) => collect<CommsEvent>((handlers) => client.trpc.conversations.onChange.subscribe(undefined, handlers as never));
 
 async function messageCount() {
   return t.deps.db.message.count();
@@ -237,7 +236,14 @@ describe('starting a conversation', () => {
     const alice = await t.caller('alice@acme.test');
     const client = await alice.clients.create({ firstName: 'Priya', lastName: 'Patel', phone: '+1 (555) 700-0070' });
     const first = await alice.conversations.start({ clientId: client.id, body: 'Your keys are ready.' });
-    expect(first.conversation).toMatchObject({ contactName: 'Priya Patel', contactPhone: '+15557000070', clientId: client.id, assigneeId: t.users['alice@acme.test'].id, unreadCount: 0, orgNumber: acmeNumber });
+    expect(first.conversation).toMatchObject({
+      contactName: 'Priya Patel',
+      contactPhone: '+15557000070',
+      clientId: client.id,
+      assigneeId: t.users['alice@acme.test'].id,
+      unreadCount: 0,
+      orgNumber: acmeNumber,
+    });
     expect(first.message).toMatchObject({ direction: 'outbound', status: 'sent', body: 'Your keys are ready.' });
     const again = await alice.conversations.start({ phone: '+1 555 700 0070', body: 'Pick them up any time.' });
     expect(again.conversation.id).toBe(first.conversation.id);
@@ -318,10 +324,9 @@ describe('dashboard counters', () => {
     const first = counters.items[0]!;
 
     await webhook('/webhooks/sms', { From: '+15557000040', To: acmeNumber, Body: 'New here', MessageSid: nextSid('SM') });
-    await vi.waitFor(
-      () => expect(counters.items.at(-1)).toMatchObject({ activeConversations: first.activeConversations + 1, unreadMessages: first.unreadMessages + 1 }),
-      { timeout: 3_000 },
-    );
+    await vi.waitFor(() => expect(counters.items.at(-1)).toMatchObject({ activeConversations: first.activeConversations + 1, unreadMessages: first.unreadMessages + 1 }), {
+      timeout: 3_000,
+    });
     await (await t.caller('alice@acme.test')).jobs.create({ title: 'Counted', status: 'new' });
     await vi.waitFor(() => expect(counters.items.at(-1)!.openJobs).toBe(first.openJobs + 1), { timeout: 3_000 });
     counters.stop();

@@ -1,4 +1,4 @@
-import { TRPCError } from '@trpc/server';
+import type { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CrmEvent } from '../src/shared/events.ts';
 import { commitChange } from '../src/server/events/commit.ts';

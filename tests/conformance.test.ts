@@ -49,10 +49,7 @@ type Implementation = 'trpc' | 'tandem';
 async function serve(implementation: Implementation) {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 64 * 1024 });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-  const handler =
-    implementation === 'trpc'
-      ? applyWSSHandler({ wss, router, createContext })
-      : serveTrpcOverWebSocket({ wss, router, createContext, encoder: wsEncoder });
+  const handler = implementation === 'trpc' ? applyWSSHandler({ wss, router, createContext }) : serveTrpcOverWebSocket({ wss, router, createContext, encoder: wsEncoder });
   cleanups.push(async () => {
     for (const client of wss.clients) client.terminate();
     await new Promise<void>((resolve) => wss.close(() => resolve()));
@@ -178,10 +175,7 @@ describe("the app's subscriptions against tRPC's applyWSSHandler", () => {
         await alice.clients.create({ firstName: 'Replayed', lastName: 'Client' });
 
         const token = await app.tokenFor('bob@acme.test');
-        const clients = [
-          await connect(app.server.wsUrl, token),
-          await connect(`ws://127.0.0.1:${(theirs.address() as { port: number }).port}`, token),
-        ];
+        const clients = [await connect(app.server.wsUrl, token), await connect(`ws://127.0.0.1:${(theirs.address() as { port: number }).port}`, token)];
         const subscribe = { id: 'all', method: 'subscription', params: { path: 'events.onAny', input: {}, lastEventId: from } };
         for (const client of clients) client.send(subscribe);
         const events = (client: (typeof clients)[number]) => client.frames.filter((frame) => frame.includes('"type":"data"')).length;

@@ -11,7 +11,7 @@ afterAll(async () => {
 });
 
 describe('dashboard counters', () => {
-  it('count open jobs by status, today\'s appointments, this week\'s leads and crew load, per org', async () => {
+  it("count open jobs by status, today's appointments, this week's leads and crew load, per org", async () => {
     const alice = await t.caller('alice@acme.test');
     const bob = t.users['bob@acme.test'];
     const now = new Date();
@@ -20,7 +20,11 @@ describe('dashboard counters', () => {
     await alice.jobs.create({ title: 'Done', status: 'done' });
     const noon = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), 12));
     await alice.appointments.create({ title: 'Today', startsAt: noon.toISOString(), endsAt: new Date(noon.getTime() + 3_600_000).toISOString() });
-    await alice.appointments.create({ title: 'Tomorrow', startsAt: new Date(noon.getTime() + 86_400_000).toISOString(), endsAt: new Date(noon.getTime() + 90_000_000).toISOString() });
+    await alice.appointments.create({
+      title: 'Tomorrow',
+      startsAt: new Date(noon.getTime() + 86_400_000).toISOString(),
+      endsAt: new Date(noon.getTime() + 90_000_000).toISOString(),
+    });
     await alice.leads.create({ name: 'Fresh lead' });
     const counters = await alice.dashboard.counters();
     expect(counters).toMatchObject({

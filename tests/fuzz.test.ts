@@ -21,7 +21,28 @@ function createRandom(seed: number) {
   return { int: (max: number) => Math.floor(next() * max), pick: <T>(items: readonly T[]) => items[Math.floor(next() * items.length)]! };
 }
 
-const PATHS = ['jobs.create', 'jobs.update', 'jobs.delete', 'jobs.byId', 'leads.create', 'clients.list', 'events.onAny', 'jobs.onChange', 'auth.login', 'auth.refresh', 'nope', '__proto__.x', 'constructor', '', 'jobs', 'events.since', 'presence.view', 'typing.start', 'presence.onRecord', 'messages.send'];
+const PATHS = [
+  'jobs.create',
+  'jobs.update',
+  'jobs.delete',
+  'jobs.byId',
+  'leads.create',
+  'clients.list',
+  'events.onAny',
+  'jobs.onChange',
+  'auth.login',
+  'auth.refresh',
+  'nope',
+  '__proto__.x',
+  'constructor',
+  '',
+  'jobs',
+  'events.since',
+  'presence.view',
+  'typing.start',
+  'presence.onRecord',
+  'messages.send',
+];
 /** Control characters PostgreSQL refuses (NUL) or that have no place in a line: refused as bad input, never an internal error. */
 const CONTROL = '\u0000\u0001\u001b\u007f';
 const METHODS = ['query', 'mutation', 'subscription', 'subscription.stop', 'connectionParams', 'reconnect', 'PING', 'bogus', null, 42];
@@ -68,7 +89,12 @@ function hostileFrame(random: ReturnType<typeof createRandom>, i: number): strin
     case 5:
       return JSON.stringify(Array.from({ length: 1 + random.int(50) }, (_, k) => ({ id: i * 100 + k, method: 'query', params: { path: random.pick(PATHS), input: badInput } })));
     case 6:
-      return JSON.stringify({ id: i, jsonrpc: random.pick(['2.0', '1.0', 5]), method: 'subscription', params: { path: random.pick(PATHS), input: badInput, lastEventId: random.pick([null, 'abc', '99999999999', {}]) } });
+      return JSON.stringify({
+        id: i,
+        jsonrpc: random.pick(['2.0', '1.0', 5]),
+        method: 'subscription',
+        params: { path: random.pick(PATHS), input: badInput, lastEventId: random.pick([null, 'abc', '99999999999', {}]) },
+      });
     case 7:
       return JSON.stringify({ id: random.pick([1, 2, 3]), method: 'subscription.stop' });
     case 8:
@@ -76,7 +102,14 @@ function hostileFrame(random: ReturnType<typeof createRandom>, i: number): strin
     case 9:
       return JSON.stringify({ method: 'connectionParams', data: random.pick([null, { token: 'forged' }, 'x', { token: { $gt: '' } }]) });
     case 10:
-      return JSON.stringify({ id: i, method: 'query', params: { path: 'jobs.list', input: { limit: random.pick([0, -1, 201, 'ten', 5]), search: random.pick(['x'.repeat(random.int(500)), CONTROL, `a${CONTROL.slice(random.int(4))}`]) } } });
+      return JSON.stringify({
+        id: i,
+        method: 'query',
+        params: {
+          path: 'jobs.list',
+          input: { limit: random.pick([0, -1, 201, 'ten', 5]), search: random.pick(['x'.repeat(random.int(500)), CONTROL, `a${CONTROL.slice(random.int(4))}`]) },
+        },
+      });
     default:
       return JSON.stringify({ id: i, method: 'mutation', params: { path: random.pick(['jobs.update', 'jobs.delete']), input: badInput } });
   }

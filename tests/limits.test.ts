@@ -131,7 +131,11 @@ describe('limits', () => {
 
 describe.skipIf(isRedisLeftOut)('per-user limits shared through Redis', () => {
   const strict = { ...defaultLimits, mutationsPerSecondPerUser: 1, maxConnectionsPerUser: 2 };
-  const codeOf = (promise: Promise<unknown>) => promise.then(() => 'ok', (error: { code?: string }) => error.code);
+  const codeOf = (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'ok',
+      (error: { code?: string }) => error.code,
+    );
 
   it('counts a user across nodes, falls back to each node’s own count while Redis is down, and heals when it returns', async () => {
     await using redis = await startRedis();

@@ -49,7 +49,20 @@ describe('the logger', () => {
 
   it('never writes a token or a password, wherever a call site puts them', () => {
     const { logger, raw, lines } = capturingLogger();
-    const secrets = ['tok-top', 'pw-top', 'pw-current', 'pw-new', 'Bearer tok-auth', 'tok-nested', 'pw-nested', 'tok-params', 'Bearer tok-headers', 'Bearer tok-req', 'tok-bound', 'sess=tok-cookie'];
+    const secrets = [
+      'tok-top',
+      'pw-top',
+      'pw-current',
+      'pw-new',
+      'Bearer tok-auth',
+      'tok-nested',
+      'pw-nested',
+      'tok-params',
+      'Bearer tok-headers',
+      'Bearer tok-req',
+      'tok-bound',
+      'sess=tok-cookie',
+    ];
     logger.child({ token: 'tok-bound' }).warn('sign-in refused', {
       token: 'tok-top',
       password: 'pw-top',

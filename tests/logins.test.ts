@@ -181,7 +181,10 @@ describe('sign-in throttling with short limits (3 failures per account, 5 per ad
 });
 
 describe('clientAddress', () => {
-  const request = (forwardedFor?: string) => ({ headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}, socket: { remoteAddress: '10.0.0.1' } as IncomingMessage['socket'] });
+  const request = (forwardedFor?: string) => ({
+    headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {},
+    socket: { remoteAddress: '10.0.0.1' } as IncomingMessage['socket'],
+  });
 
   it('is the TCP peer unless proxies are trusted, then the entry the outermost trusted proxy appended', () => {
     expect(clientAddress(request('1.1.1.1, 2.2.2.2'), 0)).toBe('10.0.0.1');

@@ -16,12 +16,8 @@ describe('migrations', () => {
       expect(await applyMigrations(new PrismaPGlite(pglite))).toEqual([]);
       const { rows } = await pglite.query<{ migration_name: string }>('SELECT migration_name FROM _prisma_migrations ORDER BY migration_name');
       expect(rows.map((row) => row.migration_name)).toEqual(applied);
-      const tables = await pglite.query<{ table_name: string }>(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
-      );
-      expect(tables.rows.map((row) => row.table_name)).toEqual(
-        expect.arrayContaining(['Appointment', 'Client', 'Escrow', 'Event', 'Job', 'Lead', 'Listing', 'Org', 'User']),
-      );
+      const tables = await pglite.query<{ table_name: string }>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
+      expect(tables.rows.map((row) => row.table_name)).toEqual(expect.arrayContaining(['Appointment', 'Client', 'Escrow', 'Event', 'Job', 'Lead', 'Listing', 'Org', 'User']));
     } finally {
       await pglite.close();
     }

@@ -191,10 +191,7 @@ describe('presence across nodes', () => {
 
     await alice.trpc.presence.view.mutate({ module: 'jobs', recordId: job.id });
     await vi.waitFor(() => expect(bobWatches.viewers()).toEqual(['Alice Anders']), { timeout: 5_000 });
-    expect((await bob.trpc.presence.view.mutate({ module: 'jobs', recordId: job.id })).viewers.map((viewer) => viewer.name)).toEqual([
-      'Alice Anders',
-      'Bob Brooks',
-    ]);
+    expect((await bob.trpc.presence.view.mutate({ module: 'jobs', recordId: job.id })).viewers.map((viewer) => viewer.name)).toEqual(['Alice Anders', 'Bob Brooks']);
 
     await alice.trpc.typing.start.mutate({ module: 'jobs', recordId: job.id, field: 'notes' });
     await vi.waitFor(() => expect(bobWatches.typing()).toEqual(['Alice Anders:notes:true']), { timeout: 5_000 });
@@ -339,7 +336,12 @@ describe('per-user limits across nodes', () => {
     // A bucket holds twice the rate: two go through, then node A refuses.
     const outcomes: string[] = [];
     for (let i = 0; i < 4 && outcomes.at(-1) !== 'TOO_MANY_REQUESTS'; i++) {
-      outcomes.push(await onA.leads.create({ name: `Spent on A ${i}` }).then(() => 'ok', (error: { code: string }) => error.code));
+      outcomes.push(
+        await onA.leads.create({ name: `Spent on A ${i}` }).then(
+          () => 'ok',
+          (error: { code: string }) => error.code,
+        ),
+      );
     }
     expect(outcomes.slice(0, 2)).toEqual(['ok', 'ok']);
     expect(outcomes.at(-1)).toBe('TOO_MANY_REQUESTS');
@@ -424,8 +426,22 @@ describe('the Redis presence replica on its own', () => {
     }
     await using third = await replicaNode(prefix);
     third.presence.connect('c2', sam);
-    await vi.waitFor(() => expect(first.presence.list(acme.orgId).map((entry) => entry.name).sort()).toEqual(['Rita Reyes', 'Sam Stone']), { timeout: 5_000 });
-    expect(second.presence.list(acme.orgId).map((entry) => entry.name).sort()).toEqual(['Rita Reyes', 'Sam Stone']);
+    await vi.waitFor(
+      () =>
+        expect(
+          first.presence
+            .list(acme.orgId)
+            .map((entry) => entry.name)
+            .sort(),
+        ).toEqual(['Rita Reyes', 'Sam Stone']),
+      { timeout: 5_000 },
+    );
+    expect(
+      second.presence
+        .list(acme.orgId)
+        .map((entry) => entry.name)
+        .sort(),
+    ).toEqual(['Rita Reyes', 'Sam Stone']);
 
     const closedAt = Date.now();
     await first.presence.close();

@@ -50,7 +50,13 @@ describe('record changes written in one statement', () => {
       clients: await alice.clients.create({ firstName: 'Ann', lastName: 'Lee', email: 'ann@example.com', phone: '+15550100', kind: 'buyer', notes: 'Line "one"\nline two' }),
       leads: await alice.leads.create({ name: 'Lea', email: null, source: 'web', status: 'contacted', score: 42 }),
       jobs: await alice.jobs.create({ title: 'Fix roof', status: 'scheduled', scheduledAt: '2026-12-01T09:30:00.125+02:00', estimatedHours: 2.75, notes: null }),
-      appointments: await alice.appointments.create({ title: 'Viewing', startsAt: '2026-12-02T10:00:00Z', endsAt: '2026-12-02T11:00:00.5Z', location: 'Office', reminderMinutes: 30 }),
+      appointments: await alice.appointments.create({
+        title: 'Viewing',
+        startsAt: '2026-12-02T10:00:00Z',
+        endsAt: '2026-12-02T11:00:00.5Z',
+        location: 'Office',
+        reminderMinutes: 30,
+      }),
     };
     for (const [name, record] of Object.entries(created)) {
       const readBack = await (alice[name as keyof typeof created] as { byId(input: { id: string }): Promise<unknown> }).byId({ id: record.id });
@@ -125,8 +131,12 @@ describe('record changes written in one statement', () => {
     const change = { module: modules.leads, orgId: user.orgId, userId: user.id, action: 'updated' as const, eventData: 'changes' as const };
     const bookkeeping = { updatedAt: new Date(), updatedById: user.id };
     // Without reading first: a stale version, and a patch that changes nothing, write nothing either.
-    expect(await commitInOneStatement(deps, { ...change, write: updateRecordIfChanged({ id: lead.id, orgId: user.orgId, version: 1 }, { name: 'Stale' }, bookkeeping) })).toBeUndefined();
-    expect(await commitInOneStatement(deps, { ...change, write: updateRecordIfChanged({ id: lead.id, orgId: user.orgId, version: 2 }, { name: 'Moved' }, bookkeeping) })).toBeUndefined();
+    expect(
+      await commitInOneStatement(deps, { ...change, write: updateRecordIfChanged({ id: lead.id, orgId: user.orgId, version: 1 }, { name: 'Stale' }, bookkeeping) }),
+    ).toBeUndefined();
+    expect(
+      await commitInOneStatement(deps, { ...change, write: updateRecordIfChanged({ id: lead.id, orgId: user.orgId, version: 2 }, { name: 'Moved' }, bookkeeping) }),
+    ).toBeUndefined();
     expect(await alice.leads.byId({ id: lead.id })).toMatchObject({ name: 'Moved', version: 2 });
     expect((await logged(user.orgId, lead.id)).map((event) => event.version)).toEqual([1, 2]);
   });

@@ -35,7 +35,11 @@ describe('pipelined PGlite statements', () => {
       'INSERT INTO t (name, n, big, f, ok, at, doc, tags, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *',
       [tricky, 42, 9007199254740993n, 1.5, true, new Date('2026-11-22T03:04:05.678Z'), { a: [1, 'x'], b: null }, ['a', tricky, 'NULL', '', null], new Uint8Array([0, 1, 254, 255])],
     ],
-    ['nulls', 'INSERT INTO t (name, n, big, f, ok, at, doc, tags, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *', ['nulls', null, null, null, false, null, null, null, null]],
+    [
+      'nulls',
+      'INSERT INTO t (name, n, big, f, ok, at, doc, tags, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *',
+      ['nulls', null, null, null, false, null, null, null, null],
+    ],
     ['a JSON text parameter', 'SELECT $1::jsonb AS doc', ['{"already":"text"}']],
     ['a list parameter', 'SELECT name FROM t WHERE name = ANY($1) ORDER BY name', [[tricky, 'nulls', 'missing']]],
     ['no parameters', 'SELECT count(*)::int AS c, now() > $1 AS later FROM t', [new Date(0)]],
@@ -58,7 +62,7 @@ describe('pipelined PGlite statements', () => {
     // PostgreSQL plans a prepared statement again when the tables under it change.
     await pglite.exec('ALTER TABLE t ADD COLUMN extra text; CREATE INDEX t_n ON t (n)');
     expect((await pipelined.query(sql, [1002])).rows).toEqual([{ name: 'second', n: 1002 }]);
-    const { rows } = await pglite.query<{ count: number }>("SELECT count(*)::int AS count FROM pg_prepared_statements WHERE statement = $1", [sql]);
+    const { rows } = await pglite.query<{ count: number }>('SELECT count(*)::int AS count FROM pg_prepared_statements WHERE statement = $1', [sql]);
     expect(rows).toEqual([{ count: 1 }]);
   });
 
@@ -107,7 +111,14 @@ describe('pipelined PGlite statements', () => {
       await database.prisma.user.create({ data: user });
       await expect(database.prisma.user.create({ data: user })).rejects.toMatchObject({ code: 'P2002' });
       const escrow = await database.prisma.escrow.create({
-        data: { orgId: org.id, createdById: 'u', updatedById: 'u', propertyAddress: tricky, purchasePriceCents: 123_456_789_012n, closingDate: new Date('2027-01-02T03:04:05.006Z') },
+        data: {
+          orgId: org.id,
+          createdById: 'u',
+          updatedById: 'u',
+          propertyAddress: tricky,
+          purchasePriceCents: 123_456_789_012n,
+          closingDate: new Date('2027-01-02T03:04:05.006Z'),
+        },
       });
       expect(await database.prisma.escrow.findMany({ where: { id: { in: [escrow.id, 'other'] } } })).toEqual([escrow]);
     } finally {

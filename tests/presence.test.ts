@@ -162,9 +162,7 @@ describe('presence', () => {
   it('rate limits typing and viewing messages per connection', async () => {
     const client = await t.client('carol@globex.test');
     const job = await client.trpc.jobs.create.mutate({ title: 'Typed at' });
-    const outcomes = await Promise.allSettled(
-      Array.from({ length: 110 }, () => client.trpc.typing.start.mutate({ module: 'jobs', recordId: job.id, field: 'title' })),
-    );
+    const outcomes = await Promise.allSettled(Array.from({ length: 110 }, () => client.trpc.typing.start.mutate({ module: 'jobs', recordId: job.id, field: 'title' })));
     const refused = outcomes.filter((outcome) => outcome.status === 'rejected');
     expect(refused.length).toBeGreaterThanOrEqual(10);
     expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ data: { code: 'TOO_MANY_REQUESTS', retryAfterMs: expect.any(Number) } });
@@ -281,7 +279,9 @@ describe('presence merged from several nodes (the replica interface, without Red
     b.view('b2', aliceUser, 'jobs', 'job-1'); // alice again, from node B: no change to announce
     expect(b.view('b1', bobUser, 'jobs', 'job-1').map((viewer) => viewer.name)).toEqual(['Alice Anders', 'Bob Brooks']);
     a.startTyping('a1', aliceUser, 'jobs', 'job-1', 'notes');
-    expect(b.typers(key, 'jobs', 'job-1')).toEqual([{ type: 'typing', module: 'jobs', recordId: 'job-1', userId: aliceUser.id, name: 'Alice Anders', field: 'notes', typing: true }]);
+    expect(b.typers(key, 'jobs', 'job-1')).toEqual([
+      { type: 'typing', module: 'jobs', recordId: 'job-1', userId: aliceUser.id, name: 'Alice Anders', field: 'notes', typing: true },
+    ]);
     // Globex asking about the same id sees nothing of Acme's.
     expect(b.viewers(b.recordKey(carolUser.orgId, 'jobs', 'job-1'))).toEqual([]);
 

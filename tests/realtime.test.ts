@@ -26,10 +26,7 @@ function collect(client: TandemClient, subscribe: 'onAny' | 'jobs', input: Recor
     },
     onError: (error: unknown) => errors.push(error),
   };
-  const subscription =
-    subscribe === 'onAny'
-      ? client.trpc.events.onAny.subscribe(input, handlers as never)
-      : client.trpc.jobs.onChange.subscribe(input, handlers as never);
+  const subscription = subscribe === 'onAny' ? client.trpc.events.onAny.subscribe(input, handlers as never) : client.trpc.jobs.onChange.subscribe(input, handlers as never);
   return { events, errors, isStarted: () => started, stop: () => subscription.unsubscribe() };
 }
 
@@ -187,8 +184,7 @@ describe('over a real server', () => {
   });
 
   it('writes live events straight to the socket as the frames tRPC itself would send, in order, until stopped', async () => {
-    const delivered = async (path: 'direct' | 'iterator') =>
-      (await t.deps.metrics.eventsDelivered.get()).values.find((value) => value.labels.path === path)?.value ?? 0;
+    const delivered = async (path: 'direct' | 'iterator') => (await t.deps.metrics.eventsDelivered.get()).values.find((value) => value.labels.path === path)?.value ?? 0;
     const directBefore = await delivered('direct');
     // A bare tRPC WebSocket client: the protocol as any tRPC client speaks it.
     const socket = new WebSocket(`${t.server.wsUrl}?connectionParams=1`);

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: records of the six modules through one generic caller; their fields are checked by the assertions
 import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODULE_NAMES, type ModuleName } from '../src/shared/modules.ts';

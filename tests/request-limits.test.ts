@@ -39,7 +39,7 @@ async function nonReadingSocket(t: TestServer) {
 }
 
 describe('request limits', () => {
-  it("batches of heavy queries from a client that does not read: memory stays bounded, the connection is closed in the drain time, others are served", async () => {
+  it('batches of heavy queries from a client that does not read: memory stays bounded, the connection is closed in the drain time, others are served', async () => {
     // The query budget would refuse most of these: lifted here, so that the outbound bound alone is what holds.
     await using t = await startTestServer({
       config: { SLOW_CONSUMER_DRAIN_MS: 3_000, QUERY_COST_PER_SECOND_PER_CONNECTION: 1e6, QUERY_COST_PER_SECOND_PER_USER: 1e6 },
@@ -95,7 +95,9 @@ describe('request limits', () => {
     const sockets = [open(), open(), open()];
     await Promise.all(sockets.map((socket) => new Promise((resolve) => socket.once('open', resolve))));
     const openedAt = Date.now();
-    const chatter = setInterval(() => sockets.forEach((socket) => socket.readyState === WebSocket.OPEN && socket.send('PING')), 200);
+    const chatter = setInterval(() => {
+      for (const socket of sockets) if (socket.readyState === WebSocket.OPEN) socket.send('PING');
+    }, 200);
     try {
       // A fourth from the same address is refused before the handshake.
       const fourth = open();
@@ -155,7 +157,8 @@ describe('request limits', () => {
     await using t = await startTestServer({ config: { QUERY_COST_PER_SECOND_PER_CONNECTION: 1e6, QUERY_COST_PER_SECOND_PER_USER: 1e6 } });
     await bigLog(t, 400);
     const token = await t.tokenFor('bob@acme.test');
-    const since = (n: number) => `/trpc/${Array(n).fill('events.since').join(',')}?batch=1&input=${encodeURIComponent(JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [i, { lastEventId: '0', limit: 1000 }]))))}`;
+    const since = (n: number) =>
+      `/trpc/${Array(n).fill('events.since').join(',')}?batch=1&input=${encodeURIComponent(JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [i, { lastEventId: '0', limit: 1000 }]))))}`;
     // 20 pages of about 1 MB, asked for on a raw connection that never reads its answer.
     const { port } = new URL(t.server.url);
     const raw = connect(Number(port), '127.0.0.1');

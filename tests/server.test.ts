@@ -8,7 +8,7 @@ import { loadTokenSecret, createTokenService } from '../src/server/auth/tokens.t
 import { hashPassword, verifyPassword } from '../src/server/auth/passwords.ts';
 import { readConfig } from '../src/server/config.ts';
 import { bearerToken } from '../src/server/context.ts';
-import { encodeTrackedFrame, wsEncoder } from '../src/server/ws-encoder.ts';
+import { wsEncoder } from '../src/server/ws-encoder.ts';
 import { markShared } from '../src/server/bus/shared-events.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
@@ -51,7 +51,7 @@ describe('HTTP server', () => {
     await expect(anonymous.jobs.list.query({})).rejects.toMatchObject({ data: { code: 'UNAUTHORIZED' } });
   });
 
-  it('lists the people of the caller\'s org only', async () => {
+  it("lists the people of the caller's org only", async () => {
     const token = await t.tokenFor('bob@acme.test');
     const people = await createHttpClient(t.server.url, () => token).users.list.query();
     expect(people.map((person) => [person.email, person.role])).toEqual([
@@ -102,7 +102,11 @@ describe('auth pieces', () => {
       const tokens = createTokenService(secret, 60);
       const { token } = await tokens.sign({ userId: 'u1', orgId: 'o1', sessionId: 's1' });
       expect(await tokens.verify(token)).toMatchObject({ userId: 'u1', orgId: 'o1' });
-      expect(await createTokenService(secret, -10).sign({ userId: 'u1', orgId: 'o1', sessionId: 's1' }).then((signed) => tokens.verify(signed.token))).toBeNull();
+      expect(
+        await createTokenService(secret, -10)
+          .sign({ userId: 'u1', orgId: 'o1', sessionId: 's1' })
+          .then((signed) => tokens.verify(signed.token)),
+      ).toBeNull();
       expect(await createTokenService(await loadTokenSecret('x'.repeat(32), dir), 60).verify(token)).toBeNull();
       expect(await tokens.verify('garbage')).toBeNull();
     } finally {

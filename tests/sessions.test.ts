@@ -108,7 +108,7 @@ describe('sessions', () => {
     });
   });
 
-  it('changePassword checks the current one, then revokes the user\'s other sessions and keeps this one', async () => {
+  it("changePassword checks the current one, then revokes the user's other sessions and keeps this one", async () => {
     const elsewhere = await login('carol@globex.test');
     const here = await login('carol@globex.test');
     const open = await openSession(elsewhere.token);
@@ -123,7 +123,10 @@ describe('sessions', () => {
     });
     expect(open.errors).toEqual([]);
 
-    expect(await carol.auth.changePassword.mutate({ currentPassword: 'demo1234', newPassword: 'a-new-password' })).toMatchObject({ ok: true, signedOutSessions: expect.any(Number) });
+    expect(await carol.auth.changePassword.mutate({ currentPassword: 'demo1234', newPassword: 'a-new-password' })).toMatchObject({
+      ok: true,
+      signedOutSessions: expect.any(Number),
+    });
     await expectEnded(open);
     expect((await carol.auth.me.query()).email).toBe('carol@globex.test');
     await expect(login('carol@globex.test')).rejects.toMatchObject({ data: { code: 'UNAUTHORIZED' } });

@@ -23,22 +23,25 @@ function errorEvent(body: string): { message: string; data: { code: string; http
 }
 
 describe('subscriptions over HTTP', () => {
-  it.each(['events.onAny', 'jobs.onChange', 'notifications.onNew'])('refuses %s with a valid token: 405 METHOD_NOT_SUPPORTED, no stream left open, no bus listener', async (path) => {
-    const token = await t.tokenFor('alice@acme.test');
-    const response = await fetch(`${t.server.trpcUrl}/${path}?input=${encodeURIComponent('{}')}`, {
-      headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
-      // Today's stream would never end: fail fast rather than at the test timeout.
-      signal: AbortSignal.timeout(5_000),
-    });
-    expect(response.status).toBe(405);
-    // The body ends by itself: the whole of it is one refusal, no data.
-    const body = await response.text();
-    expect(body).not.toMatch(/^event: data|^id: /m);
-    expect(errorEvent(body)).toMatchObject({ message: SUBSCRIPTIONS_OVER_HTTP, data: { code: 'METHOD_NOT_SUPPORTED', httpStatus: 405 } });
-    expect(t.deps.bus.listenerCount()).toBe(0);
-    const metrics = await (await fetch(`${t.server.url}/metrics`)).text();
-    expect(metrics).toMatch(/^tandem_subscriptions 0$/m);
-  });
+  it.each(['events.onAny', 'jobs.onChange', 'notifications.onNew'])(
+    'refuses %s with a valid token: 405 METHOD_NOT_SUPPORTED, no stream left open, no bus listener',
+    async (path) => {
+      const token = await t.tokenFor('alice@acme.test');
+      const response = await fetch(`${t.server.trpcUrl}/${path}?input=${encodeURIComponent('{}')}`, {
+        headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+        // Today's stream would never end: fail fast rather than at the test timeout.
+        signal: AbortSignal.timeout(5_000),
+      });
+      expect(response.status).toBe(405);
+      // The body ends by itself: the whole of it is one refusal, no data.
+      const body = await response.text();
+      expect(body).not.toMatch(/^event: data|^id: /m);
+      expect(errorEvent(body)).toMatchObject({ message: SUBSCRIPTIONS_OVER_HTTP, data: { code: 'METHOD_NOT_SUPPORTED', httpStatus: 405 } });
+      expect(t.deps.bus.listenerCount()).toBe(0);
+      const metrics = await (await fetch(`${t.server.url}/metrics`)).text();
+      expect(metrics).toMatch(/^tandem_subscriptions 0$/m);
+    },
+  );
 
   it('still serves queries and mutations over HTTP, and subscriptions over the WebSocket', async () => {
     const client = await t.client('alice@acme.test');

@@ -41,10 +41,7 @@ function watchAny(client: TandemClient) {
   const items: StreamItem[] = [];
   const errors: { data?: { code?: string } | undefined; message: string }[] = [];
   let started = false;
-  client.trpc.events.onAny.subscribe(
-    {},
-    { onStarted: () => (started = true), onData: ({ data }) => items.push(data), onError: (error) => errors.push(error as never) },
-  );
+  client.trpc.events.onAny.subscribe({}, { onStarted: () => (started = true), onData: ({ data }) => items.push(data), onError: (error) => errors.push(error as never) });
   return { items, errors, isStarted: () => started };
 }
 
@@ -76,7 +73,7 @@ describe('roles', () => {
     await vi.waitFor(() => expect(socket.trpc.webhooks.settings.query()).resolves.toMatchObject({ paths: expect.any(Object) }), { timeout: 1_000 });
   });
 
-  it('only admins manage the team; an admin cannot demote or deactivate themselves; other orgs\' users are not found', async () => {
+  it("only admins manage the team; an admin cannot demote or deactivate themselves; other orgs' users are not found", async () => {
     const bob = http(await t.tokenFor('bob@acme.test'));
     const alice = http(await t.tokenFor('alice@acme.test'));
     const aliceId = t.users['alice@acme.test'].id;
@@ -100,7 +97,7 @@ describe('roles', () => {
 });
 
 describe('deactivation', () => {
-  it('ends the user\'s sessions on every open WebSocket within a second: calls and refresh refused, subscriptions end with UNAUTHORIZED', async () => {
+  it("ends the user's sessions on every open WebSocket within a second: calls and refresh refused, subscriptions end with UNAUTHORIZED", async () => {
     const erin = await invite('erin@acme.test', 'agent');
     const socket = await connect(erin.token, userServer);
     const stream = watchAny(socket);
@@ -135,7 +132,7 @@ describe('deactivation', () => {
 });
 
 describe('invitations', () => {
-  it('invites with a one-time link that signs the new member in with the invited role\'s rights', async () => {
+  it("invites with a one-time link that signs the new member in with the invited role's rights", async () => {
     const alice = http(await t.tokenFor('alice@acme.test'));
     await expect(alice.users.invite.mutate({ email: 'Bob@acme.test', role: 'agent' })).rejects.toMatchObject({ data: { code: 'CONFLICT' } });
     await expect(alice.users.invite.mutate({ email: 'not-an-email', role: 'agent' })).rejects.toMatchObject({ data: { code: 'BAD_REQUEST' } });

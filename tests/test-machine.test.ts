@@ -60,7 +60,8 @@ describe('npm test on this machine (scripts/test-machine.mjs)', () => {
     expect(plan).toEqual({
       kind: 'stop',
       missing: ['chromium', 'postgresql', 'redis-server'],
-      message: 'npm test needs chromium, postgresql and redis-server: run sudo apt-get install -y chromium postgresql redis-server (or set TANDEM_SKIP_SYSTEM_CHECK=1 to run what can run)',
+      message:
+        'npm test needs chromium, postgresql and redis-server: run sudo apt-get install -y chromium postgresql redis-server (or set TANDEM_SKIP_SYSTEM_CHECK=1 to run what can run)',
     });
     if (plan.kind === 'stop') expect(plan.message).not.toContain('\n');
   });
@@ -77,7 +78,8 @@ describe('npm test on this machine (scripts/test-machine.mjs)', () => {
     expect(planMachine(probe)).toMatchObject({
       kind: 'stop',
       missing: ['postgresql', 'redis-server'],
-      message: 'npm test needs postgresql and redis-server: install them with your package manager, as on Debian: sudo apt-get install -y postgresql redis-server (or set TANDEM_SKIP_SYSTEM_CHECK=1 to run what can run)',
+      message:
+        'npm test needs postgresql and redis-server: install them with your package manager, as on Debian: sudo apt-get install -y postgresql redis-server (or set TANDEM_SKIP_SYSTEM_CHECK=1 to run what can run)',
     });
     expect(sudoAsked()).toBe(0);
   });

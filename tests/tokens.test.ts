@@ -27,10 +27,7 @@ function subscribe(token: string) {
   const items: StreamItem[] = [];
   const errors: { data?: { code?: string } }[] = [];
   let started = false;
-  client.trpc.jobs.onChange.subscribe(
-    {},
-    { onStarted: () => (started = true), onData: ({ data }) => items.push(data), onError: (error) => errors.push(error as never) },
-  );
+  client.trpc.jobs.onChange.subscribe({}, { onStarted: () => (started = true), onData: ({ data }) => items.push(data), onError: (error) => errors.push(error as never) });
   return { client, items, errors, isStarted: () => started };
 }
 
@@ -60,7 +57,7 @@ describe('token lifetime on a live connection', () => {
     }
   });
 
-  it('accepts a token of the same user on a live connection, and refuses anyone else\'s', async () => {
+  it("accepts a token of the same user on a live connection, and refuses anyone else's", async () => {
     const caller = await t.caller('bob@acme.test');
     const { sessionId } = await t.deps.sessions.create(t.users['bob@acme.test']);
     const later = await createTokenService(new TextEncoder().encode(TEST_TOKEN_SECRET), 7200).sign({

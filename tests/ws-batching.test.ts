@@ -39,7 +39,7 @@ async function connect(wss: WebSocketServer): Promise<Pair> {
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('BatchingWebSocket', () => {
-  it("finds the parts of ws it reads where it expects them (ws is pinned; an upgrade that moves them fails here)", async () => {
+  it('finds the parts of ws it reads where it expects them (ws is pinned; an upgrade that moves them fails here)', async () => {
     const { server } = await connect(await startServer());
     const internals = server as unknown as { _socket?: { write?: unknown; writableCorked?: unknown }; _sender?: { _state?: unknown; _queue?: unknown } };
     expect(typeof internals._socket?.write).toBe('function');
@@ -120,7 +120,7 @@ describe('BatchingWebSocket', () => {
     expect(received).toEqual([...[...first, ...second, '"n":9}'].map((tail) => `${prefix}${tail}`), '{"id":8,"n":10}', `${prefix}"n":11}`]);
   });
 
-  it("never overwrites a frame the kernel has not taken yet while later frames are built for other sockets", async () => {
+  it('never overwrites a frame the kernel has not taken yet while later frames are built for other sockets', async () => {
     const wss = await startServer();
     const slow = await connect(wss);
     const fast = await connect(wss);

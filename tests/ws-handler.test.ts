@@ -141,10 +141,7 @@ describe("tRPC's WebSocket protocol (ws-handler.ts)", () => {
     const items: unknown[] = [];
     let started = false;
     const completed = new Promise<void>((resolve) => {
-      client.count.subscribe(
-        { count: 5, lastEventId: '2' },
-        { onStarted: () => (started = true), onData: (item) => items.push(item), onComplete: () => resolve() },
-      );
+      client.count.subscribe({ count: 5, lastEventId: '2' }, { onStarted: () => (started = true), onData: (item) => items.push(item), onComplete: () => resolve() });
     });
     await completed;
     expect(started).toBe(true);
@@ -166,9 +163,12 @@ describe("tRPC's WebSocket protocol (ws-handler.ts)", () => {
     send({ id: 's', jsonrpc: '2.0', method: 'subscription', params: { path: 'listening' } });
     await vi.waitFor(() => expect(frames).toContainEqual({ id: 's', jsonrpc: '2.0', result: { type: 'data', data: 'ready' } }), { timeout: 5_000 });
     send({ id: 's', jsonrpc: '2.0', method: 'subscription', params: { path: 'listening' } });
-    await vi.waitFor(() => expect(frames).toContainEqual(expect.objectContaining({ id: 's', error: expect.objectContaining({ data: expect.objectContaining({ code: 'BAD_REQUEST' }) }) })), {
-      timeout: 5_000,
-    });
+    await vi.waitFor(
+      () => expect(frames).toContainEqual(expect.objectContaining({ id: 's', error: expect.objectContaining({ data: expect.objectContaining({ code: 'BAD_REQUEST' }) }) })),
+      {
+        timeout: 5_000,
+      },
+    );
     expect(streamsOpen).toBe(1);
     send({ id: 's', jsonrpc: '2.0', method: 'subscription.stop' });
     await vi.waitFor(() => expect(frames).toContainEqual({ id: 's', jsonrpc: '2.0', result: { type: 'stopped' } }), { timeout: 5_000 });

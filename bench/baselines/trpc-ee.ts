@@ -31,11 +31,13 @@ const appRouter = t.router({
     }),
   }),
   leads: t.router({
-    create: authed.input((value) => value as { name: string }).mutation(({ ctx, input }) => {
-      const event = makeEvent(ctx.org, String(input.name));
-      ee.emit('event', event);
-      return event.data;
-    }),
+    create: authed
+      .input((value) => value as { name: string })
+      .mutation(({ ctx, input }) => {
+        const event = makeEvent(ctx.org, String(input.name));
+        ee.emit('event', event);
+        return event.data;
+      }),
   }),
 });
 

@@ -11,10 +11,17 @@ const configSchema = z.object({
     .optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   BUS: z.enum(['memory', 'redis']).default('memory'),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// URL').optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// URL')
+    .optional(),
   NODE_TTL_MS: z.coerce.number().int().positive().default(15_000),
   TOKEN_SECRET: z.string().min(32, 'TOKEN_SECRET must be at least 32 characters').optional(),
-  TOKEN_TTL_SECONDS: z.coerce.number().int().positive().default(12 * 3600),
+  TOKEN_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(12 * 3600),
   /** A sign-in's absolute lifetime: refreshing its token never goes past it. */
   SESSION_MAX_AGE_DAYS: z.coerce.number().positive().default(30),
   /** How often each node checks the sessions of its open connections against the database (what no notice announced). */
@@ -22,7 +29,10 @@ const configSchema = z.object({
   /** Where the web app is reached, for links sent to people (invitations); absent: relative links. */
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  EVENT_RETENTION_HOURS: z.coerce.number().positive().default(7 * 24),
+  EVENT_RETENTION_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(7 * 24),
   IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
   PRUNE_INTERVAL_MINUTES: z.coerce.number().positive().default(60),
   MUTATIONS_PER_SECOND_PER_CONNECTION: z.coerce.number().positive().default(20),
@@ -33,15 +43,31 @@ const configSchema = z.object({
   // Sign-in throttling (limits/logins.ts): whole seconds, since Redis expires keys by the second.
   LOGIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(10),
   LOGIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(100),
-  LOGIN_FAILURE_WINDOW_SECONDS: z.coerce.number().int().positive().default(15 * 60),
-  LOGIN_LOCK_SECONDS: z.coerce.number().int().positive().default(15 * 60),
-  LOGIN_LOCK_MAX_SECONDS: z.coerce.number().int().positive().default(24 * 3600),
+  LOGIN_FAILURE_WINDOW_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(15 * 60),
+  LOGIN_LOCK_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(15 * 60),
+  LOGIN_LOCK_MAX_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3600),
   // Reverse proxies in front whose X-Forwarded-For entries are believed (context.ts clientAddress).
   TRUST_PROXY: z.coerce.number().int().nonnegative().default(0),
   KEEPALIVE_PING_MS: z.coerce.number().int().positive().default(30_000),
   KEEPALIVE_PONG_WAIT_MS: z.coerce.number().int().positive().default(5_000),
   SHUTDOWN_DRAIN_MS: z.coerce.number().int().nonnegative().default(10_000),
-  SLOW_CONSUMER_BUFFER_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  SLOW_CONSUMER_BUFFER_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
   SLOW_CONSUMER_DRAIN_MS: z.coerce.number().int().positive().default(30_000),
   QUERY_COST_PER_SECOND_PER_CONNECTION: z.coerce.number().positive().default(200),
   QUERY_COST_PER_SECOND_PER_USER: z.coerce.number().positive().default(400),
@@ -51,15 +77,28 @@ const configSchema = z.object({
   AUTH_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
   MAX_UNAUTHENTICATED_SOCKETS_PER_ADDRESS: z.coerce.number().int().positive().default(500),
   SLOW_CONSUMER_MAX_CATCHUP_EVENTS: z.coerce.number().int().nonnegative().default(10_000),
-  PRESENCE_IDLE_MS: z.coerce.number().int().positive().default(5 * 60_000),
+  PRESENCE_IDLE_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(5 * 60_000),
   TYPING_TIMEOUT_MS: z.coerce.number().int().positive().default(3_000),
   WEEKLY_CAPACITY_HOURS: z.coerce.number().positive().default(40),
   CALL_RING_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   SCHEDULER_INTERVAL_MS: z.coerce.number().int().positive().default(1_000),
   ALERT_SWEEP_MS: z.coerce.number().int().positive().default(60_000),
-  WS_BATCH_WRITES: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
-  WS_DIRECT_DELIVERY: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
-  SEED_DEMO: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
+  WS_BATCH_WRITES: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
+  WS_DIRECT_DELIVERY: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
+  SEED_DEMO: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
   /** Browser origins besides the server's own that may use the API (WebSocket and CORS): origins.ts. */
   ALLOWED_ORIGINS: z
     .string()
@@ -81,9 +120,7 @@ function checkCombinations(config: Config): string[] {
 /** Reads the configuration from the environment; a bad value stops the start with a clear message. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')));
-  const problems = parsed.success
-    ? checkCombinations(parsed.data)
-    : parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+  const problems = parsed.success ? checkCombinations(parsed.data) : parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
   if (!parsed.success || problems.length) throw new Error(`Invalid configuration:\n${problems.join('\n')}`);
   return parsed.data;
 }

@@ -73,18 +73,12 @@ export interface Context extends AppDeps {
 }
 
 /** The one user lookup behind both doors (HTTP header, WebSocket connectionParams) and the tests. */
-export async function createContextInner(
-  deps: AppDeps,
-  token: string | null | undefined,
-  connection: ConnectionInfo = newConnectionInfo('http'),
-): Promise<Context> {
+export async function createContextInner(deps: AppDeps, token: string | null | undefined, connection: ConnectionInfo = newConnectionInfo('http')): Promise<Context> {
   // The token, its session and its user (auth/sessions.ts; cached a few seconds, cleared by every revocation or role change).
   const session = token ? await deps.sessions.resolve(token) : null;
   // The connection's (over HTTP, the request's) own logger: its lines say whose they are.
   // Made here, before an HTTP request's `connection.id` becomes its user's shared budget.
-  const logger = deps.logger.child(
-    session ? { connection: connection.id, userId: session.user.id, orgId: session.user.orgId } : { connection: connection.id },
-  );
+  const logger = deps.logger.child(session ? { connection: connection.id, userId: session.user.id, orgId: session.user.orgId } : { connection: connection.id });
   // Not `{ ...deps, connection, session }`: V8 gives every object built by that literal a
   // hidden class of its own (and an enum cache once tRPC spreads it), about 0.6 KB per
   // WebSocket connection, which keeps its context. Built by assignment they share one
@@ -103,7 +97,10 @@ export function clientAddress(req: Pick<IncomingMessage, 'headers' | 'socket'>, 
   const peer = req.socket.remoteAddress;
   if (trustedProxies <= 0) return peer;
   const header = req.headers['x-forwarded-for'];
-  const hops = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((hop) => hop.trim()).filter(Boolean);
+  const hops = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+    .split(',')
+    .map((hop) => hop.trim())
+    .filter(Boolean);
   return hops[Math.max(0, hops.length - trustedProxies)] ?? peer;
 }
 
@@ -129,7 +126,10 @@ export function createHttpContextFactory(deps: AppDeps) {
       // so splitting calls over many requests gains nothing.
       ctx.connection.id = `http-user-${ctx.session.user.id}`;
       try {
-        res.once('close', deps.limits.beginHttpRequest(ctx.session.user.id, () => res.writableLength + (res.socket?.writableLength ?? 0)));
+        res.once(
+          'close',
+          deps.limits.beginHttpRequest(ctx.session.user.id, () => res.writableLength + (res.socket?.writableLength ?? 0)),
+        );
       } catch (error) {
         deps.metrics.rateLimited.inc({ limit: 'HTTP requests per user' });
         throw error;
@@ -172,9 +172,7 @@ export function createWsContextFactory(deps: AppDeps) {
       release();
       throw new TRPCError({ code: 'CLIENT_CLOSED_REQUEST', message: 'The connection closed while it was set up' });
     }
-    ctx.connection.backpressure = socketBackpressure(socket, deps.backpressure, () =>
-      ctx.logger.warn('closing a slow consumer'),
-    );
+    ctx.connection.backpressure = socketBackpressure(socket, deps.backpressure, () => ctx.logger.warn('closing a slow consumer'));
     if (deps.directDelivery) ctx.connection.socket = socket;
     ctx.logger.info('connected');
     deps.presence.connect(ctx.connection.id, user);

@@ -24,12 +24,7 @@ const SECRET_KEYS = ['token', 'password', 'currentPassword', 'newPassword', 'aut
  * alike), and in a request's headers: whatever a call site passes by mistake, no token or
  * password reaches the log. Deeper paths are not searched (fast-redact's wildcards are one level).
  */
-export const REDACTED_PATHS: readonly string[] = [
-  ...SECRET_KEYS,
-  ...SECRET_KEYS.map((key) => `*.${key}`),
-  'req.headers.authorization',
-  'req.headers.cookie',
-];
+export const REDACTED_PATHS: readonly string[] = [...SECRET_KEYS, ...SECRET_KEYS.map((key) => `*.${key}`), 'req.headers.authorization', 'req.headers.cookie'];
 
 /**
  * A logger over pino. A child is its parent's pino and its bindings, merged into each line,

@@ -68,7 +68,10 @@ export const corsResponseMeta = () => ({ headers: new Headers([['vary', 'Origin'
  */
 export function parseOrigins(value: string): { origins: string[] } | { error: string } {
   const origins: string[] = [];
-  for (const entry of value.split(',').map((item) => item.trim()).filter(Boolean)) {
+  for (const entry of value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)) {
     let url: URL | undefined;
     try {
       url = new URL(entry);

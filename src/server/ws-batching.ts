@@ -62,7 +62,7 @@ export class BatchingWebSocket extends WebSocket {
   static {
     // ws declares `bufferedAmount` a property (its getter is on the prototype): redefined here, with the held bytes.
     const { get } = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'bufferedAmount')!;
-    Object.defineProperty(this.prototype, 'bufferedAmount', {
+    Object.defineProperty(BatchingWebSocket.prototype, 'bufferedAmount', {
       get(this: BatchingWebSocket) {
         return (get!.call(this) as number) + this.#heldBytes;
       },

@@ -120,7 +120,10 @@ export class ConnectionFlow {
   }
 
   #checkDrain(): void {
-    if (this.socket.readyState !== OPEN) return this.closed();
+    if (this.socket.readyState !== OPEN) {
+      this.closed();
+      return;
+    }
     if (this.socket.bufferedAmount <= this.options.maxBufferedBytes / 2) {
       clearInterval(this.#drainTimer);
       this.#drainTimer = undefined;

@@ -1,13 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import {
-  callTRPCProcedure,
-  getTRPCErrorFromUnknown,
-  getTRPCErrorShape,
-  isTrackedEnvelope,
-  transformTRPCResponse,
-  TRPCError,
-  type AnyRouter,
-} from '@trpc/server';
+import { callTRPCProcedure, getTRPCErrorFromUnknown, getTRPCErrorShape, isTrackedEnvelope, transformTRPCResponse, TRPCError, type AnyRouter } from '@trpc/server';
 import { parseConnectionParamsFromUnknown } from '@trpc/server/http';
 import { parseTRPCMessage } from '@trpc/server/rpc';
 import type { WebSocket, WebSocketServer } from 'ws';
@@ -251,7 +243,7 @@ class Connection<TContext> {
       for (const request of requests) if (request.id !== null && request.method !== 'subscription.stop') this.refuse(request, error);
       return;
     }
-    requests.forEach((request, batchIndex) => this.handle(request, batchIndex));
+    for (const [batchIndex, request] of requests.entries()) this.handle(request, batchIndex);
   }
 
   refuse(request: Request, error: TRPCError): void {
@@ -320,15 +312,7 @@ class Connection<TContext> {
     }
   }
 
-  async call(
-    id: Id,
-    jsonrpc: Request['jsonrpc'],
-    type: ProcedureType,
-    path: string,
-    input: unknown,
-    batchIndex: number,
-    controller: AbortController | undefined,
-  ): Promise<void> {
+  async call(id: Id, jsonrpc: Request['jsonrpc'], type: ProcedureType, path: string, input: unknown, batchIndex: number, controller: AbortController | undefined): Promise<void> {
     const started = await this.#started!;
     if (!started.ok) throw started.error;
     if (controller?.signal.aborted) {
@@ -430,7 +414,10 @@ class Subscription<TContext> {
 
   #item(step: IteratorResult<unknown>): void {
     if (this.#done) return;
-    if (step.done) return this.#end();
+    if (step.done) {
+      this.#end();
+      return;
+    }
     const value = step.value;
     let result: { type: 'data'; data: unknown; id?: string };
     if (isTrackedEnvelope(value)) {
@@ -445,7 +432,8 @@ class Subscription<TContext> {
     } catch (cause) {
       // An item that cannot be encoded (a BigInt, a cycle) ends its subscription with an error, not the process.
       this.iterator.return?.().catch(() => {});
-      return this.#fail(cause);
+      this.#fail(cause);
+      return;
     }
     this.pull();
   }

@@ -6,7 +6,10 @@ export const ROLES = ['admin', 'agent'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const loginInput = z.strictObject({
-  email: z.email().max(254).transform((value) => value.toLowerCase()),
+  email: z
+    .email()
+    .max(254)
+    .transform((value) => value.toLowerCase()),
   password: z.string().min(1).max(200),
   ...withIdempotencyKey,
 });
@@ -20,7 +23,10 @@ export interface PublicUser {
   role: Role;
 }
 
-const email = z.email().max(254).transform((value) => value.toLowerCase());
+const email = z
+  .email()
+  .max(254)
+  .transform((value) => value.toLowerCase());
 /** A new password: at least 8 characters (the current one, checked against its hash, only needs to be given). */
 export const newPassword = z.string().min(8, 'At least 8 characters').max(200);
 const id = idSchema;

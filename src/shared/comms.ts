@@ -24,7 +24,6 @@ export type CallStatus = (typeof CALL_STATUSES)[number];
 export const ALERT_KINDS = ['escrow_closing', 'listing_price_drop', 'lead_uncontacted'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
-
 export interface Conversation {
   id: string;
   orgId: string;
@@ -115,11 +114,7 @@ export type ConversationEvent =
   | CommsEventOf<'conversations', 'conversation:updated', { conversation: Conversation }>
   | CommsEventOf<'conversations', 'conversation:assigned', { conversation: Conversation; previousAssigneeId: string | null } & Notifies>
   | CommsEventOf<'conversations', 'message:new', { message: Message; conversation: Conversation }>
-  | CommsEventOf<
-      'conversations',
-      'message:delivered' | 'message:read' | 'message:failed',
-      { messageIds: string[]; status: MessageStatus; at: string; conversation: Conversation }
-    >;
+  | CommsEventOf<'conversations', 'message:delivered' | 'message:read' | 'message:failed', { messageIds: string[]; status: MessageStatus; at: string; conversation: Conversation }>;
 export type CallEvent = CommsEventOf<'calls', 'call.incoming' | 'call.answered', { call: Call }> | CommsEventOf<'calls', 'call.missed', { call: Call } & Notifies>;
 export type AlertEvent = CommsEventOf<'alerts', 'alert:new', { alert: Alert } & Notifies>;
 export type ReminderEvent = CommsEventOf<'reminders', 'appointment.reminder', AppointmentReminder & Notifies>;
@@ -153,7 +148,9 @@ export const startConversationInput = z
     channel: z.enum(['sms', 'whatsapp']).default('sms'),
     clientId: idSchema.optional(),
     leadId: idSchema.optional(),
-    phone: line(32).regex(/^[+0-9 ().-]{3,32}$/, 'Invalid phone number').optional(),
+    phone: line(32)
+      .regex(/^[+0-9 ().-]{3,32}$/, 'Invalid phone number')
+      .optional(),
     body: text(1600).min(1, 'The message is empty'),
     ...withIdempotencyKey,
   })

@@ -1,4 +1,4 @@
-import { JOB_STATUSES } from './modules.ts';
+import type { JOB_STATUSES } from './modules.ts';
 
 export interface CrewLoad {
   userId: string;

@@ -13,7 +13,10 @@ import { idSchema as id, line, plain, text } from './text.ts';
 const isoDateTime = z.iso.datetime({ offset: true });
 const cents = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const email = z.email().max(254);
-const phone = z.string().trim().regex(/^[+0-9 ().-]{3,32}$/, 'Invalid phone number');
+const phone = z
+  .string()
+  .trim()
+  .regex(/^[+0-9 ().-]{3,32}$/, 'Invalid phone number');
 
 export const JOB_STATUSES = ['new', 'scheduled', 'in_progress', 'done', 'cancelled'] as const;
 export const ESCROW_STATUSES = ['opened', 'in_escrow', 'pending', 'closed', 'cancelled'] as const;
@@ -30,10 +33,7 @@ export const moduleNameSchema = z.enum(MODULE_NAMES);
 export type RefTarget = ModuleName | 'users';
 
 /** The create input: the required fields as given, every other one optional. */
-type CreateSchema<F extends z.ZodRawShape, R extends keyof F> = z.ZodObject<
-  { [K in keyof F]: K extends R ? F[K] : z.ZodOptional<F[K]> },
-  z.core.$strict
->;
+type CreateSchema<F extends z.ZodRawShape, R extends keyof F> = z.ZodObject<{ [K in keyof F]: K extends R ? F[K] : z.ZodOptional<F[K]> }, z.core.$strict>;
 
 interface ModuleOptions<E extends string, F extends z.ZodRawShape, R extends keyof F & string> {
   /** Upper-case prefix of event types, e.g. `JOB` → `JOB_UPDATED`. */
@@ -56,10 +56,7 @@ interface ModuleOptions<E extends string, F extends z.ZodRawShape, R extends key
   check?: (record: Record<string, unknown>) => { field: string; message: string } | undefined;
 }
 
-function defineModule<const N extends ModuleName, const E extends string, F extends z.ZodRawShape, R extends keyof F & string>(
-  name: N,
-  options: ModuleOptions<E, F, R>,
-) {
+function defineModule<const N extends ModuleName, const E extends string, F extends z.ZodRawShape, R extends keyof F & string>(name: N, options: ModuleOptions<E, F, R>) {
   const fields = z.strictObject(options.fields);
   const requiredMask = Object.fromEntries(options.required.map((key) => [key, true])) as { [K in R]: true };
   const statusSchema = options.fields[options.statusField] as unknown as z.ZodEnum;
@@ -201,9 +198,7 @@ export const modules = {
     dateFields: ['startsAt', 'endsAt'],
     refs: { clientId: 'clients', assigneeId: 'users' },
     check: (record) =>
-      Date.parse(String(record.endsAt)) < Date.parse(String(record.startsAt))
-        ? { field: 'endsAt', message: 'An appointment cannot end before it starts' }
-        : undefined,
+      Date.parse(String(record.endsAt)) < Date.parse(String(record.startsAt)) ? { field: 'endsAt', message: 'An appointment cannot end before it starts' } : undefined,
   }),
 };
 

@@ -26,7 +26,11 @@ export type RecordActivity =
   | { type: 'viewers'; module: string; recordId: string; viewers: Viewer[] }
   | { type: 'typing'; module: string; recordId: string; userId: string; name: string; field: string | null; typing: boolean };
 
-const fieldName = z.string().min(1).max(64).regex(/^[A-Za-z][A-Za-z0-9_]*$/);
+const fieldName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z][A-Za-z0-9_]*$/);
 
 /** A record of one of the six modules, or a conversation (who views it, who types a reply). */
 const presenceModuleSchema = z.enum([...MODULE_NAMES, 'conversations']);

@@ -69,7 +69,9 @@ describe('the Content-Security-Policy', () => {
       await page.goto(`${server.server.url}${path}`);
       await ready();
       // Live: the WebSocket to the same host is allowed by connect-src 'self'.
-      await connectionBadge(page).filter({ hasText: /^Live$/ }).waitFor();
+      await connectionBadge(page)
+        .filter({ hasText: /^Live$/ })
+        .waitFor();
       await collectViolations();
     }
     expect(violations).toEqual([]);

@@ -54,7 +54,9 @@ describe('the inbox', () => {
     await nav(bob.page).getByRole('link', { name: 'Dashboard' }).click();
     const activeBefore = (await aliceApi.dashboard.counters()).activeConversations;
     await expect.poll(() => bob.page.getByTestId('active-conversations').textContent()).toBe(String(activeBefore));
-    await nav(alice.page).getByRole('link', { name: /^Inbox/ }).click();
+    await nav(alice.page)
+      .getByRole('link', { name: /^Inbox/ })
+      .click();
     await alice.page.getByRole('heading', { name: 'Inbox' }).waitFor();
     const rows = alice.page.getByTestId('conversation-row');
     await rows.first().waitFor();
@@ -144,11 +146,20 @@ describe('the inbox', () => {
     }
     await bob.page.getByTestId('incoming-call').evaluate((node) => Promise.all(node.getAnimations().map((animation) => animation.finished)));
     await screenshot(bob.page, 'incoming-call');
-    await alice.page.getByTestId('call-banner').getByRole('button', { name: `Answer the call from ${callerName}` }).click();
+    await alice.page
+      .getByTestId('call-banner')
+      .getByRole('button', { name: `Answer the call from ${callerName}` })
+      .click();
     await bob.page.getByTestId('incoming-call').waitFor({ state: 'hidden', timeout: 2_000 });
-    await bob.page.getByTestId('call-ended').filter({ hasText: `Alice Anders answered the call from ${callerName}` }).waitFor({ timeout: 2_000 });
+    await bob.page
+      .getByTestId('call-ended')
+      .filter({ hasText: `Alice Anders answered the call from ${callerName}` })
+      .waitFor({ timeout: 2_000 });
     await alice.page.getByTestId('incoming-call').waitFor({ state: 'hidden', timeout: 2_000 });
-    await alice.page.getByTestId('call-ended').filter({ hasText: `You answered the call from ${callerName}` }).waitFor();
+    await alice.page
+      .getByTestId('call-ended')
+      .filter({ hasText: `You answered the call from ${callerName}` })
+      .waitFor();
     const calls = await aliceApi.calls.list({ limit: 5 });
     expect(calls.items[0]).toMatchObject({ status: 'answered', answeredById: server.users['alice@acme.test'].id });
 
@@ -216,7 +227,9 @@ describe('the inbox', () => {
     await using bob = await openBrowser();
     for (const pattern of [/WebSocket connection to .* failed/, /Failed to load resource/, /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET/]) bob.allow(pattern);
     await signIn(bob.page, proxy.url, 'bob@acme.test');
-    await nav(bob.page).getByRole('link', { name: /^Inbox/ }).click();
+    await nav(bob.page)
+      .getByRole('link', { name: /^Inbox/ })
+      .click();
     await bob.page.getByTestId('conversation-row').first().waitFor();
 
     proxy.setMode('no-websocket');

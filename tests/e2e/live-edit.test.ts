@@ -16,7 +16,11 @@ describe('two people on one escrow', () => {
     await using alice = await openBrowser();
     await using bob = await openBrowser();
     await using bobList = await openBrowser();
-    await Promise.all([signIn(alice.page, server.server.url, 'alice@acme.test'), signIn(bob.page, server.server.url, 'bob@acme.test'), signIn(bobList.page, server.server.url, 'bob@acme.test')]);
+    await Promise.all([
+      signIn(alice.page, server.server.url, 'alice@acme.test'),
+      signIn(bob.page, server.server.url, 'bob@acme.test'),
+      signIn(bobList.page, server.server.url, 'bob@acme.test'),
+    ]);
 
     await alice.page.goto(`${server.server.url}/escrows/${escrow.id}`);
     await bob.page.goto(`${server.server.url}/escrows/${escrow.id}`);
@@ -29,7 +33,10 @@ describe('two people on one escrow', () => {
 
     await alice.page.getByRole('button', { name: /Purchase price/ }).click();
     await alice.page.getByLabel('Purchase price').fill('612,500');
-    const reload = bob.page.waitForEvent('load', { timeout: 2_000 }).then(() => true, () => false);
+    const reload = bob.page.waitForEvent('load', { timeout: 2_000 }).then(
+      () => true,
+      () => false,
+    );
     const saved = Date.now();
     await alice.page.getByLabel('Purchase price').press('Enter');
 

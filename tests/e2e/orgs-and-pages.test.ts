@@ -58,7 +58,10 @@ describe('the main pages', () => {
     expect(await page.evaluate(() => sessionStorage.getItem('tandem.session'))).toContain('"token"');
 
     for (const module of MODULE_NAMES) {
-      await page.getByRole('navigation', { name: 'Modules' }).getByRole('link', { name: new RegExp(module, 'i') }).click();
+      await page
+        .getByRole('navigation', { name: 'Modules' })
+        .getByRole('link', { name: new RegExp(module, 'i') })
+        .click();
       await page.locator('tbody tr[data-id]').first().waitFor();
       expect(await page.locator('tbody tr[data-id]').count()).toBe(6);
       await screenshot(page, `list-${module}`);
@@ -116,7 +119,14 @@ describe('the main pages', () => {
     await page.getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('group', { name: 'Delete this listing?' }).getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('heading', { name: 'Listings' }).waitFor();
-    await expect.poll(() => api.listings.byId({ id }).then(() => 'found', (error: { code?: string }) => error.code)).toBe('NOT_FOUND');
+    await expect
+      .poll(() =>
+        api.listings.byId({ id }).then(
+          () => 'found',
+          (error: { code?: string }) => error.code,
+        ),
+      )
+      .toBe('NOT_FOUND');
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();

@@ -11,8 +11,16 @@ beforeAll(async () => {
   return async () => web[Symbol.asyncDispose]();
 });
 
-const online = (page: Page) => page.getByTestId('online').locator('[data-user]').evaluateAll((nodes) => nodes.map((node) => node.getAttribute('data-user')));
-const viewers = (page: Page) => page.getByTestId('viewers').locator('[data-user]').evaluateAll((nodes) => nodes.map((node) => node.getAttribute('data-user')));
+const online = (page: Page) =>
+  page
+    .getByTestId('online')
+    .locator('[data-user]')
+    .evaluateAll((nodes) => nodes.map((node) => node.getAttribute('data-user')));
+const viewers = (page: Page) =>
+  page
+    .getByTestId('viewers')
+    .locator('[data-user]')
+    .evaluateAll((nodes) => nodes.map((node) => node.getAttribute('data-user')));
 
 describe('presence', () => {
   it('shows who is online and who else views a record, typing included; the avatar goes when she leaves; other orgs see none of it', async () => {

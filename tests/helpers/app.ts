@@ -5,7 +5,7 @@ import type { PublicUser } from '../../src/shared/auth.ts';
 import { createApp, type App, type AppConfig } from '../../src/server/bootstrap.ts';
 import type { EventBus } from '../../src/server/bus/types.ts';
 import { createContextInner } from '../../src/server/context.ts';
-import { DEMO_LOGINS, seedDemoData } from '../../src/server/db/seed.ts';
+import { type DEMO_LOGINS, seedDemoData } from '../../src/server/db/seed.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { appRouter } from '../../src/server/routers/_app.ts';
 import { createCallerFactory } from '../../src/server/trpc.ts';
@@ -78,9 +78,10 @@ function countingEveryNode(first: EventBus, all: readonly EventBus[]): EventBus 
 
 async function readUsers(app: App): Promise<Record<DemoEmail, PublicUser>> {
   const rows = await app.deps.db.user.findMany({ include: { org: true } });
-  return Object.fromEntries(
-    rows.map((row) => [row.email, { id: row.id, orgId: row.orgId, orgName: row.org.name, email: row.email, name: row.name, role: row.role }]),
-  ) as Record<DemoEmail, PublicUser>;
+  return Object.fromEntries(rows.map((row) => [row.email, { id: row.id, orgId: row.orgId, orgName: row.org.name, email: row.email, name: row.name, role: row.role }])) as Record<
+    DemoEmail,
+    PublicUser
+  >;
 }
 
 /**
@@ -140,7 +141,16 @@ export async function createTestApp({
   let callers = 0;
   return {
     app,
-    deps: apps.length > 1 ? { ...app.deps, bus: countingEveryNode(app.deps.bus, apps.map((each) => each.deps.bus)) } : app.deps,
+    deps:
+      apps.length > 1
+        ? {
+            ...app.deps,
+            bus: countingEveryNode(
+              app.deps.bus,
+              apps.map((each) => each.deps.bus),
+            ),
+          }
+        : app.deps,
     apps,
     users,
     tokenFor,

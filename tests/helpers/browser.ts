@@ -86,7 +86,10 @@ export async function signIn(page: Page, url: string, email: DemoEmail, { waitLi
   await page.getByLabel('Password').fill('demo1234');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Escrows' }).waitFor();
-  if (waitLive) await connectionBadge(page).filter({ hasText: /^Live$/ }).waitFor();
+  if (waitLive)
+    await connectionBadge(page)
+      .filter({ hasText: /^Live$/ })
+      .waitFor();
 }
 
 export const connectionBadge = (page: Page) => page.getByTestId('connection');

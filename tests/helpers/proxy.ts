@@ -39,13 +39,10 @@ export async function startProxy(initialTarget: { port: number }): Promise<TestP
       req.socket.destroy();
       return;
     }
-    const upstream = request(
-      { host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers },
-      (response) => {
-        res.writeHead(response.statusCode ?? 502, response.headers);
-        response.pipe(res);
-      },
-    );
+    const upstream = request({ host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers }, (response) => {
+      res.writeHead(response.statusCode ?? 502, response.headers);
+      response.pipe(res);
+    });
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });

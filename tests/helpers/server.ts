@@ -17,9 +17,7 @@ export interface TestServer extends TestApp {
 }
 
 /** The real HTTP + WebSocket server on a random loopback port, over a fresh in-memory database (one server per node). */
-export async function startTestServer(
-  options: Parameters<typeof createTestApp>[0] & { server?: Partial<ServerOptions> } = {},
-): Promise<TestServer> {
+export async function startTestServer(options: Parameters<typeof createTestApp>[0] & { server?: Partial<ServerOptions> } = {}): Promise<TestServer> {
   const testApp = await createTestApp(options);
   const servers: RunningServer[] = [];
   const clients: TandemClient[] = [];

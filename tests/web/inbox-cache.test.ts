@@ -62,7 +62,10 @@ const message = (id: string, minute: number, overrides: Partial<Message> = {}): 
 const page = (items: Conversation[], nextCursor: string | null = null): ConversationPage => ({ items, nextCursor });
 const infinite = (...pages: ConversationPage[]): ConversationListData => ({ pages, pageParams: pages.map((_, index) => (index === 0 ? undefined : `cursor-${index}`)) });
 const idsOf = (data: ConversationListData) => ('pages' in data ? data.pages.flatMap((each) => each.items) : data.items).map((item) => item.id);
-const thread = (...pages: Message[][]): MessageListData => ({ pages: pages.map((items, index) => ({ items, nextCursor: index < pages.length - 1 ? `older-${index}` : null })), pageParams: pages.map(() => undefined) });
+const thread = (...pages: Message[][]): MessageListData => ({
+  pages: pages.map((items, index) => ({ items, nextCursor: index < pages.length - 1 ? `older-${index}` : null })),
+  pageParams: pages.map(() => undefined),
+});
 const threadItems = (data: MessageListData | undefined) => data!.pages.flatMap((each) => each.items);
 
 describe('a conversation list patched from events', () => {
@@ -114,7 +117,14 @@ describe('a conversation list patched from events', () => {
   });
 
   it('counts the unread messages of open conversations only', () => {
-    expect(unreadTotal(infinite(page([conversation('a', 1, 3, { unreadCount: 2 }), conversation('b', 1, 2, { unreadCount: 5, status: 'closed' })]), page([conversation('c', 1, 1, { unreadCount: 1 })])))).toBe(3);
+    expect(
+      unreadTotal(
+        infinite(
+          page([conversation('a', 1, 3, { unreadCount: 2 }), conversation('b', 1, 2, { unreadCount: 5, status: 'closed' })]),
+          page([conversation('c', 1, 1, { unreadCount: 1 })]),
+        ),
+      ),
+    ).toBe(3);
     expect(unreadTotal(undefined)).toBe(0);
   });
 
@@ -171,7 +181,10 @@ describe('a thread patched from events', () => {
   });
 
   it('moves delivery ticks only forward: sent → delivered → read, and never out of failed', () => {
-    const data = thread([message('out', 1, { direction: 'outbound', status: 'sent', deliveredAt: null }), message('other', 0, { direction: 'outbound', status: 'sent', deliveredAt: null })]);
+    const data = thread([
+      message('out', 1, { direction: 'outbound', status: 'sent', deliveredAt: null }),
+      message('other', 0, { direction: 'outbound', status: 'sent', deliveredAt: null }),
+    ]);
     const delivered = withStatus(data, ['out'], 'delivered', at(2));
     expect(threadItems(delivered).map((item) => item.status)).toEqual(['delivered', 'sent']);
     expect(threadItems(delivered)[0]!.deliveredAt).toBe(at(2));
@@ -197,7 +210,18 @@ const messagesKey = (conversationId: string) => [['messages', 'list'], { input: 
 
 let seq = 100;
 function event<T extends ConversationEvent['type']>(type: T, data: CommsDataOf<T>): ConversationEvent {
-  return { seq: ++seq, type, module: 'conversations', action: type, recordId: (data as { conversation: Conversation }).conversation.id, version: (data as { conversation: Conversation }).conversation.version, userId: null, orgId: 'org', timestamp: at(0), data } as ConversationEvent;
+  return {
+    seq: ++seq,
+    type,
+    module: 'conversations',
+    action: type,
+    recordId: (data as { conversation: Conversation }).conversation.id,
+    version: (data as { conversation: Conversation }).conversation.version,
+    userId: null,
+    orgId: 'org',
+    timestamp: at(0),
+    data,
+  } as ConversationEvent;
 }
 
 describe('the cache kept by conversation events', () => {

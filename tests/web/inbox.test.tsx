@@ -31,35 +31,37 @@ function createFakeServer(handlers: Record<string, Handler>) {
   const streams = new Map<string, Set<{ next(envelope: OperationResultEnvelope<unknown, TRPCClientError<AppRouter>>): void }>>();
   const calls: { path: string; input: unknown }[] = [];
   let seq = 0;
-  const link: TRPCLink<AppRouter> = () => ({ op }) =>
-    observable((observer) => {
-      calls.push({ path: op.path, input: op.input });
-      if (op.type === 'subscription') {
-        const set = streams.get(op.path) ?? new Set();
-        streams.set(op.path, set);
-        set.add(observer);
-        observer.next({ result: { type: 'started' } });
-        return () => void set.delete(observer);
-      }
-      let cancelled = false;
-      void Promise.resolve()
-        .then(() => {
-          const handler = handlers[op.path];
-          if (!handler) throw new Error(`unexpected call ${op.path}`);
-          return handler(op.input);
-        })
-        .then(
-          (data) => {
-            if (cancelled) return;
-            observer.next({ result: { type: 'data', data } });
-            observer.complete();
-          },
-          (error: unknown) => {
-            if (!cancelled) observer.error(error instanceof TRPCClientError ? error : TRPCClientError.from(error as Error));
-          },
-        );
-      return () => void (cancelled = true);
-    });
+  const link: TRPCLink<AppRouter> =
+    () =>
+    ({ op }) =>
+      observable((observer) => {
+        calls.push({ path: op.path, input: op.input });
+        if (op.type === 'subscription') {
+          const set = streams.get(op.path) ?? new Set();
+          streams.set(op.path, set);
+          set.add(observer);
+          observer.next({ result: { type: 'started' } });
+          return () => void set.delete(observer);
+        }
+        let cancelled = false;
+        void Promise.resolve()
+          .then(() => {
+            const handler = handlers[op.path];
+            if (!handler) throw new Error(`unexpected call ${op.path}`);
+            return handler(op.input);
+          })
+          .then(
+            (data) => {
+              if (cancelled) return;
+              observer.next({ result: { type: 'data', data } });
+              observer.complete();
+            },
+            (error: unknown) => {
+              if (!cancelled) observer.error(error instanceof TRPCClientError ? error : TRPCClientError.from(error as Error));
+            },
+          );
+        return () => void (cancelled = true);
+      });
   return {
     link,
     callsTo: (path: string) => calls.filter((call) => call.path === path).map((call) => call.input),
@@ -114,7 +116,18 @@ const conversation = (overrides: Partial<Conversation> = {}): Conversation => ({
   ...overrides,
 });
 
-const inbound = (id: string, body: string): Message => ({ id, conversationId: 'c1', direction: 'inbound', body, status: 'delivered', authorId: null, createdAt: now(), deliveredAt: now(), readAt: null, failedAt: null });
+const inbound = (id: string, body: string): Message => ({
+  id,
+  conversationId: 'c1',
+  direction: 'inbound',
+  body,
+  status: 'delivered',
+  authorId: null,
+  createdAt: now(),
+  deliveredAt: now(),
+  readAt: null,
+  failedAt: null,
+});
 
 function Thread() {
   useConversationsRealtime(ALICE.id);
@@ -139,7 +152,18 @@ describe('a conversation thread', () => {
         if (control.failSends) throw new Error('The server is busy');
         sent += 1;
         current = { ...current, version: current.version + 1, lastMessagePreview: body };
-        return { id: `out-${sent}`, conversationId: 'c1', direction: 'outbound', body, status: 'sent', authorId: ALICE.id, createdAt: now(), deliveredAt: null, readAt: null, failedAt: null } satisfies Message;
+        return {
+          id: `out-${sent}`,
+          conversationId: 'c1',
+          direction: 'outbound',
+          body,
+          status: 'sent',
+          authorId: ALICE.id,
+          createdAt: now(),
+          deliveredAt: null,
+          readAt: null,
+          failedAt: null,
+        } satisfies Message;
       },
       'users.list': () => [ALICE, BOB],
       'presence.view': () => ({ viewers: [] }),
@@ -181,8 +205,30 @@ describe('a conversation thread', () => {
 
     // The stream brings the same message (deduped), then delivery reports, one of them late.
     await vi.waitFor(() => expect(server.subscribed('conversations.onChange')).toBe(true));
-    const message = { id: 'out-1', conversationId: 'c1', direction: 'outbound', body: 'Yes, it is!', status: 'sent', authorId: ALICE.id, createdAt: now(), deliveredAt: null, readAt: null, failedAt: null };
-    const event = (type: string, data: Record<string, unknown>) => ({ seq: 1, type, module: 'conversations', action: type, recordId: 'c1', version: current().version, userId: null, orgId: 'org', timestamp: now(), data: { conversation: current(), ...data } });
+    const message = {
+      id: 'out-1',
+      conversationId: 'c1',
+      direction: 'outbound',
+      body: 'Yes, it is!',
+      status: 'sent',
+      authorId: ALICE.id,
+      createdAt: now(),
+      deliveredAt: null,
+      readAt: null,
+      failedAt: null,
+    };
+    const event = (type: string, data: Record<string, unknown>) => ({
+      seq: 1,
+      type,
+      module: 'conversations',
+      action: type,
+      recordId: 'c1',
+      version: current().version,
+      userId: null,
+      orgId: 'org',
+      timestamp: now(),
+      data: { conversation: current(), ...data },
+    });
     act(() => server.push('conversations.onChange', event('message:new', { message })));
     act(() => server.push('conversations.onChange', event('message:delivered', { messageIds: ['out-1'], status: 'delivered', at: now() })));
     await vi.waitFor(() => expect(within(bubble()).getByTestId('ticks').textContent).toBe('✓✓Delivered'));
@@ -238,7 +284,18 @@ describe('the incoming-call banner', () => {
     createdAt: now(),
     ...overrides,
   });
-  const callEvent = (type: string, call: Call) => ({ seq: 1, type, module: 'calls', action: type, recordId: call.id, version: call.version, userId: null, orgId: 'org', timestamp: now(), data: { call } });
+  const callEvent = (type: string, call: Call) => ({
+    seq: 1,
+    type,
+    module: 'calls',
+    action: type,
+    recordId: call.id,
+    version: call.version,
+    userId: null,
+    orgId: 'org',
+    timestamp: now(),
+    data: { call },
+  });
 
   function callServer(answer: Handler) {
     const calls: Call[] = [];
@@ -275,7 +332,9 @@ describe('the incoming-call banner', () => {
 
   it('answers, and says clearly when someone was quicker', async () => {
     const { server, calls } = callServer(() => {
-      throw new TRPCClientError('Someone else answered this call', { result: { error: { code: -32009, message: 'Someone else answered this call', data: { code: 'CONFLICT', httpStatus: 409 } } } as never });
+      throw new TRPCClientError('Someone else answered this call', {
+        result: { error: { code: -32009, message: 'Someone else answered this call', data: { code: 'CONFLICT', httpStatus: 409 } } } as never,
+      });
     });
     mount(
       server,

@@ -64,26 +64,28 @@ function createFakeServer(initial: AppNotification[], head: number) {
         throw new Error(`unexpected call ${path}`);
     }
   };
-  const link: TRPCLink<AppRouter> = () => ({ op }) =>
-    observable((observer) => {
-      calls.push({ path: op.path, input: op.input });
-      if (op.type === 'subscription') {
-        streams.add(observer);
-        observer.next({ result: { type: 'started' } });
-        return () => void streams.delete(observer);
-      }
-      let cancelled = false;
-      void Promise.resolve().then(() => {
-        if (cancelled) return;
-        try {
-          observer.next({ result: { type: 'data', data: answer(op.path, op.input) } });
-          observer.complete();
-        } catch (error) {
-          observer.error(TRPCClientError.from(error as Error));
+  const link: TRPCLink<AppRouter> =
+    () =>
+    ({ op }) =>
+      observable((observer) => {
+        calls.push({ path: op.path, input: op.input });
+        if (op.type === 'subscription') {
+          streams.add(observer);
+          observer.next({ result: { type: 'started' } });
+          return () => void streams.delete(observer);
         }
+        let cancelled = false;
+        void Promise.resolve().then(() => {
+          if (cancelled) return;
+          try {
+            observer.next({ result: { type: 'data', data: answer(op.path, op.input) } });
+            observer.complete();
+          } catch (error) {
+            observer.error(TRPCClientError.from(error as Error));
+          }
+        });
+        return () => void (cancelled = true);
       });
-      return () => void (cancelled = true);
-    });
   return {
     items,
     calls,

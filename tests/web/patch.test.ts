@@ -1,15 +1,7 @@
 import { QueryClient } from '@tanstack/react-query';
 import { describe, expect, it, vi } from 'vitest';
 import type { CrmEvent, ResyncSignal } from '../../src/shared/events.ts';
-import {
-  applyStreamItem,
-  deletedKey,
-  parseRecordKey,
-  patchList,
-  patchRecord,
-  type CachedRecord,
-  type ListData,
-} from '../../src/client/web/realtime/patch.ts';
+import { applyStreamItem, deletedKey, parseRecordKey, patchList, patchRecord, type CachedRecord, type ListData } from '../../src/client/web/realtime/patch.ts';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const T1 = '2026-01-02T00:00:00.000Z';
@@ -39,12 +31,37 @@ function updated(id: string, version: number, changes: Record<string, { from: un
   return { seq: ++seq, type: 'ESCROW_UPDATED', module: 'escrows', action: 'updated', recordId: id, version, data: changes, userId, orgId: 'acme', timestamp: T1 } as CrmEvent;
 }
 function created(record: CachedRecord): CrmEvent {
-  return { seq: ++seq, type: 'ESCROW_CREATED', module: 'escrows', action: 'created', recordId: record.id, version: 1, data: record, userId: 'bob', orgId: 'acme', timestamp: T1 } as unknown as CrmEvent;
+  return {
+    seq: ++seq,
+    type: 'ESCROW_CREATED',
+    module: 'escrows',
+    action: 'created',
+    recordId: record.id,
+    version: 1,
+    data: record,
+    userId: 'bob',
+    orgId: 'acme',
+    timestamp: T1,
+  } as unknown as CrmEvent;
 }
 function deleted(record: CachedRecord): CrmEvent {
-  return { seq: ++seq, type: 'ESCROW_DELETED', module: 'escrows', action: 'deleted', recordId: record.id, version: record.version + 1, data: record, userId: 'bob', orgId: 'acme', timestamp: T1 } as unknown as CrmEvent;
+  return {
+    seq: ++seq,
+    type: 'ESCROW_DELETED',
+    module: 'escrows',
+    action: 'deleted',
+    recordId: record.id,
+    version: record.version + 1,
+    data: record,
+    userId: 'bob',
+    orgId: 'acme',
+    timestamp: T1,
+  } as unknown as CrmEvent;
 }
-const list = (...pages: CachedRecord[][]): ListData => ({ pages: pages.map((items, i) => ({ items, nextCursor: i < pages.length - 1 ? `c${i}` : null })), pageParams: pages.map((_, i) => (i ? `c${i - 1}` : undefined)) });
+const list = (...pages: CachedRecord[][]): ListData => ({
+  pages: pages.map((items, i) => ({ items, nextCursor: i < pages.length - 1 ? `c${i}` : null })),
+  pageParams: pages.map((_, i) => (i ? `c${i - 1}` : undefined)),
+});
 const ids = (data: ListData) => data.pages.map((page) => page.items.map((item) => item.id));
 
 const byIdKey = (module: string, id: string) => [[module, 'byId'], { input: { id }, type: 'query' }];
@@ -149,7 +166,12 @@ describe('patchList', () => {
     // A field that decides nothing about membership is patched in place.
     expect(patchList('escrows', data, { search: 'lane' }, updated('a', 2, { purchasePriceCents: { from: 100, to: 1 } })).type).toBe('apply');
     // The status field of clients is `kind`.
-    expect(patchList('clients', list([{ id: 'k', version: 1, kind: 'buyer' }]), { status: 'buyer' }, { ...updated('k', 2, { kind: { from: 'buyer', to: 'seller' } }), module: 'clients' } as CrmEvent)).toEqual({ type: 'invalidate' });
+    expect(
+      patchList('clients', list([{ id: 'k', version: 1, kind: 'buyer' }]), { status: 'buyer' }, {
+        ...updated('k', 2, { kind: { from: 'buyer', to: 'seller' } }),
+        module: 'clients',
+      } as CrmEvent),
+    ).toEqual({ type: 'invalidate' });
   });
 
   it('removes a deleted record from whichever page holds it', () => {
@@ -211,7 +233,13 @@ describe('applyStreamItem on a QueryClient', () => {
   });
 
   it('on RESYNC: invalidates every record query of the named modules (all of them when null)', () => {
-    const resync = (modules: ResyncSignal['modules'], recordId: string | null = null): ResyncSignal => ({ type: 'RESYNC', reason: 'slow_consumer', modules, recordId, lastEventId: '42' });
+    const resync = (modules: ResyncSignal['modules'], recordId: string | null = null): ResyncSignal => ({
+      type: 'RESYNC',
+      reason: 'slow_consumer',
+      modules,
+      recordId,
+      lastEventId: '42',
+    });
     let cache = cacheWith();
     expect(applyStreamItem(cache.queryClient, resync(['escrows']))).toMatchObject({ event: null, invalidated: 4 });
     expect(cache.invalidated()).not.toContain(JSON.stringify(byIdKey('jobs', 'e1')));

@@ -17,7 +17,13 @@ async function mountAsAlice(server: TestServer, ui: React.ReactNode) {
   return render(ui, {
     wrapper: ({ children }) => (
       <SessionContext.Provider value={session}>
-        <TandemProvider url={server.server.url} getToken={() => token} onUnauthorized={() => undefined} WebSocket={WebSocket as unknown as typeof globalThis.WebSocket} retryDelayMs={() => 50}>
+        <TandemProvider
+          url={server.server.url}
+          getToken={() => token}
+          onUnauthorized={() => undefined}
+          WebSocket={WebSocket as unknown as typeof globalThis.WebSocket}
+          retryDelayMs={() => 50}
+        >
           {children}
         </TandemProvider>
       </SessionContext.Provider>
@@ -29,6 +35,7 @@ function Names({ ids }: { ids: (string | undefined)[] }) {
   return (
     <ul>
       {ids.map((id, index) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: the same id may be listed twice here, on purpose
         <Name key={index} id={id} />
       ))}
     </ul>
@@ -48,7 +55,13 @@ describe("the org's people by name", () => {
     const onChange = vi.fn();
     const { rerender } = await mountAsAlice(server, <FieldInput id="assignee" spec={fieldOf('jobs', 'assigneeId')} value={bob.id} onChange={onChange} />);
     const options = () => Array.from(screen.getByRole('combobox').querySelectorAll('option')).map((option) => [option.value, option.textContent]);
-    await vi.waitFor(() => expect(options()).toEqual([['', 'Unassigned'], [alice.id, `${alice.name} (you)`], [bob.id, bob.name]]));
+    await vi.waitFor(() =>
+      expect(options()).toEqual([
+        ['', 'Unassigned'],
+        [alice.id, `${alice.name} (you)`],
+        [bob.id, bob.name],
+      ]),
+    );
     expect((screen.getByRole('combobox') as HTMLSelectElement).value).toBe(bob.id);
     // Carol is of another org: not offered.
     expect(options().some(([, text]) => text === server.users['carol@globex.test'].name)).toBe(false);

@@ -34,7 +34,14 @@ async function mount(server: TestServer, user: PublicUser, ui: React.ReactNode) 
   const token = await server.tokenFor(user.email as 'bob@acme.test');
   return render(
     <SessionContext.Provider value={{ token, expiresAt: new Date(Date.now() + 3_600_000).toISOString(), user, signOut: () => undefined }}>
-      <TandemProvider url={server.server.url} getToken={() => token} onUnauthorized={() => undefined} WebSocket={WebSocket as unknown as typeof globalThis.WebSocket} retryDelayMs={() => 50} pollIntervalMs={50}>
+      <TandemProvider
+        url={server.server.url}
+        getToken={() => token}
+        onUnauthorized={() => undefined}
+        WebSocket={WebSocket as unknown as typeof globalThis.WebSocket}
+        retryDelayMs={() => 50}
+        pollIntervalMs={50}
+      >
         {ui}
       </TandemProvider>
     </SessionContext.Provider>,

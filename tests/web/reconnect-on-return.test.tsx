@@ -93,7 +93,13 @@ describe('the app coming back to a hidden tab', () => {
     }
     const { getByTestId } = render(
       // A backoff of an hour: any new attempt below is the tab's return, not the link's timer.
-      <TandemProvider url={server.server.url} getToken={() => token} onUnauthorized={() => undefined} WebSocket={Counting as unknown as typeof globalThis.WebSocket} retryDelayMs={() => 3_600_000}>
+      <TandemProvider
+        url={server.server.url}
+        getToken={() => token}
+        onUnauthorized={() => undefined}
+        WebSocket={Counting as unknown as typeof globalThis.WebSocket}
+        retryDelayMs={() => 3_600_000}
+      >
         <State />
       </TandemProvider>,
     );

@@ -35,7 +35,10 @@ type Route =
   | { page: 'team' }
   | { page: 'account' }
   | { page: 'invite'; token: string }
-  | { page: 'list'; module: ModuleName } | { page: 'new'; module: ModuleName } | { page: 'detail'; module: ModuleName; id: string } | { page: 'signin' };
+  | { page: 'list'; module: ModuleName }
+  | { page: 'new'; module: ModuleName }
+  | { page: 'detail'; module: ModuleName; id: string }
+  | { page: 'signin' };
 
 export function parseRoute(pathname: string): Route | null {
   const [first, second, extra] = pathname.split('/').filter(Boolean).map(decodeURIComponent);
@@ -136,6 +139,7 @@ function TokenRefresher({ expiresAt, onRefreshed }: { expiresAt: string; onRefre
   const refresh = trpc.auth.refresh.useMutation({ onSuccess: (result) => onRefreshed(result.token, result.expiresAt) });
   const { mutate } = refresh;
   const attempted = refresh.submittedAt;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a failed or finished refresh (isError, submittedAt) schedules the next attempt
   useEffect(() => {
     const left = Date.parse(expiresAt) - Date.now();
     const lead = Math.min(5 * 60_000, left / 5);

@@ -85,7 +85,10 @@ export function TandemProvider({ url, getToken, onUnauthorized, children, pollIn
       clearTimeout(probeTimer);
       if (tandem.connection.state !== 'reconnecting') return;
       probeTimer = setTimeout(() => {
-        void state.client.events.head.query().catch(() => undefined).finally(probe);
+        void state.client.events.head
+          .query()
+          .catch(() => undefined)
+          .finally(probe);
       }, 1_500);
     };
     const unsubscribeProbe = tandem.connection.subscribe(probe);

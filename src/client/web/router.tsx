@@ -23,7 +23,11 @@ function subscribe(listener: () => void) {
 }
 
 export function usePathname(): string {
-  return useSyncExternalStore(subscribe, () => window.location.pathname, () => '/');
+  return useSyncExternalStore(
+    subscribe,
+    () => window.location.pathname,
+    () => '/',
+  );
 }
 
 /** An <a> that navigates without reloading (and still opens in a new tab with a modifier key). */

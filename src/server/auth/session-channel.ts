@@ -14,10 +14,7 @@ export type SessionNotice = { type: 'session'; sessionId: string; userId: string
 
 const messageSchema = z.object({
   node: z.string(),
-  notice: z.union([
-    z.object({ type: z.literal('session'), sessionId: z.string(), userId: z.string() }),
-    z.object({ type: z.literal('user'), userId: z.string() }),
-  ]),
+  notice: z.union([z.object({ type: z.literal('session'), sessionId: z.string(), userId: z.string() }), z.object({ type: z.literal('user'), userId: z.string() })]),
 });
 
 export interface SessionChannelListener {

@@ -55,7 +55,6 @@ interface SessionState {
   user: PublicUser | null;
 }
 
-
 const CACHE_MAX = 10_000;
 /** Ids per query of the periodic check. */
 const CHECK_PAGE = 500;
@@ -184,7 +183,10 @@ export class SessionService {
   track(session: Session, connectionId: string | null): void {
     session.connectionId = connectionId;
     const ended = this.#recentlyEnded.get(session.id);
-    if (ended) return this.#end([session], ended.message);
+    if (ended) {
+      this.#end([session], ended.message);
+      return;
+    }
     addTo(this.#live, session.id, session);
     addTo(this.#liveByUser, session.user.id, session);
   }
@@ -352,9 +354,7 @@ function toState(row: {
     orgId: row.orgId,
     expiresAt: row.expiresAt.getTime(),
     revoked: row.revokedAt !== null,
-    user: user.deactivatedAt
-      ? null
-      : { id: user.id, orgId: user.orgId, orgName: user.org.name, email: user.email, name: user.name, role: user.role as Role },
+    user: user.deactivatedAt ? null : { id: user.id, orgId: user.orgId, orgName: user.org.name, email: user.email, name: user.name, role: user.role as Role },
   };
 }
 

@@ -75,7 +75,10 @@ class RoomSubscription implements BusSubscription {
   /** @internal Called by the room for each event of the org. */
   accept(event: LogEvent): void {
     if (this.#filter && !this.#filter(event)) return;
-    if (this.#write) return this.#writeDirectly(this.#write, event);
+    if (this.#write) {
+      this.#writeDirectly(this.#write, event);
+      return;
+    }
     if (this.#queue.length >= this.rooms.maxBuffered) {
       this.#overflow = this.rooms.overflowError(this.#queue[0]!);
       this.#queue.length = 0;

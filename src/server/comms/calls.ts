@@ -88,7 +88,7 @@ export async function answerCall(actor: Actor, input: { id: string }): Promise<C
 export async function markCallMissed(deps: Deps, orgId: string, callId: string, now: Date): Promise<boolean> {
   return commitChange(deps, orgId, async (tx) => {
     const current = await tx.call.findFirst({ where: { id: callId, orgId } });
-    if (!current || current.status !== 'ringing' || current.ringUntil > now) return { result: false };
+    if (current?.status !== 'ringing' || current.ringUntil > now) return { result: false };
     const call = toCall(await tx.call.update({ where: { id: current.id }, data: { status: 'missed', version: { increment: 1 } } }));
     const people = await tx.user.findMany({ where: { orgId }, select: { id: true } });
     const notifiedUserIds = people.map((person) => person.id);

@@ -20,14 +20,8 @@ export interface Actor {
 
 const PREVIEW_LENGTH = 140;
 
-
 /** One event of a conversation's stream; its messages' events are the conversation's too. */
-export function conversationEvent<T extends ConversationEvent['type']>(
-  type: T,
-  conversation: Conversation,
-  userId: string | null,
-  data: CommsDataOf<T>,
-): EventDraft {
+export function conversationEvent<T extends ConversationEvent['type']>(type: T, conversation: Conversation, userId: string | null, data: CommsDataOf<T>): EventDraft {
   return {
     orgId: conversation.orgId,
     module: 'conversations',
@@ -218,9 +212,7 @@ export async function markMessagesRead(actor: Actor, input: { conversationId: st
       if (!unread.length && current.unreadCount === 0) return { result: { read: 0, conversation: toConversation(current) } };
       const at = new Date();
       await tx.message.updateMany({ where: { id: { in: unread.map((row) => row.id) } }, data: { status: 'read', readAt: at } });
-      const conversation = toConversation(
-        await tx.conversation.update({ where: { id: current.id }, data: { unreadCount: 0, version: { increment: 1 } } }),
-      );
+      const conversation = toConversation(await tx.conversation.update({ where: { id: current.id }, data: { unreadCount: 0, version: { increment: 1 } } }));
       const messageIds = unread.map((row) => row.id);
       return {
         result: { read: messageIds.length, conversation },
@@ -252,12 +244,7 @@ export function carrierStatus(value: string): MessageStatus | undefined {
  * report out of order and more than once): a report that does not advance the
  * message changes nothing and raises no event.
  */
-export async function updateDeliveryStatus(
-  deps: Deps,
-  orgId: string,
-  providerSid: string,
-  status: MessageStatus,
-): Promise<'updated' | 'unchanged' | 'unknown'> {
+export async function updateDeliveryStatus(deps: Deps, orgId: string, providerSid: string, status: MessageStatus): Promise<'updated' | 'unchanged' | 'unknown'> {
   return commitChange(deps, orgId, async (tx) => {
     const row = await tx.message.findUnique({ where: { orgId_providerSid: { orgId, providerSid } } });
     if (!row) return { result: 'unknown' as const };
@@ -295,9 +282,7 @@ export async function assignConversation(actor: Actor, input: { id: string; assi
         if (!assignee) throw new TRPCError({ code: 'BAD_REQUEST', message: `assigneeId: No user with id ${input.assigneeId}` });
       }
       if (current.assigneeId === input.assigneeId) return { result: toConversation(current) };
-      const conversation = toConversation(
-        await tx.conversation.update({ where: { id: current.id }, data: { assigneeId: input.assigneeId, version: { increment: 1 } } }),
-      );
+      const conversation = toConversation(await tx.conversation.update({ where: { id: current.id }, data: { assigneeId: input.assigneeId, version: { increment: 1 } } }));
       // Taking a conversation yourself is not news to you.
       const notified = input.assigneeId && input.assigneeId !== user.id ? [input.assigneeId] : [];
       const event = conversationEvent('conversation:assigned', conversation, user.id, {
@@ -327,9 +312,7 @@ export async function closeConversation(actor: Actor, input: { id: string }): Pr
     async (tx) => {
       const current = await findConversation(tx, user.orgId, input.id);
       if (current.status === 'closed') return { result: toConversation(current) };
-      const conversation = toConversation(
-        await tx.conversation.update({ where: { id: current.id }, data: { status: 'closed', version: { increment: 1 } } }),
-      );
+      const conversation = toConversation(await tx.conversation.update({ where: { id: current.id }, data: { status: 'closed', version: { increment: 1 } } }));
       return { result: conversation, event: conversationEvent('conversation:updated', conversation, user.id, { conversation }) };
     },
     idempotencyOf(actor, ['conversations', 'close'], input),

@@ -8,11 +8,7 @@ export function normalizePhone(input: string): string | null {
 }
 
 /** The client or lead of the org with this number (stored in any format), to name a new conversation or call. */
-export async function findContact(
-  tx: Tx,
-  orgId: string,
-  phone: string,
-): Promise<{ clientId: string | null; leadId: string | null; name: string | null }> {
+export async function findContact(tx: Tx, orgId: string, phone: string): Promise<{ clientId: string | null; leadId: string | null; name: string | null }> {
   const digits = phone.replace(/[^0-9]/g, '');
   const clients = await tx.$queryRaw<{ id: string; name: string }[]>`
     SELECT id, "firstName" || ' ' || "lastName" AS name FROM "Client"

@@ -28,14 +28,7 @@ function loadBindings() {
   return bindings;
 }
 
-export async function openSchemaEngine(
-  schema: { path: string; content: string },
-  adapterFactory: SqlMigrationAwareDriverAdapterFactory,
-): Promise<SchemaEngine> {
+export async function openSchemaEngine(schema: { path: string; content: string }, adapterFactory: SqlMigrationAwareDriverAdapterFactory): Promise<SchemaEngine> {
   const { SchemaEngine } = await loadBindings();
-  return SchemaEngine.new(
-    { datamodels: [[schema.path, schema.content]] },
-    () => {},
-    bindMigrationAwareSqlAdapterFactory(adapterFactory),
-  );
+  return SchemaEngine.new({ datamodels: [[schema.path, schema.content]] }, () => {}, bindMigrationAwareSqlAdapterFactory(adapterFactory));
 }

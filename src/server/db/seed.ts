@@ -19,7 +19,16 @@ const FIRST = ['Maria', 'James', 'Priya', 'Tom', 'Aisha', 'Luca', 'Sofia', 'Dani
 const LAST = ['Garcia', 'Smith', 'Patel', 'Nguyen', 'Okafor', 'Rossi', 'Kim', 'Novak', 'Silva', 'Haddad', 'Berg', 'Walsh'];
 const STREETS = ['Oak St', 'Maple Ave', 'Cedar Ln', 'Harbor Blvd', 'Sunset Dr', 'Pine Ct', 'Lakeview Rd', 'Elm St'];
 const CITIES = ['Springfield', 'Riverside', 'Fairview', 'Georgetown', 'Madison'];
-const JOB_TITLES = ['Replace water heater', 'HVAC tune-up', 'Roof inspection', 'Install smart thermostat', 'Fix leaking faucet', 'Panel upgrade', 'Gutter cleaning', 'Repaint living room'];
+const JOB_TITLES = [
+  'Replace water heater',
+  'HVAC tune-up',
+  'Roof inspection',
+  'Install smart thermostat',
+  'Fix leaking faucet',
+  'Panel upgrade',
+  'Gutter cleaning',
+  'Repaint living room',
+];
 const SOURCES = ['Website', 'Zillow', 'Referral', 'Open house', 'Facebook ad', 'Walk-in'];
 const PLACES = ['Office', 'On site', 'Video call', 'Coffee shop downtown'];
 
@@ -53,8 +62,7 @@ export async function seedDemoData(deps: AppDeps, { perModule = 20, communicatio
     const orgNumber = `+1555555${String(orgIndex + 1).padStart(2, '0')}00`;
     await deps.db.org.update({ where: { id: orgId }, data: { webhookSecret: newWebhookSecret(), phoneNumbers: { create: { number: orgNumber } } } });
     const random = createRandom(42 + orgIndex++);
-    const create = (module: ModuleName, input: Record<string, unknown>) =>
-      createRecord({ deps, user: random.pick(members) }, modules[module], input);
+    const create = (module: ModuleName, input: Record<string, unknown>) => createRecord({ deps, user: random.pick(members) }, modules[module], input);
     const day = (offset: number, hour = 9) => {
       const date = new Date();
       date.setUTCDate(date.getUTCDate() + offset);
@@ -166,7 +174,10 @@ async function seedCommunications(
   // Rings out at once: the scheduler's first pass marks it missed and notifies everyone.
   await receiveIncomingCall(deps, { orgId, callSid: `CAseed${orgId}`.slice(0, 64), from: clientPhones[1 % clientPhones.length]!, to: orgNumber, ringTimeoutMs: 0 });
   const soon = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString();
-  for (const [title, startsIn] of [['Call back about the offer', 10], ['Showing at Harbor Blvd', 25]] as const) {
+  for (const [title, startsIn] of [
+    ['Call back about the offer', 10],
+    ['Showing at Harbor Blvd', 25],
+  ] as const) {
     await createRecord({ deps, user: members[0]! }, modules.appointments, {
       title,
       startsAt: soon(startsIn),

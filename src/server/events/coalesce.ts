@@ -19,10 +19,7 @@ function mergeUpdates(earlier: Update, later: Update): Update {
  * else (a create, a delete, a RESYNC) first flushes what is pending, so every
  * record's events stay in order and tracked ids only grow.
  */
-export async function* coalesceUpdates(
-  source: AsyncGenerator<TrackedEnvelope<StreamItem<LogEvent>>>,
-  windowMs: number,
-): AsyncGenerator<TrackedEnvelope<StreamItem<LogEvent>>> {
+export async function* coalesceUpdates(source: AsyncGenerator<TrackedEnvelope<StreamItem<LogEvent>>>, windowMs: number): AsyncGenerator<TrackedEnvelope<StreamItem<LogEvent>>> {
   const pending = new Map<string, Update>();
   let deadline: number | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;

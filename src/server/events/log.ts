@@ -149,10 +149,7 @@ const PAGE_CHUNK = 100;
  * about `maxBytes` of them: read a chunk at a time, so that a page of 1,000 large events
  * (10 KB each) never sits in memory whole. `more` says whether the log has more after them.
  */
-export async function readEventsPage(
-  db: Db | Tx,
-  options: ReadEventsOptions & { maxBytes?: number },
-): Promise<{ events: LogEvent[]; more: boolean }> {
+export async function readEventsPage(db: Db | Tx, options: ReadEventsOptions & { maxBytes?: number }): Promise<{ events: LogEvent[]; more: boolean }> {
   const maxBytes = options.maxBytes ?? MAX_PAGE_BYTES;
   const events: LogEvent[] = [];
   let bytes = 0;

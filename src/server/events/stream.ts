@@ -68,8 +68,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
   let live: BusSubscription | undefined;
   const { session } = options;
   const expiry = session ? watchExpiry(session, () => live?.end()) : undefined;
-  const busFilter =
-    filter.modules || filter.recordId !== undefined || filter.predicate ? (event: LogEvent) => matchesFilter(filter, event) : undefined;
+  const busFilter = filter.modules || filter.recordId !== undefined || filter.predicate ? (event: LogEvent) => matchesFilter(filter, event) : undefined;
   const { predicate: _predicate, ...indexed } = filter;
   let lastSeq = options.lastEventId == null ? -1 : Number(options.lastEventId);
   let resync: ResyncSignal['reason'] | null = null;

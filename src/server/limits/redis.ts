@@ -172,7 +172,7 @@ export class RedisLimitStore {
   /** Logs the changes between counting in Redis and counting on this node. */
   #answered(reachable: true): void;
   #answered(reachable: false, error?: unknown): null;
-  #answered(reachable: boolean, error?: unknown): null | void {
+  #answered(reachable: boolean, error?: unknown): null | undefined {
     if (reachable === this.#reachable) return reachable ? undefined : null;
     this.#reachable = reachable;
     if (reachable) this.#logger.info('redis is back: per-user limits are counted across nodes again');

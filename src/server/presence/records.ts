@@ -22,11 +22,7 @@ const checked = new WeakMap<ConnectionInfo, Set<string>>();
  * NOT_FOUND unless the caller's org has this record (or conversation), as `byId` would
  * answer: presence and typing on an id of another org reach nobody, and now say so.
  */
-export async function requireRecordOfOrg(
-  ctx: { db: Db; connection: ConnectionInfo; user: { orgId: string } },
-  module: PresenceModule,
-  recordId: string,
-): Promise<void> {
+export async function requireRecordOfOrg(ctx: { db: Db; connection: ConnectionInfo; user: { orgId: string } }, module: PresenceModule, recordId: string): Promise<void> {
   const key = `${module}\0${recordId}`;
   let known = checked.get(ctx.connection);
   if (known?.has(key)) return;

@@ -281,7 +281,11 @@ export class RedisPresenceSync implements PresenceReplica {
       return;
     }
     this.#heard.set(node, Date.now());
-    if ('all' in message) this.#service.replaceNode(node, message.all.filter((row): row is NodeUserRow => row[2] !== null));
+    if ('all' in message)
+      this.#service.replaceNode(
+        node,
+        message.all.filter((row): row is NodeUserRow => row[2] !== null),
+      );
     else if ('rows' in message) for (const [orgId, userId, state] of message.rows) this.#service.applyRemote(node, orgId, userId, state);
   }
 }

@@ -400,7 +400,7 @@ export class PresenceService {
     const index = this.#index(kind);
     const holders = index.get(key);
     const holder = holders?.get(holderKey);
-    if (!holders || !holder || !holder.nodes.delete(nodeId) || holder.nodes.size > 0) return;
+    if (!holders || !holder?.nodes.delete(nodeId) || holder.nodes.size > 0) return;
     holders.delete(holderKey);
     if (holders.size === 0) index.delete(key);
     this.#emitRecord(kind, key, module, recordId, { ...holder, name }, false);
@@ -411,8 +411,7 @@ export class PresenceService {
   }
 
   #emitRecord(kind: MarkKind, key: string, module: string, recordId: string, holder: Holder, typing: boolean) {
-    const activity: RecordActivity =
-      kind === 'typing' ? typingActivity(module, recordId, holder, typing) : { type: 'viewers', module, recordId, viewers: this.viewers(key) };
+    const activity: RecordActivity = kind === 'typing' ? typingActivity(module, recordId, holder, typing) : { type: 'viewers', module, recordId, viewers: this.viewers(key) };
     this.topics.publish(recordTopic(key), activity);
   }
 

@@ -31,7 +31,6 @@ interface Actor {
   idempotencyKey?: string | undefined;
 }
 
-
 function fieldError(field: string, message: string, input: unknown): TRPCError {
   return new TRPCError({
     code: 'BAD_REQUEST',
@@ -130,10 +129,7 @@ export async function getRecord({ deps, user }: Actor, module: AnyModule, id: st
  * no alert or notification it could raise. Such a change is one statement (statements.ts).
  */
 function writesOnlyItsEvent(module: AnyModule, action: 'created' | 'updated', values: Record<string, unknown>, eventData: Record<string, unknown>): boolean {
-  return (
-    !Object.keys(module.refs).some((field) => typeof values[field] === 'string') &&
-    !effectsMayFollow(module.name, action, eventData)
-  );
+  return !Object.keys(module.refs).some((field) => typeof values[field] === 'string') && !effectsMayFollow(module.name, action, eventData);
 }
 
 export async function createRecord(actor: Actor, module: AnyModule, input: Record<string, unknown>) {
@@ -153,14 +149,19 @@ export async function createRecord(actor: Actor, module: AnyModule, input: Recor
     });
     if (record) return record;
   }
-  return commitChange(deps, user.orgId, async (tx) => {
-    await checkRefs(tx, module, user.orgId, values);
-    const row = await delegateOf(tx, module).create({
-      data: { ...toDbData(module, values), orgId: user.orgId, createdById: user.id, updatedById: user.id },
-    });
-    const record = toWire(row);
-    return { result: record, event: eventDraft(module, user, record, 'created', record) };
-  }, idempotency);
+  return commitChange(
+    deps,
+    user.orgId,
+    async (tx) => {
+      await checkRefs(tx, module, user.orgId, values);
+      const row = await delegateOf(tx, module).create({
+        data: { ...toDbData(module, values), orgId: user.orgId, createdById: user.id, updatedById: user.id },
+      });
+      const record = toWire(row);
+      return { result: record, event: eventDraft(module, user, record, 'created', record) };
+    },
+    idempotency,
+  );
 }
 
 export interface UpdateInput {
@@ -182,41 +183,46 @@ export async function updateRecord(actor: Actor, module: AnyModule, input: Updat
   const idempotency = idempotencyOf(actor, [module.name, 'update'], { ...input, patch });
   const updated = await updateInOneStatement(actor, module, input, patch, idempotency);
   if (updated) return updated;
-  return commitChange(deps, user.orgId, async (tx) => {
-    const delegate = delegateOf(tx, module);
-    const row = await delegate.findFirst({ where: { id: input.id, orgId: user.orgId } });
-    if (!row) throw notFound(module, input.id);
-    const current = toWire(row);
-    let mergedFromVersion: number | null = null;
-    if (current.version !== input.expectedVersion) {
-      // A stale version is merged when no field it changes was changed by someone else since.
-      const contested = await findContestedFields(tx, user, input.id, current, input.expectedVersion, patch);
-      if (contested === null || contested.length > 0) {
-        const fields = contested?.map((conflict) => conflict.field).join(', ');
-        throw new TRPCError({
-          code: 'CONFLICT',
-          message: fields
-            ? `Someone else changed ${fields} of this ${module.entity.toLowerCase()} since version ${input.expectedVersion}`
-            : `The ${module.entity.toLowerCase()} is at version ${current.version}, not ${input.expectedVersion}`,
-          cause: new VersionConflict(current, contested ?? []),
-        });
+  return commitChange(
+    deps,
+    user.orgId,
+    async (tx) => {
+      const delegate = delegateOf(tx, module);
+      const row = await delegate.findFirst({ where: { id: input.id, orgId: user.orgId } });
+      if (!row) throw notFound(module, input.id);
+      const current = toWire(row);
+      let mergedFromVersion: number | null = null;
+      if (current.version !== input.expectedVersion) {
+        // A stale version is merged when no field it changes was changed by someone else since.
+        const contested = await findContestedFields(tx, user, input.id, current, input.expectedVersion, patch);
+        if (contested === null || contested.length > 0) {
+          const fields = contested?.map((conflict) => conflict.field).join(', ');
+          throw new TRPCError({
+            code: 'CONFLICT',
+            message: fields
+              ? `Someone else changed ${fields} of this ${module.entity.toLowerCase()} since version ${input.expectedVersion}`
+              : `The ${module.entity.toLowerCase()} is at version ${current.version}, not ${input.expectedVersion}`,
+            cause: new VersionConflict(current, contested ?? []),
+          });
+        }
+        mergedFromVersion = input.expectedVersion;
       }
-      mergedFromVersion = input.expectedVersion;
-    }
-    const { changes, changed } = diffPatch(current, patch);
-    if (Object.keys(changed).length === 0) return { result: current };
-    checkRules(module, { ...current, ...changed });
-    await checkRefs(tx, module, user.orgId, changed);
-    // The org's log lock (taken by commitChange) makes this read-check-write atomic.
-    const updated = toWire(
-      await delegate.update({
-        where: { id: input.id },
-        data: { ...toDbData(module, changed), version: { increment: 1 }, updatedById: user.id },
-      }),
-    );
-    addBookkeeping(changes, current, updated);
-    return { result: updated, event: { ...eventDraft(module, user, updated, 'updated', changes), mergedFromVersion } };
-  }, idempotency);
+      const { changes, changed } = diffPatch(current, patch);
+      if (Object.keys(changed).length === 0) return { result: current };
+      checkRules(module, { ...current, ...changed });
+      await checkRefs(tx, module, user.orgId, changed);
+      // The org's log lock (taken by commitChange) makes this read-check-write atomic.
+      const updated = toWire(
+        await delegate.update({
+          where: { id: input.id },
+          data: { ...toDbData(module, changed), version: { increment: 1 }, updatedById: user.id },
+        }),
+      );
+      addBookkeeping(changes, current, updated);
+      return { result: updated, event: { ...eventDraft(module, user, updated, 'updated', changes), mergedFromVersion } };
+    },
+    idempotency,
+  );
 }
 
 type Changes = Record<string, { from: unknown; to: unknown }>;
@@ -317,31 +323,30 @@ async function findContestedFields(
 
 export async function deleteRecord(actor: Actor, module: AnyModule, input: { id: string; expectedVersion?: number | undefined }) {
   const { deps, user } = actor;
-  return commitChange(deps, user.orgId, async (tx) => {
-    const delegate = delegateOf(tx, module);
-    const row = await delegate.findFirst({ where: { id: input.id, orgId: user.orgId } });
-    if (!row) throw notFound(module, input.id);
-    const last = toWire(row);
-    if (input.expectedVersion !== undefined && last.version !== input.expectedVersion) {
-      throw new TRPCError({
-        code: 'CONFLICT',
-        message: `The ${module.entity.toLowerCase()} is at version ${last.version}, not ${input.expectedVersion}`,
-        cause: new VersionConflict(last),
-      });
-    }
-    await delegate.delete({ where: { id: input.id } });
-    // A deletion is the record's last change: its version follows the last stored one.
-    const event = eventDraft(module, user, { ...last, version: last.version + 1 }, 'deleted', last);
-    return { result: { id: input.id }, event };
-  }, idempotencyOf(actor, [module.name, 'delete'], input));
+  return commitChange(
+    deps,
+    user.orgId,
+    async (tx) => {
+      const delegate = delegateOf(tx, module);
+      const row = await delegate.findFirst({ where: { id: input.id, orgId: user.orgId } });
+      if (!row) throw notFound(module, input.id);
+      const last = toWire(row);
+      if (input.expectedVersion !== undefined && last.version !== input.expectedVersion) {
+        throw new TRPCError({
+          code: 'CONFLICT',
+          message: `The ${module.entity.toLowerCase()} is at version ${last.version}, not ${input.expectedVersion}`,
+          cause: new VersionConflict(last),
+        });
+      }
+      await delegate.delete({ where: { id: input.id } });
+      // A deletion is the record's last change: its version follows the last stored one.
+      const event = eventDraft(module, user, { ...last, version: last.version + 1 }, 'deleted', last);
+      return { result: { id: input.id }, event };
+    },
+    idempotencyOf(actor, [module.name, 'delete'], input),
+  );
 }
 
-function eventDraft(
-  module: AnyModule,
-  user: PublicUser,
-  record: WireRecord,
-  action: 'created' | 'updated' | 'deleted',
-  data: Record<string, unknown>,
-) {
+function eventDraft(module: AnyModule, user: PublicUser, record: WireRecord, action: 'created' | 'updated' | 'deleted', data: Record<string, unknown>) {
   return { orgId: user.orgId, module: module.name, action, recordId: record.id, version: record.version, userId: user.id, data };
 }

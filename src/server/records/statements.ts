@@ -80,7 +80,9 @@ class Params {
   /** `$n::type` for the next value. */
   add(value: unknown, type: string): string {
     // As text: every driver (PGlite, pg) then sends the same value, and `pg` never reads a JSON array as a Postgres array.
-    this.values.push(value instanceof Date ? value.toISOString() : typeof value === 'bigint' ? value.toString() : type === 'jsonb' && value !== null ? JSON.stringify(value) : value);
+    this.values.push(
+      value instanceof Date ? value.toISOString() : typeof value === 'bigint' ? value.toString() : type === 'jsonb' && value !== null ? JSON.stringify(value) : value,
+    );
     return `$${this.values.length}::${type}`;
   }
 }
@@ -112,10 +114,7 @@ export interface OneStatementChange {
 }
 
 /** The record written, or `undefined` when the write matched no row (see the write). */
-export async function commitInOneStatement(
-  deps: { db: Db; bus: EventBus; metrics?: Metrics },
-  change: OneStatementChange,
-): Promise<WireRecord | undefined> {
+export async function commitInOneStatement(deps: { db: Db; bus: EventBus; metrics?: Metrics }, change: OneStatementChange): Promise<WireRecord | undefined> {
   const shape = await tableShape(deps.db, change.module);
   const params = new Params();
   const org = params.add(change.orgId, 'text');

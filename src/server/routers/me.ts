@@ -39,8 +39,7 @@ export const meRouter = router({
   onEvent: authedProcedure.input(personalInput).subscription(({ ctx, input, signal }) => {
     const userId = ctx.user.id;
     const source = subscribeToLog(ctx, { modules: ['jobs'], predicate: (event) => assignedTo(userId, event) }, input ?? {}, signal);
-    const titleOf = async (jobId: string) =>
-      (await ctx.db.job.findFirst({ where: { id: jobId, orgId: ctx.user.orgId }, select: { title: true } }))?.title;
+    const titleOf = async (jobId: string) => (await ctx.db.job.findFirst({ where: { id: jobId, orgId: ctx.user.orgId }, select: { title: true } }))?.title;
     return personalEvents(source, titleOf);
   }),
 });

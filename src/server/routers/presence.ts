@@ -24,12 +24,7 @@ const nextId = () => String(++trackedId);
  * Listens first, then yields the current state, then every change: nothing falls in
  * between. Ends with UNAUTHORIZED when the session expires or is ended (auth/sessions.ts).
  */
-async function* stateThenChanges<T>(
-  ctx: Pick<Context, 'presence'> & { session: Session },
-  topic: string,
-  current: () => T[],
-  signal: AbortSignal | undefined,
-) {
+async function* stateThenChanges<T>(ctx: Pick<Context, 'presence'> & { session: Session }, topic: string, current: () => T[], signal: AbortSignal | undefined) {
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -81,10 +76,7 @@ export const presenceRouter = router({
     return stateThenChanges<RecordActivity>(
       ctx,
       ctx.presence.recordTopic(key),
-      () => [
-        { type: 'viewers', module: input.module, recordId: input.recordId, viewers: ctx.presence.viewers(key) },
-        ...ctx.presence.typers(key, input.module, input.recordId),
-      ],
+      () => [{ type: 'viewers', module: input.module, recordId: input.recordId, viewers: ctx.presence.viewers(key) }, ...ctx.presence.typers(key, input.module, input.recordId)],
       signal,
     );
   }),

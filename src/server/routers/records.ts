@@ -33,12 +33,10 @@ export function createRecordRouter<M extends ModuleName>(name: M) {
     byId: authedProcedure.input(byIdInput).query(async ({ ctx, input }) => {
       return (await getRecord({ deps: ctx, user: ctx.user }, module, input.id)) as Item;
     }),
-    create: authedProcedure
-      .input(createInput)
-      .mutation(async ({ ctx, input }) => {
-        const { idempotencyKey, ...values } = input;
-        return (await createRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, values)) as Item;
-      }),
+    create: authedProcedure.input(createInput).mutation(async ({ ctx, input }) => {
+      const { idempotencyKey, ...values } = input;
+      return (await createRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, values)) as Item;
+    }),
     update: authedProcedure.input(updateInput).mutation(async ({ ctx, input }) => {
       const { idempotencyKey, ...change } = input;
       return (await updateRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, change as never)) as Item;
@@ -48,9 +46,7 @@ export function createRecordRouter<M extends ModuleName>(name: M) {
       return deleteRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, target);
     }),
     onChange: logSubscriptionProcedure.input(onChangeInput).subscription(({ ctx, input, signal }) => {
-      return subscribeToLog(ctx, { modules: [name], recordId: input.id }, input, signal) as AsyncGenerator<
-        TrackedEnvelope<StreamItem<Extract<CrmEvent, { module: M }>>>
-      >;
+      return subscribeToLog(ctx, { modules: [name], recordId: input.id }, input, signal) as AsyncGenerator<TrackedEnvelope<StreamItem<Extract<CrmEvent, { module: M }>>>>;
     }),
   });
 }

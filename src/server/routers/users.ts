@@ -1,15 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
-import {
-  invitationIdInput,
-  inviteInput,
-  setRoleInput,
-  userIdInput,
-  type PendingInvitation,
-  type PublicUser,
-  type Role,
-  type TeamMember,
-} from '../../shared/auth.ts';
+import { invitationIdInput, inviteInput, setRoleInput, userIdInput, type PendingInvitation, type PublicUser, type Role, type TeamMember } from '../../shared/auth.ts';
 import type { Context, Session } from '../context.ts';
 import { runsOneTransactionAtATime, type Tx } from '../db/client.ts';
 import { authedProcedure, router } from '../trpc.ts';
@@ -108,9 +99,7 @@ export const usersRouter = router({
   }),
   /** The user can sign in again (their old sessions stay ended). */
   reactivate: adminProcedure.input(userIdInput).mutation(async ({ ctx, input }) => {
-    return changeTeamMember(ctx, input.userId, 'reactivate', false, (tx) =>
-      tx.user.update({ where: { id: input.userId }, data: { deactivatedAt: null }, select: memberSelect }),
-    );
+    return changeTeamMember(ctx, input.userId, 'reactivate', false, (tx) => tx.user.update({ where: { id: input.userId }, data: { deactivatedAt: null }, select: memberSelect }));
   }),
 });
 

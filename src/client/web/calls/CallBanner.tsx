@@ -89,7 +89,11 @@ function EndedCall({ notice, onDismiss }: { notice: EndedNotice; onDismiss: () =
   const caller = useCallerName(notice.call);
   const who = useUserName(notice.call.answeredById);
   const text =
-    notice.outcome === 'missed' ? `Missed call from ${caller}` : notice.outcome === 'answered-by-you' ? `You answered the call from ${caller}` : `${who} answered the call from ${caller}`;
+    notice.outcome === 'missed'
+      ? `Missed call from ${caller}`
+      : notice.outcome === 'answered-by-you'
+        ? `You answered the call from ${caller}`
+        : `${who} answered the call from ${caller}`;
   return (
     <p className={`call-notice call-notice-${notice.outcome}`} data-testid="call-ended">
       {text}

@@ -56,9 +56,7 @@ export function FieldInput({ id, spec, value, onChange, invalid, describedBy, au
         </span>
       );
     case 'number':
-      return (
-        <input {...common} type="number" step={spec.step} min={spec.min} max={spec.max} value={value} onChange={(event) => onChange(event.target.value)} />
-      );
+      return <input {...common} type="number" step={spec.step} min={spec.min} max={spec.max} value={value} onChange={(event) => onChange(event.target.value)} />;
     case 'datetime':
       return <input {...common} type="datetime-local" value={value} onChange={(event) => onChange(event.target.value)} />;
     case 'email':

@@ -76,12 +76,15 @@ export function ConversationThread({ id }: { id: string }) {
       },
     );
   };
-  const discard = (tempId: string) => setMessages((data) => data && { ...data, pages: data.pages.map((page) => ({ ...page, items: page.items.filter((item) => item.id !== tempId) })) });
+  const discard = (tempId: string) =>
+    setMessages((data) => data && { ...data, pages: data.pages.map((page) => ({ ...page, items: page.items.filter((item) => item.id !== tempId) })) });
 
   if (conversationQuery.isError && !conversation) {
     return (
       <p className="error" role="alert">
-        {errorCode(conversationQuery.error) === 'NOT_FOUND' ? 'This conversation does not exist, or belongs to another organization.' : `Could not load the conversation: ${messageOf(conversationQuery.error)}`}
+        {errorCode(conversationQuery.error) === 'NOT_FOUND'
+          ? 'This conversation does not exist, or belongs to another organization.'
+          : `Could not load the conversation: ${messageOf(conversationQuery.error)}`}
       </p>
     );
   }
@@ -130,7 +133,11 @@ function ThreadHeader({ conversation, children }: { conversation: Conversation; 
   const assign = trpc.conversations.assign.useMutation({ onSuccess });
   const close = trpc.conversations.close.useMutation({ onSuccess });
   const error = assign.error ?? close.error;
-  const record = conversation.clientId ? { href: `/clients/${encodeURIComponent(conversation.clientId)}`, label: 'Open client' } : conversation.leadId ? { href: `/leads/${encodeURIComponent(conversation.leadId)}`, label: 'Open lead' } : null;
+  const record = conversation.clientId
+    ? { href: `/clients/${encodeURIComponent(conversation.clientId)}`, label: 'Open client' }
+    : conversation.leadId
+      ? { href: `/leads/${encodeURIComponent(conversation.leadId)}`, label: 'Open lead' }
+      : null;
   return (
     <header className="thread-header">
       <div className="thread-title">
@@ -202,11 +209,12 @@ function MessageList({ messages, myId, hasOlder, loadingOlder, onLoadOlder, stic
   const oldest = messages[0]?.id;
   const newest = messages.at(-1)?.id;
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when the thread's messages change (their count and ends), read through refs
   useLayoutEffect(() => {
     const element = box.current;
     if (!element) return;
     const last = before.current;
-    if (!last || !last.newest) element.scrollTop = element.scrollHeight;
+    if (!last?.newest) element.scrollTop = element.scrollHeight;
     else if (last.oldest !== oldest && last.newest === newest) element.scrollTop = element.scrollHeight - last.height + last.top;
     else if (last.newest !== newest && (stickToBottom.current || last.height - last.top - element.clientHeight < STICK_TO_BOTTOM_PX)) element.scrollTop = element.scrollHeight;
     stickToBottom.current = false;
@@ -232,7 +240,13 @@ function MessageList({ messages, myId, hasOlder, loadingOlder, onLoadOlder, stic
       {messages.map((message) => {
         const author = message.direction === 'outbound' && message.authorId && message.authorId !== myId ? byId.get(message.authorId)?.name : undefined;
         return (
-          <li key={message.id} className={`bubble ${message.direction}${message.pending ? ` pending-${message.pending}` : ''}`} data-testid="message" data-id={message.id} data-status={message.pending ?? message.status}>
+          <li
+            key={message.id}
+            className={`bubble ${message.direction}${message.pending ? ` pending-${message.pending}` : ''}`}
+            data-testid="message"
+            data-id={message.id}
+            data-status={message.pending ?? message.status}
+          >
             {author ? <span className="bubble-author">{author}</span> : null}
             <p className="bubble-body">{message.body}</p>
             <span className="bubble-meta">

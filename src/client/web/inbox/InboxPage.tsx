@@ -82,7 +82,9 @@ export function InboxPage({ conversationId }: { conversationId?: string | undefi
             ))}
           </ul>
           {query.isPending ? <p className="muted">Loading…</p> : null}
-          {query.isSuccess && items.length === 0 ? <p className="muted empty-inbox">No conversations {status === 'open' && owner === 'all' ? 'open' : 'match these filters'}.</p> : null}
+          {query.isSuccess && items.length === 0 ? (
+            <p className="muted empty-inbox">No conversations {status === 'open' && owner === 'all' ? 'open' : 'match these filters'}.</p>
+          ) : null}
           {query.hasNextPage ? (
             <div className="load-more">
               <button type="button" className="button" onClick={() => void query.fetchNextPage()} disabled={query.isFetchingNextPage}>
@@ -92,11 +94,7 @@ export function InboxPage({ conversationId }: { conversationId?: string | undefi
           ) : null}
         </div>
         <div className="inbox-thread">
-          {conversationId ? (
-            <ConversationThread key={conversationId} id={conversationId} />
-          ) : (
-            <p className="muted thread-placeholder">Choose a conversation to read and reply.</p>
-          )}
+          {conversationId ? <ConversationThread key={conversationId} id={conversationId} /> : <p className="muted thread-placeholder">Choose a conversation to read and reply.</p>}
         </div>
       </div>
     </section>

@@ -35,7 +35,14 @@ export function TextContact({ target, name }: { target: { clientId: string } | {
       <button type="submit" className="button primary" disabled={!body.trim() || start.isPending}>
         Send
       </button>
-      <button type="button" className="button ghost" onClick={() => (setOpen(false), start.reset())}>
+      <button
+        type="button"
+        className="button ghost"
+        onClick={() => {
+          setOpen(false);
+          start.reset();
+        }}
+      >
         Cancel
       </button>
       {start.isError ? (

@@ -1,5 +1,15 @@
 import type { InfiniteData, Query, QueryClient, QueryKey } from '@tanstack/react-query';
-import { CHANNELS, CONVERSATION_STATUSES, MESSAGE_STATUSES, type Channel, type Conversation, type ConversationEvent, type ConversationStatus, type Message, type MessageStatus } from '../../../shared/comms.ts';
+import {
+  CHANNELS,
+  CONVERSATION_STATUSES,
+  MESSAGE_STATUSES,
+  type Channel,
+  type Conversation,
+  type ConversationEvent,
+  type ConversationStatus,
+  type Message,
+  type MessageStatus,
+} from '../../../shared/comms.ts';
 import { isResync, type StreamItem } from '../../../shared/events.ts';
 import { inputChoice, inputField, isQueryOf } from '../realtime/query-keys.ts';
 import { trpc } from '../trpc.ts';
@@ -38,10 +48,7 @@ export interface ConversationFilter {
   assigneeId?: string | null | undefined;
 }
 
-export type ConversationKey =
-  | { kind: 'list'; filter: ConversationFilter }
-  | { kind: 'byId'; id: string }
-  | { kind: 'messages'; conversationId: string };
+export type ConversationKey = { kind: 'list'; filter: ConversationFilter } | { kind: 'byId'; id: string } | { kind: 'messages'; conversationId: string };
 
 /** Which of our conversation queries a cache key is, or null for anything else. */
 export function parseConversationKey(key: QueryKey): ConversationKey | null {
@@ -199,7 +206,19 @@ export function withStatus(data: MessageListData, messageIds: readonly string[],
 
 /** An optimistic bubble for a reply being sent. */
 export function pendingMessage(conversationId: string, body: string, authorId: string, tempId: string): CachedMessage {
-  return { id: tempId, conversationId, direction: 'outbound', body, status: 'sent', authorId, createdAt: new Date().toISOString(), deliveredAt: null, readAt: null, failedAt: null, pending: 'sending' };
+  return {
+    id: tempId,
+    conversationId,
+    direction: 'outbound',
+    body,
+    status: 'sent',
+    authorId,
+    createdAt: new Date().toISOString(),
+    deliveredAt: null,
+    readAt: null,
+    failedAt: null,
+    pending: 'sending',
+  };
 }
 
 /** Puts the pending bubble first (newest). */

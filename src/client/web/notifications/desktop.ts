@@ -58,7 +58,7 @@ export interface DesktopNotificationOptions {
 /** Shows one when permission is granted; false when it cannot be shown. */
 export function showDesktopNotification(title: string, { body, tag, onClick }: DesktopNotificationOptions): boolean {
   const Api = api();
-  if (!Api || Api.permission !== 'granted') return false;
+  if (Api?.permission !== 'granted') return false;
   try {
     const shown = new Api(title, { body: body ?? undefined, tag });
     shown.onclick = () => {

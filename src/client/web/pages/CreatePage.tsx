@@ -12,9 +12,7 @@ export function CreatePage({ module }: { module: ModuleName }) {
   const ui = moduleUi[module];
   const specs = fieldsOf(module);
   const formId = useId();
-  const [values, setValues] = useState<Record<string, string>>(() =>
-    Object.fromEntries(specs.map((spec) => [spec.name, spec.kind === 'enum' ? spec.options![0]! : ''])),
-  );
+  const [values, setValues] = useState<Record<string, string>>(() => Object.fromEntries(specs.map((spec) => [spec.name, spec.kind === 'enum' ? spec.options![0]! : ''])));
   const [errors, setErrors] = useState<Record<string, string>>({});
   const create = recordApi(module).create.useMutation({
     onSuccess: (record) => navigate(`/${module}/${asRecord(record).id}`, { replace: true }),
@@ -60,7 +58,12 @@ export function CreatePage({ module }: { module: ModuleName }) {
             <div key={spec.name} className={`form-row${spec.kind === 'textarea' ? ' wide' : ''}`}>
               <label htmlFor={id}>
                 {fieldLabel(module, spec.name)}
-                {spec.required ? <span className="required" aria-label="required"> *</span> : null}
+                {spec.required ? (
+                  <span className="required" aria-label="required">
+                    {' '}
+                    *
+                  </span>
+                ) : null}
               </label>
               <FieldInput
                 id={id}

@@ -65,8 +65,7 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
       ) : null}
       <p className="meta muted">
         <span data-testid="version">Version {record.version}</span> · updated {formatDateTime(String(record.updatedAt))}
-        {record.updatedById ? <span data-testid="updated-by"> by {updatedBy}</span> : null} · created{' '}
-        {formatDateTime(String(record.createdAt))}
+        {record.updatedById ? <span data-testid="updated-by"> by {updatedBy}</span> : null} · created {formatDateTime(String(record.createdAt))}
       </p>
       <div className="viewers" data-testid="viewers" aria-live="polite">
         {activity.viewers.length > 0 ? (
@@ -172,7 +171,12 @@ function InlineField({
       <dt>
         <label htmlFor={editing ? inputId : undefined} id={`${inputId}-label`}>
           {label}
-          {spec.required ? <span className="required" aria-label="required"> *</span> : null}
+          {spec.required ? (
+            <span className="required" aria-label="required">
+              {' '}
+              *
+            </span>
+          ) : null}
         </label>
         <span className="typing" data-testid={`typing-${spec.name}`} aria-live="polite">
           {typingNames.length ? `${typingNames.join(', ')} ${typingNames.length > 1 ? 'are' : 'is'} typing…` : ''}
@@ -203,7 +207,15 @@ function InlineField({
             <button type="submit" className="button small primary">
               Save
             </button>
-            <button type="button" className="button small ghost" onClick={() => (reporter.done(spec.name), setEditing(null), setError(null))}>
+            <button
+              type="button"
+              className="button small ghost"
+              onClick={() => {
+                reporter.done(spec.name);
+                setEditing(null);
+                setError(null);
+              }}
+            >
               Cancel
             </button>
           </form>
@@ -235,9 +247,9 @@ function InlineField({
         {conflict ? (
           <div className="conflict" role="alert" data-testid="conflict">
             <p>
-              <strong>Not saved: {conflictBy === 'you' ? 'this was changed in another tab' : `${conflictBy} changed this`}</strong> while you
-              were editing. It is now <strong data-testid="conflict-theirs">{formatValue(spec, conflict.theirs) || 'empty'}</strong> (version{' '}
-              {conflict.version}); your value was <strong>{formatValue(spec, conflict.mine) || 'empty'}</strong>.
+              <strong>Not saved: {conflictBy === 'you' ? 'this was changed in another tab' : `${conflictBy} changed this`}</strong> while you were editing. It is now{' '}
+              <strong data-testid="conflict-theirs">{formatValue(spec, conflict.theirs) || 'empty'}</strong> (version {conflict.version}); your value was{' '}
+              <strong>{formatValue(spec, conflict.mine) || 'empty'}</strong>.
             </p>
             <button
               type="button"
@@ -290,16 +302,17 @@ function DeleteButton({ module, record }: { module: ModuleName; record: CachedRe
   return (
     <div className="confirm" role="group" aria-label={`Delete this ${ui.singular}?`}>
       <span>Delete this {ui.singular}?</span>
-      <button
-        type="button"
-        className="button danger"
-        autoFocus
-        disabled={remove.isPending}
-        onClick={() => remove.mutate({ id: record.id, expectedVersion: record.version })}
-      >
+      <button type="button" className="button danger" autoFocus disabled={remove.isPending} onClick={() => remove.mutate({ id: record.id, expectedVersion: record.version })}>
         Delete
       </button>
-      <button type="button" className="button ghost" onClick={() => (setConfirming(false), remove.reset())}>
+      <button
+        type="button"
+        className="button ghost"
+        onClick={() => {
+          setConfirming(false);
+          remove.reset();
+        }}
+      >
         Cancel
       </button>
       {remove.isError ? (

@@ -47,15 +47,7 @@ export function SignInPage({ url, onSignedIn, notice }: { url: string; onSignedI
           <label htmlFor="email">Email</label>
           <input id="email" className="input" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
           <label htmlFor="password">Password</label>
-          <input
-            id="password"
-            className="input"
-            type="password"
-            autoComplete="current-password"
-            required
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-          />
+          <input id="password" className="input" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
           {error ? (
             <p className="error" role="alert">
               {error}

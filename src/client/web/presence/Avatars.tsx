@@ -19,7 +19,14 @@ export function Avatar({ person, status }: { person: Viewer; status?: PresenceEn
   const name = useNamesOf([person])[0] ?? person.name;
   const label = status ? `${name} (${status})` : name;
   return (
-    <span className={`avatar presence-avatar${status === 'idle' ? ' idle' : ''}`} style={{ ['--hue' as string]: hueOf(person.userId) }} title={label} role="img" aria-label={label} data-user={name}>
+    <span
+      className={`avatar presence-avatar${status === 'idle' ? ' idle' : ''}`}
+      style={{ ['--hue' as string]: hueOf(person.userId) }}
+      title={label}
+      role="img"
+      aria-label={label}
+      data-user={name}
+    >
       {initials(name)}
     </span>
   );

@@ -42,5 +42,9 @@ function subscribe(listener: () => void) {
 /** A number that changes with each new flash of this record (or field) while it lasts, else 0. */
 export function useFlash(module: string, id: string, field?: string): number {
   const key = keyOf(module, id, field);
-  return useSyncExternalStore(subscribe, () => active.get(key) ?? 0, () => 0);
+  return useSyncExternalStore(
+    subscribe,
+    () => active.get(key) ?? 0,
+    () => 0,
+  );
 }

@@ -39,9 +39,7 @@ export interface ListFilter {
   status?: string | undefined;
 }
 
-export type RecordKey =
-  | { module: ModuleName; kind: 'byId'; id: string }
-  | { module: ModuleName; kind: 'list'; filter: ListFilter };
+export type RecordKey = { module: ModuleName; kind: 'byId'; id: string } | { module: ModuleName; kind: 'list'; filter: ListFilter };
 
 /**
  * The keys of every query of a module's `byId` and `list`, built by tRPC (`getQueryKey`): a

@@ -27,9 +27,26 @@ export function AccountPage() {
       <form onSubmit={submit}>
         <h2>Change password</h2>
         <label htmlFor="current-password">Current password</label>
-        <input id="current-password" className="input" type="password" autoComplete="current-password" required value={currentPassword} onChange={(e) => setCurrentPassword(e.target.value)} />
+        <input
+          id="current-password"
+          className="input"
+          type="password"
+          autoComplete="current-password"
+          required
+          value={currentPassword}
+          onChange={(e) => setCurrentPassword(e.target.value)}
+        />
         <label htmlFor="new-password">New password (at least 8 characters)</label>
-        <input id="new-password" className="input" type="password" autoComplete="new-password" minLength={8} required value={newPassword} onChange={(e) => setNewPassword(e.target.value)} />
+        <input
+          id="new-password"
+          className="input"
+          type="password"
+          autoComplete="new-password"
+          minLength={8}
+          required
+          value={newPassword}
+          onChange={(e) => setNewPassword(e.target.value)}
+        />
         {change.error ? (
           <p className="error" role="alert">
             {messageOf(change.error)}

@@ -163,8 +163,7 @@ function PendingInvitations() {
       <ul>
         {pending.data.map((invitation) => (
           <li key={invitation.id}>
-            {invitation.email} <span className="pill">{invitation.role}</span>{' '}
-            <span className="muted">until {new Date(invitation.expiresAt).toLocaleDateString()}</span>{' '}
+            {invitation.email} <span className="pill">{invitation.role}</span> <span className="muted">until {new Date(invitation.expiresAt).toLocaleDateString()}</span>{' '}
             <button type="button" className="button small ghost" onClick={() => revoke.mutate({ id: invitation.id })}>
               Revoke
             </button>
