@@ -8,7 +8,7 @@
  */
 import { jsonEncoder } from '@trpc/server/adapters/ws';
 import { markShared } from '../src/server/bus/shared-events.ts';
-import { wsEncoder } from '../src/server/ws-encoder.ts';
+import { wsEncoder } from '../src/server/transport/ws-encoder.ts';
 import type { CrmEvent } from '../src/shared/events.ts';
 
 const [events = 200, subscribers = 1000, rounds = 3] = process.argv.slice(2).map(Number);

@@ -8,7 +8,7 @@ import { loadTokenSecret, createTokenService } from '../src/server/auth/tokens.t
 import { hashPassword, verifyPassword } from '../src/server/auth/passwords.ts';
 import { readConfig } from '../src/server/config.ts';
 import { bearerToken } from '../src/server/context.ts';
-import { wsEncoder } from '../src/server/ws-encoder.ts';
+import { wsEncoder } from '../src/server/transport/ws-encoder.ts';
 import { markShared } from '../src/server/bus/shared-events.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 

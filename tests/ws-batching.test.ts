@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { markShared } from '../src/server/bus/shared-events.ts';
-import { encodeTrackedFrame, sendTrackedFrame } from '../src/server/ws-encoder.ts';
-import { BatchingWebSocket } from '../src/server/ws-batching.ts';
+import { encodeTrackedFrame, sendTrackedFrame } from '../src/server/transport/ws-encoder.ts';
+import { BatchingWebSocket } from '../src/server/transport/ws-batching.ts';
 
 /** A server of BatchingWebSockets on a random loopback port, and plain `ws` clients of it. */
 interface Pair {

@@ -3,8 +3,8 @@ import { initTRPC, tracked, TRPCError } from '@trpc/server';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { z } from 'zod';
-import { wsEncoder } from '../src/server/ws-encoder.ts';
-import { serveTrpcOverWebSocket, type SubscriptionRequest, type WsErrorOptions, type WsHandlerOptions } from '../src/server/ws-handler.ts';
+import { wsEncoder } from '../src/server/transport/ws-encoder.ts';
+import { serveTrpcOverWebSocket, type SubscriptionRequest, type WsErrorOptions, type WsHandlerOptions } from '../src/server/transport/ws-handler.ts';
 
 /** A router of its own, so each answer of the protocol can be provoked. */
 interface TestContext {

@@ -9,15 +9,15 @@ import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
 import { createWebhookHandler } from './comms/webhooks.ts';
 import { clientAddress, createHttpContextFactory, createWsContextFactory, type AppDeps, type Context } from './context.ts';
 import { withSubscriptionRequest } from './events/subscribe.ts';
-import { keepConnectionsAlive } from './keep-alive.ts';
+import { keepConnectionsAlive } from './transport/keep-alive.ts';
 import type { Logger } from './logger.ts';
 import { corsResponseMeta, OriginPolicy } from './origins.ts';
 import { appRouter } from './routers/_app.ts';
 import { errorIdOf } from './errors.ts';
 import { API_SECURITY_HEADERS, serveWebApp } from './web.ts';
-import { BatchingWebSocket } from './ws-batching.ts';
-import { serveTrpcOverWebSocket } from './ws-handler.ts';
-import { wsEncoder } from './ws-encoder.ts';
+import { BatchingWebSocket } from './transport/ws-batching.ts';
+import { serveTrpcOverWebSocket } from './transport/ws-handler.ts';
+import { wsEncoder } from './transport/ws-encoder.ts';
 
 export interface ServerOptions {
   host: string;

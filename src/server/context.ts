@@ -12,8 +12,8 @@ import type { PresenceService } from './presence/service.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
-import type { FrameSocket, SubscriptionTarget } from './ws-encoder.ts';
-import type { WsContextOptions } from './ws-handler.ts';
+import type { FrameSocket, SubscriptionTarget } from './transport/ws-encoder.ts';
+import type { WsContextOptions } from './transport/ws-handler.ts';
 
 /** What every request shares, built once at start. */
 export interface AppDeps {

@@ -4,7 +4,7 @@ import { BusOverflow, type BusSubscription, type EventBus } from '../bus/types.t
 import type { Db } from '../db/client.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Backpressure } from './backpressure.ts';
-import { sendTrackedFrame, type FrameSocket, type SubscriptionTarget } from '../ws-encoder.ts';
+import { sendTrackedFrame, type FrameSocket, type SubscriptionTarget } from '../transport/ws-encoder.ts';
 import { watchExpiry, type ExpiryWatch } from './expiry.ts';
 import { readEventsAfter, readLogBounds, resyncReason } from './log.ts';
 import type { ReplayCache } from './replay-cache.ts';

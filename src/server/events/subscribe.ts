@@ -2,8 +2,8 @@ import type { TrackedEnvelope } from '@trpc/server';
 import type { LogEvent, StreamItem } from '../../shared/events.ts';
 import type { Context, Session } from '../context.ts';
 import { authedProcedure } from '../trpc.ts';
-import type { SubscriptionTarget } from '../ws-encoder.ts';
-import type { SubscriptionRequest } from '../ws-handler.ts';
+import type { SubscriptionTarget } from '../transport/ws-encoder.ts';
+import type { SubscriptionRequest } from '../transport/ws-handler.ts';
 import { coalesceUpdates } from './coalesce.ts';
 import { streamEvents, type EventFilter } from './stream.ts';
 

@@ -1,5 +1,5 @@
 import type { WsEncoder } from './ws-handler.ts';
-import { sharedFrameTail, sharedFrameTailBytes } from './bus/shared-events.ts';
+import { sharedFrameTail, sharedFrameTailBytes } from '../bus/shared-events.ts';
 
 /**
  * tRPC's default ws encoder runs `JSON.stringify` on every message, so an event

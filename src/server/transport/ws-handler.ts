@@ -3,7 +3,7 @@ import { callTRPCProcedure, getTRPCErrorFromUnknown, getTRPCErrorShape, isTracke
 import { parseConnectionParamsFromUnknown } from '@trpc/server/http';
 import { parseTRPCMessage } from '@trpc/server/rpc';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { tooManyRequests } from './errors.ts';
+import { tooManyRequests } from '../errors.ts';
 import { ConnectionFlow, defaultFlowOptions, type FlowOptions } from './ws-flow.ts';
 
 /**
