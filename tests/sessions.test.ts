@@ -143,6 +143,19 @@ describe('sessions', () => {
     });
   });
 
+  it('guesses of the current password in one batch are counted one by one: five are checked, the rest refused', async () => {
+    // One client: the guesses go out as one HTTP batch.
+    const alice = http(await t.tokenFor('alice@acme.test'));
+    const guesses = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => alice.auth.changePassword.mutate({ currentPassword: `guess-${i}`, newPassword: 'another-password' })),
+    );
+    const codes = guesses.map((guess) => (guess.status === 'rejected' ? (guess.reason as { data?: { code?: string; retryAfterMs?: number } }).data : undefined));
+    expect(codes.filter((data) => data?.code === 'BAD_REQUEST')).toHaveLength(5);
+    const refused = codes.filter((data) => data?.code === 'TOO_MANY_REQUESTS');
+    expect(refused).toHaveLength(15);
+    expect(refused.every((data) => (data?.retryAfterMs ?? 0) > 0)).toBe(true);
+  });
+
   it('a user deleted in the database is refused on open WebSockets within a second', async () => {
     const orgId = t.users['alice@acme.test'].orgId;
     const dave = await t.deps.db.user.create({ data: { orgId, email: 'dave@acme.test', name: 'Dave Doe', passwordHash: 'unused', role: 'admin' } });

@@ -188,3 +188,46 @@ describe('invitations', () => {
     expect(await t.deps.db.user.count({ where: { email: { in: ['gina@acme.test', 'hank@acme.test'] } } })).toBe(0);
   });
 });
+
+describe('what an attacker can make of invitations', () => {
+  it('guesses of an invitation token are counted per address before any password is hashed, and locked out past the cap', async () => {
+    await using own = await startTestServer({ config: { LOGIN_FAILURES_PER_ADDRESS: 5 } });
+    const anonymous = createHttpClient(own.server.url, () => '');
+    const guesses = await Promise.allSettled(
+      Array.from({ length: 8 }, (_, i) => anonymous.invitations.accept.mutate({ token: `guessed-token-${i}-aaaaaaaaaaaaaaaa`, name: 'Mallory', password: 'long-enough' })),
+    );
+    const codes = guesses.map((guess) => (guess.status === 'rejected' ? (guess.reason as { data?: { code?: string } }).data?.code : 'accepted'));
+    expect(codes.filter((code) => code === 'NOT_FOUND')).toHaveLength(5);
+    expect(codes.filter((code) => code === 'TOO_MANY_REQUESTS')).toHaveLength(3);
+    // Locked: a good link from that address waits too.
+    const alice = createHttpClient(own.server.url, () => '');
+    const adminToken = await own.tokenFor('alice@acme.test');
+    const { token } = await createHttpClient(own.server.url, () => adminToken).users.invite.mutate({ email: 'ivan@acme.test', role: 'agent' });
+    await expect(alice.invitations.accept.mutate({ token, name: 'Ivan', password: 'long-enough' })).rejects.toMatchObject({ data: { code: 'TOO_MANY_REQUESTS' } });
+    expect(await own.deps.db.user.count({ where: { email: 'ivan@acme.test' } })).toBe(0);
+  });
+
+  it('an org has at most 200 pending invitations, and the list of them is bounded by that', async () => {
+    const alice = http(await t.tokenFor('alice@acme.test'));
+    const orgId = t.users['alice@acme.test'].orgId;
+    const pending = (await alice.users.invitations.query()).length;
+    const expiresAt = new Date(Date.now() + 86_400_000);
+    await t.deps.db.invitation.createMany({
+      data: Array.from({ length: 199 - pending }, (_, i) => ({
+        orgId,
+        email: `bulk-${i}@acme.test`,
+        role: 'agent',
+        tokenHash: `bulk-hash-${i}`,
+        invitedById: t.users['alice@acme.test'].id,
+        expiresAt,
+      })),
+    });
+    try {
+      await alice.users.invite.mutate({ email: 'the-200th@acme.test', role: 'agent' });
+      await expect(alice.users.invite.mutate({ email: 'one-too-many@acme.test', role: 'agent' })).rejects.toMatchObject({ data: { code: 'CONFLICT' } });
+      expect(await alice.users.invitations.query()).toHaveLength(200);
+    } finally {
+      await t.deps.db.invitation.deleteMany({ where: { OR: [{ email: { startsWith: 'bulk-' } }, { email: 'the-200th@acme.test' }] } });
+    }
+  });
+});

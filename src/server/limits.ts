@@ -45,6 +45,9 @@ export function queryCost(rawInput: unknown): number {
   return 1 + (typeof limit === 'number' && Number.isFinite(limit) ? Math.floor(Math.min(Math.max(limit, 0), 1000) / 100) : 0);
 }
 
+/** Wrong current passwords of one account in `auth.changePassword` within the sign-in window before it locks. */
+export const PASSWORD_CHANGE_FAILURES = 5;
+
 /** What a user's open HTTP answers may hold unread before their next request is refused. */
 export const MAX_UNREAD_HTTP_BYTES = 4 * 1024 * 1024;
 
@@ -116,6 +119,8 @@ export function createLimits(config: LimitsConfig = defaultLimits, shared?: Redi
   const httpRequestsByUser = new Map<string, Set<() => number>>();
   let slots = 0;
   const logins = new LoginThrottle(config.logins, { redis: shared?.client });
+  // Guessing a signed-in user's current password: stricter per account, counted apart from sign-ins.
+  const passwordChanges = new LoginThrottle({ ...config.logins, failuresPerAccount: PASSWORD_CHANGE_FAILURES }, { redis: shared?.client, prefix: 'tandem:password-changes' });
 
   async function takeUserToken(userId: string) {
     const rate = config.mutationsPerSecondPerUser;
@@ -124,8 +129,10 @@ export function createLimits(config: LimitsConfig = defaultLimits, shared?: Redi
 
   return {
     config,
-    /** Sign-in attempts: `logins.attempt(email, address)` before the password is checked. */
+    /** Sign-in attempts: `logins.attempt(email, address)` before the password is checked (also invitation tokens, by the token's hash). */
     logins,
+    /** `auth.changePassword`: `passwordChanges.attempt(userId, address)` before the current password is checked. */
+    passwordChanges,
     /** Throws TOO_MANY_REQUESTS when the connection or the user sends mutations too fast. */
     async checkMutation(connectionId: string, userId: string): Promise<void> {
       const byConnection = perConnection.take(connectionId);

@@ -58,8 +58,6 @@ interface SessionState {
 const CACHE_MAX = 10_000;
 /** Ids per query of the periodic check. */
 const CHECK_PAGE = 500;
-const PASSWORD_ATTEMPTS = 5;
-const PASSWORD_WINDOW_MS = 15 * 60_000;
 /** Sessions ended here in the last minute: a connection that was being set up while its notice came is ended when it registers. */
 const RECENTLY_ENDED_MS = 60_000;
 
@@ -99,7 +97,6 @@ export class SessionService {
   readonly #live = new Map<string, Set<Session>>();
   readonly #liveByUser = new Map<string, Set<Session>>();
   readonly #recentlyEnded = new Map<string, { message: string; at: number }>();
-  readonly #passwordFailures = new Map<string, { count: number; resetAt: number }>();
   readonly #timer: ReturnType<typeof setInterval>;
   #checking: Promise<void> | undefined;
 
@@ -209,25 +206,6 @@ export class SessionService {
     let count = 0;
     for (const entries of this.#live.values()) count += entries.size;
     return count;
-  }
-
-  /** A wrong current password: TOO_MANY_REQUESTS after a few within a window, per user. */
-  countPasswordFailure(userId: string): void {
-    const now = Date.now();
-    const entry = this.#passwordFailures.get(userId);
-    if (!entry || entry.resetAt <= now) this.#passwordFailures.set(userId, { count: 1, resetAt: now + PASSWORD_WINDOW_MS });
-    else entry.count += 1;
-  }
-
-  checkPasswordAttempts(userId: string): void {
-    const entry = this.#passwordFailures.get(userId);
-    if (entry && entry.resetAt > Date.now() && entry.count >= PASSWORD_ATTEMPTS) {
-      throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: 'Too many wrong passwords; try again later' });
-    }
-  }
-
-  clearPasswordFailures(userId: string): void {
-    this.#passwordFailures.delete(userId);
   }
 
   /** Reads the rows of every open connection's session of this node and applies what changed. */

@@ -68,15 +68,15 @@ export const authRouter = router({
   /** Changes the caller's password and signs out their other sessions; this one stays. */
   changePassword: authedProcedure.input(changePasswordInput).mutation(async ({ ctx, input }) => {
     const userId = ctx.user.id;
-    ctx.sessions.checkPasswordAttempts(userId);
+    // Counted before the hash is checked, atomically: a batch of guesses cannot all run scrypt.
+    const attempt = await ctx.limits.passwordChanges.attempt(userId, ctx.connection.address);
     const row = await ctx.db.user.findUnique({ where: { id: userId }, select: { passwordHash: true } });
     if (!row) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'This account was deactivated or removed' });
     if (!(await verifyPassword(input.currentPassword, row.passwordHash))) {
-      ctx.sessions.countPasswordFailure(userId);
       ctx.metrics.authFailures.inc({ door: 'password' });
       throw new TRPCError({ code: 'BAD_REQUEST', message: 'The current password is wrong' });
     }
-    ctx.sessions.clearPasswordFailures(userId);
+    await attempt.succeeded();
     const passwordHash = await hashPassword(input.newPassword);
     const revoked = await ctx.db.$transaction(async (tx) => {
       await tx.user.update({ where: { id: userId }, data: { passwordHash } });

@@ -11,12 +11,16 @@ export const invitationsRouter = router({
    */
   accept: publicProcedure.input(acceptInvitationInput).mutation(async ({ ctx, input }) => {
     const tokenHash = hashInvitationToken(input.token);
+    // Public: a wrong token counts as a failed sign-in of its address (and of that token), and
+    // the password is hashed only for a link that is still good, so guesses cost no scrypt.
+    const attempt = await ctx.limits.logins.attempt(`invitation:${tokenHash}`, ctx.connection.address);
+    const pending = await ctx.db.invitation.findUnique({ where: { tokenHash }, select: { acceptedAt: true, revokedAt: true, expiresAt: true } });
+    refuseUnusable(pending);
+    await attempt.succeeded();
     const passwordHash = await hashPassword(input.password);
     const { user, session } = await ctx.db.$transaction(async (tx) => {
       const invitation = await tx.invitation.findUnique({ where: { tokenHash }, include: { org: { select: { name: true } } } });
-      if (!invitation || invitation.revokedAt) throw new TRPCError({ code: 'NOT_FOUND', message: 'This invitation link is not valid' });
-      if (invitation.acceptedAt) throw new TRPCError({ code: 'CONFLICT', message: 'This invitation was already used; sign in instead' });
-      if (invitation.expiresAt.getTime() <= Date.now()) throw new TRPCError({ code: 'BAD_REQUEST', message: 'This invitation has expired; ask for a new one' });
+      refuseUnusable(invitation);
       // Used up only if still unused: of two accepts at once, one creates the user.
       const { count } = await tx.invitation.updateMany({ where: { id: invitation.id, acceptedAt: null }, data: { acceptedAt: new Date() } });
       if (count === 0) throw new TRPCError({ code: 'CONFLICT', message: 'This invitation was already used; sign in instead' });
@@ -33,3 +37,10 @@ export const invitationsRouter = router({
     return { token, expiresAt: new Date(expiresAt).toISOString(), user };
   }),
 });
+
+/** Unknown or revoked: NOT_FOUND; used: CONFLICT; expired: BAD_REQUEST. */
+function refuseUnusable<T extends { acceptedAt: Date | null; revokedAt: Date | null; expiresAt: Date }>(invitation: T | null): asserts invitation is T {
+  if (!invitation || invitation.revokedAt) throw new TRPCError({ code: 'NOT_FOUND', message: 'This invitation link is not valid' });
+  if (invitation.acceptedAt) throw new TRPCError({ code: 'CONFLICT', message: 'This invitation was already used; sign in instead' });
+  if (invitation.expiresAt.getTime() <= Date.now()) throw new TRPCError({ code: 'BAD_REQUEST', message: 'This invitation has expired; ask for a new one' });
+}

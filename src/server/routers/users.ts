@@ -7,6 +7,8 @@ import { authedProcedure, router } from '../trpc.ts';
 
 /** How long an invitation link can be used. */
 export const INVITATION_TTL_MS = 7 * 24 * 3_600_000;
+/** Pending invitations one org may have: what `users.invitations` answers stays bounded. */
+export const MAX_PENDING_INVITATIONS = 200;
 
 /** Invitations are kept as the sha256 of their token: a leaked table signs nobody in. */
 export function hashInvitationToken(token: string): string {
@@ -53,6 +55,10 @@ export const usersRouter = router({
         where: { orgId: ctx.user.orgId, email: input.email, acceptedAt: null, revokedAt: null },
         data: { revokedAt: new Date() },
       });
+      const pending = await tx.invitation.count({ where: { orgId: ctx.user.orgId, ...stillPending() } });
+      if (pending >= MAX_PENDING_INVITATIONS) {
+        throw new TRPCError({ code: 'CONFLICT', message: `The org has ${MAX_PENDING_INVITATIONS} pending invitations; revoke some first` });
+      }
       await tx.invitation.create({
         data: { orgId: ctx.user.orgId, email: input.email, role: input.role, tokenHash: hashInvitationToken(token), invitedById: ctx.user.id, expiresAt },
       });
@@ -62,8 +68,9 @@ export const usersRouter = router({
   /** Invitations of the org not yet accepted, revoked or expired, newest first. */
   invitations: adminProcedure.query(async ({ ctx }): Promise<PendingInvitation[]> => {
     const rows = await ctx.db.invitation.findMany({
-      where: { orgId: ctx.user.orgId, acceptedAt: null, revokedAt: null, expiresAt: { gt: new Date() } },
+      where: { orgId: ctx.user.orgId, ...stillPending() },
       orderBy: { createdAt: 'desc' },
+      take: MAX_PENDING_INVITATIONS,
     });
     return rows.map((row) => ({
       id: row.id,
@@ -136,4 +143,9 @@ async function changeTeamMember(
   ctx.sessions.userChanged(userId);
   const { deactivatedAt, ...user } = row;
   return { ...user, role: user.role as Role, active: deactivatedAt === null };
+}
+
+/** Not accepted, revoked or expired. */
+function stillPending() {
+  return { acceptedAt: null, revokedAt: null, expiresAt: { gt: new Date() } };
 }
