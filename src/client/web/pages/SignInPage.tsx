@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { createHttpClient } from '../../trpc.ts';
 import { messageOf } from '../modules/api.ts';
 import type { Session } from '../session/session.ts';
+import { SignInCard } from '../components/SignInCard.tsx';
 
 /** Shown on the sign-in page: the accounts the demo database is seeded with. */
 const DEMO_LOGINS = [
@@ -32,55 +33,49 @@ export function SignInPage({ url, onSignedIn, notice }: { url: string; onSignedI
   };
 
   return (
-    <main className="signin">
-      <div className="signin-card">
-        <h1 className="brand-large">
-          <span className="logo" aria-hidden="true" /> Tandem
-        </h1>
-        <p className="muted">The live, collaborative CRM. Sign in to continue.</p>
-        {notice ? (
-          <p className="notice" role="status">
-            {notice}
+    <SignInCard tagline="The live, collaborative CRM. Sign in to continue.">
+      {notice ? (
+        <p className="notice" role="status">
+          {notice}
+        </p>
+      ) : null}
+      <form onSubmit={submit} noValidate>
+        <label htmlFor="email">Email</label>
+        <input id="email" className="input" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
+        <label htmlFor="password">Password</label>
+        <input id="password" className="input" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
+        {error ? (
+          <p className="error" role="alert">
+            {error}
           </p>
         ) : null}
-        <form onSubmit={submit} noValidate>
-          <label htmlFor="email">Email</label>
-          <input id="email" className="input" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
-          <label htmlFor="password">Password</label>
-          <input id="password" className="input" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
-          {error ? (
-            <p className="error" role="alert">
-              {error}
-            </p>
-          ) : null}
-          <button type="submit" className="button primary wide" disabled={pending}>
-            {pending ? 'Signing in…' : 'Sign in'}
-          </button>
-        </form>
-        <section className="demo-logins" aria-labelledby="demo-heading">
-          <h2 id="demo-heading">Demo logins</h2>
-          <p className="muted">
-            Password <code>{DEMO_PASSWORD}</code>. Choose one to fill in the form.
-          </p>
-          <ul>
-            {DEMO_LOGINS.map((login) => (
-              <li key={login.email}>
-                <button
-                  type="button"
-                  className="link-button"
-                  onClick={() => {
-                    setEmail(login.email);
-                    setPassword(DEMO_PASSWORD);
-                  }}
-                >
-                  <code>{login.email}</code>
-                </button>
-                <span className="muted"> {login.who}</span>
-              </li>
-            ))}
-          </ul>
-        </section>
-      </div>
-    </main>
+        <button type="submit" className="button primary wide" disabled={pending}>
+          {pending ? 'Signing in…' : 'Sign in'}
+        </button>
+      </form>
+      <section className="demo-logins" aria-labelledby="demo-heading">
+        <h2 id="demo-heading">Demo logins</h2>
+        <p className="muted">
+          Password <code>{DEMO_PASSWORD}</code>. Choose one to fill in the form.
+        </p>
+        <ul>
+          {DEMO_LOGINS.map((login) => (
+            <li key={login.email}>
+              <button
+                type="button"
+                className="link-button"
+                onClick={() => {
+                  setEmail(login.email);
+                  setPassword(DEMO_PASSWORD);
+                }}
+              >
+                <code>{login.email}</code>
+              </button>
+              <span className="muted"> {login.who}</span>
+            </li>
+          ))}
+        </ul>
+      </section>
+    </SignInCard>
   );
 }

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { createHttpClient } from '../../trpc.ts';
 import { messageOf } from '../modules/api.ts';
 import type { Session } from '../session/session.ts';
+import { SignInCard } from '../components/SignInCard.tsx';
 
 /** `/invite/<token>`: join the org that invited you, choosing a name and a password; signs in. */
 export function AcceptInvitePage({ url, token, onSignedIn }: { url: string; token: string; onSignedIn: (session: Session) => void }) {
@@ -21,27 +22,21 @@ export function AcceptInvitePage({ url, token, onSignedIn }: { url: string; toke
     }
   };
   return (
-    <main className="signin">
-      <div className="signin-card">
-        <h1 className="brand-large">
-          <span className="logo" aria-hidden="true" /> Tandem
-        </h1>
-        <p className="muted">You were invited to join your team on Tandem.</p>
-        <form onSubmit={submit} noValidate>
-          <label htmlFor="name">Your name</label>
-          <input id="name" className="input" autoComplete="name" required value={name} onChange={(e) => setName(e.target.value)} />
-          <label htmlFor="password">Choose a password (at least 8 characters)</label>
-          <input id="password" className="input" type="password" autoComplete="new-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
-          {error ? (
-            <p className="error" role="alert">
-              {error}
-            </p>
-          ) : null}
-          <button type="submit" className="button primary wide" disabled={pending}>
-            {pending ? 'Joining…' : 'Join'}
-          </button>
-        </form>
-      </div>
-    </main>
+    <SignInCard tagline="You were invited to join your team on Tandem.">
+      <form onSubmit={submit} noValidate>
+        <label htmlFor="name">Your name</label>
+        <input id="name" className="input" autoComplete="name" required value={name} onChange={(e) => setName(e.target.value)} />
+        <label htmlFor="password">Choose a password (at least 8 characters)</label>
+        <input id="password" className="input" type="password" autoComplete="new-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
+        {error ? (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        ) : null}
+        <button type="submit" className="button primary wide" disabled={pending}>
+          {pending ? 'Joining…' : 'Join'}
+        </button>
+      </form>
+    </SignInCard>
   );
 }
