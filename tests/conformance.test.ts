@@ -3,6 +3,8 @@ import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { z } from 'zod';
+import { markShared } from '../src/server/bus/shared-events.ts';
+import { offeringDelivery, type DeliveryPort } from '../src/server/events/delivery.ts';
 import { wsEncoder } from '../src/server/transport/ws-encoder.ts';
 import { serveTrpcOverWebSocket } from '../src/server/transport/ws-handler.ts';
 import { createWsContextFactory } from '../src/server/context.ts';
@@ -149,6 +151,53 @@ describe("our WebSocket handler against tRPC's applyWSSHandler", () => {
     // tRPC's adapter closes a refused connection with the default code; ours says why (4001: not authenticated).
     expect(theirs.refusedCode).toBeGreaterThan(0);
     expect(ours.refusedCode).toBe(4001);
+  });
+});
+
+/**
+ * With a data transformer, only the handler's loop applies it: a stream that offers to
+ * write its own frames must not be given `send`, or its frames would skip the transformer.
+ */
+describe('a router with a data transformer', () => {
+  const wrapping = {
+    serialize: (value: unknown) => ({ wrapped: value }),
+    deserialize: (value: unknown) => (value as { wrapped?: unknown } | undefined)?.wrapped,
+  };
+  const tt = initTRPC.context<{ user: string }>().create({ isDev: false, transformer: wrapping });
+  const transforming = tt.router({
+    events: tt.procedure.subscription(() => {
+      const state: { port?: DeliveryPort } = {};
+      async function* items() {
+        for (let seq = 1; seq <= 3; seq++) {
+          // Published events are shared (bus/shared-events.ts): what the encoder's fast path looks for.
+          const event = { seq, type: 'LEAD_CREATED' };
+          markShared(event as never);
+          if (state.port?.send) state.port.send(String(seq), event);
+          else yield tracked(String(seq), event);
+        }
+      }
+      return offeringDelivery(items(), (port) => (state.port = port));
+    }),
+  });
+
+  it('gives the frames of tRPC’s adapter, transformed, from a stream that offers to write its own', async () => {
+    const framesOf = async (implementation: Implementation) => {
+      const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+      await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+      if (implementation === 'trpc') applyWSSHandler({ wss, router: transforming, createContext });
+      else serveTrpcOverWebSocket({ wss, router: transforming, createContext, encoder: wsEncoder, directDelivery: true });
+      cleanups.push(async () => {
+        for (const client of wss.clients) client.terminate();
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+      });
+      const client = await connect(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`, 'good');
+      client.send({ id: 1, method: 'subscription', params: { path: 'events' } });
+      await vi.waitFor(() => expect(client.frames.some((frame) => frame.includes('stopped'))).toBe(true), { timeout: 5_000 });
+      return client.frames;
+    };
+    const theirs = await framesOf('trpc');
+    expect(theirs.filter((frame) => frame.includes('"wrapped"'))).toHaveLength(3);
+    expect(await framesOf('tandem')).toEqual(theirs);
   });
 });
 

@@ -61,9 +61,9 @@ function pausedCount(t: TestServer, action: string) {
   return t.deps.metrics.slowConsumersDropped.get().then((metric) => metric.values.find((value) => value.labels.action === action)?.value ?? 0);
 }
 
-describe('slow consumers', () => {
+describe.each([true, false])('slow consumers (direct delivery %s)', (WS_DIRECT_DELIVERY) => {
   it("a reader that stops reading does not grow the server's memory, does not delay others, and catches up from the log", async () => {
-    await using t = await startTestServer({ config: { SLOW_CONSUMER_BUFFER_BYTES: BOUND, SLOW_CONSUMER_DRAIN_MS: 120_000 } });
+    await using t = await startTestServer({ config: { SLOW_CONSUMER_BUFFER_BYTES: BOUND, SLOW_CONSUMER_DRAIN_MS: 120_000, WS_DIRECT_DELIVERY } });
     const slow = await pausedSubscriber(t);
     const fast = await t.client('alice@acme.test');
     const fastEvents: LogEvent[] = [];
@@ -90,7 +90,7 @@ describe('slow consumers', () => {
   }, 120_000);
 
   it('a connection that does not drain in time is closed with a reason', async () => {
-    await using t = await startTestServer({ config: { SLOW_CONSUMER_BUFFER_BYTES: BOUND, SLOW_CONSUMER_DRAIN_MS: 300 } });
+    await using t = await startTestServer({ config: { SLOW_CONSUMER_BUFFER_BYTES: BOUND, SLOW_CONSUMER_DRAIN_MS: 300, WS_DIRECT_DELIVERY } });
     const slow = await pausedSubscriber(t);
     await bigWrites(t, async () => (await pausedCount(t, 'closed')) > 0);
     await vi.waitFor(async () => expect(await pausedCount(t, 'closed')).toBe(1), { timeout: 10_000 });

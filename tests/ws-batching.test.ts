@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { markShared } from '../src/server/bus/shared-events.ts';
-import { encodeTrackedFrame, sendTrackedFrame } from '../src/server/transport/ws-encoder.ts';
+import { encodeTrackedFrame, wsEncoder } from '../src/server/transport/ws-encoder.ts';
 import { BatchingWebSocket } from '../src/server/transport/ws-batching.ts';
 
 /** A server of BatchingWebSockets on a random loopback port, and plain `ws` clients of it. */
@@ -69,7 +69,7 @@ describe('BatchingWebSocket', () => {
     // Through the subscription's writer: the bytes encodeTrackedFrame makes, for a shared event.
     const event = { seq: 9, type: 'LEAD_CREATED', data: { name: 'Zoë' } };
     markShared(event as never);
-    sendTrackedFrame(socket, { id: 12, jsonrpc: undefined }, '9', event);
+    wsEncoder.writeTracked!(socket, { id: 12, jsonrpc: undefined }, '9', event);
     expected.push(encodeTrackedFrame({ id: 12, jsonrpc: undefined }, '9', event));
     socket.send('after');
     expected.push('after');

@@ -4,15 +4,16 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { wsEncoder } from '../src/server/transport/ws-encoder.ts';
-import { serveTrpcOverWebSocket, type SubscriptionRequest, type WsErrorOptions, type WsHandlerOptions } from '../src/server/transport/ws-handler.ts';
+import { offeringDelivery, type DeliveryPort } from '../src/server/events/delivery.ts';
+import { serveTrpcOverWebSocket, type WsErrorOptions, type WsHandlerOptions } from '../src/server/transport/ws-handler.ts';
 
 /** A router of its own, so each answer of the protocol can be provoked. */
 interface TestContext {
   user: string;
-  request?: SubscriptionRequest;
 }
 const t = initTRPC.context<TestContext>().create();
 let streamsOpen = 0;
+const flood = { wss: undefined as WebSocketServer | undefined, bound: 64 * 1024, askedWhileFull: 0, steps: 0 };
 /** Calls of `gated` and `gatedStream` that have begun, and how to let them all finish. */
 let gatedCalls = 0;
 let gatedStreamsOpen = 0;
@@ -46,15 +47,31 @@ const router = t.router({
     }
   }),
   /** The request its context names (see `subscriptionContext`), as a query and as a subscription. */
-  requestOf: t.procedure.query(({ ctx }) => ctx.request ?? null),
-  ownRequest: t.procedure.subscription(async function* ({ ctx }) {
-    yield ctx.request ?? null;
+  /** Offers a delivery port; writes its second item itself when given `send`, and says which way its third went. */
+  selfWriting: t.procedure.subscription(() => {
+    const state: { port?: DeliveryPort } = {};
+    async function* items() {
+      yield tracked('1', { i: 1 });
+      if (state.port?.send) state.port.send('2', { i: 2 });
+      else yield tracked('2', { i: 2 });
+      yield tracked('3', { given: state.port ? (state.port.send ? 'send' : 'flow') : 'nothing' });
+    }
+    return offeringDelivery(items(), (port) => (state.port = port));
   }),
   echo: t.procedure.input(z.object({ text: z.string() })).mutation(({ input }) => input.text),
   /** Tracked items 1..count, then an error when asked to fail, else the end. */
   count: t.procedure.input(z.object({ count: z.number(), fail: z.boolean().optional(), lastEventId: z.string().nullish() })).subscription(async function* ({ input }) {
     for (let i = Number(input.lastEventId ?? 0) + 1; i <= input.count; i++) yield tracked(String(i), { i });
     if (input.fail) throw new TRPCError({ code: 'CONFLICT', message: 'The stream broke' });
+  }),
+  /** 16 KB items (4,000 at most: 64 MB); counts the steps it was asked for while its connection's outbound buffer was over `flood.bound`. */
+  flood: t.procedure.subscription(async function* () {
+    for (let i = 0; i < 4_000; i++) {
+      const socket = [...(flood.wss?.clients ?? [])][0];
+      if (socket && socket.bufferedAmount > flood.bound) flood.askedWhileFull += 1;
+      flood.steps += 1;
+      yield 'x'.repeat(16_384);
+    }
   }),
   /** An item JSON cannot encode. */
   bigint: t.procedure.subscription(async function* () {
@@ -89,7 +106,7 @@ afterEach(async () => {
   gatedCalls = 0;
 });
 
-type StartOptions = Pick<WsHandlerOptions<typeof router, TestContext>, 'subscriptionContext' | 'flow' | 'maxBatchSize' | 'authTimeoutMs'>;
+type StartOptions = Pick<WsHandlerOptions<typeof router, TestContext>, 'directDelivery' | 'flow' | 'maxBatchSize' | 'authTimeoutMs'>;
 async function start(extra: StartOptions = {}) {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
@@ -190,15 +207,48 @@ describe("tRPC's WebSocket protocol (ws-handler.ts)", () => {
     expect(errors.map((error) => error.error.code)).toEqual(expect.arrayContaining(['PARSE_ERROR', 'BAD_REQUEST']));
   });
 
-  it("calls a subscription's procedure with the context `subscriptionContext` makes from its request; other calls get the connection's", async () => {
-    const { url } = await start({ subscriptionContext: (ctx, request) => ({ ...ctx, request }) });
-    const { frames, send } = await rawClient(url);
-    send({ id: 7, jsonrpc: '2.0', method: 'subscription', params: { path: 'ownRequest' } });
-    send({ id: 'x', method: 'subscription', params: { path: 'ownRequest' } });
-    send({ id: 8, method: 'query', params: { path: 'requestOf' } });
-    await vi.waitFor(() => expect(frames).toContainEqual({ id: 7, jsonrpc: '2.0', result: { type: 'data', data: { id: 7, jsonrpc: '2.0' } } }), { timeout: 5_000 });
-    await vi.waitFor(() => expect(frames).toContainEqual({ id: 'x', result: { type: 'data', data: { id: 'x' } } }), { timeout: 5_000 });
-    await vi.waitFor(() => expect(frames).toContainEqual({ id: 8, result: { type: 'data', data: null } }), { timeout: 5_000 });
+  for (const directDelivery of [true, false]) {
+    it(`offers a subscription that asks for it its connection's port${directDelivery ? ', through which it writes the frames the loop would' : ' without `send` when direct delivery is off'}`, async () => {
+      const { url } = await start({ directDelivery });
+      const { frames, send } = await rawClient(url);
+      send({ id: 7, jsonrpc: '2.0', method: 'subscription', params: { path: 'selfWriting' } });
+      const data = (id: string, value: unknown) => ({ id: 7, jsonrpc: '2.0', result: { type: 'data', data: { id, data: value }, id } });
+      await vi.waitFor(() => expect(frames).toContainEqual({ id: 7, jsonrpc: '2.0', result: { type: 'stopped' } }), { timeout: 5_000 });
+      const ofSeven = frames.filter((frame) => (frame as { id?: unknown }).id === 7);
+      expect(ofSeven).toEqual([
+        { id: 7, jsonrpc: '2.0', result: { type: 'started' } },
+        data('1', { i: 1 }),
+        data('2', { i: 2 }),
+        data('3', { given: directDelivery ? 'send' : 'flow' }),
+        { id: 7, jsonrpc: '2.0', result: { type: 'stopped' } },
+      ]);
+    });
+  }
+
+  it('asks a stream that does not pace itself for nothing more while its connection is backed up, and goes on once it drains', async () => {
+    const { url, wss } = await start({ flow: { maxBufferedBytes: flood.bound, drainTimeoutMs: 30_000, maxInflight: 8, maxWaiting: 100 } });
+    flood.wss = wss;
+    cleanups.push(async () => void (flood.wss = undefined));
+    const { socket, frames, send } = await rawClient(url);
+    const tcp = (socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    tcp.pause();
+    send({ id: 1, method: 'subscription', params: { path: 'flood' } });
+    const server = await vi.waitFor(
+      () => {
+        const client = [...wss.clients][0];
+        expect(client?.bufferedAmount).toBeGreaterThan(flood.bound);
+        return client!;
+      },
+      { timeout: 20_000 },
+    );
+    const stepsWhenFull = flood.steps;
+    expect(server.bufferedAmount).toBeLessThan(flood.bound + 2 * 16_500);
+    tcp.resume();
+    // It drains, and the stream is asked for more again.
+    await vi.waitFor(() => expect(flood.steps).toBeGreaterThan(stepsWhenFull + 50), { timeout: 20_000 });
+    await vi.waitFor(() => expect(frames.length).toBeGreaterThan(50), { timeout: 20_000 });
+    send({ id: 1, method: 'subscription.stop' });
+    expect(flood.askedWhileFull).toBe(0);
   });
 
   it('ends a stream that ignores its signal when stopped or when its connection closes', async () => {

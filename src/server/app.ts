@@ -8,7 +8,6 @@ import { WebSocketServer } from 'ws';
 import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
 import { createWebhookHandler } from './comms/webhooks.ts';
 import { clientAddress, createHttpContextFactory, createWsContextFactory, type AppDeps, type Context } from './context.ts';
-import { withSubscriptionRequest } from './events/subscribe.ts';
 import { keepConnectionsAlive } from './transport/keep-alive.ts';
 import type { Logger } from './logger.ts';
 import { corsResponseMeta, OriginPolicy } from './origins.ts';
@@ -173,7 +172,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     createContext: createWsContextFactory(deps),
     encoder: wsEncoder,
     onError,
-    subscriptionContext: withSubscriptionRequest,
+    directDelivery: deps.directDelivery,
     maxBatchSize: wsBatchSize,
     authTimeoutMs: limits.authTimeoutMs,
     clientAddress: addressOf,

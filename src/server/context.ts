@@ -6,13 +6,12 @@ import type { TokenService } from './auth/tokens.ts';
 import type { EventBus } from './bus/types.ts';
 import type { ReplayCache } from './events/replay-cache.ts';
 import type { Db } from './db/client.ts';
-import { socketBackpressure, type Backpressure, type BackpressureOptions } from './events/backpressure.ts';
 import type { InflightTracker } from './inflight.ts';
 import type { PresenceService } from './presence/service.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
-import type { FrameSocket, SubscriptionTarget } from './transport/ws-encoder.ts';
+import type { BackpressureOptions } from './transport/ws-flow.ts';
 import type { WsContextOptions } from './transport/ws-handler.ts';
 
 /** What every request shares, built once at start. */
@@ -47,10 +46,6 @@ export interface AppDeps {
 export interface ConnectionInfo {
   id: string;
   subscriptions: number;
-  /** WebSocket connections: how subscriptions yield to a full outbound buffer. */
-  backpressure?: Backpressure;
-  /** WebSocket connections: where live events can be written without tRPC's per-item loop (same frames). */
-  socket?: FrameSocket;
   /** The client's address (see `clientAddress`): what sign-in throttling counts per address. Absent for in-process callers. */
   address?: string;
 }
@@ -68,8 +63,6 @@ export interface Context extends AppDeps {
   logger: Logger;
   session: Session | null;
   connection: ConnectionInfo;
-  /** A WebSocket subscription's own request, where its events can go straight to the socket (events/subscribe.ts). */
-  subscriptionRequest?: SubscriptionTarget;
 }
 
 /** The one user lookup behind both doors (HTTP header, WebSocket connectionParams) and the tests. */
@@ -172,8 +165,6 @@ export function createWsContextFactory(deps: AppDeps) {
       release();
       throw new TRPCError({ code: 'CLIENT_CLOSED_REQUEST', message: 'The connection closed while it was set up' });
     }
-    ctx.connection.backpressure = socketBackpressure(socket, deps.backpressure, () => ctx.logger.warn('closing a slow consumer'));
-    if (deps.directDelivery) ctx.connection.socket = socket;
     ctx.logger.info('connected');
     deps.presence.connect(ctx.connection.id, user);
     // A revoked session, or its user deactivated or removed, ends here at once: calls and subscriptions

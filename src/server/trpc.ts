@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Context } from './context.ts';
 import { errorIdOf, RateLimited, tooManyRequests, VersionConflict } from './errors.ts';
 import { queryCost } from './limits.ts';
+import { acceptDelivery, offerDelivery, type DeliveryPort } from './events/delivery.ts';
 
 const isDev = process.env.NODE_ENV === 'development';
 
@@ -108,6 +109,11 @@ class SlotReleasingIterator<T> implements AsyncIterableIterator<T> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  /** The transport's port goes to the stream inside (events/delivery.ts). */
+  [acceptDelivery](port: DeliveryPort): void {
+    offerDelivery(this.inner, port);
   }
 
   async next(): Promise<IteratorResult<T>> {

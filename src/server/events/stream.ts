@@ -3,8 +3,7 @@ import type { LogEvent, LogModule, ResyncSignal, StreamItem } from '../../shared
 import { BusOverflow, type BusSubscription, type EventBus } from '../bus/types.ts';
 import type { Db } from '../db/client.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Backpressure } from './backpressure.ts';
-import { sendTrackedFrame, type FrameSocket, type SubscriptionTarget } from '../transport/ws-encoder.ts';
+import type { DeliveryFlow, DeliveryPort } from './delivery.ts';
 import { watchExpiry, type ExpiryWatch } from './expiry.ts';
 import { readEventsAfter, readLogBounds, resyncReason } from './log.ts';
 import type { ReplayCache } from './replay-cache.ts';
@@ -30,20 +29,23 @@ export interface StreamEventsOptions {
   metrics?: Metrics;
   /** What resumes of the same org share instead of each reading the log; absent: each reads it. */
   replays?: ReplayCache | undefined;
-  /** The connection's outbound buffer: see backpressure.ts. */
-  backpressure?: Backpressure;
   /**
-   * Over a WebSocket: once caught up, live events are written straight to the socket
-   * as this subscription's frames (the bytes tRPC would send), instead of going one
-   * by one through the generator and tRPC's loop (`BusSubscription.deliver`).
+   * What the transport told the stream of its connection (delivery.ts), read when the
+   * stream starts: with `flow`, it parks while the connection is backed up and catches
+   * up from the log once drained; with `send`, once caught up, live events are written
+   * as this subscription's frames instead of going one by one through the generator and
+   * the transport's loop (`BusSubscription.deliver`).
    */
-  direct?: { target: SubscriptionTarget; socket: FrameSocket };
+  port?: DeliveryPort | undefined;
+  /** Events behind beyond which a parked subscriber, once drained, gets a RESYNC rather than a replay. @default 10000 */
+  maxCatchUpEvents?: number | undefined;
 }
 
 /** Thrown inside the stream to park it while the connection's outbound buffer drains. */
 const PAUSE_FOR_DRAIN = Symbol('pause for drain');
 
 const REPLAY_PAGE = 500;
+const DEFAULT_MAX_CATCH_UP_EVENTS = 10_000;
 
 export function matchesFilter(filter: EventFilter, event: LogEvent): boolean {
   if (filter.modules && !filter.modules.includes(event.module)) return false;
@@ -63,11 +65,22 @@ export function matchesFilter(filter: EventFilter, event: LogEvent): boolean {
  * directly) and no timer of its own (see expiry.ts).
  */
 export async function* streamEvents(options: StreamEventsOptions): AsyncGenerator<TrackedEnvelope<StreamItem<LogEvent>>> {
-  const { db, bus, orgId, filter, metrics, backpressure, signal, direct } = options;
+  const { db, bus, orgId, filter, metrics, signal } = options;
+  const port = options.port;
+  const flow = port?.flow;
+  /** The stream writes its own frames. */
+  const sends = port?.send !== undefined;
   /** The bus subscription of the current pass: what an expiring session ends, waking the stream wherever it waits. */
   let live: BusSubscription | undefined;
   const { session } = options;
-  const expiry = session ? watchExpiry(session, () => live?.end()) : undefined;
+  /** While parked: ends the wait for the connection to drain (the session expired, or the subscription was stopped). */
+  let wake: (() => void) | undefined;
+  const expiry = session
+    ? watchExpiry(session, () => {
+        live?.end();
+        wake?.();
+      })
+    : undefined;
   const busFilter = filter.modules || filter.recordId !== undefined || filter.predicate ? (event: LogEvent) => matchesFilter(filter, event) : undefined;
   const { predicate: _predicate, ...indexed } = filter;
   let lastSeq = options.lastEventId == null ? -1 : Number(options.lastEventId);
@@ -103,12 +116,12 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
                 ? await options.replays.read(orgId, lastSeq, headSeq, REPLAY_PAGE)
                 : await readEventsAfter(db, { orgId, afterSeq: lastSeq, ...indexed, limit: REPLAY_PAGE });
             for (const event of page) {
-              checkBeforeYield(expiry, backpressure, session);
+              checkBeforeYield(expiry, flow, session);
               lastSeq = event.seq;
               if (!matchesFilter(filter, event)) continue;
-              // Over a WebSocket the replay is written straight to it too: what came before
-              // (a RESYNC, tRPC's "started") was sent before this generator was asked again.
-              if (direct) sendTrackedFrame(direct.socket, direct.target, String(event.seq), event);
+              // Where the stream writes its own frames the replay goes that way too: what came
+              // before (a RESYNC, the transport's "started") went out before this step was asked for.
+              if (sends) port!.send!(String(event.seq), event);
               else yield tracked(String(event.seq), event);
             }
             if (page.length < REPLAY_PAGE) break;
@@ -116,15 +129,15 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
         }
         for (;;) {
           // Caught up (nothing queued, and what was yielded is already on the socket): go direct.
-          if (direct && live.queued === 0) {
+          if (sends && live.queued === 0) {
             // Each event costs one concatenation and one write per subscriber: no generator
             // step, no tRPC loop turn, no promise. Order and exactly-once hold as in the
             // generator: the queue is empty here, and what was already delivered is skipped.
             const outcome = await live.deliver((event) => {
               if (event.seq <= lastSeq) return 'skip';
               if (expiry?.expired()) return 'stop';
-              if (backpressure?.isBackedUp()) return 'pause';
-              sendTrackedFrame(direct.socket, direct.target, String(event.seq), event);
+              if (flow?.isBackedUp()) return 'pause';
+              port!.send!(String(event.seq), event);
               lastSeq = event.seq;
               countDelivery(metrics, event, 'direct');
               return 'sent';
@@ -138,7 +151,7 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
           if (event.seq <= lastSeq) continue;
           // From here on the stream has a position, so a pause can catch up from the log.
           if (lastSeq < 0) lastSeq = event.seq - 1;
-          checkBeforeYield(expiry, backpressure, session);
+          checkBeforeYield(expiry, flow, session);
           lastSeq = event.seq;
           countDelivery(metrics, event, 'iterator');
           yield tracked(String(event.seq), event);
@@ -152,18 +165,21 @@ export async function* streamEvents(options: StreamEventsOptions): AsyncGenerato
       } finally {
         await live.return();
       }
-      if (paused && backpressure) {
+      if (paused && flow) {
         metrics?.slowConsumersDropped.inc({ action: 'paused' });
-        if (!(await backpressure.waitForDrain(() => signal?.aborted === true || expiry?.expired() === true))) {
-          if (expiry?.expired()) throw sessionExpired(session);
-          if (!signal?.aborted) {
-            metrics?.slowConsumersDropped.inc({ action: 'closed' });
-            backpressure.giveUp();
-          }
-          return;
-        }
+        // The transport closes a connection that does not drain in time; a stop or an expiry ends the wait sooner.
+        const drained = await new Promise<boolean>((resolve) => {
+          wake = () => resolve(false);
+          signal?.addEventListener('abort', wake, { once: true });
+          if (signal?.aborted || expiry?.expired()) resolve(false);
+          flow.whenDrained().then(resolve);
+        });
+        if (wake) signal?.removeEventListener('abort', wake);
+        wake = undefined;
+        if (expiry?.expired()) throw sessionExpired(session);
+        if (!drained || signal?.aborted) return;
         const behind = lastSeq < 0 ? 0 : await db.event.count({ where: { orgId, seq: { gt: lastSeq }, ...eventWhere(filter) } });
-        if (behind > backpressure.maxCatchUpEvents) {
+        if (behind > (options.maxCatchUpEvents ?? DEFAULT_MAX_CATCH_UP_EVENTS)) {
           metrics?.slowConsumersDropped.inc({ action: 'resynced' });
           resync = 'slow_consumer';
         }
@@ -180,9 +196,9 @@ function sessionExpired(session: StreamEventsOptions['session']) {
 }
 
 /** Before each hand-off: the session is valid and the connection can take more. */
-function checkBeforeYield(expiry: ExpiryWatch | undefined, backpressure: Backpressure | undefined, session: StreamEventsOptions['session']) {
+function checkBeforeYield(expiry: ExpiryWatch | undefined, flow: DeliveryFlow | undefined, session: StreamEventsOptions['session']) {
   if (expiry?.expired()) throw sessionExpired(session);
-  if (backpressure?.isBackedUp()) throw PAUSE_FOR_DRAIN;
+  if (flow?.isBackedUp()) throw PAUSE_FOR_DRAIN;
 }
 
 function countDelivery(metrics: Metrics | undefined, event: LogEvent, path: 'direct' | 'iterator') {

@@ -2,7 +2,7 @@ import type { TrackedEnvelope } from '@trpc/server';
 import { alertsListInput, streamInput, type AlertEvent } from '../../shared/comms.ts';
 import type { StreamItem } from '../../shared/events.ts';
 import { toAlert } from '../comms/wire.ts';
-import { logSubscriptionProcedure, subscribeToLog } from '../events/subscribe.ts';
+import { subscribeToLog } from '../events/subscribe.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
 export const alertsRouter = router({
@@ -12,7 +12,7 @@ export const alertsRouter = router({
     return { items: rows.map(toAlert) };
   }),
   /** `alert:new` for the org, resumable. */
-  onNew: logSubscriptionProcedure.input(streamInput).subscription(({ ctx, input, signal }) => {
+  onNew: authedProcedure.input(streamInput).subscription(({ ctx, input, signal }) => {
     return subscribeToLog(ctx, { modules: ['alerts'] }, input ?? {}, signal) as AsyncGenerator<TrackedEnvelope<StreamItem<AlertEvent>>>;
   }),
 });

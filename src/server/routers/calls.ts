@@ -3,7 +3,7 @@ import { answerCallInput, callsListInput, streamInput, type CallEvent } from '..
 import type { StreamItem } from '../../shared/events.ts';
 import { answerCall } from '../comms/calls.ts';
 import { toCall } from '../comms/wire.ts';
-import { logSubscriptionProcedure, subscribeToLog } from '../events/subscribe.ts';
+import { subscribeToLog } from '../events/subscribe.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
 export const callsRouter = router({
@@ -22,7 +22,7 @@ export const callsRouter = router({
     return answerCall({ deps: ctx, user: ctx.user, idempotencyKey }, target);
   }),
   /** `call.incoming`, `call.answered`, `call.missed` for the org, resumable. */
-  onChange: logSubscriptionProcedure.input(streamInput).subscription(({ ctx, input, signal }) => {
+  onChange: authedProcedure.input(streamInput).subscription(({ ctx, input, signal }) => {
     return subscribeToLog(ctx, { modules: ['calls'] }, input ?? {}, signal) as AsyncGenerator<TrackedEnvelope<StreamItem<CallEvent>>>;
   }),
 });

@@ -18,7 +18,7 @@ import {
 import type { StreamItem } from '../../shared/events.ts';
 import { assignConversation, closeConversation, findConversation, markMessagesRead, sendMessage, startConversation } from '../comms/conversations.ts';
 import { toConversation, toMessage } from '../comms/wire.ts';
-import { logSubscriptionProcedure, subscribeToLog } from '../events/subscribe.ts';
+import { subscribeToLog } from '../events/subscribe.ts';
 import { authedProcedure, router } from '../trpc.ts';
 import { TRPCError } from '@trpc/server';
 
@@ -74,7 +74,7 @@ export const conversationsRouter = router({
    * Every event of the org's conversations (`conversation:*` and their `message:*`),
    * resumable by `lastEventId` like the record streams.
    */
-  onChange: logSubscriptionProcedure.input(streamInput).subscription(({ ctx, input, signal }) => {
+  onChange: authedProcedure.input(streamInput).subscription(({ ctx, input, signal }) => {
     return subscribeToLog(ctx, { modules: ['conversations'] }, input ?? {}, signal) as ConversationStream;
   }),
 });
@@ -106,9 +106,9 @@ export const messagesRouter = router({
     return markMessagesRead({ deps: ctx, user: ctx.user, idempotencyKey }, target);
   }),
   /** One conversation's events: new messages, delivery ticks, assignment and status. Typing: `typing.*` with module `conversations`. */
-  onConversation: logSubscriptionProcedure.input(onConversationInput).subscription(async function* ({ ctx, input, signal }) {
+  onConversation: authedProcedure.input(onConversationInput).subscription(async ({ ctx, input, signal }) => {
     // Not found is an error now, not an empty stream forever.
     await findConversation(ctx.db, ctx.user.orgId, input.conversationId);
-    yield* subscribeToLog(ctx, { modules: ['conversations'], recordId: input.conversationId }, input, signal) as ConversationStream;
+    return subscribeToLog(ctx, { modules: ['conversations'], recordId: input.conversationId }, input, signal) as ConversationStream;
   }),
 });

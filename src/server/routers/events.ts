@@ -3,12 +3,12 @@ import { onAnyInput, sinceInput, type CrmEvent, type LogEvent, type StreamItem }
 import { MODULE_NAMES } from '../../shared/modules.ts';
 import { readEventsPage, readLogBounds, resyncReason } from '../events/log.ts';
 import { resyncSignal } from '../events/stream.ts';
-import { logSubscriptionProcedure, subscribeToLog } from '../events/subscribe.ts';
+import { subscribeToLog } from '../events/subscribe.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
 export const eventsRouter = router({
   /** Every record event of the caller's org (optionally of some modules), resumable by `lastEventId`. */
-  onAny: logSubscriptionProcedure.input(onAnyInput).subscription(({ ctx, input, signal }) => {
+  onAny: authedProcedure.input(onAnyInput).subscription(({ ctx, input, signal }) => {
     const stream = subscribeToLog(ctx, { modules: input.modules ?? MODULE_NAMES }, input, signal);
     return stream as AsyncGenerator<TrackedEnvelope<StreamItem<CrmEvent>>>;
   }),

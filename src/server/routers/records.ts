@@ -3,7 +3,7 @@ import type { TrackedEnvelope } from '@trpc/server';
 import { onChangeInput, type CrmEvent, type StreamItem } from '../../shared/events.ts';
 import { withIdempotencyKey } from '../../shared/mutations.ts';
 import { idSchema, modules, type CreateInputOf, type ModuleName, type PatchOf, type RecordOf } from '../../shared/modules.ts';
-import { logSubscriptionProcedure, subscribeToLog } from '../events/subscribe.ts';
+import { subscribeToLog } from '../events/subscribe.ts';
 import { createRecord, deleteRecord, getRecord, listRecords, updateRecord, type ListInput } from '../records/service.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
@@ -45,7 +45,7 @@ export function createRecordRouter<M extends ModuleName>(name: M) {
       const { idempotencyKey, ...target } = input;
       return deleteRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, target);
     }),
-    onChange: logSubscriptionProcedure.input(onChangeInput).subscription(({ ctx, input, signal }) => {
+    onChange: authedProcedure.input(onChangeInput).subscription(({ ctx, input, signal }) => {
       return subscribeToLog(ctx, { modules: [name], recordId: input.id }, input, signal) as AsyncGenerator<TrackedEnvelope<StreamItem<Extract<CrmEvent, { module: M }>>>>;
     }),
   });

@@ -1,5 +1,16 @@
-import type { WsEncoder } from './ws-handler.ts';
-import { sharedFrameTail, sharedFrameTailBytes } from '../bus/shared-events.ts';
+import { sharedJson } from '../bus/shared-events.ts';
+
+/** How messages become text frames and back. */
+export interface WsEncoder {
+  encode(message: unknown): string;
+  decode(data: string): unknown;
+  /**
+   * Writes what `encode` makes of a subscription's tracked item
+   * (`{ id, jsonrpc, result: { type: 'data', data: { id: trackedId, data }, id: trackedId } }`),
+   * by a shorter way: what lets a subscription write its own frames (ws-handler's `directDelivery`).
+   */
+  writeTracked?(socket: FrameSocket, target: SubscriptionTarget, trackedId: string, data: unknown): void;
+}
 
 /**
  * tRPC's default ws encoder runs `JSON.stringify` on every message, so an event
@@ -23,17 +34,26 @@ export const wsEncoder: WsEncoder = {
   decode(data) {
     return JSON.parse(data);
   },
+  writeTracked(socket, target, trackedId, data) {
+    const shared = socket.sendShared ? sharedFrameTailBytes(data, trackedId, target.jsonrpc) : undefined;
+    // The prefix is the same for every frame of the subscription: encoded once.
+    if (shared) socket.sendShared!((target.prefixBytes ??= Buffer.from(framePrefix(target.id))), shared);
+    else socket.send(encodeTrackedFrame(target, trackedId, data));
+  },
 };
 
-/**
- * Where a subscription's frames go: its request's id (and jsonrpc), for writing them
- * without tRPC's loop. Given to the procedure in its context (subscribe.ts).
- */
+/** Where a subscription's frames go: its request's id (and jsonrpc). */
 export interface SubscriptionTarget {
-  id: string | number;
-  jsonrpc: unknown;
+  readonly id: string | number;
+  readonly jsonrpc: unknown;
   /** `framePrefix(id)` as UTF-8, made at the subscription's first shared frame. */
   prefixBytes?: Buffer | undefined;
+}
+
+/** Where a subscription's frames are written: a WebSocket, which may take a frame in two parts (ws-batching.ts). */
+export interface FrameSocket {
+  send(data: string): void;
+  sendShared?(prefix: Buffer, shared: Buffer): void;
 }
 
 /** The frame tRPC would send for a tracked item of that subscription; with a shared event, one concatenation. */
@@ -48,19 +68,37 @@ function framePrefix(id: unknown): string {
   return `{"id":${Number.isSafeInteger(id) ? String(id) : JSON.stringify(id)},`;
 }
 
-/** Where a subscription's frames are written: a WebSocket, which may take a frame in two parts (ws-batching.ts). */
-export interface FrameSocket {
-  send(data: string): void;
-  sendShared?(prefix: Buffer, shared: Buffer): void;
-}
+const frameTails = new WeakMap<object, { trackedId: string; jsonrpc: unknown; tail: string; bytes?: Buffer }>();
 
 /**
- * Writes what `encodeTrackedFrame` makes. A shared event's part after the subscriber's
- * id is written as the same bytes to every socket, encoded once, where the socket can.
+ * The part of a subscriber's frame after its own `"id":…,` for a shared event tracked as
+ * `trackedId`: the same for every subscriber, so it is built once per event (and per
+ * jsonrpc variant) and reused. Undefined when the value is not a shared event.
  */
-export function sendTrackedFrame(socket: FrameSocket, target: SubscriptionTarget, trackedId: string, data: unknown): void {
-  const shared = socket.sendShared ? sharedFrameTailBytes(data, trackedId, target.jsonrpc) : undefined;
-  // The prefix is the same for every frame of the subscription: encoded once.
-  if (shared) socket.sendShared!((target.prefixBytes ??= Buffer.from(framePrefix(target.id))), shared);
-  else socket.send(encodeTrackedFrame(target, trackedId, data));
+function sharedFrameTail(value: unknown, trackedId: string, jsonrpc: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const cached = frameTails.get(value);
+  if (cached && cached.trackedId === trackedId && cached.jsonrpc === jsonrpc) return cached.tail;
+  const eventJson = sharedJson(value);
+  if (eventJson === undefined) return undefined;
+  const id = JSON.stringify(trackedId);
+  const rpc = jsonrpc === undefined ? '' : `"jsonrpc":${JSON.stringify(jsonrpc)},`;
+  // Key for key in the order tRPC's adapter builds the envelope (`type`, `data`, then the tracked `id`).
+  const tail = `${rpc}"result":{"type":"data","data":{"id":${id},"data":${eventJson}},"id":${id}}}`;
+  frameTails.set(value, { trackedId, jsonrpc, tail });
+  return tail;
+}
+
+/** The last `sharedFrameTailBytes` answer: a fan-out asks for the same one for each of its subscribers in a row. */
+let last: { value: unknown; trackedId: string; jsonrpc: unknown; bytes: Buffer } | undefined;
+
+/** `sharedFrameTail` as UTF-8 bytes, encoded once per event for every socket it is written to. */
+function sharedFrameTailBytes(value: unknown, trackedId: string, jsonrpc: unknown): Buffer | undefined {
+  if (last && last.value === value && last.trackedId === trackedId && last.jsonrpc === jsonrpc) return last.bytes;
+  const tail = sharedFrameTail(value, trackedId, jsonrpc);
+  if (tail === undefined) return undefined;
+  const cached = frameTails.get(value as object)!;
+  const bytes = (cached.bytes ??= Buffer.from(tail));
+  last = { value, trackedId, jsonrpc, bytes };
+  return bytes;
 }

@@ -32,6 +32,18 @@ export interface FlowOptions {
 
 export const defaultFlowOptions: FlowOptions = { maxBufferedBytes: 1024 * 1024, drainTimeoutMs: 30_000, maxInflight: 8, maxWaiting: 200 };
 
+/** What slow readers are allowed (`SLOW_CONSUMER_*`): the outbound bound and drain time here, the catch-up a parked log stream may replay. */
+export interface BackpressureOptions {
+  /** Outbound bytes a connection may have waiting. @default 1 MiB */
+  maxBufferedBytes: number;
+  /** How long a backed-up connection may take to drain before it is closed. @default 30000 */
+  drainTimeoutMs: number;
+  /** Events behind beyond which a drained log subscriber gets a RESYNC rather than a replay. @default 10000 */
+  maxCatchUpEvents: number;
+}
+
+export const defaultBackpressure: BackpressureOptions = { maxBufferedBytes: 1024 * 1024, drainTimeoutMs: 30_000, maxCatchUpEvents: 10_000 };
+
 /** What flow control needs of a `ws` WebSocket (all public API). */
 export interface FlowSocket {
   readonly bufferedAmount: number;
@@ -56,6 +68,8 @@ export class ConnectionFlow {
   #drainDeadline = 0;
   #paused = false;
   #closed = false;
+  /** Who waits for the buffer to drain (`whenDrained`); made when the first one waits. */
+  #drainWaiters: ((drained: boolean) => void)[] | undefined = undefined;
 
   constructor(
     readonly socket: FlowSocket,
@@ -101,6 +115,22 @@ export class ConnectionFlow {
     this.#startWaiting();
   }
 
+  /** True while the outbound buffer is over its bound (from the write that passed it until it is down to half). */
+  isBackedUp(): boolean {
+    return this.#drainTimer !== undefined;
+  }
+
+  /**
+   * Resolves true once the outbound buffer is down to half its bound (at once if it is
+   * not backed up), false when the connection closes first, whether by its client or
+   * for not draining in time. One watch per connection, however many wait.
+   */
+  whenDrained(): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    if (!this.#drainTimer) return Promise.resolve(true);
+    return new Promise((resolve) => (this.#drainWaiters ??= []).push(resolve));
+  }
+
   /** Call after every write to the socket. */
   wrote(): void {
     if (this.#drainTimer || this.#closed || this.socket.bufferedAmount <= this.options.maxBufferedBytes) return;
@@ -117,6 +147,13 @@ export class ConnectionFlow {
     this.#waiting = undefined;
     if (this.#drainTimer) clearInterval(this.#drainTimer);
     this.#drainTimer = undefined;
+    this.#wakeDrainWaiters(false);
+  }
+
+  #wakeDrainWaiters(drained: boolean): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = undefined;
+    if (waiters) for (const resolve of waiters) resolve(drained);
   }
 
   #checkDrain(): void {
@@ -128,6 +165,7 @@ export class ConnectionFlow {
       clearInterval(this.#drainTimer);
       this.#drainTimer = undefined;
       this.#startWaiting();
+      this.#wakeDrainWaiters(true);
       return;
     }
     if (Date.now() < this.#drainDeadline) return;

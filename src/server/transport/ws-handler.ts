@@ -4,6 +4,8 @@ import { parseConnectionParamsFromUnknown } from '@trpc/server/http';
 import { parseTRPCMessage } from '@trpc/server/rpc';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { tooManyRequests } from '../errors.ts';
+import { offerDelivery, type DeliveryPort } from '../events/delivery.ts';
+import type { SubscriptionTarget, WsEncoder } from './ws-encoder.ts';
 import { ConnectionFlow, defaultFlowOptions, type FlowOptions } from './ws-flow.ts';
 
 /**
@@ -35,12 +37,6 @@ export interface WsErrorOptions<TContext> {
   req: IncomingMessage;
 }
 
-/** How messages become text frames and back (ws-encoder.ts). */
-export interface WsEncoder {
-  encode(message: unknown): string;
-  decode(data: string): unknown;
-}
-
 export interface WsHandlerOptions<TRouter extends AnyRouter, TContext> {
   wss: WebSocketServer;
   router: TRouter;
@@ -48,10 +44,11 @@ export interface WsHandlerOptions<TRouter extends AnyRouter, TContext> {
   encoder: WsEncoder;
   onError?: (options: WsErrorOptions<TContext>) => void;
   /**
-   * The context a subscription's procedure is called with (default: the connection's):
-   * how a stream can know its own request, to write its frames to the socket itself.
+   * Let subscriptions that offer it (events/delivery.ts) write their items as frames
+   * themselves, through the encoder's `writeTracked`. Only where the frames are the same
+   * either way: never with a data transformer, which only the loop here applies. @default true
    */
-  subscriptionContext?: (ctx: TContext, request: SubscriptionRequest) => TContext;
+  directDelivery?: boolean;
   /** Each connection's outbound bound and requests in flight (ws-flow.ts). */
   flow?: FlowOptions;
   /** Requests one frame may carry; a larger batch is refused whole (TOO_MANY_REQUESTS). @default 100 */
@@ -67,12 +64,6 @@ export interface WsHandlerOptions<TRouter extends AnyRouter, TContext> {
 /** The close code of a connection that did not authenticate (invalid parameters, or none in time). */
 export const UNAUTHENTICATED_CLOSE_CODE = 4001;
 
-/** What identifies a subscription on its connection: its frames carry this id (and jsonrpc). */
-export interface SubscriptionRequest {
-  id: Id;
-  jsonrpc: '2.0' | undefined;
-}
-
 type Id = string | number;
 type ProcedureType = 'query' | 'mutation' | 'subscription';
 interface Request {
@@ -83,6 +74,7 @@ interface Request {
 }
 
 export function serveTrpcOverWebSocket<TRouter extends AnyRouter, TContext>(options: WsHandlerOptions<TRouter, TContext>) {
+  const direct = options.directDelivery !== false && options.encoder.writeTracked !== undefined && transformsNothing(options.router);
   const connections = new WeakMap<WebSocket, Connection<TContext>>();
   function onMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) {
     connections.get(this)?.receive(data, isBinary);
@@ -102,7 +94,7 @@ export function serveTrpcOverWebSocket<TRouter extends AnyRouter, TContext>(opti
     else unauthenticated.delete(address);
   };
   options.wss.on('connection', (socket: WebSocket, req: IncomingMessage) => {
-    const connection = new Connection(options, socket, req, countUnauthenticated);
+    const connection = new Connection(options, direct, socket, req, countUnauthenticated);
     connections.set(socket, connection);
     socket.on('message', onMessage);
     socket.on('close', onClose);
@@ -120,6 +112,12 @@ export function serveTrpcOverWebSocket<TRouter extends AnyRouter, TContext>(opti
       for (const client of options.wss.clients) if (client.readyState === client.OPEN) client.send(data);
     },
   };
+}
+
+/** True when the router's data transformer (tRPC's default, or none given) leaves values as they are. */
+function transformsNothing(router: AnyRouter): boolean {
+  const probe = {};
+  return router._def._config.transformer.output.serialize(probe) === probe;
 }
 
 /** What tRPC's adapter checks a procedure's result with (its own helper is not public). */
@@ -147,9 +145,12 @@ class Connection<TContext> {
   /** Until the connection has a context: it is counted as unauthenticated, and closed if that takes too long. */
   #authTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #address: string;
+  /** What subscriptions that may not write their own frames are offered: the flow only. */
+  #flowPort: DeliveryPort | undefined = undefined;
 
   constructor(
     readonly options: WsHandlerOptions<AnyRouter, TContext>,
+    readonly direct: boolean,
     readonly socket: WebSocket,
     readonly req: IncomingMessage,
     readonly countUnauthenticated: (address: string, change: 1 | -1) => void,
@@ -320,12 +321,11 @@ class Connection<TContext> {
       if (this.socket.readyState === this.socket.OPEN) this.respond({ id, jsonrpc, result: { type: 'stopped' } });
       return;
     }
-    const { subscriptionContext } = this.options;
     const result: unknown = await callTRPCProcedure({
       router: this.options.router,
       path,
       getRawInput: async () => input,
-      ctx: type === 'subscription' && subscriptionContext ? subscriptionContext(this.ctx!, { id, jsonrpc }) : this.ctx,
+      ctx: this.ctx,
       type,
       signal: controller?.signal,
       batchIndex,
@@ -350,6 +350,8 @@ class Connection<TContext> {
     const subscriptions = (this.#subscriptions ??= new Map());
     const subscription = new Subscription(this, id, jsonrpc, path, input, iterator, controller!);
     subscriptions.set(id, subscription);
+    // Before its first step: a stream that offers to know its connection reads the port when it starts.
+    subscription.pacesItself = offerDelivery(result, this.direct ? subscription : (this.#flowPort ??= { flow: this.flow }));
     // The stream's first step runs (it listens before it reads) before `started` goes out, as with tRPC's adapter.
     subscription.pull();
     this.respond({ id, jsonrpc, result: { type: 'started' } });
@@ -382,9 +384,15 @@ class Connection<TContext> {
   }
 }
 
-/** One open subscription: it waits on its stream's next item, and answers each as tRPC's adapter does. */
-class Subscription<TContext> {
+/**
+ * One open subscription: it waits on its stream's next item, and answers each as tRPC's
+ * adapter does. It is also the port its stream may write its own frames through.
+ */
+class Subscription<TContext> implements DeliveryPort, SubscriptionTarget {
   #done = false;
+  prefixBytes: Buffer | undefined = undefined;
+  /** Its stream took the connection's flow: it parks itself while the connection is backed up. */
+  pacesItself = false;
 
   constructor(
     readonly connection: Connection<TContext>,
@@ -395,6 +403,16 @@ class Subscription<TContext> {
     readonly iterator: AsyncIterator<unknown>,
     readonly controller: AbortController,
   ) {}
+
+  get flow(): ConnectionFlow {
+    return this.connection.flow;
+  }
+
+  /** The stream's own write of a tracked item: the frame the loop below would send for it. */
+  send(trackedId: string, data: unknown): void {
+    this.connection.options.encoder.writeTracked!(this.connection.socket, this, trackedId, data);
+    this.connection.flow.wrote();
+  }
 
   pull(): void {
     this.iterator.next().then(
@@ -433,6 +451,11 @@ class Subscription<TContext> {
       // An item that cannot be encoded (a BigInt, a cycle) ends its subscription with an error, not the process.
       this.iterator.return?.().catch(() => {});
       this.#fail(cause);
+      return;
+    }
+    // Any other stream is not asked for more while the connection is full, until it drains (or is closed for not draining).
+    if (!this.pacesItself && this.connection.flow.isBackedUp()) {
+      this.connection.flow.whenDrained().then((drained) => drained && !this.#done && this.pull());
       return;
     }
     this.pull();
