@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
-import { DEV_SERVER_ORIGINS, parseOrigins } from './origins.ts';
+import { DEV_SERVER_ORIGINS, parseOrigins } from './transport/origins.ts';
 
 const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -99,7 +99,7 @@ const configSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((value) => value === 'true'),
-  /** Browser origins besides the server's own that may use the API (WebSocket and CORS): origins.ts. */
+  /** Browser origins besides the server's own that may use the API (WebSocket and CORS): transport/origins.ts. */
   ALLOWED_ORIGINS: z
     .string()
     .default(DEV_SERVER_ORIGINS.join(','))

@@ -118,11 +118,9 @@ export function createHttpContextFactory(deps: AppDeps) {
       // HTTP has no lasting connection: all of a user's HTTP requests share one budget,
       // so splitting calls over many requests gains nothing.
       ctx.connection.id = `http-user-${ctx.session.user.id}`;
+      let endRequest: () => void;
       try {
-        res.once(
-          'close',
-          deps.limits.beginHttpRequest(ctx.session.user.id, () => res.writableLength + (res.socket?.writableLength ?? 0)),
-        );
+        endRequest = deps.limits.beginHttpRequest(ctx.session.user.id, () => res.writableLength + (res.socket?.writableLength ?? 0));
       } catch (error) {
         deps.metrics.rateLimited.inc({ limit: 'HTTP requests per user' });
         throw error;
@@ -130,7 +128,11 @@ export function createHttpContextFactory(deps: AppDeps) {
       // A request still running when its session ends is refused from then on, as a socket's calls are.
       const session = ctx.session;
       deps.sessions.track(session, null);
-      res.once('close', () => deps.sessions.untrack(session));
+      // One listener for both: a batch of calls is one request, and each listener is kept until it ends.
+      res.once('close', () => {
+        endRequest();
+        deps.sessions.untrack(session);
+      });
     } else if (req.headers.authorization) deps.metrics.authFailures.inc({ door: 'http' });
     return ctx;
   };

@@ -1,7 +1,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import { projectRoot } from './paths.ts';
+import { projectRoot } from '../paths.ts';
 
 /** Where `npm run build:web` writes the app (vite.config.ts); TANDEM_WEB_DIR overrides it. */
 const DEFAULT_ROOT = path.join(projectRoot, 'dist', 'web');
