@@ -92,6 +92,10 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
   });
   const webhooks = createWebhookHandler(deps, { ringTimeoutMs: deps.callRingTimeoutMs });
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    // An answer its client does not read for this long is dropped with its connection, rather
+    // than held. Set per request, not with server.setTimeout: that would also arm every socket
+    // later upgraded to a WebSocket, and a cleared socket timer stays on its socket (0.2 KB each).
+    res.setTimeout(HTTP_IDLE_TIMEOUT_MS);
     // Defaults for every answer; the web app's own (web.ts) replace them on its files.
     for (const [name, value] of Object.entries(API_SECURITY_HEADERS)) res.setHeader(name, value);
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -113,9 +117,6 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => trpcOverWs.upgrade(req, socket, head));
 
-  // An HTTP answer its client does not read for this long is dropped with its connection,
-  // rather than held (upgraded WebSockets are not affected: ws clears the timeout).
-  server.setTimeout(HTTP_IDLE_TIMEOUT_MS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());

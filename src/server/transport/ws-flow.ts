@@ -74,7 +74,8 @@ export class ConnectionFlow {
   constructor(
     readonly socket: FlowSocket,
     readonly options: FlowOptions,
-    readonly onSlowConsumer: () => void,
+    /** Told when the connection is closed for not draining (an object, not a closure: one fewer per connection). */
+    readonly owner: { slowConsumer(): void },
   ) {}
 
   get inflight(): number {
@@ -170,7 +171,7 @@ export class ConnectionFlow {
     }
     if (Date.now() < this.#drainDeadline) return;
     this.closed();
-    this.onSlowConsumer();
+    this.owner.slowConsumer();
     // The closing frame would wait behind the full buffer: cut the connection.
     this.socket.close(SLOW_CONSUMER_CLOSE_CODE, 'Slow consumer: the client reads too slowly');
     this.socket.terminate();

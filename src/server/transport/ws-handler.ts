@@ -155,11 +155,16 @@ class Connection<TContext> {
     readonly req: IncomingMessage,
     readonly countUnauthenticated: (address: string, change: 1 | -1) => void,
   ) {
-    this.flow = new ConnectionFlow(socket, options.flow ?? defaultFlowOptions, () => options.onSlowConsumer?.(this.ctx));
+    this.flow = new ConnectionFlow(socket, options.flow ?? defaultFlowOptions, this);
     this.#address = (options.clientAddress ? options.clientAddress(req) : req.socket?.remoteAddress) ?? 'unknown';
     countUnauthenticated(this.#address, 1);
     this.#authTimer = setTimeout(() => this.#refuse(), options.authTimeoutMs ?? 5_000);
     this.#authTimer.unref?.();
+  }
+
+  /** @internal The flow closed this connection for not reading what it was sent. */
+  slowConsumer(): void {
+    this.options.onSlowConsumer?.(this.ctx);
   }
 
   /** Builds the context; a connection that cannot have one is told why and closed. */
@@ -301,12 +306,12 @@ class Connection<TContext> {
           this.respond({ id, jsonrpc, error: this.errorShape(error, type, path, input) });
         })
         .finally(() => {
-          if (controller) this.#pending?.delete(id);
+          if (controller) this.#settled(id);
           this.flow.done();
         });
     });
     if (!admitted) {
-      if (controller) this.#pending?.delete(id);
+      if (controller) this.#settled(id);
       const error = tooManyRequests('requests waiting per connection', 100);
       this.failed(error, type, path, input);
       this.refuse(request, error);
@@ -355,6 +360,12 @@ class Connection<TContext> {
     // The stream's first step runs (it listens before it reads) before `started` goes out, as with tRPC's adapter.
     subscription.pull();
     this.respond({ id, jsonrpc, result: { type: 'started' } });
+  }
+
+  /** A subscription's procedure answered (or never ran). No map is kept for none: most connections start their few subscriptions once. */
+  #settled(id: Id): void {
+    this.#pending?.delete(id);
+    if (this.#pending?.size === 0) this.#pending = undefined;
   }
 
   /** @internal A subscription ended. */
