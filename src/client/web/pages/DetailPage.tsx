@@ -3,7 +3,7 @@ import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
 import { modules, type ModuleName } from '../../../shared/modules.ts';
 import type { Viewer } from '../../../shared/presence.ts';
 import { FieldInput } from '../components/FieldInput.tsx';
-import { asRecord, errorCode, messageOf, recordApi } from '../modules/api.ts';
+import { errorCode, messageOf, recordApi } from '../modules/api.ts';
 import { fieldsOf, type FieldSpec } from '../modules/fields.ts';
 import { formatDateTime, formatValue, fromInputValue, toInputValue } from '../modules/format.ts';
 import { fieldLabel, moduleUi } from '../modules/ui.ts';
@@ -22,7 +22,7 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
   const ui = moduleUi[module];
   const query = recordApi(module).byId.useQuery({ id }, { retry: (count, error) => errorCode(error) !== 'NOT_FOUND' && count < 2 });
   const deletion = useQuery<Deletion | null>({ queryKey: deletedKey(module, id), queryFn: () => null, enabled: false, staleTime: Infinity }).data;
-  const record = query.data ? asRecord(query.data) : undefined;
+  const record: CachedRecord | undefined = query.data;
   const deletedBy = useUserName(deletion?.userId);
   const updatedBy = useUserName(record ? String(record.updatedById ?? '') : undefined);
   const { user } = useSession();
@@ -284,7 +284,7 @@ function PersonRef({ id }: { id: string }) {
 
 function RecordRef({ module, id }: { module: ModuleName; id: string }) {
   const query = recordApi(module).byId.useQuery({ id }, { retry: false });
-  const title = query.data ? moduleUi[module].title(asRecord(query.data)) : undefined;
+  const title = query.data ? moduleUi[module].title(query.data) : undefined;
   return <>{title ?? (query.isError ? `Unknown ${moduleUi[module].singular}` : '…')}</>;
 }
 
