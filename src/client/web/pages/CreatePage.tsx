@@ -60,7 +60,8 @@ export function CreatePage({ module }: { module: ModuleName }) {
               <label htmlFor={id}>
                 {fieldLabel(module, spec.name)}
                 {spec.required ? (
-                  <span className="required" aria-label="required">
+                  // The input says it is required (aria-required); the star is for the eye only.
+                  <span className="required" aria-hidden="true">
                     {' '}
                     *
                   </span>

@@ -172,7 +172,8 @@ function InlineField({
         <label htmlFor={editing ? inputId : undefined} id={`${inputId}-label`}>
           {label}
           {spec.required ? (
-            <span className="required" aria-label="required">
+            // The input says it is required (aria-required); the star is for the eye only.
+            <span className="required" aria-hidden="true">
               {' '}
               *
             </span>
@@ -292,6 +293,11 @@ function DeleteButton({ module, record }: { module: ModuleName; record: CachedRe
   const ui = moduleUi[module];
   const [confirming, setConfirming] = useState(false);
   const remove = recordApi(module).delete.useMutation({ onSuccess: () => navigate(`/${module}`) });
+  const confirm = useRef<HTMLButtonElement>(null);
+  // Asked for by a click on Delete: the keyboard goes on to the question it opened.
+  useEffect(() => {
+    if (confirming) confirm.current?.focus();
+  }, [confirming]);
   if (!confirming) {
     return (
       <button type="button" className="button danger-outline" onClick={() => setConfirming(true)}>
@@ -300,9 +306,9 @@ function DeleteButton({ module, record }: { module: ModuleName; record: CachedRe
     );
   }
   return (
-    <div className="confirm" role="group" aria-label={`Delete this ${ui.singular}?`}>
+    <fieldset className="confirm" aria-label={`Delete this ${ui.singular}?`}>
       <span>Delete this {ui.singular}?</span>
-      <button type="button" className="button danger" autoFocus disabled={remove.isPending} onClick={() => remove.mutate({ id: record.id, expectedVersion: record.version })}>
+      <button ref={confirm} type="button" className="button danger" disabled={remove.isPending} onClick={() => remove.mutate({ id: record.id, expectedVersion: record.version })}>
         Delete
       </button>
       <button
@@ -320,6 +326,6 @@ function DeleteButton({ module, record }: { module: ModuleName; record: CachedRe
           {errorCode(remove.error) === 'CONFLICT' ? `It changed since you opened it; look again before deleting.` : messageOf(remove.error)}
         </span>
       ) : null}
-    </div>
+    </fieldset>
   );
 }

@@ -49,7 +49,7 @@ export function ListPage({ module }: { module: ModuleName }) {
           New {ui.singular}
         </button>
       </div>
-      <div className="filters" role="search">
+      <search className="filters">
         <label htmlFor={searchId} className="visually-hidden">
           Search {ui.plural.toLowerCase()}
         </label>
@@ -75,7 +75,7 @@ export function ListPage({ module }: { module: ModuleName }) {
         <span className="muted count" aria-live="polite">
           {query.isFetching && !query.isFetchingNextPage ? 'Updating…' : `${items.length}${query.hasNextPage ? '+' : ''} shown`}
         </span>
-      </div>
+      </search>
       {query.isError ? (
         <p className="error" role="alert">
           Could not load {ui.plural.toLowerCase()}: {messageOf(query.error)}
