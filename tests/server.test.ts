@@ -53,7 +53,7 @@ describe('HTTP server', () => {
 
   it("lists the people of the caller's org only", async () => {
     const token = await t.tokenFor('bob@acme.test');
-    const people = await createHttpClient(t.server.url, () => token).users.list.query();
+    const { items: people } = await createHttpClient(t.server.url, () => token).users.list.query({});
     expect(people.map((person) => [person.email, person.role])).toEqual([
       ['alice@acme.test', 'admin'],
       ['bob@acme.test', 'agent'],

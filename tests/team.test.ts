@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createHttpClient, createTandemClient, type TandemClient } from '../src/client/trpc.ts';
 import type { RunningServer } from '../src/server/app.ts';
+import { MAX_USERS_PAGE } from '../src/shared/auth.ts';
 import type { StreamItem } from '../src/shared/events.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
@@ -92,7 +93,7 @@ describe('roles', () => {
     await expect(alice.users.setRole.mutate({ userId: carolId, role: 'agent' })).rejects.toMatchObject({ data: { code: 'NOT_FOUND' } });
     await expect(alice.users.setRole.mutate({ userId: aliceId, role: 'owner' as never })).rejects.toMatchObject({ data: { code: 'BAD_REQUEST' } });
     // The last admin of Globex is its only admin: still one.
-    expect((await http(await t.tokenFor('carol@globex.test')).users.list.query()).filter((user) => user.role === 'admin')).toHaveLength(1);
+    expect((await http(await t.tokenFor('carol@globex.test')).users.list.query({})).items.filter((user) => user.role === 'admin')).toHaveLength(1);
   });
 });
 
@@ -120,7 +121,7 @@ describe('deactivation', () => {
       data: { code: 'UNAUTHORIZED' },
       message: expect.stringMatching(/deactivated/),
     });
-    const listed = await alice.users.list.query();
+    const { items: listed } = await alice.users.list.query({});
     expect(listed.find((user) => user.id === erin.user.id)).toMatchObject({ active: false });
 
     // Reactivated: a new sign-in works, the old token stays refused.
@@ -229,5 +230,33 @@ describe('what an attacker can make of invitations', () => {
     } finally {
       await t.deps.db.invitation.deleteMany({ where: { OR: [{ email: { startsWith: 'bulk-' } }, { email: 'the-200th@acme.test' }] } });
     }
+  });
+});
+
+describe('the people list', () => {
+  it('pages by name: pages put together are the whole org, each at most `limit`, and a page is never unbounded', async () => {
+    for (const email of ['pia@acme.test', 'quinn@acme.test', 'rosa@acme.test']) await invite(email, 'agent');
+    const alice = http(await t.tokenFor('alice@acme.test'));
+    const whole = await alice.users.list.query({ limit: MAX_USERS_PAGE });
+    expect(whole.nextCursor).toBeNull();
+    expect(whole.items.length).toBeGreaterThanOrEqual(5);
+    expect(whole.items.map((user) => user.name)).toEqual(whole.items.map((user) => user.name).sort());
+
+    const paged: typeof whole.items = [];
+    let cursor: string | undefined;
+    do {
+      const page = await alice.users.list.query({ limit: 2, ...(cursor ? { cursor } : {}) });
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      paged.push(...page.items);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    expect(paged).toEqual(whole.items);
+
+    expect((await alice.users.list.query({})).items.length).toBeLessThanOrEqual(50);
+    await expect(alice.users.list.query({ limit: MAX_USERS_PAGE + 1 })).rejects.toMatchObject({ data: { code: 'BAD_REQUEST' } });
+    await expect(alice.users.list.query({ cursor: 'not-a-cursor' })).rejects.toMatchObject({ data: { code: 'BAD_REQUEST' } });
+    // Globex's admin sees Globex only.
+    const carol = http(await t.tokenFor('carol@globex.test'));
+    expect((await carol.users.list.query({})).items.map((user) => user.email)).not.toContain('alice@acme.test');
   });
 });

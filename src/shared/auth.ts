@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { withIdempotencyKey } from './mutations.ts';
-import { idSchema, line } from './text.ts';
+import { idSchema, line, plain } from './text.ts';
 
 export const ROLES = ['admin', 'agent'] as const;
 export type Role = (typeof ROLES)[number];
@@ -55,6 +55,17 @@ export const acceptInvitationInput = z.strictObject({
 export const setRoleInput = z.strictObject({ userId: id, role, ...withIdempotencyKey });
 export const userIdInput = z.strictObject({ userId: id, ...withIdempotencyKey });
 export const invitationIdInput = z.strictObject({ id, ...withIdempotencyKey });
+
+/** The most people one `users.list` page holds (its default: 50, as the record lists). */
+export const MAX_USERS_PAGE = 200;
+
+/** A page of the org's people by name; `cursor` is the `nextCursor` of the page before. */
+export const usersListInput = z.strictObject({
+  limit: z.number().int().min(1).max(MAX_USERS_PAGE).default(50),
+  cursor: plain().min(1).max(1000).optional(),
+  /** Sent by @trpc/react-query's infinite queries; pages only go forward. */
+  direction: z.enum(['forward', 'backward']).optional(),
+});
 
 /** A person of the org as `users.list` shows them; `active` is false while deactivated. */
 export interface TeamMember {

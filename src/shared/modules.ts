@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { withIdempotencyKey } from './mutations.ts';
 import { idSchema as id, line, plain, text } from './text.ts';
 
 /**
@@ -35,18 +36,28 @@ export type RefTarget = ModuleName | 'users';
 /** The create input: the required fields as given, every other one optional. */
 type CreateSchema<F extends z.ZodRawShape, R extends keyof F> = z.ZodObject<{ [K in keyof F]: K extends R ? F[K] : z.ZodOptional<F[K]> }, z.core.$strict>;
 
-interface ModuleOptions<E extends string, F extends z.ZodRawShape, R extends keyof F & string> {
+/**
+ * `fields.partial().required(mask)`, typed. zod computes the type of `.required(mask)`
+ * from the mask's literal keys, and here they are a type parameter (`R`), which it
+ * cannot map: the one cast between the module definitions and their schemas.
+ */
+function createSchemaOf<F extends z.ZodRawShape, R extends keyof F & string>(fields: z.ZodObject<F, z.core.$strict>, required: readonly R[]): CreateSchema<F, R> {
+  const partial: z.ZodObject<z.ZodRawShape, z.core.$strict> = fields.partial();
+  return partial.required(Object.fromEntries(required.map((key) => [key, true]))) as unknown as CreateSchema<F, R>;
+}
+
+interface ModuleOptions<E extends string, Model extends string, F extends z.ZodRawShape, R extends keyof F & string, S extends keyof F & string> {
   /** Upper-case prefix of event types, e.g. `JOB` → `JOB_UPDATED`. */
   entity: E;
   /** The Prisma model delegate name, e.g. `job`. */
-  model: string;
+  model: Model;
   fields: F;
   /** The fields a person must give on create; all others are optional or defaulted. */
   required: readonly R[];
   /** Text fields matched by `list({ search })`. */
   search: readonly (keyof F & string)[];
-  /** The field `list({ status })` filters on. */
-  statusField: keyof F & string;
+  /** The field `list({ status })` filters on: one of the enum fields. */
+  statusField: S;
   /** ISO strings on the wire, `Date` in the database. */
   dateFields?: readonly (keyof F & string)[];
   /** Integer cents stored as BigInt (prices can exceed 2^31 cents). */
@@ -56,10 +67,17 @@ interface ModuleOptions<E extends string, F extends z.ZodRawShape, R extends key
   check?: (record: Record<string, unknown>) => { field: string; message: string } | undefined;
 }
 
-function defineModule<const N extends ModuleName, const E extends string, F extends z.ZodRawShape, R extends keyof F & string>(name: N, options: ModuleOptions<E, F, R>) {
+function defineModule<
+  const N extends ModuleName,
+  const E extends string,
+  const Model extends string,
+  F extends z.ZodRawShape & Record<S, z.ZodEnum>,
+  R extends keyof F & string,
+  S extends keyof F & string,
+>(name: N, options: ModuleOptions<E, Model, F, R, S>) {
   const fields = z.strictObject(options.fields);
-  const requiredMask = Object.fromEntries(options.required.map((key) => [key, true])) as { [K in R]: true };
-  const statusSchema = options.fields[options.statusField] as unknown as z.ZodEnum;
+  const statusSchema: F[S] = options.fields[options.statusField];
+  const createInput = createSchemaOf(fields, options.required);
   return {
     name,
     ...options,
@@ -67,7 +85,9 @@ function defineModule<const N extends ModuleName, const E extends string, F exte
     bigIntFields: options.bigIntFields ?? [],
     refs: (options.refs ?? {}) as Partial<Record<string, RefTarget>>,
     fieldNames: Object.keys(options.fields) as (keyof F & string)[],
-    createInput: fields.partial().required(requiredMask as never) as unknown as CreateSchema<F, R>,
+    createInput,
+    /** `create`'s input: the fields and the idempotencyKey every mutation takes. Built here, where zod still sees the module's own fields. */
+    createMutationInput: createInput.extend(withIdempotencyKey),
     patch: fields.partial().refine((patch) => Object.keys(patch).length > 0, { message: 'The patch changes no field' }),
     listInput: z.strictObject({
       limit: z.number().int().min(1).max(200).default(50),
@@ -204,9 +224,21 @@ export const modules = {
 
 export type Modules = typeof modules;
 
-export type RecordOf<M extends ModuleName> = z.infer<Modules[M]['record']>;
-export type CreateInputOf<M extends ModuleName> = z.input<Modules[M]['createInput']>;
-export type PatchOf<M extends ModuleName> = z.input<Modules[M]['patch']>;
 export type AnyModule = Modules[ModuleName];
+
+/**
+ * A module's types from its definition, for code generic over the module (`D extends AnyModule`).
+ * The inputs are as parsed (zod's output): what the records service receives.
+ */
+export type ModuleRecord<D extends AnyModule> = z.output<D['record']>;
+export type ModuleCreateInput<D extends AnyModule> = z.output<D['createInput']>;
+export type ModulePatch<D extends AnyModule> = z.output<D['patch']>;
+/** `limit` defaulted. */
+export type ModuleListInput<D extends AnyModule> = z.output<D['listInput']>;
+
+/** The same types by the module's name. */
+export type RecordOf<M extends ModuleName> = ModuleRecord<Modules[M]>;
+export type CreateInputOf<M extends ModuleName> = ModuleCreateInput<Modules[M]>;
+export type PatchOf<M extends ModuleName> = ModulePatch<Modules[M]>;
 
 export const idSchema = id;

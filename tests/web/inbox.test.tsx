@@ -165,7 +165,7 @@ describe('a conversation thread', () => {
           failedAt: null,
         } satisfies Message;
       },
-      'users.list': () => [ALICE, BOB],
+      'users.list': () => ({ items: [ALICE, BOB], nextCursor: null }),
       'presence.view': () => ({ viewers: [] }),
       'presence.leave': () => ({ viewers: [] }),
       'typing.start': () => ({ ok: true }),
@@ -302,7 +302,7 @@ describe('the incoming-call banner', () => {
     const server = createFakeServer({
       'calls.list': () => ({ items: [...calls] }),
       'calls.answer': answer,
-      'users.list': () => [ALICE, BOB],
+      'users.list': () => ({ items: [ALICE, BOB], nextCursor: null }),
       'clients.byId': () => ({ id: 'client-9', firstName: 'Priya', lastName: 'Shah' }),
     });
     return { server, calls };

@@ -2,7 +2,8 @@
 import { act, cleanup, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { asRecord, recordApi } from '../../src/client/web/modules/api.ts';
+import { recordApi } from '../../src/client/web/modules/api.ts';
+import type { CachedRecord } from '../../src/client/web/realtime/patch.ts';
 import { useFieldUpdate, type SaveOutcome } from '../../src/client/web/modules/useFieldUpdate.ts';
 import { useRealtime } from '../../src/client/web/realtime/useRealtime.ts';
 import { SessionContext } from '../../src/client/web/session/SessionContext.tsx';
@@ -14,7 +15,7 @@ afterEach(() => cleanup());
 
 function Escrow({ id, live, onReady }: { id: string; live: boolean; onReady?: (save: ReturnType<typeof useFieldUpdate>['save']) => void }) {
   const query = recordApi('escrows').byId.useQuery({ id });
-  const record = query.data ? asRecord(query.data) : undefined;
+  const record: CachedRecord | undefined = query.data;
   const { save } = useFieldUpdate('escrows', id);
   onReady?.(save);
   return (

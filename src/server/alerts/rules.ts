@@ -55,6 +55,23 @@ interface EscrowLike {
   createdById: string;
 }
 
+/**
+ * Effects get the record after a change as a plain record: checked here, not assumed, that
+ * it has what the rule reads (an escrow's always does).
+ */
+function isEscrowLike(record: Record<string, unknown>): record is Record<string, unknown> & EscrowLike {
+  const { id, orgId, status, closingDate, propertyAddress, createdById } = record;
+  const isText = (value: unknown) => typeof value === 'string';
+  return (
+    isText(id) &&
+    isText(orgId) &&
+    isText(status) &&
+    isText(propertyAddress) &&
+    isText(createdById) &&
+    (closingDate === null || typeof closingDate === 'string' || closingDate instanceof Date)
+  );
+}
+
 function escrowClosingAlert(escrow: EscrowLike, now: Date): AlertCandidate | null {
   if (!escrow.closingDate || !ESCROW_STATUSES_AT_RISK.includes(escrow.status)) return null;
   const closing = new Date(escrow.closingDate);
@@ -99,8 +116,8 @@ export async function alertsFor(tx: Tx, event: CrmEvent, record: Record<string, 
         ownerId: String(record.createdById),
       };
     }
-  } else if (event.module === 'escrows' && event.action !== 'deleted') {
-    candidate = escrowClosingAlert(record as unknown as EscrowLike, now);
+  } else if (event.module === 'escrows' && event.action !== 'deleted' && isEscrowLike(record)) {
+    candidate = escrowClosingAlert(record, now);
   }
   const draft = candidate && (await raiseAlert(tx, candidate));
   return draft ? [draft] : [];

@@ -10,8 +10,9 @@ import { toCall } from './wire.ts';
 
 type Deps = Actor['deps'];
 
-function callEvent<T extends CallEvent['type']>(type: T, call: Call, userId: string | null, data: CommsDataOf<T>): EventDraft {
-  return { orgId: call.orgId, module: 'calls', action: type, recordId: call.id, version: call.version, userId, data: data as unknown as Record<string, unknown> };
+/** `data` is also a plain record, as the log stores it (an event's data is a literal object). */
+function callEvent<T extends CallEvent['type']>(type: T, call: Call, userId: string | null, data: CommsDataOf<T> & Record<string, unknown>): EventDraft {
+  return { orgId: call.orgId, module: 'calls', action: type, recordId: call.id, version: call.version, userId, data };
 }
 
 export interface IncomingCall {

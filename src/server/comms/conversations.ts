@@ -21,7 +21,13 @@ export interface Actor {
 const PREVIEW_LENGTH = 140;
 
 /** One event of a conversation's stream; its messages' events are the conversation's too. */
-export function conversationEvent<T extends ConversationEvent['type']>(type: T, conversation: Conversation, userId: string | null, data: CommsDataOf<T>): EventDraft {
+export function conversationEvent<T extends ConversationEvent['type']>(
+  type: T,
+  conversation: Conversation,
+  userId: string | null,
+  /** Also a plain record, as the log stores it (an event's data is a literal object). */
+  data: CommsDataOf<T> & Record<string, unknown>,
+): EventDraft {
   return {
     orgId: conversation.orgId,
     module: 'conversations',
@@ -29,7 +35,7 @@ export function conversationEvent<T extends ConversationEvent['type']>(type: T, 
     recordId: conversation.id,
     version: conversation.version,
     userId,
-    data: data as unknown as Record<string, unknown>,
+    data,
   };
 }
 

@@ -1,5 +1,6 @@
 import type { PublicUser, Role } from '../../shared/auth.ts';
 import { JOB_STATUSES, LEAD_STATUSES, LISTING_STATUSES, ESCROW_STATUSES, APPOINTMENT_STATUSES, CLIENT_KINDS, modules, type ModuleName } from '../../shared/modules.ts';
+import type { CreateInputOf } from '../../shared/modules.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import type { AppDeps } from '../context.ts';
 import { receiveIncomingCall } from '../comms/calls.ts';
@@ -62,7 +63,7 @@ export async function seedDemoData(deps: AppDeps, { perModule = 20, communicatio
     const orgNumber = `+1555555${String(orgIndex + 1).padStart(2, '0')}00`;
     await deps.db.org.update({ where: { id: orgId }, data: { webhookSecret: newWebhookSecret(), phoneNumbers: { create: { number: orgNumber } } } });
     const random = createRandom(42 + orgIndex++);
-    const create = (module: ModuleName, input: Record<string, unknown>) => createRecord({ deps, user: random.pick(members) }, modules[module], input);
+    const create = <M extends ModuleName>(module: M, input: CreateInputOf<M>) => createRecord({ deps, user: random.pick(members) }, modules[module], input);
     const day = (offset: number, hour = 9) => {
       const date = new Date();
       date.setUTCDate(date.getUTCDate() + offset);

@@ -5,15 +5,24 @@ export type { NotificationDraft };
 
 /** The user a job event hands the job to, when it does (created with an assignee, or reassigned). */
 export function newAssigneeOf(event: CrmEvent): string | null {
-  if (event.module !== 'jobs') return null;
-  if (event.action === 'created') return event.data.assigneeId ?? null;
-  if (event.action === 'updated') return event.data.assigneeId?.to ?? null;
+  return newAssigneeIn(event.module, event.action, event.data);
+}
+
+/**
+ * The rule of `newAssigneeOf` over a change not yet written as an event (what
+ * `mayNotify` is asked about): its data is a created record, or `{ field: { from, to } }`.
+ */
+function newAssigneeIn(module: string, action: string, data: Record<string, unknown>): string | null {
+  if (module !== 'jobs') return null;
+  const assignee = data.assigneeId;
+  if (action === 'created') return typeof assignee === 'string' ? assignee : null;
+  if (action === 'updated' && typeof assignee === 'object' && assignee !== null && 'to' in assignee) return typeof assignee.to === 'string' ? assignee.to : null;
   return null;
 }
 
 /** Whether a record change with this data can notify anyone (the rule of `notificationsFor`). */
 export function mayNotify(module: string, action: string, data: Record<string, unknown>): boolean {
-  return newAssigneeOf({ module, action, data } as unknown as CrmEvent) !== null;
+  return newAssigneeIn(module, action, data) !== null;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { modules, type AnyModule } from '../../shared/modules.ts';
+import { modules, type AnyModule, type ModuleCreateInput, type ModuleListInput, type ModulePatch, type ModuleRecord } from '../../shared/modules.ts';
 import { idSchema } from '../../shared/text.ts';
 import type { PublicUser } from '../../shared/auth.ts';
 import type { AppDeps } from '../context.ts';
@@ -9,7 +9,7 @@ import { commitChange, idempotencyOf } from '../events/commit.ts';
 import { VersionConflict, type FieldConflict } from '../errors.ts';
 import { effectsMayFollow } from '../events/effects.ts';
 import { commitInOneStatement, insertRecord, newRecordId, updateRecordIfChanged } from './statements.ts';
-import { normalizeInput, toDbData, toWire, type Row, type WireRecord } from './wire.ts';
+import { normalizeInput, recordOf, toDbData, toWire, type Row, type WireRecord } from './wire.ts';
 
 /** The subset of a Prisma model delegate that every module shares. */
 interface RecordDelegate {
@@ -20,8 +20,18 @@ interface RecordDelegate {
   delete(args: object): Promise<Row>;
 }
 
+/** Each module's Prisma delegate by its `model`: a module added without one does not compile. */
+const delegates: { [Model in AnyModule['model']]: (db: Db | Tx) => RecordDelegate } = {
+  job: (db) => db.job,
+  escrow: (db) => db.escrow,
+  listing: (db) => db.listing,
+  client: (db) => db.client,
+  lead: (db) => db.lead,
+  appointment: (db) => db.appointment,
+};
+
 function delegateOf(db: Db | Tx, module: AnyModule): RecordDelegate {
-  return (db as unknown as Record<string, RecordDelegate>)[module.model]!;
+  return delegates[module.model](db);
 }
 
 interface Actor {
@@ -75,13 +85,6 @@ function decodeCursor(cursor: string): [string, string] {
   }
 }
 
-export interface ListInput {
-  limit: number;
-  cursor?: string | undefined;
-  search?: string | undefined;
-  status?: string | undefined;
-}
-
 /**
  * Prisma's `contains` becomes `ILIKE '%' || value || '%'` and does not escape the value:
  * a search for `100%` would find `1000`, `a_b` would find `axb`. Backslash is PostgreSQL's
@@ -91,7 +94,11 @@ export interface ListInput {
 const likeLiteral = (value: string) => value.replace(/[\\%_]/g, '\\$&');
 
 /** Newest first, keyset-paginated on (createdAt, id) so pages stay stable while records are added. */
-export async function listRecords({ deps, user }: Actor, module: AnyModule, input: ListInput) {
+export async function listRecords<D extends AnyModule>(
+  { deps, user }: Actor,
+  module: D,
+  input: ModuleListInput<D>,
+): Promise<{ items: ModuleRecord<D>[]; nextCursor: string | null }> {
   const and: object[] = [{ orgId: user.orgId }];
   if (input.status) and.push({ [module.statusField]: input.status });
   if (input.search) {
@@ -110,7 +117,7 @@ export async function listRecords({ deps, user }: Actor, module: AnyModule, inpu
   });
   const items = rows.slice(0, input.limit).map(toWire);
   const last = items.at(-1);
-  return { items, nextCursor: rows.length > input.limit && last ? encodeCursor(last) : null };
+  return { items: items.map((item) => recordOf(module, item)), nextCursor: rows.length > input.limit && last ? encodeCursor(last) : null };
 }
 
 /** Whether the org has a record with this id: one indexed lookup, the id only. */
@@ -118,10 +125,10 @@ export async function isRecordOfOrg(db: Db, module: AnyModule, orgId: string, id
   return (await delegateOf(db, module).findFirst({ where: { id, orgId }, select: { id: true } })) !== null;
 }
 
-export async function getRecord({ deps, user }: Actor, module: AnyModule, id: string): Promise<WireRecord> {
+export async function getRecord<D extends AnyModule>({ deps, user }: Actor, module: D, id: string): Promise<ModuleRecord<D>> {
   const row = await delegateOf(deps.db, module).findFirst({ where: { id, orgId: user.orgId } });
   if (!row) throw notFound(module, id);
-  return toWire(row);
+  return recordOf(module, toWire(row));
 }
 
 /**
@@ -132,7 +139,11 @@ function writesOnlyItsEvent(module: AnyModule, action: 'created' | 'updated', va
   return !Object.keys(module.refs).some((field) => typeof values[field] === 'string') && !effectsMayFollow(module.name, action, eventData);
 }
 
-export async function createRecord(actor: Actor, module: AnyModule, input: Record<string, unknown>) {
+export async function createRecord<D extends AnyModule>(actor: Actor, module: D, input: ModuleCreateInput<D>): Promise<ModuleRecord<D>> {
+  return recordOf(module, await createAnyRecord(actor, module, input));
+}
+
+async function createAnyRecord(actor: Actor, module: AnyModule, input: Record<string, unknown>) {
   const { deps, user } = actor;
   const values = normalizeInput(module, input);
   checkRules(module, values);
@@ -164,10 +175,10 @@ export async function createRecord(actor: Actor, module: AnyModule, input: Recor
   );
 }
 
-export interface UpdateInput {
+export interface UpdateInput<Patch = Record<string, unknown>> {
   id: string;
   expectedVersion: number;
-  patch: Record<string, unknown>;
+  patch: Patch;
 }
 
 /**
@@ -177,7 +188,11 @@ export interface UpdateInput {
  * the contested fields. The event carries only the fields whose value changed; a patch
  * that changes nothing returns the record as it is, without a new version or event.
  */
-export async function updateRecord(actor: Actor, module: AnyModule, input: UpdateInput) {
+export async function updateRecord<D extends AnyModule>(actor: Actor, module: D, input: UpdateInput<ModulePatch<D>>): Promise<ModuleRecord<D>> {
+  return recordOf(module, await updateAnyRecord(actor, module, input));
+}
+
+async function updateAnyRecord(actor: Actor, module: AnyModule, input: UpdateInput) {
   const { deps, user } = actor;
   const patch = normalizeInput(module, input.patch);
   const idempotency = idempotencyOf(actor, [module.name, 'update'], { ...input, patch });

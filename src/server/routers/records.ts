@@ -2,51 +2,73 @@ import { z } from 'zod';
 import type { TrackedEnvelope } from '@trpc/server';
 import { onChangeInput, type CrmEvent, type StreamItem } from '../../shared/events.ts';
 import { withIdempotencyKey } from '../../shared/mutations.ts';
-import { idSchema, modules, type CreateInputOf, type ModuleName, type PatchOf, type RecordOf } from '../../shared/modules.ts';
+import { idSchema, modules, type AnyModule, type ModuleName, type ModulePatch } from '../../shared/modules.ts';
 import { subscribeToLog } from '../events/subscribe.ts';
-import { createRecord, deleteRecord, getRecord, listRecords, updateRecord, type ListInput } from '../records/service.ts';
+import { createRecord, deleteRecord, getRecord, listRecords, updateRecord, type UpdateInput } from '../records/service.ts';
 import { authedProcedure, router } from '../trpc.ts';
+
+/**
+ * `input` as parsed by `schema`: the one place where this router states a type. tRPC
+ * types a resolver's `input` as a conditional type on its parser, which TypeScript leaves
+ * unresolved while the parser depends on the module type parameter `D`; and zod cannot
+ * compute an object's output while a field's schema is `D['patch']` (whether the field is
+ * optional is unknown), so `update` names its output type itself.
+ */
+function parsedBy<S, Output = z.output<S>>(_schema: S, input: unknown): Output {
+  return input as Output;
+}
 
 /**
  * One definition of list/byId/create/update/delete/onChange, instantiated for each
  * module in `_app.ts`; the module's zod schemas come from src/shared/modules.ts.
  */
 export function createRecordRouter<M extends ModuleName>(name: M) {
-  const module = modules[name];
-  type Item = RecordOf<M>;
+  return recordRouterOf(modules[name]);
+}
+
+type IdempotencyKey = { idempotencyKey?: string | undefined };
+
+/**
+ * Generic over the definition itself. Its schemas are read through `Pick<D, …>`, which
+ * keeps them typed as `D['patch']` & co.; `module.patch` would be typed by the constraint
+ * (the union of the six modules' patches), and the client would see that union.
+ */
+function recordRouterOf<D extends AnyModule>(module: D) {
+  const { listInput, createInput: createFields, createMutationInput: createInput, patch }: Pick<D, 'listInput' | 'createInput' | 'createMutationInput' | 'patch'> = module;
+  type ModuleEvent = Extract<CrmEvent, { module: D['name'] }>;
   const byIdInput = z.strictObject({ id: idSchema });
   const updateInput = z.strictObject({
     id: idSchema,
     expectedVersion: z.number().int().positive(),
-    patch: module.patch as unknown as z.ZodType<PatchOf<M>, PatchOf<M>>,
+    patch,
     ...withIdempotencyKey,
   });
   const deleteInput = z.strictObject({ id: idSchema, expectedVersion: z.number().int().positive().optional(), ...withIdempotencyKey });
-  type CreateInput = CreateInputOf<M> & { idempotencyKey?: string | undefined };
-  const createInput = module.createInput.extend(withIdempotencyKey) as unknown as z.ZodType<CreateInput, CreateInput>;
 
   return router({
-    list: authedProcedure.input(module.listInput).query(async ({ ctx, input }) => {
-      const page = await listRecords({ deps: ctx, user: ctx.user }, module, input as ListInput);
-      return page as { items: Item[]; nextCursor: string | null };
+    list: authedProcedure.input(listInput).query(({ ctx, input }) => {
+      return listRecords({ deps: ctx, user: ctx.user }, module, parsedBy(listInput, input));
     }),
-    byId: authedProcedure.input(byIdInput).query(async ({ ctx, input }) => {
-      return (await getRecord({ deps: ctx, user: ctx.user }, module, input.id)) as Item;
+    byId: authedProcedure.input(byIdInput).query(({ ctx, input }) => {
+      return getRecord({ deps: ctx, user: ctx.user }, module, input.id);
     }),
-    create: authedProcedure.input(createInput).mutation(async ({ ctx, input }) => {
+    create: authedProcedure.input(createInput).mutation(({ ctx, input }) => {
       const { idempotencyKey, ...values } = input;
-      return (await createRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, values)) as Item;
+      return createRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, parsedBy(createFields, values));
     }),
-    update: authedProcedure.input(updateInput).mutation(async ({ ctx, input }) => {
-      const { idempotencyKey, ...change } = input;
-      return (await updateRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, change as never)) as Item;
+    update: authedProcedure.input(updateInput).mutation(({ ctx, input }) => {
+      const { idempotencyKey, ...change } = parsedBy<typeof updateInput, UpdateInput<ModulePatch<D>> & IdempotencyKey>(updateInput, input);
+      return updateRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, change);
     }),
     delete: authedProcedure.input(deleteInput).mutation(({ ctx, input }) => {
       const { idempotencyKey, ...target } = input;
       return deleteRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, target);
     }),
     onChange: authedProcedure.input(onChangeInput).subscription(({ ctx, input, signal }) => {
-      return subscribeToLog(ctx, { modules: [name], recordId: input.id }, input, signal) as AsyncGenerator<TrackedEnvelope<StreamItem<Extract<CrmEvent, { module: M }>>>>;
+      return subscribeToLog(ctx, { modules: [module.name], recordId: input.id }, input, signal) as AsyncGenerator<TrackedEnvelope<StreamItem<ModuleEvent>>>;
     }),
   });
 }
+
+/** Any module's record router, its inputs and records the union over the six modules: what code written for any module (the web app's generic pages) calls. */
+export type AnyRecordRouter = ReturnType<typeof recordRouterOf<AnyModule>>;

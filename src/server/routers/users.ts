@@ -1,6 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
-import { invitationIdInput, inviteInput, setRoleInput, userIdInput, type PendingInvitation, type PublicUser, type Role, type TeamMember } from '../../shared/auth.ts';
+import { z } from 'zod';
+import {
+  invitationIdInput,
+  inviteInput,
+  setRoleInput,
+  userIdInput,
+  usersListInput,
+  type PendingInvitation,
+  type PublicUser,
+  type Role,
+  type TeamMember,
+} from '../../shared/auth.ts';
+import { idSchema } from '../../shared/text.ts';
 import type { Context, Session } from '../context.ts';
 import { runsOneTransactionAtATime, type Tx } from '../db/client.ts';
 import { authedProcedure, router } from '../trpc.ts';
@@ -28,19 +40,41 @@ async function lockTeam(tx: Tx, orgId: string, oneAtATime: boolean) {
   if (!oneAtATime) await tx.$executeRawUnsafe('SELECT pg_advisory_xact_lock(hashtext($1))', `team:${orgId}`);
 }
 
+/** Pages of people go on after the last one's (name, id), a key rather than an offset: people who join meanwhile shift no page. */
+const userCursor = z.tuple([z.string(), idSchema]);
+const encodeUserCursor = (user: { name: string; id: string }) => Buffer.from(JSON.stringify([user.name, user.id])).toString('base64url');
+function decodeUserCursor(cursor: string): { name: string; id: string } {
+  try {
+    const [name, id] = userCursor.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    return { name, id };
+  } catch {
+    throw new TRPCError({ code: 'BAD_REQUEST', message: 'cursor: Invalid cursor' });
+  }
+}
+
+type ListedUser = Omit<TeamMember, 'active'> & { active?: boolean };
+
 export const usersRouter = router({
   /**
-   * The people of the caller's org, to name assignees, viewers and authors of changes.
-   * Admins also see `active` (false while deactivated), for the team page.
+   * The people of the caller's org by name, a page at a time (an org has no upper size),
+   * to name assignees, viewers and authors of changes. Admins also see `active` (false
+   * while deactivated), for the team page.
    */
-  list: authedProcedure.query(async ({ ctx }): Promise<(Omit<TeamMember, 'active'> & { active?: boolean })[]> => {
-    const users = await ctx.db.user.findMany({
-      where: { orgId: ctx.user.orgId },
+  list: authedProcedure.input(usersListInput).query(async ({ ctx, input }): Promise<{ items: ListedUser[]; nextCursor: string | null }> => {
+    const after = input.cursor ? decodeUserCursor(input.cursor) : null;
+    const rows = await ctx.db.user.findMany({
+      where: { orgId: ctx.user.orgId, ...(after ? { OR: [{ name: { gt: after.name } }, { name: after.name, id: { gt: after.id } }] } : {}) },
       select: { id: true, name: true, email: true, role: true, deactivatedAt: true },
-      orderBy: { name: 'asc' },
+      orderBy: [{ name: 'asc' }, { id: 'asc' }],
+      take: input.limit + 1,
     });
     const isAdmin = ctx.user.role === 'admin';
-    return users.map(({ deactivatedAt, ...user }) => ({ ...user, role: user.role as Role, ...(isAdmin ? { active: deactivatedAt === null } : {}) }));
+    const page = rows.slice(0, input.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map(({ deactivatedAt, ...user }) => ({ ...user, role: user.role as Role, ...(isAdmin ? { active: deactivatedAt === null } : {}) })),
+      nextCursor: rows.length > input.limit && last ? encodeUserCursor(last) : null,
+    };
   }),
   /** A one-time link for `email` to join the org with `role`, valid 7 days. The token is shown once. */
   invite: adminProcedure.input(inviteInput).mutation(async ({ ctx, input }) => {

@@ -39,7 +39,7 @@ export function CallBanner() {
   const ringingIds = new Set(ringing.map((call) => call.id));
   const failed = [...errors.entries()].filter(([id]) => !ringingIds.has(id));
   return (
-    <div className="call-banner" role="region" aria-label="Calls" data-testid="call-banner">
+    <section className="call-banner" aria-label="Calls" data-testid="call-banner">
       <div aria-live="assertive" aria-atomic="false">
         {ringing.map((call) => (
           <RingingCall key={call.id} call={call} answering={answering === call.id} error={errors.get(call.id)} onAnswer={() => answer(call.id)} />
@@ -60,7 +60,7 @@ export function CallBanner() {
             <EndedCall key={notice.call.id} notice={notice} onDismiss={() => dismiss(notice.call.id)} />
           ))}
       </div>
-    </div>
+    </section>
   );
 }
 

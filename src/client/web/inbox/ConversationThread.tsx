@@ -93,11 +93,13 @@ export function ConversationThread({ id }: { id: string }) {
     <article className="thread" aria-label={conversation ? `Conversation with ${contactOf(conversation)}` : 'Conversation'} data-testid="thread">
       {conversation ? (
         <ThreadHeader conversation={conversation}>
-          <div className="viewers thread-viewers" aria-label="Also here" role="group" data-testid="thread-viewers">
+          <ul className="viewers thread-viewers" aria-label="Also here" data-testid="thread-viewers">
             {activity.viewers.map((viewer) => (
-              <Avatar key={viewer.userId} person={viewer} />
+              <li key={viewer.userId}>
+                <Avatar person={viewer} />
+              </li>
             ))}
-          </div>
+          </ul>
         </ThreadHeader>
       ) : (
         <div className="thread-header muted">Loading…</div>
@@ -227,6 +229,7 @@ function MessageList({ messages, myId, hasOlder, loadingOlder, onLoadOlder, stic
   };
 
   return (
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region must be reachable by keyboard to be scrolled without a mouse (WCAG 2.1.1; axe's scrollable-region-focusable); Safari does not make scrollers focusable by itself.
     <ol className="messages" ref={box} onScroll={remember} aria-label="Messages" data-testid="messages" tabIndex={0}>
       {hasOlder ? (
         <li className="load-older">

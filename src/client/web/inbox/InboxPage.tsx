@@ -48,7 +48,7 @@ export function InboxPage({ conversationId }: { conversationId?: string | undefi
       </div>
       <div className="inbox-panes">
         <div className="inbox-list">
-          <div className="filters" role="search" aria-label="Filter conversations">
+          <search className="filters" aria-label="Filter conversations">
             <label htmlFor={statusId} className="visually-hidden">
               Status
             </label>
@@ -68,7 +68,7 @@ export function InboxPage({ conversationId }: { conversationId?: string | undefi
               <option value="me">Mine</option>
               <option value="unassigned">Unassigned</option>
             </select>
-          </div>
+          </search>
           {query.isError ? (
             <p className="error" role="alert">
               Could not load the conversations: {messageOf(query.error)}

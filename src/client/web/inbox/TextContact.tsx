@@ -1,4 +1,4 @@
-import { useId, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import { messageOf } from '../modules/api.ts';
 import { navigate } from '../router.tsx';
 import { trpc } from '../trpc.ts';
@@ -11,6 +11,11 @@ export function TextContact({ target, name }: { target: { clientId: string } | {
   const [open, setOpen] = useState(false);
   const [body, setBody] = useState('');
   const fieldId = useId();
+  const field = useRef<HTMLTextAreaElement>(null);
+  // Opened by a click on Text: the keyboard goes on to the message it asked for.
+  useEffect(() => {
+    if (open) field.current?.focus();
+  }, [open]);
   const start = trpc.conversations.start.useMutation({ onSuccess: ({ conversation }) => navigate(`/inbox/${conversation.id}`) });
   if (!open) {
     return (
@@ -31,7 +36,7 @@ export function TextContact({ target, name }: { target: { clientId: string } | {
       <label htmlFor={fieldId} className="visually-hidden">
         Message to {name}
       </label>
-      <textarea id={fieldId} rows={2} autoFocus value={body} maxLength={1600} placeholder={`Message to ${name}`} onChange={(event) => setBody(event.target.value)} />
+      <textarea ref={field} id={fieldId} rows={2} value={body} maxLength={1600} placeholder={`Message to ${name}`} onChange={(event) => setBody(event.target.value)} />
       <button type="submit" className="button primary" disabled={!body.trim() || start.isPending}>
         Send
       </button>

@@ -1,24 +1,25 @@
 import type { TRPCClientErrorLike } from '@trpc/client';
+import type { DecorateRouterRecord } from '@trpc/react-query';
 import type { AppRouter } from '../../../server/routers/_app.ts';
+import type { AnyRecordRouter } from '../../../server/routers/records.ts';
 import type { ModuleName } from '../../../shared/modules.ts';
 import type { CachedRecord } from '../realtime/patch.ts';
 import { trpc } from '../trpc.ts';
 
 /**
- * The six record routers have one shape (they are built by one function on the server),
- * but TypeScript cannot call a union of six hook signatures. The generic pages use one
- * module's hooks as the type of all of them and treat records as `CachedRecord`; what is
- * sent is checked against the module's own zod schema before it leaves the browser.
+ * The hooks of any module's record router: the six routers have one shape (built by one
+ * function on the server), and TypeScript cannot call a union of six hook signatures, so
+ * the generic pages call this one, whose inputs and records are the unions over the six
+ * modules. What is sent is checked against the module's own zod schema before it leaves
+ * the browser.
  */
-export type RecordApi = (typeof trpc)['jobs'];
+export type RecordApi = DecorateRouterRecord<AppRouter['_def']['_config']['$types'], AnyRecordRouter['_def']['record']>;
 
 export function recordApi(module: ModuleName): RecordApi {
-  return trpc[module] as unknown as RecordApi;
+  return trpc[module];
 }
 
 export type ApiError = TRPCClientErrorLike<AppRouter>;
-
-export const asRecord = (value: unknown) => value as CachedRecord;
 
 /** The zod field errors of a BAD_REQUEST, by field. */
 export function fieldErrorsOf(error: unknown): Record<string, string[]> {

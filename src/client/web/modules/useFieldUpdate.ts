@@ -3,7 +3,7 @@ import { getQueryKey } from '@trpc/react-query';
 import type { ModuleName } from '../../../shared/modules.ts';
 import { isCachedRecord } from '../realtime/patch.ts';
 import { trpc } from '../trpc.ts';
-import { asRecord, recordApi } from './api.ts';
+import { recordApi } from './api.ts';
 import { saveField, type FieldSaveTarget } from './save-field.ts';
 
 export { sameValue, type SaveOutcome } from './save-field.ts';
@@ -28,7 +28,7 @@ export function useFieldUpdate(module: ModuleName, id: string) {
     write: (record) => void queryClient.setQueryData(cached, record),
     cancel: () => queryClient.cancelQueries({ queryKey: queries }),
     invalidate: () => void queryClient.invalidateQueries({ queryKey: queries }),
-    update: ({ expectedVersion, patch }) => update.mutateAsync({ id, expectedVersion, patch: patch as never }).then(asRecord),
+    update: ({ expectedVersion, patch }) => update.mutateAsync({ id, expectedVersion, patch }),
   };
   return {
     save: (field: string, value: unknown, from: { value: unknown; version: number }) => saveField(target, field, value, from),

@@ -33,6 +33,7 @@ export function NotificationBell() {
     return () => document.removeEventListener('pointerdown', outside);
   }, [expanded]);
 
+  /** On the bell and on the panel: where the focus is while the panel is open. */
   const onKeyDown = (event: KeyboardEvent) => {
     if (event.key !== 'Escape' || !expanded) return;
     event.preventDefault();
@@ -42,10 +43,11 @@ export function NotificationBell() {
 
   const items = page?.items ?? [];
   return (
-    <div className="bell" ref={container} onKeyDown={onKeyDown}>
+    <div className="bell" ref={container}>
       <button
         ref={button}
         type="button"
+        onKeyDown={onKeyDown}
         className="bell-button"
         aria-label={unread > 0 ? `Notifications, ${unread} unread` : 'Notifications'}
         aria-haspopup="dialog"
@@ -66,7 +68,16 @@ export function NotificationBell() {
         </span>
       </button>
       {expanded ? (
-        <div id={panelId} ref={panel} className="notifications-panel" role="dialog" aria-labelledby={headingId} tabIndex={-1} data-testid="notifications-panel">
+        <div
+          id={panelId}
+          ref={panel}
+          className="notifications-panel"
+          role="dialog"
+          aria-labelledby={headingId}
+          tabIndex={-1}
+          onKeyDown={onKeyDown}
+          data-testid="notifications-panel"
+        >
           <div className="notifications-head">
             <h2 id={headingId}>Notifications</h2>
             <button type="button" className="button small ghost" onClick={markAllRead} disabled={unread === 0}>

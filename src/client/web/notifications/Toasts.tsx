@@ -47,9 +47,11 @@ export function Toast({ notification, onDismiss, onOpen }: { notification: AppNo
   }, [hovered, focused, visible, id, onDismiss]);
 
   const target = targetOf(notification);
+  // An article: one notification, a self-contained item the pointer and focus handlers only observe (to hold the timer).
   return (
-    <div
+    <article
       className="toast"
+      aria-label={title}
       data-testid="toast"
       data-kind={kind}
       onPointerEnter={() => setHovered(true)}
@@ -74,6 +76,6 @@ export function Toast({ notification, onDismiss, onOpen }: { notification: AppNo
           <span aria-hidden="true">×</span>
         </button>
       </div>
-    </div>
+    </article>
   );
 }

@@ -1,7 +1,7 @@
 import { useId, useState, type FormEvent } from 'react';
 import { modules, type ModuleName } from '../../../shared/modules.ts';
 import { FieldInput } from '../components/FieldInput.tsx';
-import { asRecord, fieldErrorsOf, messageOf, recordApi } from '../modules/api.ts';
+import { fieldErrorsOf, messageOf, recordApi } from '../modules/api.ts';
 import { fieldsOf } from '../modules/fields.ts';
 import { fromInputValue } from '../modules/format.ts';
 import { fieldLabel, moduleUi } from '../modules/ui.ts';
@@ -15,7 +15,7 @@ export function CreatePage({ module }: { module: ModuleName }) {
   const [values, setValues] = useState<Record<string, string>>(() => Object.fromEntries(specs.map((spec) => [spec.name, spec.kind === 'enum' ? spec.options![0]! : ''])));
   const [errors, setErrors] = useState<Record<string, string>>({});
   const create = recordApi(module).create.useMutation({
-    onSuccess: (record) => navigate(`/${module}/${asRecord(record).id}`, { replace: true }),
+    onSuccess: (record) => navigate(`/${module}/${record.id}`, { replace: true }),
     onError: (error) => setErrors(Object.fromEntries(Object.entries(fieldErrorsOf(error)).map(([field, messages]) => [field, messages[0] ?? 'Invalid']))),
   });
 
@@ -41,7 +41,8 @@ export function CreatePage({ module }: { module: ModuleName }) {
       }
     }
     setErrors(found);
-    if (Object.keys(found).length === 0) create.mutate(input as never);
+    // What is sent is what the module's schema made of it (the server parses it the same way again).
+    if (checked.success && Object.keys(found).length === 0) create.mutate(checked.data);
   };
 
   return (
@@ -59,7 +60,8 @@ export function CreatePage({ module }: { module: ModuleName }) {
               <label htmlFor={id}>
                 {fieldLabel(module, spec.name)}
                 {spec.required ? (
-                  <span className="required" aria-label="required">
+                  // The input says it is required (aria-required); the star is for the eye only.
+                  <span className="required" aria-hidden="true">
                     {' '}
                     *
                   </span>

@@ -3,7 +3,7 @@ import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
 import { modules, type ModuleName } from '../../../shared/modules.ts';
 import type { Viewer } from '../../../shared/presence.ts';
 import { FieldInput } from '../components/FieldInput.tsx';
-import { asRecord, errorCode, messageOf, recordApi } from '../modules/api.ts';
+import { errorCode, messageOf, recordApi } from '../modules/api.ts';
 import { fieldsOf, type FieldSpec } from '../modules/fields.ts';
 import { formatDateTime, formatValue, fromInputValue, toInputValue } from '../modules/format.ts';
 import { fieldLabel, moduleUi } from '../modules/ui.ts';
@@ -22,7 +22,7 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
   const ui = moduleUi[module];
   const query = recordApi(module).byId.useQuery({ id }, { retry: (count, error) => errorCode(error) !== 'NOT_FOUND' && count < 2 });
   const deletion = useQuery<Deletion | null>({ queryKey: deletedKey(module, id), queryFn: () => null, enabled: false, staleTime: Infinity }).data;
-  const record = query.data ? asRecord(query.data) : undefined;
+  const record: CachedRecord | undefined = query.data;
   const deletedBy = useUserName(deletion?.userId);
   const updatedBy = useUserName(record ? String(record.updatedById ?? '') : undefined);
   const { user } = useSession();
@@ -172,7 +172,8 @@ function InlineField({
         <label htmlFor={editing ? inputId : undefined} id={`${inputId}-label`}>
           {label}
           {spec.required ? (
-            <span className="required" aria-label="required">
+            // The input says it is required (aria-required); the star is for the eye only.
+            <span className="required" aria-hidden="true">
               {' '}
               *
             </span>
@@ -284,7 +285,7 @@ function PersonRef({ id }: { id: string }) {
 
 function RecordRef({ module, id }: { module: ModuleName; id: string }) {
   const query = recordApi(module).byId.useQuery({ id }, { retry: false });
-  const title = query.data ? moduleUi[module].title(asRecord(query.data)) : undefined;
+  const title = query.data ? moduleUi[module].title(query.data) : undefined;
   return <>{title ?? (query.isError ? `Unknown ${moduleUi[module].singular}` : '…')}</>;
 }
 
@@ -292,6 +293,11 @@ function DeleteButton({ module, record }: { module: ModuleName; record: CachedRe
   const ui = moduleUi[module];
   const [confirming, setConfirming] = useState(false);
   const remove = recordApi(module).delete.useMutation({ onSuccess: () => navigate(`/${module}`) });
+  const confirm = useRef<HTMLButtonElement>(null);
+  // Asked for by a click on Delete: the keyboard goes on to the question it opened.
+  useEffect(() => {
+    if (confirming) confirm.current?.focus();
+  }, [confirming]);
   if (!confirming) {
     return (
       <button type="button" className="button danger-outline" onClick={() => setConfirming(true)}>
@@ -300,9 +306,9 @@ function DeleteButton({ module, record }: { module: ModuleName; record: CachedRe
     );
   }
   return (
-    <div className="confirm" role="group" aria-label={`Delete this ${ui.singular}?`}>
+    <fieldset className="confirm" aria-label={`Delete this ${ui.singular}?`}>
       <span>Delete this {ui.singular}?</span>
-      <button type="button" className="button danger" autoFocus disabled={remove.isPending} onClick={() => remove.mutate({ id: record.id, expectedVersion: record.version })}>
+      <button ref={confirm} type="button" className="button danger" disabled={remove.isPending} onClick={() => remove.mutate({ id: record.id, expectedVersion: record.version })}>
         Delete
       </button>
       <button
@@ -320,6 +326,6 @@ function DeleteButton({ module, record }: { module: ModuleName; record: CachedRe
           {errorCode(remove.error) === 'CONFLICT' ? `It changed since you opened it; look again before deleting.` : messageOf(remove.error)}
         </span>
       ) : null}
-    </div>
+    </fieldset>
   );
 }

@@ -1,6 +1,6 @@
 import { useEffect, useId, useState } from 'react';
-import { modules, type ModuleName } from '../../../shared/modules.ts';
-import { asRecord, messageOf, recordApi } from '../modules/api.ts';
+import { modules, type AnyModule, type ModuleListInput, type ModuleName } from '../../../shared/modules.ts';
+import { messageOf, recordApi } from '../modules/api.ts';
 import { fieldOf } from '../modules/fields.ts';
 import { formatValue } from '../modules/format.ts';
 import { enumLabel, fieldLabel, moduleUi } from '../modules/ui.ts';
@@ -9,6 +9,11 @@ import { useFlash } from '../realtime/flash.ts';
 import { Link, navigate } from '../router.tsx';
 
 const PAGE_SIZE = 25;
+
+/** A status of one of the modules: what `list({ status })` takes. */
+type Status = NonNullable<ModuleListInput<AnyModule>['status']>;
+/** Whether `value` is one of the module's statuses (`options`, read from its enum). */
+const isStatus = (options: readonly string[], value: string): value is Status => options.includes(value);
 
 /** Waits for typing to pause before searching. */
 function useDebounced<T>(value: T, ms: number): T {
@@ -25,16 +30,16 @@ export function ListPage({ module }: { module: ModuleName }) {
   const ui = moduleUi[module];
   const statusSpec = fieldOf(module, modules[module].statusField);
   const [search, setSearch] = useState('');
-  const [status, setStatus] = useState('');
+  const [status, setStatus] = useState<Status | ''>('');
   const debouncedSearch = useDebounced(search.trim(), 250);
   const searchId = useId();
   const statusId = useId();
 
   const query = recordApi(module).list.useInfiniteQuery(
-    { limit: PAGE_SIZE, ...(debouncedSearch ? { search: debouncedSearch } : {}), ...(status ? { status: status as never } : {}) },
+    { limit: PAGE_SIZE, ...(debouncedSearch ? { search: debouncedSearch } : {}), ...(status ? { status } : {}) },
     { getNextPageParam: (page) => page.nextCursor ?? undefined, placeholderData: (previous) => previous },
   );
-  const items = (query.data?.pages.flatMap((page) => page.items) ?? []).map(asRecord);
+  const items: CachedRecord[] = query.data?.pages.flatMap((page) => page.items) ?? [];
 
   return (
     <section aria-labelledby="list-heading">
@@ -44,7 +49,7 @@ export function ListPage({ module }: { module: ModuleName }) {
           New {ui.singular}
         </button>
       </div>
-      <div className="filters" role="search">
+      <search className="filters">
         <label htmlFor={searchId} className="visually-hidden">
           Search {ui.plural.toLowerCase()}
         </label>
@@ -59,7 +64,7 @@ export function ListPage({ module }: { module: ModuleName }) {
         <label htmlFor={statusId} className="visually-hidden">
           Filter by {fieldLabel(module, statusSpec.name).toLowerCase()}
         </label>
-        <select id={statusId} className="input" value={status} onChange={(event) => setStatus(event.target.value)}>
+        <select id={statusId} className="input" value={status} onChange={(event) => setStatus(isStatus(statusSpec.options!, event.target.value) ? event.target.value : '')}>
           <option value="">Any {fieldLabel(module, statusSpec.name).toLowerCase()}</option>
           {statusSpec.options!.map((option) => (
             <option key={option} value={option}>
@@ -70,7 +75,7 @@ export function ListPage({ module }: { module: ModuleName }) {
         <span className="muted count" aria-live="polite">
           {query.isFetching && !query.isFetchingNextPage ? 'Updating…' : `${items.length}${query.hasNextPage ? '+' : ''} shown`}
         </span>
-      </div>
+      </search>
       {query.isError ? (
         <p className="error" role="alert">
           Could not load {ui.plural.toLowerCase()}: {messageOf(query.error)}

@@ -1,5 +1,5 @@
-import { useMemo } from 'react';
-import type { Role } from '../../../shared/auth.ts';
+import { useEffect, useMemo } from 'react';
+import { MAX_USERS_PAGE, type Role } from '../../../shared/auth.ts';
 import { usePresence } from '../presence/PresenceProvider.tsx';
 import { useSession } from '../session/SessionContext.tsx';
 import { trpc } from '../trpc.ts';
@@ -19,15 +19,20 @@ export interface PeopleValue {
 }
 
 /**
- * The people of the signed-in user's org (`users.list`): one request per session, shared
- * by every field, avatar and message through the query cache. People join an org rarely,
- * so the list is kept for ten minutes before a refetch.
+ * The people of the signed-in user's org (`users.list`), read once per session in pages
+ * of the largest size and shared by every field, avatar and message through the query
+ * cache: anyone of the org may need a name, so the directory is read to its end. People
+ * join an org rarely, so it is kept for ten minutes before a refetch.
  */
 export function usePeople(): PeopleValue {
-  const query = trpc.users.list.useQuery(undefined, { staleTime: 10 * 60_000 });
-  const { data } = query;
+  const query = trpc.users.list.useInfiniteQuery({ limit: MAX_USERS_PAGE }, { getNextPageParam: (page) => page.nextCursor ?? undefined, staleTime: 10 * 60_000 });
+  const { data, hasNextPage, isFetching, fetchNextPage } = query;
+  useEffect(() => {
+    // Every component using the directory runs this: one of them asks for the next page, the others see it in flight.
+    if (hasNextPage && !isFetching) void fetchNextPage({ cancelRefetch: false });
+  }, [hasNextPage, isFetching, fetchNextPage]);
   return useMemo(() => {
-    const people = data ?? [];
+    const people = data?.pages.flatMap((page) => page.items) ?? [];
     return { people, byId: new Map(people.map((person) => [person.id, person])), isLoading: query.isLoading };
   }, [data, query.isLoading]);
 }

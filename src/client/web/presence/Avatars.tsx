@@ -39,11 +39,13 @@ export function OnlineAvatars() {
   const others = [...entries.values()].filter((entry) => entry.userId !== user.id && entry.status !== 'offline').sort((a, b) => a.name.localeCompare(b.name));
   const shown = others.slice(0, 5);
   return (
-    <div className="online" aria-label="Colleagues online" role="group" data-testid="online">
+    <ul className="online" aria-label="Colleagues online" data-testid="online">
       {shown.map((entry) => (
-        <Avatar key={entry.userId} person={entry} status={entry.status} />
+        <li key={entry.userId}>
+          <Avatar person={entry} status={entry.status} />
+        </li>
       ))}
-      {others.length > shown.length ? <span className="more">+{others.length - shown.length}</span> : null}
-    </div>
+      {others.length > shown.length ? <li className="more">+{others.length - shown.length}</li> : null}
+    </ul>
   );
 }

@@ -4,6 +4,9 @@ import { messageOf } from '../modules/api.ts';
 import { useSession } from '../session/SessionContext.tsx';
 import { trpc } from '../trpc.ts';
 
+/** Members shown at first, and added by each "Load more". */
+const TEAM_PAGE = 50;
+
 /** Admins: the org's people (role, deactivate / reactivate), invitations and their links. */
 export function TeamPage() {
   const { user } = useSession();
@@ -30,7 +33,7 @@ export function TeamPage() {
 function Members() {
   const { user: me } = useSession();
   const utils = trpc.useUtils();
-  const members = trpc.users.list.useQuery();
+  const members = trpc.users.list.useInfiniteQuery({ limit: TEAM_PAGE }, { getNextPageParam: (page) => page.nextCursor ?? undefined });
   const [error, setError] = useState<string | null>(null);
   const done = { onSuccess: () => void utils.users.list.invalidate(), onError: (cause: unknown) => setError(messageOf(cause)) };
   const setRole = trpc.users.setRole.useMutation(done);
@@ -58,7 +61,7 @@ function Members() {
             </tr>
           </thead>
           <tbody>
-            {(members.data ?? []).map((member) => {
+            {(members.data?.pages.flatMap((page) => page.items) ?? []).map((member) => {
               const self = member.id === me.id;
               return (
                 <tr key={member.id} data-testid={`member-${member.email}`}>
@@ -104,6 +107,13 @@ function Members() {
           </tbody>
         </table>
       </div>
+      {members.hasNextPage ? (
+        <div className="load-more">
+          <button type="button" className="button" onClick={() => void members.fetchNextPage()} disabled={members.isFetchingNextPage}>
+            {members.isFetchingNextPage ? 'Loading…' : 'Load more'}
+          </button>
+        </div>
+      ) : null}
     </>
   );
 }
