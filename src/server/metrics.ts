@@ -19,6 +19,12 @@ export function createMetrics() {
     }),
     subscriptions: new Gauge({ name: 'tandem_subscriptions', help: 'Live subscriptions (bus listeners)', registers: [registry] }),
     eventsPublished: new Counter({ name: 'tandem_events_published_total', help: 'Committed events published to the bus', registers: [registry] }),
+    commits: new Counter({
+      name: 'tandem_commits_total',
+      help: 'Changes committed, by the strategy that wrote them: one statement, or a transaction (events/commit.ts)',
+      labelNames: ['strategy'] as const,
+      registers: [registry],
+    }),
     eventsDelivered: new Counter({
       name: 'tandem_events_delivered_total',
       help: 'Live events handed to subscriptions: written straight to the socket (direct) or yielded through the subscription (iterator)',
