@@ -13,8 +13,8 @@ export type { ChangeOutcome } from './commit-transaction.ts';
  * How a change is written. `auto` (the default): as one statement when the caller gave
  * that form and no registered effect could follow it, else in a transaction.
  * `one-statement`: as one statement whenever the caller gave that form, even where an
- * effect could follow (which it then does not run): for tests and benchmarks that
- * compare the strategies. `general`: always in a transaction. Either way, a statement
+ * effect could follow (which it then does not run): for tests that compare the
+ * strategies (tandem_commits_total says which one wrote). `general`: always in a transaction. Either way, a statement
  * that writes nothing (the record moved on, was not found, or would not change) leaves
  * the change to the transaction, which merges, conflicts or refuses.
  */
@@ -66,15 +66,14 @@ export function commitChange<T>(deps: CommitDeps, orgId: string, change: (tx: Tx
   const statement = chooseStatement(options);
   return runInOrgQueue(orgId, async () => {
     const written = statement && (await commitInOneStatement<T>(deps.db, orgId, statement, options.idempotency));
-    deps.metrics?.commits.labels(written ? 'one-statement' : 'general').inc();
     const { result, events } = written ?? (await commitInTransaction(deps.db, orgId, change, options.idempotency));
+    deps.metrics?.commits.labels(written ? 'one-statement' : 'general').inc();
     publishCommitted(deps, events);
     return result;
   });
 }
 
 function chooseStatement({ statement, strategy = 'auto' }: CommitOptions): OneStatement | undefined {
-  if (strategy === 'one-statement' && !statement) throw new Error('This change has no one-statement form');
   if (!statement || strategy === 'general') return undefined;
   return strategy === 'one-statement' || !effectsMayFollow(statement.module, statement.action, statement.preview) ? statement : undefined;
 }
