@@ -7,6 +7,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   const deliveredBy = { direct: 0, iterator: 0 };
+  const committedBy = { 'one-statement': 0, general: 0 };
   // The process's own health beside ours: heap, active handles, event loop lag, GC (what a leak or a stall shows in first).
   collectDefaultMetrics({ register: registry });
   const metrics = {
@@ -24,6 +25,14 @@ export function createMetrics() {
       help: 'Changes committed, by the strategy that wrote them: one statement, or a transaction (events/commit.ts)',
       labelNames: ['strategy'] as const,
       registers: [registry],
+      // Counted per commit as plain numbers (`committedBy`), added up when read.
+      collect() {
+        for (const strategy of ['one-statement', 'general'] as const) {
+          if (committedBy[strategy] === 0) continue;
+          this.labels(strategy).inc(committedBy[strategy]);
+          committedBy[strategy] = 0;
+        }
+      },
     }),
     eventsDelivered: new Counter({
       name: 'tandem_events_delivered_total',
@@ -66,6 +75,8 @@ export function createMetrics() {
     ...metrics,
     /** Deliveries not yet added to `eventsDelivered`: the hot path adds one to a number, prom-client's bookkeeping runs per scrape. */
     deliveredBy,
+    /** Commits not yet added to `commits`, by strategy (the same arrangement as `deliveredBy`). */
+    committedBy,
   };
 }
 

@@ -44,8 +44,8 @@ export interface OneStatement {
   preview: Record<string, unknown>;
   /**
    * The write, as SQL with its values added to `params`, writing only where `guard`
-   * holds, `RETURNING` the row as `record` in its wire form (jsonb, as the API returns
-   * it) and, for `updated`, the row before as `before`. No row (not found, moved on,
+   * holds, `RETURNING` its `id`, its `version`, the row as `record` in its wire form
+   * (jsonb, as the API returns it) and, for `updated`, the row before as `before`. No row (not found, moved on,
    * nothing to change): the change is left to the general strategy.
    */
   write(params: StatementParams, guard: string): string;
@@ -83,7 +83,7 @@ export async function commitInOneStatement<T>(
     mergedFromVersion: 'NULL::integer',
   };
   // A deletion answers with the id it deleted, as the general strategy's does.
-  const result = change.action === 'deleted' ? `jsonb_build_object('id', rec.record->'id')` : 'rec.record';
+  const result = change.action === 'deleted' ? `jsonb_build_object('id', rec.id)` : 'rec.record';
   const sql = `WITH ${key ? `prior AS (${earlierUseSql(key.user, key.key)}),` : ''}
   rec AS (${write}),
   ev AS (${recordEventSql(change.action, columns, 'rec')})

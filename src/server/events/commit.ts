@@ -67,7 +67,7 @@ export function commitChange<T>(deps: CommitDeps, orgId: string, change: (tx: Tx
   return runInOrgQueue(orgId, async () => {
     const written = statement && (await commitInOneStatement<T>(deps.db, orgId, statement, options.idempotency));
     const { result, events } = written ?? (await commitInTransaction(deps.db, orgId, change, options.idempotency));
-    deps.metrics?.commits.labels(written ? 'one-statement' : 'general').inc();
+    if (deps.metrics) deps.metrics.committedBy[written ? 'one-statement' : 'general'] += 1;
     publishCommitted(deps, events);
     return result;
   });

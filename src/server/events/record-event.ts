@@ -18,7 +18,7 @@ export interface RecordEventDraft {
   action: RecordAction;
   userId: string;
   /** The record written; for `deleted`, the record as it was. */
-  record: Record<string, unknown>;
+  record: Record<string, unknown> & { id: string; version: number };
   /** For `updated`: the record before the change. */
   before?: Record<string, unknown>;
   /** For `updated`: the older version a stale update was merged from. */
@@ -35,16 +35,16 @@ export interface RecordEventColumns {
 }
 
 /**
- * The event row of a change, inserted from `source`: a relation with `record` (the wire
- * form as jsonb) and, for `updated`, `before`. A record's event carries the record
+ * The event row of a change, inserted from `source`: a relation with the record's `id`
+ * and `version`, `record` (its wire form as jsonb) and, for `updated`, `before`. A record's event carries the record
  * itself (`created`, `deleted`) or its changes (`updated`: see `changesSql`); a deletion
  * is the record's last change, so its version follows the last stored one.
  */
 export function recordEventSql(action: RecordAction, columns: RecordEventColumns, source: string): string {
-  const version = `(${source}.record->>'version')::integer${action === 'deleted' ? ' + 1' : ''}`;
+  const version = `${source}.version${action === 'deleted' ? ' + 1' : ''}`;
   const data = action === 'updated' ? changesSql(`${source}.before`, `${source}.record`) : `${source}.record`;
   return `${EVENT_INSERT}
-    SELECT ${columns.org}, ${columns.module}, ${columns.action}, ${source}.record->>'id', ${version}, ${columns.user}, ${data},
+    SELECT ${columns.org}, ${columns.module}, ${columns.action}, ${source}.id, ${version}, ${columns.user}, ${data},
       ${columns.mergedFromVersion}, ${previousSeqOf(columns.org)} FROM ${source}
     ${EVENT_RETURNING}`;
 }
@@ -64,8 +64,8 @@ export function changesSql(before: string, after: string): string {
 const APPEND_RECORD_EVENT = Object.fromEntries(
   (['created', 'updated', 'deleted'] as const).map((action) => [
     action,
-    `WITH rec AS (SELECT $5::jsonb AS record, $6::jsonb AS before)
-    ${recordEventSql(action, { org: '$1::text', module: '$2::text', action: '$3::text', user: '$4::text', mergedFromVersion: '$7::integer' }, 'rec')}`,
+    `WITH rec AS (SELECT $5::text AS id, $6::integer AS version, $7::jsonb AS record, $8::jsonb AS before)
+    ${recordEventSql(action, { org: '$1::text', module: '$2::text', action: '$3::text', user: '$4::text', mergedFromVersion: '$9::integer' }, 'rec')}`,
   ]),
 ) as Record<RecordAction, string>;
 
@@ -77,6 +77,8 @@ export async function appendRecordEvent(tx: Tx, draft: RecordEventDraft): Promis
     draft.module,
     draft.action,
     draft.userId,
+    draft.record.id,
+    draft.record.version,
     JSON.stringify(draft.record),
     draft.before ? JSON.stringify(draft.before) : null,
     draft.mergedFromVersion ?? null,

@@ -93,7 +93,7 @@ export function insertRecord(values: Record<string, unknown>) {
   return (shape: TableShape, params: StatementParams, guard: string) => {
     const { columns, placeholders } = columnValues(shape, params, values);
     return `INSERT INTO ${quote(shape.table)} AS rec (${columns.join(', ')}) SELECT ${placeholders.join(', ')} WHERE ${guard}
-      RETURNING ${shape.wire('rec')} AS record`;
+      RETURNING rec.id, rec.version, ${shape.wire('rec')} AS record`;
   };
 }
 
@@ -114,7 +114,7 @@ export function updateRecordIfChanged(where: { id: string; orgId: string; versio
       FROM (SELECT * FROM ${table} WHERE id = ${params.add(where.id, 'text')} AND "orgId" = ${params.add(where.orgId, 'text')}
             AND version = ${params.add(where.version, 'integer')}) AS cur
       WHERE rec.id = cur.id AND (${changes.join(' OR ') || 'false'}) AND ${guard}
-      RETURNING ${shape.wire('rec')} AS record, ${shape.wire('cur')} AS before`;
+      RETURNING rec.id, rec.version, ${shape.wire('rec')} AS record, ${shape.wire('cur')} AS before`;
   };
 }
 
@@ -124,6 +124,6 @@ export function deleteRecordAt(where: { id: string; orgId: string; version?: num
     const version = where.version === undefined ? '' : ` AND version = ${params.add(where.version, 'integer')}`;
     return `DELETE FROM ${quote(shape.table)} AS rec
       WHERE id = ${params.add(where.id, 'text')} AND "orgId" = ${params.add(where.orgId, 'text')}${version} AND ${guard}
-      RETURNING ${shape.wire('rec')} AS record`;
+      RETURNING rec.id, rec.version, ${shape.wire('rec')} AS record`;
   };
 }
