@@ -63,6 +63,7 @@ const databaseSuites = [
   'tests/alerts.test.ts',
   'tests/replay-cache.test.ts',
   'tests/one-statement.test.ts',
+  'tests/commit-strategies.test.ts',
   'tests/logins.test.ts',
   'tests/control-characters.test.ts',
   'tests/sessions.test.ts',

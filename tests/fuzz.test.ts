@@ -173,8 +173,20 @@ describe('fuzz', () => {
     await vi.waitFor(() => expect(started).toBe(true), { timeout: 5_000 });
     const written: string[] = [];
     let writing = true;
+    // Well-behaved: when it writes faster than its connection's mutation limit, it waits as long as the server asks.
+    const create = async (name: string): Promise<string> => {
+      for (;;) {
+        try {
+          return (await writer.trpc.leads.create.mutate({ name })).id;
+        } catch (error) {
+          const refusal = (error as { data?: { code?: string; retryAfterMs?: number } }).data;
+          if (refusal?.code !== 'TOO_MANY_REQUESTS' || refusal.retryAfterMs === undefined) throw error;
+          await new Promise((resolve) => setTimeout(resolve, refusal.retryAfterMs));
+        }
+      }
+    };
     const writes = (async () => {
-      for (let i = 0; writing || i < 5; i++) written.push((await writer.trpc.leads.create.mutate({ name: `steady ${i}` })).id);
+      for (let i = 0; writing || i < 5; i++) written.push(await create(`steady ${i}`));
     })();
 
     let sent = 0;

@@ -2,13 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogEvent } from '../src/shared/events.ts';
 import { modules } from '../src/shared/modules.ts';
 import { readEventsAfter } from '../src/server/events/log.ts';
-import { commitInOneStatement, updateRecordIfChanged } from '../src/server/records/statements.ts';
+import { commitInOneStatement } from '../src/server/events/commit-statement.ts';
+import { recordStatement, updateRecordIfChanged } from '../src/server/records/statements.ts';
 import { createTestApp, type TestApp } from './helpers/app.ts';
 
 /**
- * Most record changes are written in one statement (src/server/records/statements.ts)
- * rather than through `commitChange`: what they return, publish and log must be exactly
- * what the general path gives, for every column type of every module.
+ * Most record changes are written in one statement (src/server/events/commit-statement.ts)
+ * rather than in a transaction: what they return, publish and log must be exactly what
+ * reads back, for every column type of every module. commit-strategies.test.ts compares
+ * both strategies change by change.
  */
 let t: TestApp;
 beforeAll(async () => {
@@ -127,16 +129,14 @@ describe('record changes written in one statement', () => {
     const user = t.users['alice@acme.test'];
     const lead = await alice.leads.create({ name: 'Moving' });
     await alice.leads.update({ id: lead.id, expectedVersion: 1, patch: { name: 'Moved' } });
-    const deps = t.apps[0]!.deps;
-    const change = { module: modules.leads, orgId: user.orgId, userId: user.id, action: 'updated' as const, eventData: 'changes' as const };
+    const { db } = t.apps[0]!.deps;
+    const change = { action: 'updated' as const, userId: user.id, preview: {} };
     const bookkeeping = { updatedAt: new Date(), updatedById: user.id };
+    const update = (version: number, name: string) =>
+      recordStatement(db, modules.leads, change, updateRecordIfChanged({ id: lead.id, orgId: user.orgId, version }, { name }, bookkeeping));
     // Without reading first: a stale version, and a patch that changes nothing, write nothing either.
-    expect(
-      await commitInOneStatement(deps, { ...change, write: updateRecordIfChanged({ id: lead.id, orgId: user.orgId, version: 1 }, { name: 'Stale' }, bookkeeping) }),
-    ).toBeUndefined();
-    expect(
-      await commitInOneStatement(deps, { ...change, write: updateRecordIfChanged({ id: lead.id, orgId: user.orgId, version: 2 }, { name: 'Moved' }, bookkeeping) }),
-    ).toBeUndefined();
+    expect(await commitInOneStatement(db, user.orgId, await update(1, 'Stale'), undefined)).toBeUndefined();
+    expect(await commitInOneStatement(db, user.orgId, await update(2, 'Moved'), undefined)).toBeUndefined();
     expect(await alice.leads.byId({ id: lead.id })).toMatchObject({ name: 'Moved', version: 2 });
     expect((await logged(user.orgId, lead.id)).map((event) => event.version)).toEqual([1, 2]);
   });

@@ -7,6 +7,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   const deliveredBy = { direct: 0, iterator: 0 };
+  const committedBy = { 'one-statement': 0, general: 0 };
   // The process's own health beside ours: heap, active handles, event loop lag, GC (what a leak or a stall shows in first).
   collectDefaultMetrics({ register: registry });
   const metrics = {
@@ -19,6 +20,20 @@ export function createMetrics() {
     }),
     subscriptions: new Gauge({ name: 'tandem_subscriptions', help: 'Live subscriptions (bus listeners)', registers: [registry] }),
     eventsPublished: new Counter({ name: 'tandem_events_published_total', help: 'Committed events published to the bus', registers: [registry] }),
+    commits: new Counter({
+      name: 'tandem_commits_total',
+      help: 'Changes committed, by the strategy that wrote them: one statement, or a transaction (events/commit.ts)',
+      labelNames: ['strategy'] as const,
+      registers: [registry],
+      // Counted per commit as plain numbers (`committedBy`), added up when read.
+      collect() {
+        for (const strategy of ['one-statement', 'general'] as const) {
+          if (committedBy[strategy] === 0) continue;
+          this.labels(strategy).inc(committedBy[strategy]);
+          committedBy[strategy] = 0;
+        }
+      },
+    }),
     eventsDelivered: new Counter({
       name: 'tandem_events_delivered_total',
       help: 'Live events handed to subscriptions: written straight to the socket (direct) or yielded through the subscription (iterator)',
@@ -60,6 +75,8 @@ export function createMetrics() {
     ...metrics,
     /** Deliveries not yet added to `eventsDelivered`: the hot path adds one to a number, prom-client's bookkeeping runs per scrape. */
     deliveredBy,
+    /** Commits not yet added to `commits`, by strategy (the same arrangement as `deliveredBy`). */
+    committedBy,
   };
 }
 

@@ -1,7 +1,8 @@
 import { TRPCError } from '@trpc/server';
 import type { Call, CallEvent, CommsDataOf } from '../../shared/comms.ts';
 import type { Tx } from '../db/client.ts';
-import { commitChange, idempotencyOf } from '../events/commit.ts';
+import { commitChange } from '../events/commit.ts';
+import { idempotencyOf } from '../events/idempotency.ts';
 import { VersionConflict } from '../errors.ts';
 import type { EventDraft } from '../events/log.ts';
 import type { Actor } from './conversations.ts';
@@ -77,7 +78,7 @@ export async function answerCall(actor: Actor, input: { id: string }): Promise<C
       );
       return { result: call, event: callEvent('call.answered', call, user.id, { call }) };
     },
-    idempotencyOf(actor, ['calls', 'answer'], input),
+    { idempotency: idempotencyOf(actor, ['calls', 'answer'], input) },
   );
 }
 

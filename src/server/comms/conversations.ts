@@ -5,7 +5,8 @@ import { MESSAGE_STATUSES, type Channel, type CommsDataOf, type Conversation, ty
 import type { AppDeps } from '../context.ts';
 import type { Tx } from '../db/client.ts';
 import type { Prisma } from '../../generated/prisma/client.ts';
-import { commitChange, idempotencyOf } from '../events/commit.ts';
+import { commitChange } from '../events/commit.ts';
+import { idempotencyOf } from '../events/idempotency.ts';
 import type { EventDraft } from '../events/log.ts';
 import { findContact, normalizePhone } from './phone.ts';
 import { toConversation, toMessage } from './wire.ts';
@@ -142,7 +143,7 @@ export async function sendMessage(actor: Actor, input: { conversationId: string;
       const conversation = toConversation(row);
       return { result: message, event: conversationEvent('message:new', conversation, user.id, { message, conversation }) };
     },
-    idempotencyOf(actor, ['conversations', 'send'], input),
+    { idempotency: idempotencyOf(actor, ['conversations', 'send'], input) },
   );
 }
 
@@ -175,7 +176,7 @@ export async function startConversation(
       ];
       return { result: { conversation, message }, events };
     },
-    idempotencyOf(actor, ['conversations', 'start'], input),
+    { idempotency: idempotencyOf(actor, ['conversations', 'start'], input) },
   );
 }
 
@@ -225,7 +226,7 @@ export async function markMessagesRead(actor: Actor, input: { conversationId: st
         event: conversationEvent('message:read', conversation, user.id, { messageIds, status: 'read', at: at.toISOString(), conversation }),
       };
     },
-    idempotencyOf(actor, ['conversations', 'markRead'], input),
+    { idempotency: idempotencyOf(actor, ['conversations', 'markRead'], input) },
   );
 }
 
@@ -306,7 +307,7 @@ export async function assignConversation(actor: Actor, input: { id: string; assi
       }));
       return { result: conversation, event };
     },
-    idempotencyOf(actor, ['conversations', 'assign'], input),
+    { idempotency: idempotencyOf(actor, ['conversations', 'assign'], input) },
   );
 }
 
@@ -321,6 +322,6 @@ export async function closeConversation(actor: Actor, input: { id: string }): Pr
       const conversation = toConversation(await tx.conversation.update({ where: { id: current.id }, data: { status: 'closed', version: { increment: 1 } } }));
       return { result: conversation, event: conversationEvent('conversation:updated', conversation, user.id, { conversation }) };
     },
-    idempotencyOf(actor, ['conversations', 'close'], input),
+    { idempotency: idempotencyOf(actor, ['conversations', 'close'], input) },
   );
 }

@@ -31,20 +31,20 @@ export function runsOneTransactionAtATime(db: Db): boolean {
 
 /**
  * The embedded database under `db`, for a statement on the hot path that needs nothing
- * of Prisma's (records/statements.ts): it runs as Prisma's own statements do, after any
+ * of Prisma's (events/commit-statement.ts): it runs as Prisma's own statements do, after any
  * open transaction. Undefined on a PostgreSQL server.
  */
 export function embeddedDatabaseOf(db: Db): Pick<PipelinedPGlite, 'query'> | undefined {
   return embedded.get(db);
 }
 
-/** PostgreSQL servers under a Db: a small pool of our own beside Prisma's. */
+/** PostgreSQL servers under a Db: the pool Prisma's adapter runs on. */
 const servers = new WeakMap<Db, pg.Pool>();
 
 /**
- * The PostgreSQL server under `db`, for the hot path's one statement
- * (records/statements.ts), sent without Prisma's batch transaction around it.
- * Undefined on the embedded database.
+ * The PostgreSQL server under `db`: the pool Prisma's adapter uses, for the hot path's
+ * one statement (events/commit-statement.ts), sent without Prisma's batch transaction
+ * around it. Undefined on the embedded database.
  */
 export function serverDatabaseOf(db: Db): pg.Pool | undefined {
   return servers.get(db);
@@ -59,7 +59,8 @@ export function parseUtcTimestamp(value: string): Date {
   return new Date(`${value.replace(' ', 'T')}Z`);
 }
 
-const utcTimestamps = {
+/** Type parsers for a query sent straight through `pg`: Prisma's adapter gives its own with each of its queries. */
+export const UTC_TIMESTAMPS = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === TIMESTAMP_OID && format !== 'binary') return parseUtcTimestamp;
     return pg.types.getTypeParser(oid, format as 'text');
@@ -72,12 +73,15 @@ const utcTimestamps = {
  */
 export async function openDatabase(config: Pick<Config, 'DATABASE_URL' | 'DATA_DIR'>): Promise<Database> {
   if (config.DATABASE_URL) {
-    const adapterFactory = new PrismaPg({ connectionString: config.DATABASE_URL });
-    const prisma = new PrismaClient({ adapter: adapterFactory });
-    const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4, types: utcTimestamps });
+    // One pool for the database: Prisma's queries and the one-statement commits share it.
+    const pool = new pg.Pool({ connectionString: config.DATABASE_URL });
     // An idle client's error (the server restarting) must not end the process; the next query reconnects.
     pool.on('error', () => {});
+    const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
     servers.set(prisma, pool);
+    // Migrations get a pool of their own, for their run only: the schema engine's advisory
+    // lock must go with its connections when they close (see applyMigrations).
+    const adapterFactory = new PrismaPg({ connectionString: config.DATABASE_URL });
     return {
       prisma,
       adapterFactory,

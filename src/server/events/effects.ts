@@ -20,7 +20,7 @@ export interface NotificationDraft {
  * for this.
  */
 export interface ChangeEffect {
-  /** Cheap, from the change alone: whether it could raise anything. When no effect could, a change may take the one-statement path (records/statements.ts). */
+  /** Cheap, from the change alone: whether it could raise anything. When no effect could, a record change may be written as one statement (commit-statement.ts). */
   mayFollow(module: string, action: string, data: Record<string, unknown>): boolean;
   /** Notifications to write with the event. */
   notificationsFor?(event: CrmEvent, record: Record<string, unknown>): NotificationDraft[];

@@ -5,10 +5,11 @@ import { idSchema } from '../../shared/text.ts';
 import type { PublicUser } from '../../shared/auth.ts';
 import type { AppDeps } from '../context.ts';
 import type { Db, Tx } from '../db/client.ts';
-import { commitChange, idempotencyOf } from '../events/commit.ts';
+import { commitChange, type CommitStrategy } from '../events/commit.ts';
+import { idempotencyOf } from '../events/idempotency.ts';
+import type { RecordAction, RecordEventDraft } from '../events/record-event.ts';
 import { VersionConflict, type FieldConflict } from '../errors.ts';
-import { effectsMayFollow } from '../events/effects.ts';
-import { commitInOneStatement, insertRecord, newRecordId, updateRecordIfChanged } from './statements.ts';
+import { deleteRecordAt, insertRecord, newRecordId, recordStatement, updateRecordIfChanged } from './statements.ts';
 import { normalizeInput, recordOf, toDbData, toWire, type Row, type WireRecord } from './wire.ts';
 
 /** The subset of a Prisma model delegate that every module shares. */
@@ -39,6 +40,11 @@ interface Actor {
   user: PublicUser;
   /** The mutation's idempotencyKey, if the caller gave one. */
   idempotencyKey?: string | undefined;
+}
+
+/** How a change is written (see `CommitStrategy`): the commit decides unless told, as tests comparing the strategies do. */
+export interface WriteOptions {
+  strategy?: CommitStrategy | undefined;
 }
 
 function fieldError(field: string, message: string, input: unknown): TRPCError {
@@ -132,34 +138,30 @@ export async function getRecord<D extends AnyModule>({ deps, user }: Actor, modu
 }
 
 /**
- * Whether a change writes nothing but the record and its event: no reference to check,
- * no alert or notification it could raise. Such a change is one statement (statements.ts).
+ * Whether a change can be one statement: it sets no reference, which would have to be
+ * checked first. Whether an effect could follow is the commit's to decide.
  */
-function writesOnlyItsEvent(module: AnyModule, action: 'created' | 'updated', values: Record<string, unknown>, eventData: Record<string, unknown>): boolean {
-  return !Object.keys(module.refs).some((field) => typeof values[field] === 'string') && !effectsMayFollow(module.name, action, eventData);
+function setsNoRefs(module: AnyModule, values: Record<string, unknown>): boolean {
+  return !Object.keys(module.refs).some((field) => typeof values[field] === 'string');
 }
 
-export async function createRecord<D extends AnyModule>(actor: Actor, module: D, input: ModuleCreateInput<D>): Promise<ModuleRecord<D>> {
-  return recordOf(module, await createAnyRecord(actor, module, input));
+export async function createRecord<D extends AnyModule>(actor: Actor, module: D, input: ModuleCreateInput<D>, options: WriteOptions = {}): Promise<ModuleRecord<D>> {
+  return recordOf(module, await createAnyRecord(actor, module, input, options));
 }
 
-async function createAnyRecord(actor: Actor, module: AnyModule, input: Record<string, unknown>) {
+async function createAnyRecord(actor: Actor, module: AnyModule, input: Record<string, unknown>, options: WriteOptions) {
   const { deps, user } = actor;
   const values = normalizeInput(module, input);
   checkRules(module, values);
-  const idempotency = idempotencyOf(actor, [module.name, 'create'], values);
-  if (writesOnlyItsEvent(module, 'created', values, values)) {
-    const at = new Date();
-    const record = await commitInOneStatement(deps, {
-      module,
-      orgId: user.orgId,
-      userId: user.id,
-      action: 'created',
-      idempotency,
-      write: insertRecord({ ...toDbData(module, values), id: newRecordId(), orgId: user.orgId, createdById: user.id, updatedById: user.id, createdAt: at, updatedAt: at }),
-    });
-    if (record) return record;
-  }
+  const at = new Date();
+  const statement = setsNoRefs(module, values)
+    ? await recordStatement(
+        deps.db,
+        module,
+        { action: 'created', userId: user.id, preview: values },
+        insertRecord({ ...toDbData(module, values), id: newRecordId(), orgId: user.orgId, createdById: user.id, updatedById: user.id, createdAt: at, updatedAt: at }),
+      )
+    : undefined;
   return commitChange(
     deps,
     user.orgId,
@@ -169,9 +171,9 @@ async function createAnyRecord(actor: Actor, module: AnyModule, input: Record<st
         data: { ...toDbData(module, values), orgId: user.orgId, createdById: user.id, updatedById: user.id },
       });
       const record = toWire(row);
-      return { result: record, event: eventDraft(module, user, record, 'created', record) };
+      return { result: record, event: recordEvent(module, user, 'created', record) };
     },
-    idempotency,
+    { idempotency: idempotencyOf(actor, [module.name, 'create'], values), statement, strategy: options.strategy },
   );
 }
 
@@ -188,16 +190,13 @@ export interface UpdateInput<Patch = Record<string, unknown>> {
  * the contested fields. The event carries only the fields whose value changed; a patch
  * that changes nothing returns the record as it is, without a new version or event.
  */
-export async function updateRecord<D extends AnyModule>(actor: Actor, module: D, input: UpdateInput<ModulePatch<D>>): Promise<ModuleRecord<D>> {
-  return recordOf(module, await updateAnyRecord(actor, module, input));
+export async function updateRecord<D extends AnyModule>(actor: Actor, module: D, input: UpdateInput<ModulePatch<D>>, options: WriteOptions = {}): Promise<ModuleRecord<D>> {
+  return recordOf(module, await updateAnyRecord(actor, module, input, options));
 }
 
-async function updateAnyRecord(actor: Actor, module: AnyModule, input: UpdateInput) {
+async function updateAnyRecord(actor: Actor, module: AnyModule, input: UpdateInput, options: WriteOptions) {
   const { deps, user } = actor;
   const patch = normalizeInput(module, input.patch);
-  const idempotency = idempotencyOf(actor, [module.name, 'update'], { ...input, patch });
-  const updated = await updateInOneStatement(actor, module, input, patch, idempotency);
-  if (updated) return updated;
   return commitChange(
     deps,
     user.orgId,
@@ -222,7 +221,7 @@ async function updateAnyRecord(actor: Actor, module: AnyModule, input: UpdateInp
         }
         mergedFromVersion = input.expectedVersion;
       }
-      const { changes, changed } = diffPatch(current, patch);
+      const changed = changedFields(current, patch);
       if (Object.keys(changed).length === 0) return { result: current };
       checkRules(module, { ...current, ...changed });
       await checkRefs(tx, module, user.orgId, changed);
@@ -233,69 +232,46 @@ async function updateAnyRecord(actor: Actor, module: AnyModule, input: UpdateInp
           data: { ...toDbData(module, changed), version: { increment: 1 }, updatedById: user.id },
         }),
       );
-      addBookkeeping(changes, current, updated);
-      return { result: updated, event: { ...eventDraft(module, user, updated, 'updated', changes), mergedFromVersion } };
+      return { result: updated, event: { ...recordEvent(module, user, 'updated', updated), before: current, mergedFromVersion } };
     },
-    idempotency,
+    {
+      idempotency: idempotencyOf(actor, [module.name, 'update'], { ...input, patch }),
+      statement: await updateStatement(actor, module, input, patch),
+      strategy: options.strategy,
+    },
   );
 }
 
-type Changes = Record<string, { from: unknown; to: unknown }>;
-
-/** What a patch changes of the record: `from`/`to` per field (the event's data), and the new values. */
-function diffPatch(current: WireRecord, patch: Record<string, unknown>) {
-  const changes: Changes = {};
+/** The fields a patch changes, with their new values. */
+function changedFields(current: WireRecord, patch: Record<string, unknown>): Record<string, unknown> {
   const changed: Record<string, unknown> = {};
-  for (const [field, to] of Object.entries(patch)) {
-    if (current[field] === to) continue;
-    changes[field] = { from: current[field], to };
-    changed[field] = to;
-  }
-  return { changes, changed };
-}
-
-/** An update event also says who changed the record and when. */
-function addBookkeeping(changes: Changes, before: Record<string, unknown>, after: Record<string, unknown>) {
-  for (const field of ['updatedAt', 'updatedById'] as const) {
-    if (after[field] !== before[field]) changes[field] = { from: before[field], to: after[field] };
-  }
+  for (const [field, to] of Object.entries(patch)) if (current[field] !== to) changed[field] = to;
+  return changed;
 }
 
 /**
- * The common update in one statement: written only if the record is still at
- * `expectedVersion` and the patch changes something, with its event's `from`/`to`
- * taken from the row before and after (the same fields `diffPatch` and
- * `addBookkeeping` give). `undefined` leaves the update to `commitChange` (not found,
- * merges, conflicts, no-op patches, references, alerts), which reads the record under
- * the org's lock.
+ * The common update as one statement: written only if the record is still at
+ * `expectedVersion` and the patch changes something. Otherwise (not found, merges,
+ * conflicts, no-op patches) the general form reads the record under the org's lock.
  */
-async function updateInOneStatement(
-  actor: Actor,
-  module: AnyModule,
-  input: UpdateInput,
-  patch: Record<string, unknown>,
-  idempotency: ReturnType<typeof idempotencyOf>,
-): Promise<WireRecord | undefined> {
+async function updateStatement(actor: Actor, module: AnyModule, input: UpdateInput, patch: Record<string, unknown>) {
   const { deps, user } = actor;
-  // Decided by the patch alone: what it sets, as the event would carry it.
-  const asChanges = Object.fromEntries(Object.entries(patch).map(([field, to]) => [field, { from: null, to }]));
-  if (!writesOnlyItsEvent(module, 'updated', patch, asChanges)) return undefined;
+  if (!setsNoRefs(module, patch)) return undefined;
   if (module.check) {
     // A rule across fields is checked on the record as the patch would leave it: read it first.
     const row = await delegateOf(deps.db, module).findFirst({ where: { id: input.id, orgId: user.orgId } });
     if (!row || row.version !== input.expectedVersion) return undefined;
     const current = toWire(row);
-    checkRules(module, { ...current, ...diffPatch(current, patch).changed });
+    checkRules(module, { ...current, ...changedFields(current, patch) });
   }
-  return commitInOneStatement(deps, {
+  // What the patch sets, as the event would carry it: enough for the effects to decide.
+  const preview = Object.fromEntries(Object.entries(patch).map(([field, to]) => [field, { from: null, to }]));
+  return recordStatement(
+    deps.db,
     module,
-    orgId: user.orgId,
-    userId: user.id,
-    action: 'updated',
-    idempotency,
-    eventData: 'changes',
-    write: updateRecordIfChanged({ id: input.id, orgId: user.orgId, version: input.expectedVersion }, toDbData(module, patch), { updatedAt: new Date(), updatedById: user.id }),
-  });
+    { action: 'updated', userId: user.id, preview },
+    updateRecordIfChanged({ id: input.id, orgId: user.orgId, version: input.expectedVersion }, toDbData(module, patch), { updatedAt: new Date(), updatedById: user.id }),
+  );
 }
 
 /** Fields every update event carries; they say who and when, not what. */
@@ -336,7 +312,7 @@ async function findContestedFields(
   return contested;
 }
 
-export async function deleteRecord(actor: Actor, module: AnyModule, input: { id: string; expectedVersion?: number | undefined }) {
+export async function deleteRecord(actor: Actor, module: AnyModule, input: { id: string; expectedVersion?: number | undefined }, options: WriteOptions = {}) {
   const { deps, user } = actor;
   return commitChange(
     deps,
@@ -354,14 +330,21 @@ export async function deleteRecord(actor: Actor, module: AnyModule, input: { id:
         });
       }
       await delegate.delete({ where: { id: input.id } });
-      // A deletion is the record's last change: its version follows the last stored one.
-      const event = eventDraft(module, user, { ...last, version: last.version + 1 }, 'deleted', last);
-      return { result: { id: input.id }, event };
+      return { result: { id: input.id }, event: recordEvent(module, user, 'deleted', last) };
     },
-    idempotencyOf(actor, [module.name, 'delete'], input),
+    {
+      idempotency: idempotencyOf(actor, [module.name, 'delete'], input),
+      statement: await recordStatement(
+        deps.db,
+        module,
+        { action: 'deleted', userId: user.id, preview: {} },
+        deleteRecordAt({ id: input.id, orgId: user.orgId, version: input.expectedVersion }),
+      ),
+      strategy: options.strategy,
+    },
   );
 }
 
-function eventDraft(module: AnyModule, user: PublicUser, record: WireRecord, action: 'created' | 'updated' | 'deleted', data: Record<string, unknown>) {
-  return { orgId: user.orgId, module: module.name, action, recordId: record.id, version: record.version, userId: user.id, data };
+function recordEvent(module: AnyModule, user: PublicUser, action: RecordAction, record: WireRecord): RecordEventDraft {
+  return { orgId: user.orgId, module: module.name, action, userId: user.id, record };
 }

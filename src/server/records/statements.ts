@@ -1,43 +1,31 @@
 import { randomBytes } from 'node:crypto';
 import type { AnyModule } from '../../shared/modules.ts';
-import type pg from 'pg';
-import { embeddedDatabaseOf, parseUtcTimestamp, serverDatabaseOf, TIMESTAMP_OID, type Db } from '../db/client.ts';
-import { earlierResult, hashRequest, publishCommitted, runInOrgQueue, type IdempotencyOptions } from '../events/commit.ts';
-import { EVENT_INSERT, EVENT_RETURNING, LOCK_ORG_LOG, previousSeqOf, sequenced, type WrittenEventRow } from '../events/log.ts';
-import type { Metrics } from '../metrics.ts';
-import type { EventBus } from '../bus/types.ts';
-import type { WireRecord } from './wire.ts';
+import type { Db } from '../db/client.ts';
+import type { OneStatement, StatementParams } from '../events/commit-statement.ts';
+import type { RecordAction } from '../events/record-event.ts';
 
 /**
- * A record's write, its event row and the caller's idempotency key as ONE SQL
- * statement (data-modifying `WITH`s): what `commitChange` does in four to six
- * statements and a transaction. Each statement costs the embedded database about
- * 0.3 ms of CPU and Prisma about 0.2 ms more, on the core that also fans the event
- * out, so this is most of a commit's cost (issue 7). Only for changes with nothing
- * else to write in their transaction (no references to check, no alert or
- * notification to raise: see `service.ts`); everything else takes `commitChange`.
- * An update is guarded by the version its caller expects, so it needs no read first:
- * when the record moved on, nothing is written and `commitChange` takes over (merges,
- * conflicts).
- *
- * The same guarantees: one statement is atomic, so the record, its event and the key
- * are written together or not at all; on a PostgreSQL server the statement runs after
- * the org's log lock in one transaction, so `prevSeq` and `seq` order are final as in
- * `commitChange`; PGlite runs one statement at a time anyway. The event and the
- * record are read back as the API returns them (the same JSON as `toWire`).
+ * Record writes as SQL, for the one-statement strategy of `commitChange`
+ * (events/commit-statement.ts): the tables' columns and types, and each write in the
+ * form that strategy takes (written only where its guard holds, returning the row in
+ * its wire form, the same JSON as `toWire`). Only for changes with nothing else to
+ * check in their transaction (no references: see `service.ts`). An update or a delete
+ * is guarded by the version its caller expects, so it needs no read first: when the
+ * record moved on, nothing is written and the general strategy takes over (merges,
+ * conflicts, not found).
  */
 
-interface TableShape {
+export interface TableShape {
   table: string;
   /** Column → its SQL type, for the casts of the parameters. */
   types: Map<string, string>;
-  /** The row of `alias` as JSON in its wire form (timestamps as ISO strings), without the columns of `except`. */
-  wire(alias: string, except?: string): string;
+  /** The row of `alias` as JSON in its wire form (timestamps as ISO strings). */
+  wire(alias: string): string;
 }
 
 const shapes = new WeakMap<Db, Map<string, Promise<TableShape>>>();
 
-function tableShape(db: Db, module: AnyModule): Promise<TableShape> {
+export function tableShape(db: Db, module: AnyModule): Promise<TableShape> {
   let ofDb = shapes.get(db);
   if (!ofDb) shapes.set(db, (ofDb = new Map()));
   let shape = ofDb.get(module.model);
@@ -60,10 +48,10 @@ async function readTableShape(db: Db, table: string): Promise<TableShape> {
   const iso = (alias: string, column: string, type: string) =>
     `to_char(${alias}.${quote(column)}${type.includes('with time zone') ? ` AT TIME ZONE 'UTC'` : ''}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
   const timestamps = columns.filter((column) => column.type.startsWith('timestamp'));
-  const wire = (alias: string, except?: string) => {
-    const row = except ? `(to_jsonb(${alias}) - '${except}')` : `to_jsonb(${alias})`;
-    return timestamps.length ? `${row} || jsonb_build_object(${timestamps.map((column) => `'${column.name}', ${iso(alias, column.name, column.type)}`).join(', ')})` : row;
-  };
+  const wire = (alias: string) =>
+    timestamps.length
+      ? `to_jsonb(${alias}) || jsonb_build_object(${timestamps.map((column) => `'${column.name}', ${iso(alias, column.name, column.type)}`).join(', ')})`
+      : `to_jsonb(${alias})`;
   return { table, types: new Map(columns.map((column) => [column.name, column.type])), wire };
 }
 
@@ -75,118 +63,19 @@ export function newRecordId(): string {
   return `c${Date.now().toString(36).padStart(9, '0')}${random}${randomBytes(2).readUInt16BE().toString(36).padStart(3, '0')}`;
 }
 
-class Params {
-  readonly values: unknown[] = [];
-  /** `$n::type` for the next value. */
-  add(value: unknown, type: string): string {
-    // As text: every driver (PGlite, pg) then sends the same value, and `pg` never reads a JSON array as a Postgres array.
-    this.values.push(
-      value instanceof Date ? value.toISOString() : typeof value === 'bigint' ? value.toString() : type === 'jsonb' && value !== null ? JSON.stringify(value) : value,
-    );
-    return `$${this.values.length}::${type}`;
-  }
-}
-
-interface StatementRow extends Partial<WrittenEventRow> {
-  record: WireRecord | null;
-  priorHash?: string | null;
-  priorResult?: unknown;
-}
-
-export interface OneStatementChange {
-  module: AnyModule;
-  orgId: string;
-  userId: string;
-  action: 'created' | 'updated';
-  /**
-   * The write, as SQL with its values added to `params`, writing only where `guard`
-   * holds; it returns the row written (`RETURNING *`), and with `'changes'` the row as
-   * it was, in wire form, as `before`.
-   */
-  write(shape: TableShape, params: Params, guard: string): string;
-  /**
-   * The event's data: the record itself (absent), or (`'changes'`) each field whose wire
-   * value differs between `before` and the record written, as `{ from, to }`: the
-   * fields `diffPatch` and `addBookkeeping` give in service.ts.
-   */
-  eventData?: 'changes';
-  idempotency?: IdempotencyOptions | undefined;
-}
-
-/** The record written, or `undefined` when the write matched no row (see the write). */
-export async function commitInOneStatement(deps: { db: Db; bus: EventBus; metrics?: Metrics }, change: OneStatementChange): Promise<WireRecord | undefined> {
-  const shape = await tableShape(deps.db, change.module);
-  const params = new Params();
-  const org = params.add(change.orgId, 'text');
-  const user = params.add(change.userId, 'text');
-  const requestHash = change.idempotency && hashRequest(change.idempotency.request);
-  const key = change.idempotency && {
-    user: params.add(change.idempotency.userId, 'text'),
-    key: params.add(change.idempotency.key, 'text'),
-    hash: params.add(requestHash, 'text'),
-  };
-  const guard = key ? 'NOT EXISTS (SELECT FROM prior)' : 'true';
-  const write = change.write(shape, params, guard);
-  const before = change.eventData === 'changes';
-  const data = before
-    ? `(SELECT COALESCE(jsonb_object_agg(after.key, jsonb_build_object('from', before.value, 'to', after.value)), '{}')
-        FROM jsonb_each(out.record) AS after JOIN jsonb_each(out.before) AS before USING (key)
-        WHERE after.value IS DISTINCT FROM before.value AND after.key <> 'version')`
-    : 'out.record';
-  const sql = `WITH ${key ? `prior AS (SELECT "requestHash", result FROM "IdempotencyKey" WHERE "userId" = ${key.user} AND key = ${key.key}),` : ''}
-  rec AS (${write}),
-  out AS (SELECT rec.id, rec.version, ${before ? `${shape.wire('rec', 'before')} AS record, rec.before` : `${shape.wire('rec')} AS record`} FROM rec),
-  ev AS (${EVENT_INSERT}
-    SELECT ${org}, ${params.add(change.module.name, 'text')}, ${params.add(change.action, 'text')}, out.id, out.version, ${user}, ${data},
-      NULL, ${previousSeqOf(org)} FROM out
-    ${EVENT_RETURNING})
-  ${key ? `, kept AS (INSERT INTO "IdempotencyKey" ("userId", key, "requestHash", result) SELECT ${key.user}, ${key.key}, ${key.hash}, out.record FROM out)` : ''}
-  SELECT out.record, ev.*${key ? `, (SELECT "requestHash" FROM prior) AS "priorHash", (SELECT result FROM prior) AS "priorResult"` : ''}
-  FROM (SELECT 1) AS one LEFT JOIN out ON true LEFT JOIN ev ON true`;
-
-  return runInOrgQueue(change.orgId, async () => {
-    const embedded = embeddedDatabaseOf(deps.db);
-    const rows = embedded
-      ? (await embedded.query<StatementRow>(sql, params.values, { parsers: { [TIMESTAMP_OID]: parseUtcTimestamp } })).rows
-      : await underOrgLogLock(serverDatabaseOf(deps.db)!, change.orgId, sql, params.values);
-    const row = rows[0];
-    if (row?.priorHash != null) return earlierResult<WireRecord>({ requestHash: row.priorHash, result: row.priorResult }, requestHash);
-    if (!row?.record || row.seq == null) return undefined;
-    publishCommitted(deps, [sequenced(row as WrittenEventRow)]);
-    return row.record;
-  });
-}
-
-/**
- * On a PostgreSQL server: the statement in a transaction after the org's log lock, so
- * that the previous seq it reads is final (a statement's snapshot is taken before any
- * lock inside it could be). Straight through `pg`: Prisma's batch transaction cost
- * more CPU than the statement.
- */
-async function underOrgLogLock(pool: pg.Pool, orgId: string, sql: string, values: unknown[]): Promise<StatementRow[]> {
-  const client = await pool.connect();
-  let reusable = false;
-  try {
-    await client.query('BEGIN');
-    try {
-      await client.query(LOCK_ORG_LOG, [orgId]);
-      const { rows } = await client.query<StatementRow>(sql, values);
-      await client.query('COMMIT');
-      reusable = true;
-      return rows;
-    } catch (error) {
-      await client.query('ROLLBACK');
-      reusable = true;
-      throw error;
-    }
-  } finally {
-    // A connection that could not even roll back is closed rather than given back to the pool.
-    client.release(!reusable);
-  }
+/** A record change as the one statement `commitChange` may take: `write` over the module's table. */
+export async function recordStatement(
+  db: Db,
+  module: AnyModule,
+  change: { action: RecordAction; userId: string; preview: Record<string, unknown> },
+  write: (shape: TableShape, params: StatementParams, guard: string) => string,
+): Promise<OneStatement> {
+  const shape = await tableShape(db, module);
+  return { module: module.name, ...change, write: (params, guard) => write(shape, params, guard) };
 }
 
 /** Record values → columns: the given ones, each cast to its column's type. */
-export function columnValues(shape: TableShape, params: Params, values: Record<string, unknown>): { columns: string[]; placeholders: string[] } {
+function columnValues(shape: TableShape, params: StatementParams, values: Record<string, unknown>): { columns: string[]; placeholders: string[] } {
   const columns: string[] = [];
   const placeholders: string[] = [];
   for (const [column, value] of Object.entries(values)) {
@@ -201,20 +90,20 @@ export function columnValues(shape: TableShape, params: Params, values: Record<s
 
 /** INSERT of the given values, the table's defaults for the rest. */
 export function insertRecord(values: Record<string, unknown>) {
-  return (shape: TableShape, params: Params, guard: string) => {
+  return (shape: TableShape, params: StatementParams, guard: string) => {
     const { columns, placeholders } = columnValues(shape, params, values);
-    return `INSERT INTO ${quote(shape.table)} (${columns.join(', ')}) SELECT ${placeholders.join(', ')} WHERE ${guard} RETURNING *`;
+    return `INSERT INTO ${quote(shape.table)} AS rec (${columns.join(', ')}) SELECT ${placeholders.join(', ')} WHERE ${guard}
+      RETURNING rec.id, rec.version, ${shape.wire('rec')} AS record`;
   };
 }
 
 /**
  * UPDATE of `values` and `version + 1` with `bookkeeping` (who and when), only if the
- * record is still at `version` and `values` change it; returns the row as it was in
- * wire form too (`before`), for the event's `'changes'`. No row: not found, moved on,
- * or nothing to change.
+ * record is still at `version` and `values` change it; returns the row as it was too
+ * (`before`), for the event's changes. No row: not found, moved on, or nothing to change.
  */
 export function updateRecordIfChanged(where: { id: string; orgId: string; version: number }, values: Record<string, unknown>, bookkeeping: Record<string, unknown>) {
-  return (shape: TableShape, params: Params, guard: string) => {
+  return (shape: TableShape, params: StatementParams, guard: string) => {
     const { columns, placeholders } = columnValues(shape, params, { ...values, ...bookkeeping });
     const set = columns.map((column, i) => `${column} = ${placeholders[i]}`);
     const changes = Object.keys(values)
@@ -225,6 +114,16 @@ export function updateRecordIfChanged(where: { id: string; orgId: string; versio
       FROM (SELECT * FROM ${table} WHERE id = ${params.add(where.id, 'text')} AND "orgId" = ${params.add(where.orgId, 'text')}
             AND version = ${params.add(where.version, 'integer')}) AS cur
       WHERE rec.id = cur.id AND (${changes.join(' OR ') || 'false'}) AND ${guard}
-      RETURNING rec.*, ${shape.wire('cur')} AS before`;
+      RETURNING rec.id, rec.version, ${shape.wire('rec')} AS record, ${shape.wire('cur')} AS before`;
+  };
+}
+
+/** DELETE of the record, only if it is still at `version` when one is given. No row: not found or moved on. */
+export function deleteRecordAt(where: { id: string; orgId: string; version?: number | undefined }) {
+  return (shape: TableShape, params: StatementParams, guard: string) => {
+    const version = where.version === undefined ? '' : ` AND version = ${params.add(where.version, 'integer')}`;
+    return `DELETE FROM ${quote(shape.table)} AS rec
+      WHERE id = ${params.add(where.id, 'text')} AND "orgId" = ${params.add(where.orgId, 'text')}${version} AND ${guard}
+      RETURNING rec.id, rec.version, ${shape.wire('rec')} AS record`;
   };
 }

@@ -9,7 +9,8 @@ import {
   type NotificationKind,
   type NotificationsRead,
 } from '../../shared/notifications.ts';
-import { commitChange, idempotencyOf } from '../events/commit.ts';
+import { commitChange } from '../events/commit.ts';
+import { idempotencyOf } from '../events/idempotency.ts';
 import type { Db } from '../db/client.ts';
 import { subscribeToLog } from '../events/subscribe.ts';
 import { NOTIFYING_MODULES, notifies } from '../notifications/sources.ts';
@@ -93,7 +94,7 @@ export const notificationsRouter = router({
           event: { orgId: user.orgId, module: 'notifications' as const, action: 'notifications:read', recordId: user.id, version: 1, userId: user.id, data },
         };
       },
-      idempotencyOf({ user, idempotencyKey }, ['notifications', 'markRead'], selection),
+      { idempotency: idempotencyOf({ user, idempotencyKey }, ['notifications', 'markRead'], selection) },
     );
   }),
   /**
