@@ -131,10 +131,15 @@ export async function isRecordOfOrg(db: Db, module: AnyModule, orgId: string, id
   return (await delegateOf(db, module).findFirst({ where: { id, orgId }, select: { id: true } })) !== null;
 }
 
-export async function getRecord<D extends AnyModule>({ deps, user }: Actor, module: D, id: string): Promise<ModuleRecord<D>> {
-  const row = await delegateOf(deps.db, module).findFirst({ where: { id, orgId: user.orgId } });
+/** The org's record with this id as the API returns it; NOT_FOUND when the org has none (another org's id included). */
+async function recordInOrg(db: Db | Tx, module: AnyModule, orgId: string, id: string): Promise<WireRecord> {
+  const row = await delegateOf(db, module).findFirst({ where: { id, orgId } });
   if (!row) throw notFound(module, id);
-  return recordOf(module, toWire(row));
+  return toWire(row);
+}
+
+export async function getRecord<D extends AnyModule>({ deps, user }: Actor, module: D, id: string): Promise<ModuleRecord<D>> {
+  return recordOf(module, await recordInOrg(deps.db, module, user.orgId, id));
 }
 
 /**
@@ -201,10 +206,7 @@ async function updateAnyRecord(actor: Actor, module: AnyModule, input: UpdateInp
     deps,
     user.orgId,
     async (tx) => {
-      const delegate = delegateOf(tx, module);
-      const row = await delegate.findFirst({ where: { id: input.id, orgId: user.orgId } });
-      if (!row) throw notFound(module, input.id);
-      const current = toWire(row);
+      const current = await recordInOrg(tx, module, user.orgId, input.id);
       let mergedFromVersion: number | null = null;
       if (current.version !== input.expectedVersion) {
         // A stale version is merged when no field it changes was changed by someone else since.
@@ -227,7 +229,7 @@ async function updateAnyRecord(actor: Actor, module: AnyModule, input: UpdateInp
       await checkRefs(tx, module, user.orgId, changed);
       // The org's log lock (taken by commitChange) makes this read-check-write atomic.
       const updated = toWire(
-        await delegate.update({
+        await delegateOf(tx, module).update({
           where: { id: input.id },
           data: { ...toDbData(module, changed), version: { increment: 1 }, updatedById: user.id },
         }),
@@ -318,10 +320,7 @@ export async function deleteRecord(actor: Actor, module: AnyModule, input: { id:
     deps,
     user.orgId,
     async (tx) => {
-      const delegate = delegateOf(tx, module);
-      const row = await delegate.findFirst({ where: { id: input.id, orgId: user.orgId } });
-      if (!row) throw notFound(module, input.id);
-      const last = toWire(row);
+      const last = await recordInOrg(tx, module, user.orgId, input.id);
       if (input.expectedVersion !== undefined && last.version !== input.expectedVersion) {
         throw new TRPCError({
           code: 'CONFLICT',
@@ -329,7 +328,7 @@ export async function deleteRecord(actor: Actor, module: AnyModule, input: { id:
           cause: new VersionConflict(last),
         });
       }
-      await delegate.delete({ where: { id: input.id } });
+      await delegateOf(tx, module).delete({ where: { id: input.id } });
       return { result: { id: input.id }, event: recordEvent(module, user, 'deleted', last) };
     },
     {

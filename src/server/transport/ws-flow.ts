@@ -30,7 +30,6 @@ export interface FlowOptions {
   maxWaiting: number;
 }
 
-export const defaultFlowOptions: FlowOptions = { maxBufferedBytes: 1024 * 1024, drainTimeoutMs: 30_000, maxInflight: 8, maxWaiting: 200 };
 
 /** What slow readers are allowed (`SLOW_CONSUMER_*`): the outbound bound and drain time here, the catch-up a parked log stream may replay. */
 export interface BackpressureOptions {
@@ -43,6 +42,13 @@ export interface BackpressureOptions {
 }
 
 export const defaultBackpressure: BackpressureOptions = { maxBufferedBytes: 1024 * 1024, drainTimeoutMs: 30_000, maxCatchUpEvents: 10_000 };
+
+export const defaultFlowOptions: FlowOptions = {
+  maxBufferedBytes: defaultBackpressure.maxBufferedBytes,
+  drainTimeoutMs: defaultBackpressure.drainTimeoutMs,
+  maxInflight: 8,
+  maxWaiting: 200,
+};
 
 /** What flow control needs of a `ws` WebSocket (all public API). */
 export interface FlowSocket {
