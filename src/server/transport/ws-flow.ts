@@ -30,7 +30,6 @@ export interface FlowOptions {
   maxWaiting: number;
 }
 
-
 /** What slow readers are allowed (`SLOW_CONSUMER_*`): the outbound bound and drain time here, the catch-up a parked log stream may replay. */
 export interface BackpressureOptions {
   /** Outbound bytes a connection may have waiting. @default 1 MiB */
