@@ -7,6 +7,8 @@ import { loadTokenSecret, createTokenService, type TokenService } from './auth/t
 import { InProcessBus } from './bus/memory.ts';
 import { RedisBus } from './bus/redis.ts';
 import type { EventBus } from './bus/types.ts';
+import { CommitAdmission, commitLimits } from './events/commit-admission.ts';
+import { configureGroupCommit, groupCommitOf } from './events/group-commit.ts';
 import { ReplayCache } from './events/replay-cache.ts';
 import type { Config } from './config.ts';
 import type { AppDeps } from './context.ts';
@@ -65,6 +67,8 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'WEEKLY_CAPACITY_HOURS'
       | 'CALL_RING_TIMEOUT_MS'
       | 'WS_DIRECT_DELIVERY'
+      | 'MAX_COMMITS_WAITING'
+      | 'GROUP_COMMIT'
       | 'SCHEDULER_INTERVAL_MS'
       | 'ALERT_SWEEP_MS'
       | 'BUS'
@@ -168,6 +172,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     metrics: createMetrics(),
     logger,
     inflight: createInflightTracker(),
+    admission: new CommitAdmission(commitLimits(config.MAX_COMMITS_WAITING)),
     weeklyCapacityHours: config.WEEKLY_CAPACITY_HOURS ?? 40,
     callRingTimeoutMs: config.CALL_RING_TIMEOUT_MS ?? 30_000,
     directDelivery: config.WS_DIRECT_DELIVERY ?? true,
@@ -180,6 +185,8 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
       maxCatchUpEvents: config.SLOW_CONSUMER_MAX_CATCHUP_EVENTS ?? defaultBackpressure.maxCatchUpEvents,
     },
   };
+  if (config.GROUP_COMMIT === false) configureGroupCommit(deps.db, { maxBatch: 1 });
+  deps.metrics.observeCommits({ waiting: () => deps.admission.waiting, shed: () => deps.admission.shed, grouped: () => groupCommitOf(deps.db).stats });
   if (config.SEED_DEMO && (await deps.db.org.count()) === 0) {
     logger.info('seeding demo data');
     await seedDemoData(deps);

@@ -91,6 +91,13 @@ const configSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((value) => value === 'true'),
+  /** Past this many commits waiting on the node (or a quarter of it for one org), changes are refused with SERVICE_UNAVAILABLE and `retryAfterMs`. */
+  MAX_COMMITS_WAITING: z.coerce.number().int().positive().default(256),
+  /** Commit changes that arrive together in one transaction (events/group-commit.ts); false: each alone, to compare. */
+  GROUP_COMMIT: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
   WS_DIRECT_DELIVERY: z
     .enum(['true', 'false'])
     .default('true')

@@ -4,6 +4,7 @@ import type { CreateHTTPContextOptions } from '@trpc/server/adapters/standalone'
 import type { Session, SessionService } from './auth/sessions.ts';
 import type { TokenService } from './auth/tokens.ts';
 import type { EventBus } from './bus/types.ts';
+import type { CommitAdmission } from './events/commit-admission.ts';
 import type { ReplayCache } from './events/replay-cache.ts';
 import type { Db } from './db/client.ts';
 import type { InflightTracker } from './inflight.ts';
@@ -28,6 +29,8 @@ export interface AppDeps {
   logger: Logger;
   /** Mutations in progress; a shutdown waits for them. */
   inflight: InflightTracker;
+  /** The bound on commits waiting (events/commit-admission.ts). */
+  admission: CommitAdmission;
   backpressure: BackpressureOptions;
   presence: PresenceService;
   /** Weekly hours an agent can take, for the dashboard's crew utilization. */

@@ -39,7 +39,7 @@ export function errorIdOf(error: object): string {
   return id;
 }
 
-/** Carried as the cause of TOO_MANY_REQUESTS; the error formatter exposes `retryAfterMs`. */
+/** Carried as the cause of TOO_MANY_REQUESTS (or SERVICE_UNAVAILABLE); the error formatter exposes `retryAfterMs`. */
 export class RateLimited extends Error {
   constructor(
     readonly limit: string,
@@ -52,4 +52,14 @@ export class RateLimited extends Error {
 export function tooManyRequests(limit: string, retryAfterMs: number): TRPCError {
   const cause = new RateLimited(limit, retryAfterMs);
   return new TRPCError({ code: 'TOO_MANY_REQUESTS', message: cause.message, cause });
+}
+
+/**
+ * The server, not the caller, is too busy (e.g. too many commits waiting): the call
+ * changed nothing and may be sent again as it is after `retryAfterMs`, which the
+ * client link does (TOO_MANY_REQUESTS is the caller's own limit, shown instead).
+ */
+export function serviceUnavailable(limit: string, retryAfterMs: number): TRPCError {
+  const cause = new RateLimited(limit, retryAfterMs);
+  return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: `Server busy (${limit}); retry in ${retryAfterMs} ms`, cause });
 }

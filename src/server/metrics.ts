@@ -8,6 +8,15 @@ export function createMetrics() {
   const registry = new Registry();
   const deliveredBy = { direct: 0, iterator: 0 };
   const committedBy = { 'one-statement': 0, general: 0 };
+  /** Where the commit queue's figures are read from, once the app has made it (`observeCommits`). */
+  let commitQueue: CommitQueueFigures | undefined;
+  /** Totals as last read, so the counters add what is new. */
+  const seen = { shed: 0, batches: 0, grouped: 0 };
+  const addNew = (counter: Counter, key: keyof typeof seen, now: number | undefined) => {
+    if (now === undefined || now === seen[key]) return;
+    counter.inc(now - seen[key]);
+    seen[key] = now;
+  };
   // The process's own health beside ours: heap, active handles, event loop lag, GC (what a leak or a stall shows in first).
   collectDefaultMetrics({ register: registry });
   const metrics = {
@@ -32,6 +41,38 @@ export function createMetrics() {
           this.labels(strategy).inc(committedBy[strategy]);
           committedBy[strategy] = 0;
         }
+      },
+    }),
+    commitsWaiting: new Gauge({
+      name: 'tandem_commits_waiting',
+      help: 'Commits admitted and not yet durable (events/commit-admission.ts)',
+      registers: [registry],
+      collect() {
+        this.set(commitQueue?.waiting() ?? 0);
+      },
+    }),
+    commitsShed: new Counter({
+      name: 'tandem_commits_shed_total',
+      help: 'Changes refused with SERVICE_UNAVAILABLE because too many commits were waiting',
+      registers: [registry],
+      collect() {
+        addNew(this, 'shed', commitQueue?.shed());
+      },
+    }),
+    groupCommitBatches: new Counter({
+      name: 'tandem_group_commit_batches_total',
+      help: 'Group commits (events/group-commit.ts); tandem_group_commit_changes_total / this is the mean batch',
+      registers: [registry],
+      collect() {
+        addNew(this, 'batches', commitQueue?.grouped().batches);
+      },
+    }),
+    groupCommitChanges: new Counter({
+      name: 'tandem_group_commit_changes_total',
+      help: 'Changes committed in group commits',
+      registers: [registry],
+      collect() {
+        addNew(this, 'grouped', commitQueue?.grouped().changes);
       },
     }),
     eventsDelivered: new Counter({
@@ -77,7 +118,18 @@ export function createMetrics() {
     deliveredBy,
     /** Commits not yet added to `commits`, by strategy (the same arrangement as `deliveredBy`). */
     committedBy,
+    /** Where the commit queue's gauges and counters read from (read per scrape). */
+    observeCommits(figures: CommitQueueFigures) {
+      commitQueue = figures;
+    },
   };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The commit queue's figures, as the metrics read them. */
+export interface CommitQueueFigures {
+  waiting(): number;
+  shed(): number;
+  grouped(): { batches: number; changes: number };
+}

@@ -21,6 +21,13 @@ export function withIdempotencyKey(op: Operation): Operation {
   return { ...op, input: { ...(input ?? {}), idempotencyKey: newIdempotencyKey() } };
 }
 
+/** How long to wait when the server answered SERVICE_UNAVAILABLE with `retryAfterMs` (too busy: the call changed nothing); else undefined. */
+function serverBusyFor(error: unknown): number | undefined {
+  if (!(error instanceof TRPCClientError)) return undefined;
+  const data = error.data as { code?: string; retryAfterMs?: unknown } | null | undefined;
+  return data?.code === 'SERVICE_UNAVAILABLE' && typeof data.retryAfterMs === 'number' ? data.retryAfterMs : undefined;
+}
+
 export interface RetryOptions {
   /** How long a call keeps being retried on network failures before it fails. @default 60_000 */
   retryWindowMs: number;
@@ -32,7 +39,9 @@ export interface RetryOptions {
  * reach the server), the call is sent again, over the transport that is up by then,
  * until the server answers or the retry window closes. Mutations carry their
  * idempotencyKey, so a retry of a call the server already applied returns its first
- * result instead of applying it twice.
+ * result instead of applying it twice. A call the server refused as too busy
+ * (SERVICE_UNAVAILABLE with `retryAfterMs`: it changed nothing) is sent again after that
+ * hint, within the same window.
  */
 export function retryingRequest(context: TransportContext, op: Operation, options: RetryOptions) {
   return observable<Envelope, TRPCClientError<AppRouter>>((observer) => {
@@ -50,11 +59,23 @@ export function retryingRequest(context: TransportContext, op: Operation, option
         complete: () => observer.complete(),
         error(error) {
           const answered = error instanceof TRPCClientError && error.data !== undefined && error.data !== null;
-          if (answered || stopped || op.signal?.aborted || Date.now() >= deadline) {
+          const busyFor = serverBusyFor(error);
+          if ((answered && busyFor === undefined) || stopped || op.signal?.aborted || Date.now() >= deadline) {
             observer.error(error);
             return;
           }
           attempt += 1;
+          if (busyFor !== undefined) {
+            // The server refused it unchanged: again after its hint, spread out so that the
+            // callers it refused together do not all come back together.
+            const delay = Math.max(busyFor, backoffDelay(attempt - 1, { baseMs: 50, capMs: 2_000, jitter: 0 })) * (1 + Math.random());
+            if (Date.now() + delay >= deadline) {
+              observer.error(error);
+              return;
+            }
+            timer = setTimeout(send, delay);
+            return;
+          }
           // Retry when the connection changes (e.g. the socket is back) or after a short backoff:
           // 200, 400, 800 ms … 2 s, exact as before (the connection coming back is what usually retries first).
           const delay = backoffDelay(attempt, { baseMs: 100, capMs: 2_000, jitter: 0 });

@@ -31,6 +31,23 @@ export class PipelinedPGlite {
     });
   }
 
+  /**
+   * Statements in one trip and one implicit transaction (one Sync after all of them), so
+   * one commit for all: each sees the ones before it, and either all are applied or,
+   * when one fails, none (PostgreSQL skips the rest and rolls back at the Sync); that
+   * error is thrown. For group commit (events/group-commit.ts).
+   */
+  async batch(statements: readonly { sql: string; params: readonly unknown[]; options?: QueryOptions }[]): Promise<Results[]> {
+    await this.pglite.waitReady;
+    return this.pglite._runExclusiveTransaction(async () => {
+      try {
+        return await runPipelinedBatch(this.pglite, statements);
+      } finally {
+        await this.pglite.syncToFs();
+      }
+    });
+  }
+
   exec(sql: string, options?: QueryOptions): Promise<Results[]> {
     return this.pglite.exec(sql, options);
   }
@@ -113,26 +130,72 @@ const preparedByDatabase = new WeakMap<PGlite, Prepared>();
 const MAX_PREPARED = 500;
 const PREPARABLE = /^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b/i;
 
-async function runPipelined<T>(pglite: PGlite, sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<Results<T>> {
-  const values = params.map(serializeParam);
+function preparedOf(pglite: PGlite): Prepared {
   let prepared = preparedByDatabase.get(pglite);
   if (!prepared) preparedByDatabase.set(pglite, (prepared = { names: new Map(), next: 0 }));
-  const { names } = prepared;
+  return prepared;
+}
+
+/** The statement's prepared name (`known`: already prepared; else a fresh name to parse it under, or '' for the unnamed one). */
+function nameFor(prepared: Prepared, sql: string): { known: boolean; name: string } {
+  const known = prepared.names.get(sql);
+  if (known !== undefined) return { known: true, name: known };
+  // A fresh name per Parse: a name is never parsed twice, whatever failed before.
+  return { known: false, name: prepared.names.size < MAX_PREPARED && PREPARABLE.test(sql) ? `tandem_${++prepared.next}` : '' };
+}
+
+async function runPipelined<T>(pglite: PGlite, sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<Results<T>> {
+  const values = params.map(serializeParam);
+  const prepared = preparedOf(pglite);
   const messages = await pglite.runExclusive(async () => {
-    const known = names.get(sql);
-    // A fresh name per Parse: a name is never parsed twice, whatever failed before.
-    const name = known ?? (names.size < MAX_PREPARED && PREPARABLE.test(sql) ? `tandem_${++prepared.next}` : '');
+    const { known, name } = nameFor(prepared, sql);
     try {
-      const result = await pglite.execProtocolStream(extendedQuery(known === undefined ? sql : null, name, values), { syncToFs: false });
-      if (name && known === undefined) names.set(sql, name);
+      const result = await pglite.execProtocolStream(extendedQuery(known ? null : sql, name, values), { syncToFs: false });
+      if (name && !known) prepared.names.set(sql, name);
       return result;
     } catch (error) {
       // The statement may no longer be valid (or was never made): parse it again next time.
-      if (known !== undefined) names.delete(sql);
+      if (known) prepared.names.delete(sql);
       throw error;
     }
   });
   return toResults<T>(messages as unknown as BackendMessage[], pglite.parsers, options);
+}
+
+async function runPipelinedBatch(pglite: PGlite, statements: readonly { sql: string; params: readonly unknown[]; options?: QueryOptions }[]): Promise<Results[]> {
+  const prepared = preparedOf(pglite);
+  const messages = await pglite.runExclusive(async () => {
+    // A text seen earlier in the batch is parsed there (statements run in order).
+    const inBatch = new Map<string, string>();
+    const names = statements.map(({ sql }) => {
+      const earlier = inBatch.get(sql);
+      if (earlier) return { known: true, name: earlier };
+      const name = nameFor(prepared, sql);
+      if (name.name) inBatch.set(sql, name.name);
+      return name;
+    });
+    const parts = statements.map(({ sql, params }, i) => extendedQuery(names[i]!.known ? null : sql, names[i]!.name, params.map(serializeParam), false));
+    parts.push(SYNC);
+    // On an error the names parsed here are not kept (those after the failing statement
+    // were skipped). Which one failed is not known here: the caller runs them one by one
+    // next (group-commit.ts), which forgets a prepared statement that became invalid.
+    const result = await pglite.execProtocolStream(Buffer.concat(parts), { syncToFs: false });
+    statements.forEach(({ sql }, i) => {
+      if (names[i]!.name && !names[i]!.known) prepared.names.set(sql, names[i]!.name);
+    });
+    return result as unknown as BackendMessage[];
+  });
+  // Each statement's messages end with its commandComplete.
+  const results: Results[] = [];
+  let from = 0;
+  for (let i = 0; i < messages.length; i++) {
+    if (messages[i]!.name !== 'commandComplete') continue;
+    const statement = statements[results.length];
+    results.push(toResults(messages.slice(from, i + 1), pglite.parsers, statement?.options));
+    from = i + 1;
+  }
+  if (results.length !== statements.length) throw new Error(`A batch of ${statements.length} statements answered ${results.length}`);
+  return results;
 }
 
 /** As PGlite's `parseResults` for one statement, looking parsers up instead of merging them. */
@@ -194,17 +257,20 @@ function arrayLiteral(values: readonly unknown[]): string {
   return `{${elements.join(',')}}`;
 }
 
+const SYNC = Buffer.from([0x53, 0, 0, 0, 4]);
+
 /**
  * Parse (unless `sql` is null: `statement` is already prepared), Bind, Describe, Execute
- * and Sync, text format throughout; `statement` '' is the unnamed one.
+ * and (unless `sync` is false: more follow in the same trip) Sync, text format
+ * throughout; `statement` '' is the unnamed one.
  */
-function extendedQuery(sql: string | null, statement: string, params: (string | null)[]): Uint8Array {
+function extendedQuery(sql: string | null, statement: string, params: (string | null)[], sync = true): Buffer {
   const nameBytes = Buffer.byteLength(statement);
   let paramBytes = 0;
   for (const param of params) paramBytes += 4 + (param === null ? 0 : Buffer.byteLength(param));
   const parseLength = sql === null ? 0 : 4 + nameBytes + 1 + Buffer.byteLength(sql) + 1 + 2;
   const bindLength = 4 + 1 + nameBytes + 1 + 2 + 2 + paramBytes + 2;
-  const buffer = Buffer.allocUnsafe((sql === null ? 0 : 1 + parseLength) + 1 + bindLength + 7 + 10 + 5);
+  const buffer = Buffer.allocUnsafe((sql === null ? 0 : 1 + parseLength) + 1 + bindLength + 7 + 10 + (sync ? 5 : 0));
   let at = 0;
   if (sql !== null) {
     at = buffer.writeUInt8(0x50, at); // 'P'
@@ -239,7 +305,9 @@ function extendedQuery(sql: string | null, statement: string, params: (string | 
   at = buffer.writeInt32BE(9, at);
   at = buffer.writeUInt8(0, at);
   at = buffer.writeInt32BE(0, at); // no row limit
-  at = buffer.writeUInt8(0x53, at); // 'S'
-  buffer.writeInt32BE(4, at);
+  if (sync) {
+    at = buffer.writeUInt8(0x53, at); // 'S'
+    buffer.writeInt32BE(4, at);
+  }
   return buffer;
 }

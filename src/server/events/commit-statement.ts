@@ -1,7 +1,7 @@
-import type pg from 'pg';
-import { embeddedDatabaseOf, parseUtcTimestamp, serverDatabaseOf, TIMESTAMP_OID, UTC_TIMESTAMPS, type Db } from '../db/client.ts';
+import type { Db } from '../db/client.ts';
+import { groupCommitOf } from './group-commit.ts';
 import { earlierResult, earlierUseSql, hashRequest, KEEP_KEY, type IdempotencyOptions } from './idempotency.ts';
-import { LOCK_ORG_LOG, sequenced, type SequencedEvent, type WrittenEventRow } from './log.ts';
+import { sequenced, type SequencedEvent, type WrittenEventRow } from './log.ts';
 import { recordEventSql, type RecordAction } from './record-event.ts';
 
 /**
@@ -12,9 +12,9 @@ import { recordEventSql, type RecordAction } from './record-event.ts';
  * that also fans the event out, so this is most of a commit's cost (issue 7).
  *
  * The same guarantees: one statement is atomic, so the record, its event and the key
- * are written together or not at all; on a PostgreSQL server the statement runs after
- * the org's log lock in one transaction, so `prevSeq` and `seq` order are final as in
- * the general strategy; PGlite runs one statement at a time anyway. The event is
+ * are written together or not at all; it is committed with the others that arrive
+ * together (group-commit.ts), after the org's log lock on a PostgreSQL server, so
+ * `prevSeq` and `seq` order are final as in the general strategy. The event is
  * `recordEventSql`'s and the key is kept by `idempotency.ts`'s SQL, as in the general
  * strategy.
  */
@@ -91,69 +91,9 @@ export async function commitInOneStatement<T>(
   SELECT ${result} AS result, ev.*${key ? `, (SELECT "requestHash" FROM prior) AS "priorHash", (SELECT result FROM prior) AS "priorResult"` : ''}
   FROM (SELECT 1) AS one LEFT JOIN rec ON true LEFT JOIN ev ON true`;
 
-  const embedded = embeddedDatabaseOf(db);
-  const rows = embedded
-    ? (await embedded.query<StatementRow>(sql, params.values, { parsers: { [TIMESTAMP_OID]: parseUtcTimestamp } })).rows
-    : await underOrgLogLock(serverDatabaseOf(db)!, orgId, sql, params.values);
+  const rows = (await groupCommitOf(db).commit(orgId, { sql, values: params.values })) as StatementRow[];
   const row = rows[0];
   if (row?.priorHash != null && requestHash) return { result: earlierResult<T>({ requestHash: row.priorHash, result: row.priorResult }, requestHash), events: [] };
   if (row?.seq == null) return undefined;
   return { result: row.result as T, events: [sequenced(row as WrittenEventRow)] };
-}
-
-/**
- * At most this many one-statement commits in flight per PostgreSQL server; the others
- * wait for a turn. They share the pool with Prisma's queries, and more of them at once
- * only crowd the server: on the mutation benchmark (8 writers, 2 cores) 10 at once
- * committed about a sixth less per second than 4 (the size of the pool they once had
- * to themselves).
- */
-const STATEMENTS_IN_FLIGHT = 4;
-const turns = new WeakMap<pg.Pool, { running: number; waiting: (() => void)[] }>();
-
-async function inTurn<T>(pool: pg.Pool, run: () => Promise<T>): Promise<T> {
-  let turn = turns.get(pool);
-  if (!turn) turns.set(pool, (turn = { running: 0, waiting: [] }));
-  if (turn.running >= STATEMENTS_IN_FLIGHT) await new Promise<void>((resolve) => turn.waiting.push(resolve));
-  else turn.running++;
-  try {
-    return await run();
-  } finally {
-    // The turn passes straight to the next in line, or is given back.
-    const next = turn.waiting.shift();
-    if (next) next();
-    else turn.running--;
-  }
-}
-
-/**
- * On a PostgreSQL server: the statement in a transaction after the org's log lock, so
- * that the previous seq it reads is final (a statement's snapshot is taken before any
- * lock inside it could be). Straight through `pg`, on the pool Prisma uses too:
- * Prisma's batch transaction cost more CPU than the statement.
- */
-function underOrgLogLock(pool: pg.Pool, orgId: string, sql: string, values: unknown[]): Promise<StatementRow[]> {
-  return inTurn(pool, () => inTransactionAfterLock(pool, orgId, sql, values));
-}
-
-async function inTransactionAfterLock(pool: pg.Pool, orgId: string, sql: string, values: unknown[]): Promise<StatementRow[]> {
-  const client = await pool.connect();
-  let reusable = false;
-  try {
-    await client.query('BEGIN');
-    try {
-      await client.query(LOCK_ORG_LOG, [orgId]);
-      const { rows } = await client.query<StatementRow>({ text: sql, values, types: UTC_TIMESTAMPS });
-      await client.query('COMMIT');
-      reusable = true;
-      return rows;
-    } catch (error) {
-      await client.query('ROLLBACK');
-      reusable = true;
-      throw error;
-    }
-  } finally {
-    // A connection that could not even roll back is closed rather than given back to the pool.
-    client.release(!reusable);
-  }
 }

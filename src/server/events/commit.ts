@@ -1,6 +1,7 @@
 import type { EventBus } from '../bus/types.ts';
 import type { Db, Tx } from '../db/client.ts';
 import type { Metrics } from '../metrics.ts';
+import type { CommitAdmission } from './commit-admission.ts';
 import { commitInOneStatement, type OneStatement } from './commit-statement.ts';
 import { commitInTransaction, type ChangeOutcome } from './commit-transaction.ts';
 import { effectsMayFollow } from './effects.ts';
@@ -31,6 +32,8 @@ export interface CommitDeps {
   db: Db;
   bus: EventBus;
   metrics?: Metrics;
+  /** The bound on commits waiting; none when absent. */
+  admission?: CommitAdmission;
 }
 
 /** Runs one org's commits one after another in this process; see `commitChange`. */
@@ -60,9 +63,23 @@ function runInOrgQueue<T>(orgId: string, task: () => Promise<T>): Promise<T> {
  * same record, event and idempotency key.
  *
  * One org's commits are queued in this process so that its events reach the bus in
- * `seq` order; subscribers rely on that to skip what they already replayed.
+ * `seq` order; subscribers rely on that to skip what they already replayed. With
+ * `deps.admission`, a change past the bound on commits waiting is refused at once
+ * (SERVICE_UNAVAILABLE with `retryAfterMs`: commit-admission.ts).
  */
 export function commitChange<T>(deps: CommitDeps, orgId: string, change: (tx: Tx) => Promise<ChangeOutcome<T>>, options: CommitOptions = {}): Promise<T> {
+  let release: (() => void) | undefined;
+  try {
+    release = deps.admission?.admit(orgId);
+  } catch (refused) {
+    return Promise.reject(refused);
+  }
+  const committed = commitInOrder(deps, orgId, change, options);
+  if (release) void committed.then(release, release);
+  return committed;
+}
+
+function commitInOrder<T>(deps: CommitDeps, orgId: string, change: (tx: Tx) => Promise<ChangeOutcome<T>>, options: CommitOptions): Promise<T> {
   const statement = chooseStatement(options);
   return runInOrgQueue(orgId, async () => {
     const written = statement && (await commitInOneStatement<T>(deps.db, orgId, statement, options.idempotency));
