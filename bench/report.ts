@@ -80,6 +80,8 @@ export interface BenchResults {
     | null;
   mutationPath: {
     database: string;
+    /** Group commit on (the default) or off (GROUP_COMMIT=false: each change alone). Absent in older results: off. */
+    groupCommit?: boolean;
     workers: number;
     stack: { perSecond: number; p50: number; p99: number; failures: number; serverCpuMsPerCommit: number };
     raw: { perSecond: number; p50: number; p99: number };
@@ -258,11 +260,11 @@ export function markdown(results: BenchResults): string {
       `### Mutation path: commits with their event, through the stack vs the same statements as raw SQL${bracketed(mediansOf(results.mutationPath, 'stack ÷ raw of the medians'))}`,
       '',
     );
-    lines.push('| database | closed loops | stack commits/s | stack p50 / p99 | raw SQL commits/s | raw p50 / p99 | stack ÷ raw | server CPU per commit |');
-    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push('| database | group commit | closed loops | stack commits/s | stack p50 / p99 | raw SQL commits/s | raw p50 / p99 | stack ÷ raw | server CPU per commit |');
+    lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const m of results.mutationPath) {
       lines.push(
-        `| ${m.database} | ${m.workers} | ${int(m.stack.perSecond)} | ${fmt(m.stack.p50)} / ${fmt(m.stack.p99)} ms | ${int(m.raw.perSecond)} | ${fmt(m.raw.p50)} / ${fmt(m.raw.p99)} ms | ${(m.stack.perSecond / m.raw.perSecond).toFixed(2)} | ${fmt(m.stack.serverCpuMsPerCommit, 2)} ms |`,
+        `| ${m.database} | ${m.groupCommit ? 'on' : 'off'} | ${m.workers} | ${int(m.stack.perSecond)} | ${fmt(m.stack.p50)} / ${fmt(m.stack.p99)} ms | ${int(m.raw.perSecond)} | ${fmt(m.raw.p50)} / ${fmt(m.raw.p99)} ms | ${(m.stack.perSecond / m.raw.perSecond).toFixed(2)} | ${fmt(m.stack.serverCpuMsPerCommit, 2)} ms |`,
       );
     }
     lines.push('');

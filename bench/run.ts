@@ -482,8 +482,12 @@ async function mutationPath(loadgen: LoadGen) {
     for (let repeat = 1; repeat <= repeats; repeat++) {
       for (const db of ['pglite', 'postgresql'] as const) {
         if (db === 'postgresql' && !postgres) continue;
-        const entry = await mutationPathOnce(loadgen, db, postgres, repeat);
-        runs.set(db, [...(runs.get(db) ?? []), entry]);
+        // Group commit on and off, side by side in the same run.
+        for (const groupCommit of [true, false]) {
+          const entry = await mutationPathOnce(loadgen, db, postgres, repeat, groupCommit);
+          const key = `${db}:${groupCommit ? 'on' : 'off'}`;
+          runs.set(key, [...(runs.get(key) ?? []), entry]);
+        }
       }
     }
   } finally {
@@ -497,6 +501,7 @@ function medianMutationPath(entries: MutationPathEntry[]): MutationPathEntry {
   const mid = (pick: (entry: MutationPathEntry) => number) => median(entries.map(pick));
   return {
     database: entries[0]!.database,
+    groupCommit: entries[0]!.groupCommit,
     workers: entries[0]!.workers,
     stack: {
       perSecond: mid((e) => e.stack.perSecond),
@@ -510,14 +515,14 @@ function medianMutationPath(entries: MutationPathEntry[]): MutationPathEntry {
   };
 }
 
-async function mutationPathOnce(loadgen: LoadGen, db: 'pglite' | 'postgresql', postgres: PostgresServer | null, repeat: number): Promise<MutationPathEntry> {
+async function mutationPathOnce(loadgen: LoadGen, db: 'pglite' | 'postgresql', postgres: PostgresServer | null, repeat: number, groupCommit: boolean): Promise<MutationPathEntry> {
   const workers = 8;
   const durationMs = quick ? 3_000 : 8_000;
-  const tag = `mutation path (${db}): ${repeatTag(repeat)}`;
+  const tag = `mutation path (${db}, group commit ${groupCommit ? 'on' : 'off'}): ${repeatTag(repeat)}`;
   let databaseUrl: string | undefined;
   if (db === 'postgresql') {
-    // A database of its own per repeat: each starts from the same empty tables.
-    const name = `bench_mutations_${repeat}`;
+    // A database of its own per run: each starts from the same empty tables.
+    const name = `bench_mutations_${repeat}_${groupCommit ? 'on' : 'off'}`;
     const admin = new pg.Client({ connectionString: postgres!.url() });
     await admin.connect();
     await admin.query(`CREATE DATABASE ${name}`);
@@ -525,7 +530,9 @@ async function mutationPathOnce(loadgen: LoadGen, db: 'pglite' | 'postgresql', p
     databaseUrl = postgres!.url(name);
   }
   const database = await prepareTandemDatabase(workers, databaseUrl);
-  const server = await startTandem(database.env);
+  // Profiled once, apart from the fan-out's: `npm run bench:profile -- <its file>`.
+  const cpuProf = profile && repeat === 1 && groupCommit ? ['--cpu-prof', `--cpu-prof-dir=${path.join(outDir, 'profile', `mutation-${db}`)}`] : [];
+  const server = await startTandem({ ...database.env, GROUP_COMMIT: String(groupCommit) }, cpuProf);
   let stack: { commits: number; perSecond: number; p50: number; p99: number; failures: number; recordIds: string[] };
   let serverCpu: number;
   try {
@@ -543,6 +550,7 @@ async function mutationPathOnce(loadgen: LoadGen, db: 'pglite' | 'postgresql', p
   log(`${tag}stack ${stack.perSecond.toFixed(0)}/s (p99 ${stack.p99.toFixed(1)} ms), raw SQL ${raw.perSecond.toFixed(0)}/s (p99 ${raw.p99.toFixed(1)} ms)`);
   return {
     database: db,
+    groupCommit,
     workers,
     stack: { perSecond: stack.perSecond, p50: stack.p50, p99: stack.p99, failures: stack.failures, serverCpuMsPerCommit: serverCpu / stack.commits },
     raw,
