@@ -64,6 +64,7 @@ const databaseSuites = [
   'tests/replay-cache.test.ts',
   'tests/one-statement.test.ts',
   'tests/commit-strategies.test.ts',
+  'tests/group-commit.test.ts',
   'tests/logins.test.ts',
   'tests/control-characters.test.ts',
   'tests/sessions.test.ts',

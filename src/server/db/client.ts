@@ -113,8 +113,7 @@ export async function openDatabase(config: Pick<Config, 'DATABASE_URL' | 'DATA_D
   const prisma = new PrismaClient({ adapter: adapterFactory });
   embedded.add(prisma);
   batchesByDb.set(prisma, {
-    run: async (statements) =>
-      (await pipelined.batch(statements.map(({ sql, values }) => ({ sql, params: values, options: UTC_PARSERS })))).map((result) => result.rows),
+    run: async (statements) => (await pipelined.batch(statements.map(({ sql, values }) => ({ sql, params: values, options: UTC_PARSERS })))).map((result) => result.rows),
     parallel: 1,
   });
   return {

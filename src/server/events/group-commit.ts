@@ -27,7 +27,7 @@ export class GroupCommit {
   readonly #queue: Job[] = [];
   #running = 0;
   #scheduled = false;
-  /** Batches and the changes in them, for the metrics. */
+  /** Transactions run and the changes in them (a failed batch's changes count again when run alone), for the metrics. */
   readonly stats = { batches: 0, changes: 0 };
 
   constructor(db: Db, options: { maxBatch?: number } = {}) {
@@ -55,12 +55,10 @@ export class GroupCommit {
 
   async #run(jobs: Job[]): Promise<void> {
     this.#running += 1;
-    this.stats.batches += 1;
-    this.stats.changes += jobs.length;
     try {
       const rows = await this.#commit(jobs).catch(() => undefined);
       if (rows) {
-        jobs.forEach((job, i) => job.resolve(rows[i]!));
+        for (const [i, job] of jobs.entries()) job.resolve(rows[i]!);
         return;
       }
       // Nothing of the batch was applied: each change alone, with its own outcome.
@@ -73,6 +71,8 @@ export class GroupCommit {
 
   /** The jobs' statements in one transaction (after their orgs' locks where transactions overlap): each one's rows. */
   async #commit(jobs: readonly Job[]): Promise<unknown[][]> {
+    this.stats.batches += 1;
+    this.stats.changes += jobs.length;
     const statements = jobs.map((job) => job.statement);
     if (!this.#lockOrgs) return this.#batches.run(statements);
     const orgs = [...new Set(jobs.map((job) => job.orgId))];
