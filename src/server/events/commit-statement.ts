@@ -43,6 +43,11 @@ export interface OneStatement {
    */
   preview: Record<string, unknown>;
   /**
+   * For `updated`: the only fields the write can change, when it knows them; its
+   * `before` then needs to hold only these (the event's changes are read from them).
+   */
+  fields?: readonly string[];
+  /**
    * The write, as SQL with its values added to `params`, writing only where `guard`
    * holds, `RETURNING` its `id`, its `version`, the row as `record` in its wire form
    * (jsonb, as the API returns it) and, for `updated`, the row before as `before`. No row (not found, moved on,
@@ -86,7 +91,7 @@ export async function commitInOneStatement<T>(
   const result = change.action === 'deleted' ? `jsonb_build_object('id', rec.id)` : 'rec.record';
   const sql = `WITH ${key ? `prior AS (${earlierUseSql(key.user, key.key)}),` : ''}
   rec AS (${write}),
-  ev AS (${recordEventSql(change.action, columns, 'rec')})
+  ev AS (${recordEventSql(change.action, columns, 'rec', change.fields)})
   ${key ? `, kept AS (${KEEP_KEY} SELECT ${key.user}, ${key.key}, ${key.hash}, ${result} FROM rec)` : ''}
   SELECT ${result} AS result, ev.*${key ? `, (SELECT "requestHash" FROM prior) AS "priorHash", (SELECT result FROM prior) AS "priorResult"` : ''}
   FROM (SELECT 1) AS one LEFT JOIN rec ON true LEFT JOIN ev ON true`;

@@ -38,11 +38,12 @@ export interface RecordEventColumns {
  * The event row of a change, inserted from `source`: a relation with the record's `id`
  * and `version`, `record` (its wire form as jsonb) and, for `updated`, `before`. A record's event carries the record
  * itself (`created`, `deleted`) or its changes (`updated`: see `changesSql`); a deletion
- * is the record's last change, so its version follows the last stored one.
+ * is the record's last change, so its version follows the last stored one. `fields`:
+ * when the write can change only these, `before` may hold only them (see `changesSql`).
  */
-export function recordEventSql(action: RecordAction, columns: RecordEventColumns, source: string): string {
+export function recordEventSql(action: RecordAction, columns: RecordEventColumns, source: string, fields?: readonly string[]): string {
   const version = `${source}.version${action === 'deleted' ? ' + 1' : ''}`;
-  const data = action === 'updated' ? changesSql(`${source}.before`, `${source}.record`) : `${source}.record`;
+  const data = action === 'updated' ? changesSql(`${source}.before`, `${source}.record`, fields) : `${source}.record`;
   return `${EVENT_INSERT}
     SELECT ${columns.org}, ${columns.module}, ${columns.action}, ${source}.id, ${version}, ${columns.user}, ${data},
       ${columns.mergedFromVersion}, ${previousSeqOf(columns.org)} FROM ${source}
@@ -51,14 +52,29 @@ export function recordEventSql(action: RecordAction, columns: RecordEventColumns
 
 /**
  * An update's event data: each field whose wire value differs between the two records,
- * as `{ from, to }`; the version is the event's own column, not a change. So the event
+ * as `{ from, to }`; the version is the event's own column, not a change. With
+ * `fields` (the only ones the write could change), only those are compared: the
+ * same data, since no other field can differ. So the event
  * says what changed and who changed it when (`updatedAt`, `updatedById`), and nothing
  * that stayed as it was.
  */
-export function changesSql(before: string, after: string): string {
+export function changesSql(before: string, after: string, fields?: readonly string[]): string {
+  if (fields) {
+    // Only these can differ: looked up by name instead of both records expanded and joined
+    // (a fifth of a one-statement update's cost in the embedded database).
+    const pairs = fields.filter((field) => field !== 'version').map((field) => `(${quoteLiteral(field)}, ${before}->${quoteLiteral(field)}, ${after}->${quoteLiteral(field)})`);
+    if (pairs.length === 0) return `'{}'::jsonb`;
+    return `(SELECT COALESCE(jsonb_object_agg(f.key, jsonb_build_object('from', f.before, 'to', f.after)), '{}')
+    FROM (VALUES ${pairs.join(', ')}) AS f(key, before, after) WHERE f.after IS DISTINCT FROM f.before)`;
+  }
   return `(SELECT COALESCE(jsonb_object_agg(after.key, jsonb_build_object('from', before.value, 'to', after.value)), '{}')
     FROM jsonb_each(${after}) AS after JOIN jsonb_each(${before}) AS before USING (key)
     WHERE after.value IS DISTINCT FROM before.value AND after.key <> 'version')`;
+}
+
+/** A column name as an SQL string literal. */
+function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
 }
 
 const APPEND_RECORD_EVENT = Object.fromEntries(

@@ -21,6 +21,8 @@ export interface TableShape {
   types: Map<string, string>;
   /** The row of `alias` as JSON in its wire form (timestamps as ISO strings). */
   wire(alias: string): string;
+  /** Only these columns of the row of `alias`, in the same form. */
+  wireOf(alias: string, columns: readonly string[]): string;
 }
 
 const shapes = new WeakMap<Db, Map<string, Promise<TableShape>>>();
@@ -52,7 +54,15 @@ async function readTableShape(db: Db, table: string): Promise<TableShape> {
     timestamps.length
       ? `to_jsonb(${alias}) || jsonb_build_object(${timestamps.map((column) => `'${column.name}', ${iso(alias, column.name, column.type)}`).join(', ')})`
       : `to_jsonb(${alias})`;
-  return { table, types: new Map(columns.map((column) => [column.name, column.type])), wire };
+  const types = new Map(columns.map((column) => [column.name, column.type]));
+  const wireOf = (alias: string, names: readonly string[]) =>
+    `jsonb_build_object(${names
+      .map((name) => {
+        const type = types.get(name);
+        return `'${name}', ${type?.startsWith('timestamp') ? iso(alias, name, type) : `to_jsonb(${alias}.${quote(name)})`}`;
+      })
+      .join(', ')})`;
+  return { table, types, wire, wireOf };
 }
 
 const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
@@ -68,11 +78,14 @@ export async function recordStatement(
   db: Db,
   module: AnyModule,
   change: { action: RecordAction; userId: string; preview: Record<string, unknown> },
-  write: (shape: TableShape, params: StatementParams, guard: string) => string,
+  write: RecordWrite,
 ): Promise<OneStatement> {
   const shape = await tableShape(db, module);
-  return { module: module.name, ...change, write: (params, guard) => write(shape, params, guard) };
+  return { module: module.name, ...change, fields: write.fields, write: (params, guard) => write(shape, params, guard) };
 }
+
+/** A write over a module's table; `fields`: the only columns it can change, when it knows them. */
+type RecordWrite = ((shape: TableShape, params: StatementParams, guard: string) => string) & { fields?: readonly string[] };
 
 /** Record values → columns: the given ones, each cast to its column's type. */
 function columnValues(shape: TableShape, params: StatementParams, values: Record<string, unknown>): { columns: string[]; placeholders: string[] } {
@@ -99,12 +112,15 @@ export function insertRecord(values: Record<string, unknown>) {
 
 /**
  * UPDATE of `values` and `version + 1` with `bookkeeping` (who and when), only if the
- * record is still at `version` and `values` change it; returns the row as it was too
- * (`before`), for the event's changes. No row: not found, moved on, or nothing to change.
+ * record is still at `version` and `values` change it; returns the written columns as
+ * they were too (`before`), for the event's changes. No row: not found, moved on, or
+ * nothing to change.
  */
-export function updateRecordIfChanged(where: { id: string; orgId: string; version: number }, values: Record<string, unknown>, bookkeeping: Record<string, unknown>) {
-  return (shape: TableShape, params: StatementParams, guard: string) => {
-    const { columns, placeholders } = columnValues(shape, params, { ...values, ...bookkeeping });
+export function updateRecordIfChanged(where: { id: string; orgId: string; version: number }, values: Record<string, unknown>, bookkeeping: Record<string, unknown>): RecordWrite {
+  const written = { ...values, ...bookkeeping };
+  const fields = Object.keys(written).filter((field) => written[field] !== undefined);
+  const write = (shape: TableShape, params: StatementParams, guard: string) => {
+    const { columns, placeholders } = columnValues(shape, params, written);
     const set = columns.map((column, i) => `${column} = ${placeholders[i]}`);
     const changes = Object.keys(values)
       .filter((field) => values[field] !== undefined)
@@ -114,8 +130,10 @@ export function updateRecordIfChanged(where: { id: string; orgId: string; versio
       FROM (SELECT * FROM ${table} WHERE id = ${params.add(where.id, 'text')} AND "orgId" = ${params.add(where.orgId, 'text')}
             AND version = ${params.add(where.version, 'integer')}) AS cur
       WHERE rec.id = cur.id AND (${changes.join(' OR ') || 'false'}) AND ${guard}
-      RETURNING rec.id, rec.version, ${shape.wire('rec')} AS record, ${shape.wire('cur')} AS before`;
+      RETURNING rec.id, rec.version, ${shape.wire('rec')} AS record, ${shape.wireOf('cur', fields)} AS before`;
   };
+  // Only these columns change: the event's changes are read from them alone (record-event.ts).
+  return Object.assign(write, { fields });
 }
 
 /** DELETE of the record, only if it is still at `version` when one is given. No row: not found or moved on. */
