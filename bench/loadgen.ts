@@ -710,6 +710,124 @@ async function mutationPath(command: { url: string; tokens: string[]; durationMs
   return { commits: durations.length, seconds, perSecond: durations.length / seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), failures, recordIds };
 }
 
+/**
+ * An open-loop stream of `leads.create` at `rate` per second over `connectionsPerToken`
+ * sockets per token, for `durationMs`, as many independent users would send them: none
+ * waits for its answer before the next is due. A refusal (SERVICE_UNAVAILABLE with
+ * `retryAfterMs`) is sent again after that hint with the same idempotency key, as the
+ * client link does. Then it waits (up to `drainTimeoutMs`) until every call has an answer.
+ */
+async function overload(command: { url: string; tokens: string[]; connectionsPerToken: number; rate: number; durationMs: number; drainTimeoutMs: number; tag: string }) {
+  const url = `${command.url.replace(/^http/, 'ws')}/trpc?connectionParams=1`;
+  const sockets = await Promise.all(
+    command.tokens.flatMap((token) =>
+      Array.from(
+        { length: command.connectionsPerToken },
+        () =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(url, { perMessageDeflate: false });
+            ws.on('open', () => {
+              ws.send(JSON.stringify({ method: 'connectionParams', data: { token } }));
+              resolve(ws);
+            });
+            ws.on('error', reject);
+          }),
+      ),
+    ),
+  );
+  interface Call {
+    input: { name: string; idempotencyKey: string };
+    socket: WebSocket;
+    firstSentAt: number;
+    sentAt: number;
+    attempt: number;
+  }
+  const pending = new Map<number, Call>();
+  const accepted: number[] = [];
+  const endToEnd: number[] = [];
+  let refused = 0;
+  let failed = 0;
+  const failures: Record<string, number> = {};
+  let waiting = 0;
+  let nextId = 0;
+  const send = (call: Call) => {
+    const id = ++nextId;
+    call.sentAt = performance.now();
+    pending.set(id, call);
+    call.socket.send(JSON.stringify({ id, method: 'mutation', params: { path: 'leads.create', input: call.input } }));
+  };
+  for (const socket of sockets) {
+    socket.on('message', (data) => {
+      const frame = String(data);
+      if (frame === 'PING') return socket.send('PONG');
+      const message = JSON.parse(frame) as { id?: number; result?: unknown; error?: { data?: { code?: string; retryAfterMs?: number } } };
+      const call = message.id === undefined ? undefined : pending.get(message.id);
+      if (!call) return;
+      pending.delete(message.id!);
+      const now = performance.now();
+      if (message.result) {
+        accepted.push(now - call.sentAt);
+        endToEnd.push(now - call.firstSentAt);
+        waiting -= 1;
+      } else if (message.error?.data?.code === 'SERVICE_UNAVAILABLE') {
+        refused += 1;
+        // As the client link does (src/client/link/request.ts): the hint, or a doubling backoff when longer, spread out.
+        call.attempt += 1;
+        const backoff = Math.min(2_000, 50 * 2 ** (call.attempt - 1));
+        setTimeout(() => send(call), Math.max(message.error.data.retryAfterMs ?? 50, backoff) * (1 + Math.random()));
+      } else {
+        failed += 1;
+        waiting -= 1;
+        const code = message.error?.data?.code ?? 'unknown';
+        failures[code] = (failures[code] ?? 0) + 1;
+      }
+    });
+  }
+  const started = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const elapsed = performance.now() - started;
+      const due = Math.min(Math.floor((elapsed / 1000) * command.rate), Math.floor((command.durationMs / 1000) * command.rate));
+      for (; sent < due; sent++) {
+        const now = performance.now();
+        waiting += 1;
+        send({
+          input: { name: `${command.tag}:${sent}`, idempotencyKey: `${command.tag}-key-${sent}` },
+          socket: sockets[sent % sockets.length]!,
+          firstSentAt: now,
+          sentAt: now,
+          attempt: 0,
+        });
+      }
+      if (elapsed >= command.durationMs) resolve();
+      else setTimeout(tick, 5);
+    };
+    tick();
+  });
+  const offeredSeconds = (performance.now() - started) / 1000;
+  const drainStarted = performance.now();
+  while (waiting > 0 && performance.now() - drainStarted < command.drainTimeoutMs) await new Promise((resolve) => setTimeout(resolve, 20));
+  const drainSeconds = (performance.now() - drainStarted) / 1000;
+  for (const socket of sockets) socket.close();
+  const sortedAccepted = Float64Array.from(accepted).sort();
+  const sortedEnd = Float64Array.from(endToEnd).sort();
+  return {
+    offered: sent,
+    offeredPerSecond: sent / offeredSeconds,
+    answered: accepted.length,
+    refusals: refused,
+    failed,
+    failures,
+    unanswered: waiting,
+    acceptedP50: percentile(sortedAccepted, 0.5),
+    acceptedP99: percentile(sortedAccepted, 0.99),
+    endToEndP50: percentile(sortedEnd, 0.5),
+    endToEndP99: percentile(sortedEnd, 0.99),
+    drainSeconds,
+  };
+}
+
 /** Cuts `count` random live subscribers; with `resume` they come back and catch up from their last id. */
 function drop(count: number) {
   const live = subscribers.filter((s) => s.live);
@@ -741,6 +859,8 @@ process.on('message', (message: { cmd: string; [key: string]: unknown }) => {
         return stormStop(message.timeoutMs as number);
       case 'mutation-path':
         return mutationPath(message as unknown as { url: string; tokens: string[]; durationMs: number });
+      case 'overload':
+        return overload(message as unknown as Parameters<typeof overload>[0]);
       case 'drop':
         return drop(message.count as number);
       case 'close':

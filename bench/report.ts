@@ -87,6 +87,8 @@ export interface BenchResults {
     raw: { perSecond: number; p50: number; p99: number };
     repeats?: number;
   }[];
+  /** Four times the sustainable commit rate offered for a minute (bench/run.ts `overload`). */
+  overload?: Record<string, number> | null;
   notes: string[];
 }
 
@@ -268,6 +270,23 @@ export function markdown(results: BenchResults): string {
       );
     }
     lines.push('');
+  }
+  const o = results.overload;
+  if (o) {
+    lines.push(
+      '### Overload: four times the sustainable commit rate, open loop',
+      '',
+      `Sustainable (8 closed loops): ${int(o.sustainablePerSecond!)} commits/s; offered ${int(o.offeredPerSecond!)}/s for ${fmt(o.offered! / o.offeredPerSecond!, 0)} s (${int(o.offered!)} calls of leads.create), a refusal sent again after its \`retryAfterMs\` with the same key.`,
+      '',
+      '| refusals | accepted p50 / p99 | end to end p50 / p99 (with retries) | drained after the offer stopped | RSS before → max (growth) | stored / distinct / offered | waiting after |',
+      '|---:|---:|---:|---:|---:|---:|---:|',
+      `| ${int(o.refusals!)} | ${fmt(o.acceptedP50!)} / ${fmt(o.acceptedP99!)} ms | ${fmt(o.endToEndP50!, 0)} / ${fmt(o.endToEndP99!, 0)} ms | ${fmt(o.drainSeconds!)} s | ${int(o.rssBeforeMb!)} → ${int(o.rssMaxMb!)} MB (+${int(o.rssGrowthMb!)}) | ${int(o.storedCalls!)} / ${int(o.storedDistinct!)} / ${int(o.offered!)} | ${int(o.waitingAfter!)} |`,
+      '',
+      `Goal: RSS grows by less than 100 MB, accepted p99 under 1 s, everything drains, every call stored once: ${
+        o.rssGrowthMb! < 100 && o.acceptedP99! < 1000 && o.unanswered === 0 && o.storedCalls === o.offered && o.storedDistinct === o.offered ? '**met**' : '**not met**'
+      }.`,
+      '',
+    );
   }
   if (results.notes.length) lines.push(...results.notes.map((note) => `- ${note}`), '');
   return lines.join('\n');

@@ -19,6 +19,7 @@ import { cpus } from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { openDatabase } from '../src/server/db/client.ts';
 import { startPostgres, type PostgresServer } from '../tests/helpers/postgres.ts';
 import { cpuMs, hasTaskset, machineBusyMs, prepareTandemDatabase, root, rssBytes, startBaseline, startLoadGen, startTandem, type LoadGen, type ServerHandle } from './harness.ts';
 import type { Kind, StepResult } from './loadgen.ts';
@@ -35,7 +36,7 @@ const quick = flag('quick');
 const allKinds: Kind[] = ['ws', 'ws-batched', 'socketio', 'trpc-ee', 'tandem'];
 const contestants = option('contestants', allKinds.join(',')).split(',') as Kind[];
 const scenarioOption = option('scenario', 'all');
-const scenarios = new Set(scenarioOption === 'all' ? ['fanout', 'memory', 'storm', 'mutation'] : scenarioOption.split(','));
+const scenarios = new Set(scenarioOption === 'all' ? ['fanout', 'memory', 'storm', 'mutation', 'overload'] : scenarioOption.split(','));
 const connections = Number(option('connections', '1000'));
 const memoryConnections = Number(option('memory-connections', quick ? '1000' : '10000'));
 const stormConnections = Number(option('storm-connections', quick ? '500' : '5000'));
@@ -64,6 +65,7 @@ const results: BenchResults = {
   storm: null,
   soak: null,
   mutationPath: [],
+  overload: null,
   notes: [],
 };
 
@@ -663,6 +665,95 @@ async function soak(loadgen: LoadGen) {
   }
 }
 
+/**
+ * Overload: the sustainable commit rate is measured first (closed loops of leads.update,
+ * as in the mutation path), then four times it is offered open-loop as leads.create for
+ * a minute (10 s with --quick), refusals retried after their hint with the same key.
+ * Judged: RSS growth, latency of accepted calls, everything answered once it stops, and
+ * in the database every call exactly once.
+ */
+async function overload(loadgen: LoadGen) {
+  const workers = 8;
+  const database = await prepareTandemDatabase(workers);
+  const server = await startTandem(database.env);
+  const tag = `ov${Date.now().toString(36)}`;
+  let result: Record<string, number>;
+  try {
+    log('overload: measuring the sustainable commit rate (8 closed loops, 4 s)');
+    const calibration = await loadgen.call<{ perSecond: number }>({ cmd: 'mutation-path', url: server.url, tokens: database.orgs.map((org) => org.token), durationMs: 4_000 });
+    const rate = Math.round(calibration.perSecond * 4);
+    const durationMs = quick ? 10_000 : 60_000;
+    log(`overload: sustainable ${calibration.perSecond.toFixed(0)}/s; offering ${rate}/s (4×) for ${durationMs / 1000} s`);
+    const memoryOf = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const value = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)`, 'm'))?.[1] ?? Number.NaN) / 1e6;
+      return { heap: value('nodejs_heap_size_total_bytes'), used: value('nodejs_heap_size_used_bytes'), external: value('nodejs_external_memory_bytes') };
+    };
+    const memoryBefore = await memoryOf();
+    const rssBefore = rssBytes(server.pid);
+    let rssMax = rssBefore;
+    const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssBytes(server.pid))), 250);
+    const cpu0 = cpuMs(server.pid);
+    let run: Record<string, number>;
+    try {
+      run = await loadgen.call({
+        cmd: 'overload',
+        url: server.url,
+        tokens: database.orgs.map((org) => org.token),
+        // Many users: each connection sends a few calls a second, as a person's would.
+        connectionsPerToken: 40,
+        rate,
+        durationMs,
+        drainTimeoutMs: 60_000,
+        tag,
+      });
+    } finally {
+      clearInterval(sampler);
+    }
+    const serverCpuMs = cpuMs(server.pid) - cpu0;
+    const memoryAfter = await memoryOf();
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const figure = (name: string) => Number(metrics.match(new RegExp(`^${name} (\\d+)`, 'm'))?.[1] ?? Number.NaN);
+    result = {
+      sustainablePerSecond: calibration.perSecond,
+      ...run,
+      rssBeforeMb: rssBefore / 1e6,
+      rssMaxMb: rssMax / 1e6,
+      rssGrowthMb: (rssMax - rssBefore) / 1e6,
+      heapTotalBeforeMb: memoryBefore.heap,
+      heapTotalAfterMb: memoryAfter.heap,
+      heapUsedBeforeMb: memoryBefore.used,
+      heapUsedAfterMb: memoryAfter.used,
+      externalBeforeMb: memoryBefore.external,
+      externalAfterMb: memoryAfter.external,
+      serverCpuMs,
+      shedByServer: figure('tandem_commits_shed_total'),
+      waitingAfter: figure('tandem_commits_waiting'),
+    };
+  } finally {
+    await server.stop();
+  }
+  // Every call landed exactly once: its name is in the database once.
+  const check = await openDatabase({ DATA_DIR: database.env.DATA_DIR!, DATABASE_URL: undefined });
+  try {
+    const rows = await check.prisma.$queryRawUnsafe<{ names: number; distinct: number }[]>(
+      `SELECT count(*)::integer AS names, count(DISTINCT name)::integer AS distinct FROM "Lead" WHERE name LIKE $1`,
+      `${tag}:%`,
+    );
+    result.storedCalls = rows[0]!.names;
+    result.storedDistinct = rows[0]!.distinct;
+  } finally {
+    await check.close();
+    database.cleanup();
+  }
+  results.overload = result;
+  log(
+    `overload: offered ${result.offered} at ${result.offeredPerSecond!.toFixed(0)}/s, refused ${result.refusals} times, accepted p50 ${result.acceptedP50!.toFixed(1)} / p99 ${result.acceptedP99!.toFixed(1)} ms, ` +
+      `end to end p99 ${result.endToEndP99!.toFixed(0)} ms, drained in ${result.drainSeconds!.toFixed(1)} s, RSS ${result.rssBeforeMb!.toFixed(0)} → max ${result.rssMaxMb!.toFixed(0)} MB, ` +
+      `stored ${result.storedCalls} (${result.storedDistinct} distinct) of ${result.offered}`,
+  );
+}
+
 async function main() {
   if (flag('report-only')) {
     // After a change to the report's code: the tables, charts and docs again from the latest results, nothing run.
@@ -699,6 +790,7 @@ async function main() {
     if (scenarios.has('memory')) await attempt('memory', () => memory(loadgen));
     if (scenarios.has('storm') && contestants.includes('tandem')) await attempt('storm', () => storm(loadgen));
     if (scenarios.has('mutation') && contestants.includes('tandem')) await attempt('mutation path', () => mutationPath(loadgen));
+    if (scenarios.has('overload') && contestants.includes('tandem')) await attempt('overload', () => overload(loadgen));
     if (scenarios.has('soak')) await attempt('soak', () => soak(loadgen));
   } finally {
     await loadgen.stop();
@@ -710,6 +802,7 @@ async function main() {
     if (!scenarios.has('memory')) results.memory = previous.memory;
     if (!scenarios.has('storm')) results.storm = previous.storm;
     if (!scenarios.has('mutation')) results.mutationPath = previous.mutationPath;
+    if (!scenarios.has('overload')) results.overload = previous.overload ?? null;
     if (!scenarios.has('soak')) results.soak = previous.soak ?? null;
     results.notes.push(`Merged: ${[...scenarios].join(', ')} from the run of ${results.date.slice(0, 16)} UTC, the rest from the run of ${previous.date.slice(0, 16)} UTC.`);
     // The header's date is that of the run the summary (the fan-out) comes from.

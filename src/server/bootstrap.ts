@@ -68,6 +68,7 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'CALL_RING_TIMEOUT_MS'
       | 'WS_DIRECT_DELIVERY'
       | 'MAX_COMMITS_WAITING'
+      | 'MAX_COMMIT_LATENCY_MS'
       | 'GROUP_COMMIT'
       | 'SCHEDULER_INTERVAL_MS'
       | 'ALERT_SWEEP_MS'
@@ -172,7 +173,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     metrics: createMetrics(),
     logger,
     inflight: createInflightTracker(),
-    admission: new CommitAdmission(commitLimits(config.MAX_COMMITS_WAITING)),
+    admission: new CommitAdmission(commitLimits(config.MAX_COMMITS_WAITING, config.MAX_COMMIT_LATENCY_MS)),
     weeklyCapacityHours: config.WEEKLY_CAPACITY_HOURS ?? 40,
     callRingTimeoutMs: config.CALL_RING_TIMEOUT_MS ?? 30_000,
     directDelivery: config.WS_DIRECT_DELIVERY ?? true,

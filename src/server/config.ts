@@ -93,6 +93,8 @@ const configSchema = z.object({
     .transform((value) => value === 'true'),
   /** Past this many commits waiting on the node (or a quarter of it for one org), changes are refused with SERVICE_UNAVAILABLE and `retryAfterMs`. */
   MAX_COMMITS_WAITING: z.coerce.number().int().positive().default(256),
+  /** A commit that takes longer than this (ms) from admission to durable shrinks the bound on commits waiting (events/commit-admission.ts). */
+  MAX_COMMIT_LATENCY_MS: z.coerce.number().int().positive().default(250),
   /** Commit changes that arrive together in one transaction (events/group-commit.ts); false: each alone, to compare. */
   GROUP_COMMIT: z
     .enum(['true', 'false'])

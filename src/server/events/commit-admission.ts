@@ -1,16 +1,21 @@
 import { serviceUnavailable } from '../errors.ts';
 
 export interface AdmissionLimits {
-  /** Commits admitted and not yet finished, across every org on this node. */
+  /** Commits admitted and not yet durable, across every org on this node: the most the limit grows to. */
   maxWaiting: number;
   /** The same, for one org: one busy org cannot take every place. */
   maxWaitingPerOrg: number;
+  /** How long a commit may take from admission to durable before the limit shrinks (see `CommitAdmission`). */
+  targetLatencyMs: number;
 }
 
-/** The limits for `MAX_COMMITS_WAITING` (default 256): one org may hold a quarter of the places. */
-export function commitLimits(maxWaiting = 256): AdmissionLimits {
-  return { maxWaiting, maxWaitingPerOrg: Math.max(1, Math.ceil(maxWaiting / 4)) };
+/** The limits for `MAX_COMMITS_WAITING` (default 256; one org may hold a quarter of the places) and `MAX_COMMIT_LATENCY_MS` (default 250). */
+export function commitLimits(maxWaiting = 256, targetLatencyMs = 250): AdmissionLimits {
+  return { maxWaiting, maxWaitingPerOrg: Math.max(1, Math.ceil(maxWaiting / 4)), targetLatencyMs };
 }
+
+/** The fewest commits the limit shrinks to: enough to fill a group commit and keep the database busy. */
+const MIN_LIMIT = 16;
 
 /**
  * Admission control for `commitChange`: a bound on commits waiting on this node (queued
@@ -20,30 +25,56 @@ export function commitLimits(maxWaiting = 256): AdmissionLimits {
  * every caller's latency; the client link retries with the same idempotency key (see
  * src/client/link/request.ts), so nothing is lost or applied twice.
  *
+ * The bound adapts to how fast commits become durable (as TCP's window does): a commit
+ * that took longer than `targetLatencyMs` shrinks it by a quarter (once per target
+ * period), one that took less than half of it lets it grow by one, up to `maxWaiting`.
+ * So whatever the database's speed, an admitted change waits about the target at most,
+ * and a burst the database can absorb is never refused.
+ *
  * A waiting commit holds its validated input and the promises of its caller: with
- * inputs capped by their schemas (a few KB), the bound keeps this queue to a few MB.
+ * inputs capped by their schemas (a few KB), `maxWaiting` keeps this queue to a few MB.
  */
 export class CommitAdmission {
   #waiting = 0;
   readonly #byOrg = new Map<string, number>();
-  /** How long an admitted commit took from admission to durable, smoothed (ms). */
-  #latencyMs = 1;
+  #limit: number;
+  #shrunkAt = 0;
+  /** How long admitted commits took to become durable, smoothed (ms): the retry hint. */
+  #latencyMs = 0;
+  /** This second's refusals and finished commits, for the retry hint. */
+  #window: Window = { startedAt: 0, shed: 0, done: 0, last: undefined };
   /** Refusals so far (read by the metrics). */
   shed = 0;
 
-  constructor(readonly limits: AdmissionLimits = commitLimits()) {}
+  constructor(readonly limits: AdmissionLimits = commitLimits()) {
+    this.#limit = limits.maxWaiting;
+  }
 
   get waiting(): number {
     return this.#waiting;
   }
 
+  /** Commits that may wait now (between `MIN_LIMIT` and `maxWaiting`). */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /**
+   * When every place is taken: how long a refused caller should wait (`retryAfterMs`);
+   * else undefined. Cheap, for a door to refuse a change before it does any work for it.
+   */
+  full(): number | undefined {
+    if (this.#waiting < this.#limit) return undefined;
+    this.shed += 1;
+    return this.#retryAfterMs();
+  }
+
   /** Admits one commit of `orgId` and returns its release (call it once when it is finished), or throws SERVICE_UNAVAILABLE. */
   admit(orgId: string): () => void {
     const ofOrg = this.#byOrg.get(orgId) ?? 0;
-    if (this.#waiting >= this.limits.maxWaiting || ofOrg >= this.limits.maxWaitingPerOrg) {
+    if (this.#waiting >= this.#limit || ofOrg >= this.limits.maxWaitingPerOrg) {
       this.shed += 1;
-      // About when a place frees up: the time the commits ahead of it are taking now.
-      throw serviceUnavailable('commits waiting', Math.min(5_000, Math.max(20, Math.round(this.#latencyMs))));
+      throw serviceUnavailable('commits waiting', this.#retryAfterMs());
     }
     this.#waiting += 1;
     this.#byOrg.set(orgId, ofOrg + 1);
@@ -53,7 +84,45 @@ export class CommitAdmission {
       const left = (this.#byOrg.get(orgId) ?? 1) - 1;
       if (left === 0) this.#byOrg.delete(orgId);
       else this.#byOrg.set(orgId, left);
-      this.#latencyMs += (performance.now() - admittedAt - this.#latencyMs) / 8;
+      const now = performance.now();
+      this.#adapt(now - admittedAt, now);
     };
   }
+
+  /**
+   * At least what the commits ahead take now; and when more callers are being refused than
+   * commits finish, long enough for the node to serve them all, one second's refusals per
+   * second of commits, so that their retries come back spread over that time instead of at once.
+   */
+  #retryAfterMs(): number {
+    const now = performance.now();
+    const { startedAt, shed, done } = this.#window;
+    // A second ago, or (after a quiet spell) nothing to go by.
+    if (now - startedAt >= 1_000) this.#window = { startedAt: now, shed: 0, done: 0, last: now - startedAt < 2_000 ? { startedAt, shed, done } : undefined };
+    this.#window.shed += 1;
+    const last = this.#window.last;
+    const backlogMs = last ? (1_000 * last.shed) / Math.max(1, last.done) : 0;
+    return Math.round(Math.min(30_000, Math.max(50, this.#latencyMs, backlogMs)));
+  }
+
+  #adapt(latencyMs: number, now: number): void {
+    this.#window.done += 1;
+    this.#latencyMs += (latencyMs - this.#latencyMs) / 8;
+    const target = this.limits.targetLatencyMs;
+    if (latencyMs > target) {
+      if (now - this.#shrunkAt < target) return;
+      this.#shrunkAt = now;
+      this.#limit = Math.max(Math.min(MIN_LIMIT, this.limits.maxWaiting), Math.floor(this.#limit * 0.75));
+    } else if (latencyMs < target / 2 && this.#limit < this.limits.maxWaiting) {
+      this.#limit += 1;
+    }
+  }
+}
+
+/** Refusals and finished commits over one second, and the second before (its `last`). */
+interface Window {
+  startedAt: number;
+  shed: number;
+  done: number;
+  last: Omit<Window, 'last'> | undefined;
 }

@@ -3,7 +3,7 @@ import { callTRPCProcedure, getTRPCErrorFromUnknown, getTRPCErrorShape, isTracke
 import { parseConnectionParamsFromUnknown } from '@trpc/server/http';
 import { parseTRPCMessage } from '@trpc/server/rpc';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { tooManyRequests } from '../errors.ts';
+import { serviceUnavailable, tooManyRequests } from '../errors.ts';
 import { offerDelivery, type DeliveryPort } from '../events/delivery.ts';
 import type { SubscriptionTarget, WsEncoder } from './ws-encoder.ts';
 import { ConnectionFlow, defaultFlowOptions, type FlowOptions } from './ws-flow.ts';
@@ -59,6 +59,12 @@ export interface WsHandlerOptions<TRouter extends AnyRouter, TContext> {
   clientAddress?: (req: IncomingMessage) => string | undefined;
   /** Told when a connection is closed for not reading what it was sent. */
   onSlowConsumer?: (ctx: TContext | undefined) => void;
+  /**
+   * When the node takes no more changes now: how long the caller should wait. Asked per
+   * mutation before anything runs for it, so that refusing in an overload costs little of
+   * the CPU the overload is short of (SERVICE_UNAVAILABLE with `retryAfterMs`).
+   */
+  busyFor?: () => number | undefined;
 }
 
 /** The close code of a connection that did not authenticate (invalid parameters, or none in time). */
@@ -278,6 +284,13 @@ class Connection<TContext> {
       return;
     }
     const type = request.method;
+    const busyFor = type === 'mutation' ? this.options.busyFor?.() : undefined;
+    if (busyFor !== undefined) {
+      const error = serviceUnavailable('commits waiting', busyFor);
+      this.failed(error, type, request.params?.path, request.params?.input);
+      this.refuse(request, error);
+      return;
+    }
     let controller: AbortController | undefined;
     if (type === 'subscription') {
       // Refused before the procedure runs, so that a reused id takes no slot.

@@ -67,6 +67,7 @@ export function createWebSocketDoor(deps: AppDeps, options: WebSocketDoorOptions
       // Reading stops once half of these wait: what waits is at most what was read already, about a frame.
       maxWaiting: wsBatchSize,
     },
+    busyFor: () => deps.admission.full(),
     onSlowConsumer: (ctx) => {
       deps.metrics.slowConsumersDropped.inc({ action: 'closed' });
       options.logger.warn('closing a slow consumer', { connection: ctx?.connection.id, userId: ctx?.session?.user.id });
