@@ -40,6 +40,9 @@ export interface FanoutStep {
   repeats?: number;
   /** How many of them ran this rung: its figures are their median, its missing/dup/errors/sent/acked their sum. */
   medianOf?: number;
+  /** With `--repeats`: each run's p99 and server CPU per delivery at this rung (the fields above are their medians). */
+  p99ByRepeat?: number[];
+  cpuByRepeat?: number[];
   /** Why this step failed (null: within p99 ≤ 250 ms and ≥ 95 % delivered; over repeats: held by more than half). */
   limit: 'database commit rate' | 'server CPU' | 'server CPU (incl. PGlite)' | 'load generator CPU' | 'other processes on the cores' | 'latency' | null;
 }
@@ -142,14 +145,14 @@ function stepAt(steps: FanoutStep[], kind: Kind, layout: string, offered: number
   return mine.find((s) => s.offeredDeliveriesPerSecond === offered) ?? mine.filter((s) => s.limit === null).at(-1);
 }
 
+/** The offered rates at which the summary compares CPU per delivery (the issue's range). */
+const CPU_RATES = [10_000, 50_000, 100_000];
+
 export function markdown(results: BenchResults): string {
   const lines: string[] = [];
   const kinds = [...new Set([...results.saturation.map((s) => s.contestant), ...results.memory.map((m) => m.contestant)])];
-  const satBase = results.saturation.find((s) => s.contestant === 'ws');
   const memBase = results.memory.find((m) => m.contestant === 'ws');
   const layout1k = results.saturation[0]?.layout ?? '1x1000';
-  const cpuAt = 50_000;
-  const cpuBase = stepAt(results.fanout, 'ws', layout1k, cpuAt);
   lines.push(
     `Run of ${results.date.slice(0, 16).replace('T', ' ')} UTC · ${results.machine.cpus} cores (${results.machine.cpuModel}) · Node ${results.machine.node} · ${results.machine.taskset ? 'server pinned to core 0, load generator to core 1' : 'not pinned (no taskset)'} · options ${JSON.stringify(results.options)}${repeatsLine(results)}`,
     '',
@@ -160,30 +163,51 @@ export function markdown(results: BenchResults): string {
     const [fanoutRuns, memoryRuns] = [runsOf(results.saturation), runsOf(results.memory)];
     const medians =
       fanoutRuns === memoryRuns
-        ? mediansOf([...results.saturation, ...results.memory], "each run's sustained rate in brackets")
-        : `fan-out ${fanoutRuns > 1 ? `medians of ${fanoutRuns} runs, each run's sustained rate in brackets` : 'from one run'}, memory ${memoryRuns > 1 ? `the median of ${memoryRuns} runs` : 'from one run'}`;
-    lines.push(`### Summary (${layout1k.replace('x', ' org × ')} subscribers; ratios to bare \`ws\` of the same run${medians && `; ${medians}`})`, '');
-    lines.push(
-      '| server | deliveries/s sustained (p99 ≤ 250 ms, ≥ 95 %) | × ws | stopped by | server CPU per delivery at ~50,000/s | × ws | p99 at the rung nearest half of its saturation | memory per idle subscribed connection | × ws |',
-    );
-    lines.push('|---|---:|---:|---|---:|---:|---:|---:|---:|');
-    for (const kind of kinds) {
-      const sat = results.saturation.find((s) => s.contestant === kind);
-      const mem = results.memory.find((m) => m.contestant === kind);
-      const cpu = stepAt(results.fanout, kind, layout1k, cpuAt);
-      const half = sat
-        ? rungNearest(
-            results.fanout.filter((s) => s.contestant === kind && s.layout === layout1k && s.limit === null),
-            sat.sustainedDeliveriesPerSecond / 2,
-          )
-        : undefined;
+        ? mediansOf([...results.saturation, ...results.memory], "each run's figure in brackets")
+        : `fan-out ${fanoutRuns > 1 ? `medians of ${fanoutRuns} runs, each run's figure in brackets` : 'from one run'}, memory ${memoryRuns > 1 ? `the median of ${memoryRuns} runs` : 'from one run'}`;
+    // One table per layout, the many-small-orgs one first: both count, and they differ.
+    const layouts = [...new Set(results.saturation.map((s) => s.layout))].sort((a, b) => Number(b.split('x')[0]) - Number(a.split('x')[0]));
+    for (const layout of layouts.length ? layouts : [layout1k]) {
+      const satBase = results.saturation.find((s) => s.contestant === 'ws' && s.layout === layout);
+      const cpuBases = CPU_RATES.map((rate) => stepAt(results.fanout, 'ws', layout, rate));
+      lines.push(`### Summary, ${layout.replace('x', ' org(s) × ')} subscribers (ratios to bare \`ws\` of the same run${medians && `; ${medians}`})`, '');
       lines.push(
-        `| ${labels[kind]} | ${sat ? withRepeats(int(sat.sustainedDeliveriesPerSecond), sat.sustainedByRepeat?.map(int)) : '–'} | ${ratio(sat?.sustainedDeliveriesPerSecond ?? Number.NaN, satBase?.sustainedDeliveriesPerSecond)} | ${sat?.limit ?? '–'} | ` +
-          `${cpu ? `${fmt(cpu.serverCpuUsPerDelivery, 2)} µs (at ${int(cpu.offeredDeliveriesPerSecond)}/s)` : '–'} | ${ratio(cpu?.serverCpuUsPerDelivery ?? Number.NaN, cpuBase?.serverCpuUsPerDelivery)} | ` +
-          `${half ? `${fmt(half.p99)} ms (at ${int(half.offeredDeliveriesPerSecond)}/s)` : '–'} | ${mem ? `${fmt(mem.bytesPerConnection / 1024)} KB (${int(mem.connections)} conns)` : '–'} | ${ratio(mem?.bytesPerConnection ?? Number.NaN, memBase?.bytesPerConnection)} |`,
+        `| server | deliveries/s sustained (p99 ≤ 250 ms, ≥ 95 %) | × ws | stopped by | ${CPU_RATES.map((rate) => `server CPU per delivery at ${int(rate)}/s (× ws)`).join(' | ')} | p99 at the rung nearest half of its saturation | memory per idle subscribed connection | × ws |`,
       );
+      lines.push(`|---|---:|---:|---|${CPU_RATES.map(() => '---:|').join('')}---:|---:|---:|`);
+      for (const kind of kinds) {
+        const sat = results.saturation.find((s) => s.contestant === kind && s.layout === layout);
+        const mem = results.memory.find((m) => m.contestant === kind);
+        const half = sat
+          ? rungNearest(
+              results.fanout.filter((s) => s.contestant === kind && s.layout === layout && s.limit === null),
+              sat.sustainedDeliveriesPerSecond / 2,
+            )
+          : undefined;
+        const cpus = CPU_RATES.map((rate, i) => {
+          const step = results.fanout.find((s) => s.contestant === kind && s.layout === layout && s.offeredDeliveriesPerSecond === rate);
+          return step
+            ? `${withRepeats(
+                fmt(step.serverCpuUsPerDelivery, 2),
+                step.cpuByRepeat?.map((value) => fmt(value, 1)),
+              )} µs (${ratio(step.serverCpuUsPerDelivery, cpuBases[i]?.serverCpuUsPerDelivery)})`
+            : '–';
+        });
+        lines.push(
+          `| ${labels[kind]} | ${sat ? withRepeats(int(sat.sustainedDeliveriesPerSecond), sat.sustainedByRepeat?.map(int)) : '–'} | ${ratio(sat?.sustainedDeliveriesPerSecond ?? Number.NaN, satBase?.sustainedDeliveriesPerSecond)} | ${sat?.limit ?? '–'} | ` +
+            `${cpus.join(' | ')} | ` +
+            `${
+              half
+                ? `${withRepeats(
+                    fmt(half.p99),
+                    half.p99ByRepeat?.map((value) => fmt(value)),
+                  )} ms (at ${int(half.offeredDeliveriesPerSecond)}/s)`
+                : '–'
+            } | ${mem ? `${fmt(mem.bytesPerConnection / 1024)} KB (${int(mem.connections)} conns)` : '–'} | ${ratio(mem?.bytesPerConnection ?? Number.NaN, memBase?.bytesPerConnection)} |`,
+        );
+      }
+      lines.push('');
     }
-    lines.push('');
   }
   for (const layout of [...new Set(results.fanout.map((s) => s.layout))]) {
     const [orgs, perOrg] = layout.split('x');

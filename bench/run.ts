@@ -219,6 +219,9 @@ function medianLadder(runs: Ladder[]): FanoutStep[] {
       limit: held.length * 2 > runs.length ? null : mostCommon(failedHere.length ? failedHere : stoppedBelow),
       medianOf: ran.length,
       repeats: runs.length,
+      // Each run's own, so a goal can be judged in every run and not only in the median.
+      p99ByRepeat: ran.map((step) => step.p99),
+      cpuByRepeat: ran.map((step) => step.serverCpuUsPerDelivery),
     };
   });
 }
