@@ -31,6 +31,8 @@ export interface ConnectCommand {
   subscribersPerOrg: number;
   /** Subscribe to the stream (false: connect and authenticate only). */
   subscribe?: boolean;
+  /** Where the senders connect, when not to `target` (another node of the same cluster). */
+  senderUrl?: string;
   /** Reconnect and resume when a socket closes (the storm). */
   resume?: boolean;
   concurrency?: number;
@@ -267,6 +269,7 @@ interface Sender {
 }
 
 let target: Target;
+let senderUrl: string | undefined;
 let protocol: Protocol;
 let subscribers: Conn[] = [];
 let senders: Sender[] = [];
@@ -312,7 +315,8 @@ function open(
   lastSeq = 0,
   isSubscriber = true,
 ) {
-  const ws = new WireSocket(target.url.replace(/^http/, 'ws') + protocol.path);
+  const url = !isSubscriber && senderUrl ? senderUrl : target.url;
+  const ws = new WireSocket(url.replace(/^http/, 'ws') + protocol.path);
   conn.ws = ws;
   const send: Send = (frame) => ws.send(frame);
   let opened = false;
@@ -496,6 +500,7 @@ function percentile(sorted: Float64Array, p: number): number {
 
 async function connect(command: ConnectCommand) {
   target = command.target;
+  senderUrl = command.senderUrl;
   protocol = protocolOf(target.kind);
   resume = command.resume ?? false;
   subscribe = command.subscribe ?? true;

@@ -90,6 +90,20 @@ export interface BenchResults {
     raw: { perSecond: number; p50: number; p99: number };
     repeats?: number;
   }[];
+  /** Two nodes on PostgreSQL and Redis: CPU per delivery of an event committed on the subscribers' node and of one arriving over Redis (bench/run.ts `redisHop`). */
+  redisHop?:
+    | {
+        path: string;
+        offeredDeliveriesPerSecond: number;
+        delivered: number;
+        missing: number;
+        duplicates: number;
+        p99: number;
+        subscriberNodeCpuUsPerDelivery: number;
+        senderNodeCpuMsPerCommit: number;
+        idleNodeCpuMsPerSecond: number;
+      }[]
+    | null;
   /** Four times the sustainable commit rate offered for a minute (bench/run.ts `overload`). */
   overload?: Record<string, number> | null;
   notes: string[];
@@ -309,6 +323,21 @@ export function markdown(results: BenchResults): string {
       `Goal: RSS grows by less than 100 MB, accepted p99 under 1 s, everything drains, every call stored once: ${
         o.rssGrowthMb! < 100 && o.acceptedP99! < 1000 && o.unanswered === 0 && o.storedCalls === o.offered && o.storedDistinct === o.offered ? '**met**' : '**not met**'
       }.`,
+      '',
+    );
+  }
+  if (results.redisHop?.length) {
+    lines.push(
+      '### Two nodes: an event committed on the subscribers’ node, and one arriving over Redis',
+      '',
+      'PostgreSQL server and Redis, `BUS=redis`; 10 orgs × 100 subscribers on node B; the changes sent to B, then to A.',
+      '',
+      '| path | offered deliveries/s | node B CPU per delivery | node A CPU per commit (publishing to Redis) | p99 | missing | dup |',
+      '|---|---:|---:|---:|---:|---:|---:|',
+      ...results.redisHop.map(
+        (h) =>
+          `| ${h.path} | ${int(h.offeredDeliveriesPerSecond)} | ${fmt(h.subscriberNodeCpuUsPerDelivery, 2)} µs | ${Number.isFinite(h.senderNodeCpuMsPerCommit) ? `${fmt(h.senderNodeCpuMsPerCommit, 2)} ms` : `– (idle: ${fmt(h.idleNodeCpuMsPerSecond, 0)} ms/s)`} | ${fmt(h.p99)} ms | ${int(h.missing)} | ${int(h.duplicates)} |`,
+      ),
       '',
     );
   }

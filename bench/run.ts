@@ -21,6 +21,7 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { openDatabase } from '../src/server/db/client.ts';
 import { startPostgres, type PostgresServer } from '../tests/helpers/postgres.ts';
+import { startRedis } from '../tests/helpers/redis.ts';
 import { cpuMs, hasTaskset, machineBusyMs, prepareTandemDatabase, root, rssBytes, startBaseline, startLoadGen, startTandem, type LoadGen, type ServerHandle } from './harness.ts';
 import type { Kind, StepResult } from './loadgen.ts';
 import { writeReports, type BenchResults, type FanoutStep } from './report.ts';
@@ -36,7 +37,7 @@ const quick = flag('quick');
 const allKinds: Kind[] = ['ws', 'ws-batched', 'socketio', 'trpc-ee', 'tandem'];
 const contestants = option('contestants', allKinds.join(',')).split(',') as Kind[];
 const scenarioOption = option('scenario', 'all');
-const scenarios = new Set(scenarioOption === 'all' ? ['fanout', 'memory', 'storm', 'mutation', 'overload'] : scenarioOption.split(','));
+const scenarios = new Set(scenarioOption === 'all' ? ['fanout', 'memory', 'storm', 'mutation', 'overload', 'redis-hop'] : scenarioOption.split(','));
 const connections = Number(option('connections', '1000'));
 const memoryConnections = Number(option('memory-connections', quick ? '1000' : '10000'));
 const stormConnections = Number(option('storm-connections', quick ? '500' : '5000'));
@@ -757,6 +758,73 @@ async function overload(loadgen: LoadGen) {
   );
 }
 
+/**
+ * The Redis hop, for sizing past one machine: two Tandem nodes on one PostgreSQL server and
+ * one Redis (BUS=redis), 10 orgs × 100 subscribers all on node B. The same changes are
+ * sent first to B itself (committed locally), then to A (committed there, arriving at B
+ * over Redis). Reported: B's CPU per delivery either way, and A's per commit it publishes.
+ */
+async function redisHop(loadgen: LoadGen) {
+  const orgs = 10;
+  const perOrg = 100;
+  const rates = quick ? [100] : [100, 300];
+  const postgres = await startPostgres();
+  const redis = await startRedis();
+  const admin = new pg.Client({ connectionString: postgres.url() });
+  await admin.connect();
+  await admin.query('CREATE DATABASE bench_redis_hop');
+  await admin.end();
+  const database = await prepareTandemDatabase(orgs, postgres.url('bench_redis_hop'));
+  const env = { ...database.env, BUS: 'redis', REDIS_URL: redis.url };
+  const nodeA = await startTandem(env);
+  const nodeB = await startTandem(env);
+  const entries: NonNullable<BenchResults['redisHop']> = [];
+  try {
+    for (const [route, senders] of [
+      ['committed on the same node', nodeB],
+      ['committed on another node, over Redis', nodeA],
+    ] as const) {
+      await loadgen.call({
+        cmd: 'connect',
+        target: { kind: 'tandem', url: nodeB.url },
+        senderUrl: senders.url,
+        orgs: database.orgs.map((org) => ({ subscriberTokens: [org.token], senderToken: org.token })),
+        subscribersPerOrg: perOrg,
+      });
+      await loadgen.call({ cmd: 'step', rate: 10, durationMs: 1_000, settleMs: 3_000 });
+      for (const rate of rates) {
+        const [a0, b0] = [cpuMs(nodeA.pid), cpuMs(nodeB.pid)];
+        const r = await loadgen.call<StepResult>({ cmd: 'step', rate, durationMs: stepMs, settleMs });
+        const [aCpu, bCpu] = [cpuMs(nodeA.pid) - a0, cpuMs(nodeB.pid) - b0];
+        const entry = {
+          path: route,
+          offeredDeliveriesPerSecond: rate * perOrg,
+          delivered: r.delivered,
+          missing: r.missing,
+          duplicates: r.duplicates,
+          p99: r.p99,
+          subscriberNodeCpuUsPerDelivery: (bCpu * 1000) / r.delivered,
+          senderNodeCpuMsPerCommit: senders === nodeA ? aCpu / r.acked : Number.NaN,
+          idleNodeCpuMsPerSecond: senders === nodeA ? Number.NaN : aCpu / (stepMs / 1000),
+        };
+        entries.push(entry);
+        log(
+          `redis hop: ${route}, ${entry.offeredDeliveriesPerSecond}/s: node B ${entry.subscriberNodeCpuUsPerDelivery.toFixed(2)} µs/delivery, ` +
+            `node A ${Number.isFinite(entry.senderNodeCpuMsPerCommit) ? `${entry.senderNodeCpuMsPerCommit.toFixed(2)} ms/commit` : `${entry.idleNodeCpuMsPerSecond.toFixed(0)} ms/s idle`}, p99 ${r.p99.toFixed(1)} ms, missing ${r.missing}, dup ${r.duplicates}`,
+        );
+      }
+      await loadgen.call({ cmd: 'close' });
+    }
+  } finally {
+    results.redisHop = entries;
+    await nodeA.stop();
+    await nodeB.stop();
+    database.cleanup();
+    await redis[Symbol.asyncDispose]();
+    await postgres.stop();
+  }
+}
+
 async function main() {
   if (flag('report-only')) {
     // After a change to the report's code: the tables, charts and docs again from the latest results, nothing run.
@@ -794,6 +862,7 @@ async function main() {
     if (scenarios.has('storm') && contestants.includes('tandem')) await attempt('storm', () => storm(loadgen));
     if (scenarios.has('mutation') && contestants.includes('tandem')) await attempt('mutation path', () => mutationPath(loadgen));
     if (scenarios.has('overload') && contestants.includes('tandem')) await attempt('overload', () => overload(loadgen));
+    if (scenarios.has('redis-hop') && contestants.includes('tandem')) await attempt('redis hop', () => redisHop(loadgen));
     if (scenarios.has('soak')) await attempt('soak', () => soak(loadgen));
   } finally {
     await loadgen.stop();
@@ -806,6 +875,7 @@ async function main() {
     if (!scenarios.has('storm')) results.storm = previous.storm;
     if (!scenarios.has('mutation')) results.mutationPath = previous.mutationPath;
     if (!scenarios.has('overload')) results.overload = previous.overload ?? null;
+    if (!scenarios.has('redis-hop')) results.redisHop = previous.redisHop ?? null;
     if (!scenarios.has('soak')) results.soak = previous.soak ?? null;
     results.notes.push(`Merged: ${[...scenarios].join(', ')} from the run of ${results.date.slice(0, 16)} UTC, the rest from the run of ${previous.date.slice(0, 16)} UTC.`);
     // The header's date is that of the run the summary (the fan-out) comes from.

@@ -19,6 +19,8 @@ export interface RedisBusOptions {
 /** How far back each tail of the log looks, for events whose commit came after a higher seq of another org. */
 const TAIL_LOOKBACK = 200;
 const TAIL_PAGE = 1000;
+/** Events kept for publishing when Redis is back (see `#keepUnsent`). */
+const MAX_UNSENT = 1000;
 
 /**
  * The bus across nodes. A committed event goes to this node's subscribers at once
@@ -38,6 +40,7 @@ export class RedisBus implements EventBus {
   #tailing = false;
   #tailCursor = 0;
   #closed = false;
+  readonly #unsent: string[] = [];
 
   constructor(options: RedisBusOptions) {
     this.#options = { pollMs: 250, channel: 'tandem:events', ...options };
@@ -56,6 +59,7 @@ export class RedisBus implements EventBus {
     this.#subscriber.on('ready', () => void this.#onRedisUp());
     this.#subscriber.on('close', () => this.#onRedisDown());
     this.#publisher.on('error', () => undefined);
+    this.#publisher.on('ready', () => this.#publishUnsent());
     this.#subscriber.on('error', () => undefined);
   }
 
@@ -72,8 +76,26 @@ export class RedisBus implements EventBus {
 
   publish(event: LogEvent, prevSeq = 0): void {
     this.#sequencer.accept(event, prevSeq);
-    if (this.#publisher.status !== 'ready') return;
-    this.#publisher.publish(this.#options.channel, JSON.stringify({ event, prevSeq })).catch(() => undefined);
+    const message = JSON.stringify({ event, prevSeq });
+    if (this.#publisher.status === 'ready') this.#publisher.publish(this.#options.channel, message).catch(() => this.#keepUnsent(message));
+    else this.#keepUnsent(message);
+  }
+
+  /**
+   * An event this node could not publish (Redis away, or its own connection not back yet)
+   * is published once its connection is ready again. Another node that came back first
+   * has stopped tailing the log, and would otherwise not see the event until the org's
+   * next one showed the gap. Bounded: past it the oldest are left to that gap filling.
+   */
+  #keepUnsent(message: string): void {
+    this.#unsent.push(message);
+    if (this.#unsent.length > MAX_UNSENT) this.#unsent.shift();
+  }
+
+  #publishUnsent(): void {
+    const unsent = this.#unsent.splice(0);
+    // Receivers drop what they already have (OrgSequencer): sending one twice is harmless.
+    for (const message of unsent) this.#publisher.publish(this.#options.channel, message).catch(() => this.#keepUnsent(message));
   }
 
   subscribe(orgId: string, options: SubscribeOptions): BusSubscription {
