@@ -55,9 +55,17 @@ describe('group commit', () => {
     ]);
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
     expect(String((outcomes[2] as PromiseRejectedResult).reason)).toMatch(/duplicate key|unique/i);
-    // The batch failed whole, then each change ran alone.
+    // The batch failed whole, then each of its changes ran alone.
     expect(group2.stats).toEqual({ batches: 5, changes: 8 });
     expect(await stored(300, 303)).toEqual([300, 301, 302, 303]);
+  });
+
+  it('starts a change that has waited already at once, without waiting for the rest of the turn', async () => {
+    const group = new GroupCommit(t.deps.db);
+    await Promise.all([group.commit('a', insert(400, 'a'), { atOnce: true }), group.commit('b', insert(401, 'b'), { atOnce: true })]);
+    // Each went as soon as a slot was free: not together.
+    expect(group.stats).toEqual({ batches: 2, changes: 2 });
+    expect(await stored(400, 401)).toEqual([400, 401]);
   });
 
   it('commits concurrent record changes of several orgs through it, one event each, each org’s log without a gap', async () => {

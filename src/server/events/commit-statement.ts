@@ -68,6 +68,7 @@ export async function commitInOneStatement<T>(
   orgId: string,
   change: OneStatement,
   idempotency: IdempotencyOptions | undefined,
+  grouping: { atOnce?: boolean } = {},
 ): Promise<{ result: T; events: SequencedEvent[] } | undefined> {
   const params = new StatementParams();
   const org = params.add(orgId, 'text');
@@ -96,7 +97,7 @@ export async function commitInOneStatement<T>(
   SELECT ${result} AS result, ev.*${key ? `, (SELECT "requestHash" FROM prior) AS "priorHash", (SELECT result FROM prior) AS "priorResult"` : ''}
   FROM (SELECT 1) AS one LEFT JOIN rec ON true LEFT JOIN ev ON true`;
 
-  const rows = (await groupCommitOf(db).commit(orgId, { sql, values: params.values })) as StatementRow[];
+  const rows = (await groupCommitOf(db).commit(orgId, { sql, values: params.values }, grouping)) as StatementRow[];
   const row = rows[0];
   if (row?.priorHash != null && requestHash) return { result: earlierResult<T>({ requestHash: row.priorHash, result: row.priorResult }, requestHash), events: [] };
   if (row?.seq == null) return undefined;

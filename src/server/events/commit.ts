@@ -39,10 +39,15 @@ export interface CommitDeps {
 /** Runs one org's commits one after another in this process; see `commitChange`. */
 const orgQueues = new Map<string, Promise<unknown>>();
 
-/** Runs `task` after the org's commits queued before it in this process (see `commitChange`). */
-function runInOrgQueue<T>(orgId: string, task: () => Promise<T>): Promise<T> {
-  const previous = orgQueues.get(orgId) ?? Promise.resolve();
-  const next = previous.then(task, task);
+/**
+ * Runs `task` after the org's commits queued before it in this process (see
+ * `commitChange`); `task` is told whether it waited for one.
+ */
+function runInOrgQueue<T>(orgId: string, task: (waited: boolean) => Promise<T>): Promise<T> {
+  const waiting = orgQueues.get(orgId);
+  const previous = waiting ?? Promise.resolve();
+  const run = () => task(waiting !== undefined);
+  const next = previous.then(run, run);
   const settled = next.then(
     () => undefined,
     () => undefined,
@@ -81,8 +86,9 @@ export function commitChange<T>(deps: CommitDeps, orgId: string, change: (tx: Tx
 
 function commitInOrder<T>(deps: CommitDeps, orgId: string, change: (tx: Tx) => Promise<ChangeOutcome<T>>, options: CommitOptions): Promise<T> {
   const statement = chooseStatement(options);
-  return runInOrgQueue(orgId, async () => {
-    const written = statement && (await commitInOneStatement<T>(deps.db, orgId, statement, options.idempotency));
+  return runInOrgQueue(orgId, async (waited) => {
+    // One that waited behind its org's previous commit has waited a batch already: it goes at once.
+    const written = statement && (await commitInOneStatement<T>(deps.db, orgId, statement, options.idempotency, { atOnce: waited }));
     const { result, events } = written ?? (await commitInTransaction(deps.db, orgId, change, options.idempotency));
     if (deps.metrics) deps.metrics.committedBy[written ? 'one-statement' : 'general'] += 1;
     publishCommitted(deps, events);

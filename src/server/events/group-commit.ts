@@ -8,10 +8,14 @@ import { runsOneTransactionAtATime, statementBatchesOf, type Db, type Statement,
  * trip into the engine costs about as much as the statement, and on a PostgreSQL server
  * a commit took four round trips; a batch takes one.
  *
- * A batch forms while the database is busy: a change that finds a batch slot free
- * waits only for the rest of this turn of the event loop (what arrived with it joins),
- * one that finds every slot busy joins the next batch. So an idle server answers as
- * soon as before, and a busy one groups the most.
+ * A batch forms from what arrives together: a change that finds a batch slot free
+ * waits for the rest of this turn of the event loop (what arrives in it goes along; on
+ * PGlite, whose statements run within the turn, nothing else could join), one that
+ * finds every slot busy joins the next batch, which starts as soon as a slot frees.
+ * A change that already waited behind its org's previous commit (commit.ts) does not
+ * wait for the turn: under a fan-out that keeps the event loop's turns long, that wait
+ * capped each org at one commit per turn, and the p99 at 75,000 deliveries/s in the
+ * 10 × 100 layout went from 40 to 400-560 ms.
  *
  * A failing change fails alone: when a batch fails, nothing of it was applied, and its
  * changes are run again one by one, each answered with its own outcome.
@@ -26,7 +30,7 @@ export class GroupCommit {
   readonly #maxBatch: number;
   readonly #queue: Job[] = [];
   #running = 0;
-  #scheduled = false;
+  #waitingForTurn = false;
   /** Transactions run and the changes in them (a failed batch's changes count again when run alone), for the metrics. */
   readonly stats = { batches: 0, changes: 0 };
 
@@ -36,21 +40,27 @@ export class GroupCommit {
     this.#maxBatch = options.maxBatch ?? MAX_BATCH;
   }
 
-  /** Commits `statement` (a change of `orgId`) in the next batch; its rows once the batch is durable. */
-  commit(orgId: string, statement: Statement): Promise<unknown[]> {
+  /**
+   * Commits `statement` (a change of `orgId`) in the next batch; its rows once the batch
+   * is durable. `atOnce`: start a batch now if a slot is free, without waiting for what
+   * else arrives in this turn (for a change that has waited already).
+   */
+  commit(orgId: string, statement: Statement, { atOnce = false }: { atOnce?: boolean } = {}): Promise<unknown[]> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ orgId, statement, resolve, reject });
-      this.#schedule();
+      if (atOnce) return this.#startBatches();
+      if (this.#waitingForTurn || this.#running >= this.#batches.parallel) return;
+      // What else arrives in this turn of the event loop goes with it.
+      this.#waitingForTurn = true;
+      setImmediate(() => {
+        this.#waitingForTurn = false;
+        this.#startBatches();
+      });
     });
   }
 
-  #schedule(): void {
-    if (this.#scheduled || this.#running >= this.#batches.parallel || this.#queue.length === 0) return;
-    this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      while (this.#running < this.#batches.parallel && this.#queue.length > 0) void this.#run(this.#queue.splice(0, this.#maxBatch));
-    });
+  #startBatches(): void {
+    while (this.#running < this.#batches.parallel && this.#queue.length > 0) void this.#run(this.#queue.splice(0, this.#maxBatch));
   }
 
   async #run(jobs: Job[]): Promise<void> {
@@ -65,7 +75,8 @@ export class GroupCommit {
       for (const job of jobs) await this.#commit([job]).then((one) => job.resolve(one[0]!), job.reject);
     } finally {
       this.#running -= 1;
-      this.#schedule();
+      // What queued while it ran goes at once: it has waited a batch already.
+      this.#startBatches();
     }
   }
 
