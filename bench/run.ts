@@ -154,7 +154,8 @@ function reportFanout(kind: Kind, name: string, layout: { orgs: number; perOrg: 
   const sustained = runs.map((run) => run.sustained?.deliveredPerSecond ?? 0);
   if (runs.length > 1)
     log(`fan-out ${name}: ${kind}: sustained ${median(sustained).toFixed(0)}/s, the median of ${runs.length} repeats (${sustained.map((s) => s.toFixed(0)).join(', ')})`);
-  if (layout.orgs === 1 || contestants.length === 1) {
+  {
+    // Every layout: the summary has a table for each.
     results.saturation.push({
       contestant: kind,
       layout: name,
