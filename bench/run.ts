@@ -145,27 +145,25 @@ async function fanout(loadgen: LoadGen, layout: { orgs: number; perOrg: number }
     }
   } finally {
     // The ladders that finished are reported even when a later one failed (its note says why).
-    for (const [kind, runs] of ladders) if (runs.length) reportFanout(kind, name, layout, runs);
+    for (const [kind, runs] of ladders) if (runs.length) reportFanout(kind, name, runs);
   }
 }
 
-function reportFanout(kind: Kind, name: string, layout: { orgs: number; perOrg: number }, runs: Ladder[]) {
+function reportFanout(kind: Kind, name: string, runs: Ladder[]) {
   results.fanout.push(...medianLadder(runs));
   const sustained = runs.map((run) => run.sustained?.deliveredPerSecond ?? 0);
   if (runs.length > 1)
     log(`fan-out ${name}: ${kind}: sustained ${median(sustained).toFixed(0)}/s, the median of ${runs.length} repeats (${sustained.map((s) => s.toFixed(0)).join(', ')})`);
-  {
-    // Every layout: the summary has a table for each.
-    results.saturation.push({
-      contestant: kind,
-      layout: name,
-      sustainedDeliveriesPerSecond: median(sustained),
-      limit: mostCommon(runs.map((run) => (run.failed ? run.failed.limit! : 'ladder top (not saturated)'))),
-      cpuUsPerDeliveryAtSustained: median(runs.map((run) => run.sustained?.serverCpuUsPerDelivery ?? Number.NaN)),
-      repeats: runs.length,
-      sustainedByRepeat: sustained,
-    });
-  }
+  // Every layout: the summary has a table for each.
+  results.saturation.push({
+    contestant: kind,
+    layout: name,
+    sustainedDeliveriesPerSecond: median(sustained),
+    limit: mostCommon(runs.map((run) => (run.failed ? run.failed.limit! : 'ladder top (not saturated)'))),
+    cpuUsPerDeliveryAtSustained: median(runs.map((run) => run.sustained?.serverCpuUsPerDelivery ?? Number.NaN)),
+    repeats: runs.length,
+    sustainedByRepeat: sustained,
+  });
 }
 
 /**
