@@ -707,7 +707,8 @@ async function overload(loadgen: LoadGen) {
         connectionsPerToken: 40,
         rate,
         durationMs,
-        drainTimeoutMs: 60_000,
+        // Four times the capacity for a minute leaves about three minutes of work behind it.
+        drainTimeoutMs: 300_000,
         tag,
       });
     } finally {

@@ -43,6 +43,8 @@ export class CommitAdmission {
   #latencyMs = 0;
   /** This second's refusals and finished commits, for the retry hint. */
   #window: Window = { startedAt: 0, shed: 0, done: 0, last: undefined };
+  /** How long refused callers' retries are spread over now (ms; see `#retryAfterMs`). */
+  #spreadMs = 0;
   /** Refusals so far (read by the metrics). */
   shed = 0;
 
@@ -91,18 +93,23 @@ export class CommitAdmission {
 
   /**
    * At least what the commits ahead take now; and when more callers are being refused than
-   * commits finish, long enough for the node to serve them all, one second's refusals per
-   * second of commits, so that their retries come back spread over that time instead of at once.
+   * commits finish, long enough to spread their retries so that about as many come back
+   * each second as commits finish. Callers come back after a hint's time, and the refusals
+   * seen are the backlog divided by that time: so each second the spread is scaled by
+   * refusals ÷ commits of the second before (starting from one second), growing while the
+   * backlog outruns the node and shrinking once it does not.
    */
   #retryAfterMs(): number {
     const now = performance.now();
     const { startedAt, shed, done } = this.#window;
-    // A second ago, or (after a quiet spell) nothing to go by.
-    if (now - startedAt >= 1_000) this.#window = { startedAt: now, shed: 0, done: 0, last: now - startedAt < 2_000 ? { startedAt, shed, done } : undefined };
+    if (now - startedAt >= 1_000) {
+      // After a quiet spell there is no backlog to go by.
+      const quiet = now - startedAt >= 2_000;
+      this.#window = { startedAt: now, shed: 0, done: 0, last: quiet ? undefined : { startedAt, shed, done } };
+      this.#spreadMs = quiet ? 0 : Math.min(30_000, (this.#spreadMs || 1_000) * (shed / Math.max(1, done)));
+    }
     this.#window.shed += 1;
-    const last = this.#window.last;
-    const backlogMs = last ? (1_000 * last.shed) / Math.max(1, last.done) : 0;
-    return Math.round(Math.min(30_000, Math.max(50, this.#latencyMs, backlogMs)));
+    return Math.round(Math.min(30_000, Math.max(50, this.#latencyMs, this.#spreadMs)));
   }
 
   #adapt(latencyMs: number, now: number): void {
