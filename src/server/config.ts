@@ -2,6 +2,13 @@ import { z } from 'zod';
 import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
 import { DEV_SERVER_ORIGINS, parseOrigins } from './transport/origins.ts';
 
+/** An on/off setting: `true` or `false`, nothing else. */
+const flag = (byDefault: boolean) =>
+  z
+    .enum(['true', 'false'])
+    .default(byDefault ? 'true' : 'false')
+    .transform((value) => value === 'true');
+
 const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -87,27 +94,15 @@ const configSchema = z.object({
   CALL_RING_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   SCHEDULER_INTERVAL_MS: z.coerce.number().int().positive().default(1_000),
   ALERT_SWEEP_MS: z.coerce.number().int().positive().default(60_000),
-  WS_BATCH_WRITES: z
-    .enum(['true', 'false'])
-    .default('true')
-    .transform((value) => value === 'true'),
+  WS_BATCH_WRITES: flag(true),
   /** Past this many commits waiting on the node (or a quarter of it for one org), changes are refused with SERVICE_UNAVAILABLE and `retryAfterMs`. */
   MAX_COMMITS_WAITING: z.coerce.number().int().positive().default(256),
   /** A commit that takes longer than this (ms) from admission to durable shrinks the bound on commits waiting (events/commit-admission.ts). */
   MAX_COMMIT_LATENCY_MS: z.coerce.number().int().positive().default(250),
   /** Commit changes that arrive together in one transaction (events/group-commit.ts); false: each alone, to compare. */
-  GROUP_COMMIT: z
-    .enum(['true', 'false'])
-    .default('true')
-    .transform((value) => value === 'true'),
-  WS_DIRECT_DELIVERY: z
-    .enum(['true', 'false'])
-    .default('true')
-    .transform((value) => value === 'true'),
-  SEED_DEMO: z
-    .enum(['true', 'false'])
-    .default('true')
-    .transform((value) => value === 'true'),
+  GROUP_COMMIT: flag(true),
+  WS_DIRECT_DELIVERY: flag(true),
+  SEED_DEMO: flag(true),
   /** Browser origins besides the server's own that may use the API (WebSocket and CORS): transport/origins.ts. */
   ALLOWED_ORIGINS: z
     .string()

@@ -42,7 +42,7 @@ export class CommitAdmission {
   /** How long admitted commits took to become durable, smoothed (ms): the retry hint. */
   #latencyMs = 0;
   /** This second's refusals and finished commits, for the retry hint. */
-  #window: Window = { startedAt: 0, shed: 0, done: 0, last: undefined };
+  #window: Window = { startedAt: 0, shed: 0, done: 0 };
   /** How long refused callers' retries are spread over now (ms; see `#retryAfterMs`). */
   #spreadMs = 0;
   /** Refusals so far (read by the metrics). */
@@ -105,7 +105,7 @@ export class CommitAdmission {
     if (now - startedAt >= 1_000) {
       // After a quiet spell there is no backlog to go by.
       const quiet = now - startedAt >= 2_000;
-      this.#window = { startedAt: now, shed: 0, done: 0, last: quiet ? undefined : { startedAt, shed, done } };
+      this.#window = { startedAt: now, shed: 0, done: 0 };
       this.#spreadMs = quiet ? 0 : Math.min(30_000, (this.#spreadMs || 1_000) * (shed / Math.max(1, done)));
     }
     this.#window.shed += 1;
@@ -126,10 +126,9 @@ export class CommitAdmission {
   }
 }
 
-/** Refusals and finished commits over one second, and the second before (its `last`). */
+/** Refusals and finished commits over one second. */
 interface Window {
   startedAt: number;
   shed: number;
   done: number;
-  last: Omit<Window, 'last'> | undefined;
 }
