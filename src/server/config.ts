@@ -17,6 +17,14 @@ const configSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgresql:// URL')
     .optional(),
   DATA_DIR: z.string().min(1).default('./data'),
+  /**
+   * The embedded database's page cache, in MB (PostgreSQL's `shared_buffers`). PGlite keeps
+   * all of it resident, so it is most of an idle server's memory; 16 MB holds the demo's
+   * working set, and what misses it is read from the operating system's file cache.
+   */
+  PGLITE_SHARED_BUFFERS_MB: z.coerce.number().int().min(1).max(4096).default(16),
+  /** Let V8 optimize the embedded database's hot code: about 100 MB more memory for about 3 % less commit CPU. */
+  PGLITE_OPTIMIZING_COMPILER: flag(false),
   BUS: z.enum(['memory', 'redis']).default('memory'),
   REDIS_URL: z
     .string()

@@ -1,3 +1,4 @@
+import { Blob as NodeBlob, File as NodeFile } from 'node:buffer';
 import WebSocket from 'ws';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/app.ts';
 import { createLogger } from '../../src/server/logger.ts';
@@ -18,6 +19,10 @@ export interface TestServer extends TestApp {
 
 /** The real HTTP + WebSocket server on a random loopback port, over a fresh in-memory database (one server per node). */
 export async function startTestServer(options: Parameters<typeof createTestApp>[0] & { server?: Partial<ServerOptions> } = {}): Promise<TestServer> {
+  // In a jsdom test the server runs beside the page, and jsdom's Blob and File cannot be
+  // read back: PGlite hands its engine's files to itself as the global Blob and File.
+  globalThis.Blob = NodeBlob as typeof Blob;
+  globalThis.File = NodeFile as typeof File;
   const testApp = await createTestApp(options);
   const servers: RunningServer[] = [];
   const clients: TandemClient[] = [];

@@ -1,12 +1,12 @@
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../../generated/prisma/client.ts';
 import type { Config } from '../config.ts';
+import { openPGlite } from './pglite-open.ts';
 import { PipelinedPGlite } from './pglite-pipeline.ts';
 
 export type Db = InstanceType<typeof PrismaClient>;
@@ -81,7 +81,9 @@ export const UTC_TIMESTAMPS = {
  * PostgreSQL either way: a server when `DATABASE_URL` is set, otherwise the embedded
  * PGlite, kept in `DATA_DIR/pglite` (or in memory for tests: `dataDir: 'memory://'`).
  */
-export async function openDatabase(config: Pick<Config, 'DATABASE_URL' | 'DATA_DIR'>): Promise<Database> {
+export async function openDatabase(
+  config: Pick<Config, 'DATABASE_URL' | 'DATA_DIR'> & Partial<Pick<Config, 'PGLITE_SHARED_BUFFERS_MB' | 'PGLITE_OPTIMIZING_COMPILER'>>,
+): Promise<Database> {
   if (config.DATABASE_URL) {
     const pool = new pg.Pool({ connectionString: config.DATABASE_URL });
     // Group commits pipeline their statements, which a connection Prisma also uses must not do.
@@ -104,9 +106,10 @@ export async function openDatabase(config: Pick<Config, 'DATABASE_URL' | 'DATA_D
       },
     };
   }
-  const inMemory = config.DATA_DIR === 'memory://';
-  if (!inMemory) await mkdir(config.DATA_DIR, { recursive: true });
-  const pglite = inMemory ? new PGlite() : new PGlite(path.join(config.DATA_DIR, 'pglite'));
+  const pglite = await openPGlite(config.DATA_DIR === 'memory://' ? 'memory://' : path.join(config.DATA_DIR, 'pglite'), {
+    sharedBuffersMb: config.PGLITE_SHARED_BUFFERS_MB,
+    optimizingCompiler: config.PGLITE_OPTIMIZING_COMPILER,
+  });
   // One trip into the engine per statement instead of six (see pglite-pipeline.ts).
   const pipelined = new PipelinedPGlite(pglite);
   const adapterFactory = new PrismaPGlite(pipelined as unknown as PGlite);
