@@ -431,7 +431,8 @@ async function stormOnce(loadgen: LoadGen, repeat: number): Promise<Record<strin
     log(`${tag}restarting the server (SIGTERM, then start on the same database and port)`);
     const down = performance.now();
     await server.stop();
-    server = await startTandem(env);
+    // `--profile`: the restarted server, the one the storm hits.
+    server = await startTandem(env, profile && repeat === 1 ? ['--cpu-prof', `--cpu-prof-dir=${path.join(outDir, 'profile', 'storm')}`] : []);
     const restartMs = performance.now() - down;
     log(`${tag}server back after ${(restartMs / 1000).toFixed(1)} s; waiting for every client to resume`);
     const live = await loadgen.call<{

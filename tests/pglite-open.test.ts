@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openPGlite } from '../src/server/db/pglite-open.ts';
 
@@ -20,6 +21,11 @@ describe('opening the embedded database', () => {
     expect((await again.query<{ shared_buffers: string }>('SHOW shared_buffers')).rows[0]!.shared_buffers).toBe('32MB');
     expect((await again.query<{ name: string }>('SELECT name FROM kept')).rows).toEqual([{ name: 'written' }]);
     await again.close();
+
+    // Where PGlite 0.3 kept its data (its default database), so that folders it wrote are read.
+    const asWritten = new PGlite(dir, { database: 'template1' });
+    expect((await asWritten.query<{ name: string }>('SELECT name FROM kept')).rows).toEqual([{ name: 'written' }]);
+    await asWritten.close();
   });
 
   it('says which directory it could not create, and leaves the path as it was', async () => {

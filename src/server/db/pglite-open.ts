@@ -31,10 +31,13 @@ export async function openPGlite(dir: string, settings: PGliteSettings): Promise
   // Process-wide, and read when a module is compiled: the engine compiles below.
   setFlagsFromString(settings.optimizingCompiler ? '--no-liftoff-only' : '--liftoff-only');
   const startParams = [...PGlite.defaultStartParams, ...(settings.sharedBuffersMb ? ['-c', `shared_buffers=${settings.sharedBuffersMb}MB`] : [])];
-  if (dir === 'memory://') return new PGlite({ startParams });
+  // PGlite 0.3 kept the data in `template1`, its default database then (0.4's is `postgres`):
+  // folders written before stay where they were.
+  const options = { startParams, database: 'template1' };
+  if (dir === 'memory://') return new PGlite(options);
   await mkdir(path.dirname(dir), { recursive: true });
   if (!existsSync(path.join(dir, 'PG_VERSION'))) await createApart(dir);
-  return new PGlite(dir, { startParams });
+  return new PGlite(dir, options);
 }
 
 /** Runs initdb for `dir` in a process of its own, whose memory goes back to the system when it ends. */
