@@ -679,7 +679,7 @@ async function soak(loadgen: LoadGen) {
 async function overload(loadgen: LoadGen) {
   const workers = 8;
   const database = await prepareTandemDatabase(workers);
-  const server = await startTandem(database.env);
+  const server = await startTandem(database.env, profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(outDir, 'profile', 'overload')}`] : []);
   const tag = `ov${Date.now().toString(36)}`;
   let result: Record<string, number>;
   try {
@@ -697,6 +697,19 @@ async function overload(loadgen: LoadGen) {
     const rssBefore = rssBytes(server.pid);
     let rssMax = rssBefore;
     const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssBytes(server.pid))), 250);
+    // What the RSS is made of at its largest: V8's heap, or memory outside it (buffers, the engine's).
+    const memoryMax = { heap: memoryBefore.heap, external: memoryBefore.external };
+    const memorySampler = setInterval(
+      () =>
+        void memoryOf().then(
+          ({ heap, external }) => {
+            memoryMax.heap = Math.max(memoryMax.heap, heap);
+            memoryMax.external = Math.max(memoryMax.external, external);
+          },
+          () => undefined,
+        ),
+      2_000,
+    );
     const cpu0 = cpuMs(server.pid);
     let run: Record<string, number>;
     try {
@@ -714,6 +727,7 @@ async function overload(loadgen: LoadGen) {
       });
     } finally {
       clearInterval(sampler);
+      clearInterval(memorySampler);
     }
     const serverCpuMs = cpuMs(server.pid) - cpu0;
     const memoryAfter = await memoryOf();
@@ -727,6 +741,8 @@ async function overload(loadgen: LoadGen) {
       rssGrowthMb: (rssMax - rssBefore) / 1e6,
       heapTotalBeforeMb: memoryBefore.heap,
       heapTotalAfterMb: memoryAfter.heap,
+      heapTotalMaxMb: memoryMax.heap,
+      externalMaxMb: memoryMax.external,
       heapUsedBeforeMb: memoryBefore.used,
       heapUsedAfterMb: memoryAfter.used,
       externalBeforeMb: memoryBefore.external,

@@ -1,5 +1,11 @@
+import { createTRPCClient, createWSClient, TRPCClientError, wsLink } from '@trpc/client';
+import { getTRPCErrorShape } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { createHttpClient } from '../src/client/trpc.ts';
+import { serviceUnavailable } from '../src/server/errors.ts';
+import { appRouter, type AppRouter } from '../src/server/routers/_app.ts';
+import { BUSY_LIMIT, BusyRefusals } from '../src/server/transport/busy-refusal.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
 /**
@@ -56,6 +62,40 @@ describe('admission control', () => {
     expect(refused.length).toBeGreaterThan(0);
     expect(refused[0]).toMatchObject({ data: { code: 'SERVICE_UNAVAILABLE', httpStatus: 503, retryAfterMs: expect.any(Number) } });
     expect(await countLeads('HTTP burst ')).toBe(20 - refused.length);
+  });
+
+  it('refuses a mutation over the WebSocket before it runs, with the error the formatter gives, while the node is full', async () => {
+    const token = await t.tokenFor('bob@acme.test');
+    const wsClient = createWSClient({ url: `${t.server.url.replace(/^http/, 'ws')}/trpc`, WebSocket: WebSocket as never, connectionParams: { token } });
+    // No retry link: the refusal itself is what is looked at.
+    const raw = createTRPCClient<AppRouter>({ links: [wsLink({ client: wsClient })] });
+    const places = ['w', 'x', 'y', 'z'].map((org) => t.deps.admission.admit(`full-${org}`));
+    try {
+      expect(t.deps.admission.full()).toBeGreaterThan(0);
+      const refused = await raw.leads.create.mutate({ name: 'While full' }).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(TRPCClientError);
+      const { shape } = refused as TRPCClientError<AppRouter>;
+      expect(shape?.data).toMatchObject({ code: 'SERVICE_UNAVAILABLE', httpStatus: 503, path: 'leads.create', retryAfterMs: expect.any(Number) });
+      expect(shape?.message).toBe(`Server busy (${BUSY_LIMIT}); retry in ${shape?.data.retryAfterMs} ms`);
+    } finally {
+      for (const release of places) release();
+      wsClient.close();
+    }
+    expect(await countLeads('While full')).toBe(0);
+  });
+
+  it('builds the WebSocket refusal as the formatter shapes serviceUnavailable, for mutations only', () => {
+    const busy = new BusyRefusals(appRouter);
+    // The stack (in development only) is the one thing that differs: where the error was made.
+    const withoutStack = ({ data: { stack: _stack, ...data }, ...shape }: { data: Record<string, unknown> }) => ({ ...shape, data });
+    for (const retryAfterMs of [50, 1_234]) {
+      const error = serviceUnavailable(BUSY_LIMIT, retryAfterMs);
+      const formatted = getTRPCErrorShape({ config: appRouter._def._config, error, type: 'mutation', path: 'jobs.update', input: undefined, ctx: undefined });
+      expect(withoutStack(busy.shapeOf('jobs.update', retryAfterMs)!)).toEqual(withoutStack(formatted));
+    }
+    expect(busy.shapeOf('jobs.list', 50)).toBeUndefined();
+    expect(busy.shapeOf('no.such.procedure', 50)).toBeUndefined();
+    expect(busy.shapeOf(undefined, 50)).toBeUndefined();
   });
 
   it('lets the client link retry refused mutations with the same key: every call lands exactly once', async () => {

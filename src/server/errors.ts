@@ -61,5 +61,10 @@ export function tooManyRequests(limit: string, retryAfterMs: number): TRPCError 
  */
 export function serviceUnavailable(limit: string, retryAfterMs: number): TRPCError {
   const cause = new RateLimited(limit, retryAfterMs);
-  return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: `Server busy (${limit}); retry in ${retryAfterMs} ms`, cause });
+  return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: serviceUnavailableMessage(limit, retryAfterMs), cause });
+}
+
+/** What `serviceUnavailable` tells the caller. */
+export function serviceUnavailableMessage(limit: string, retryAfterMs: number): string {
+  return `Server busy (${limit}); retry in ${retryAfterMs} ms`;
 }

@@ -5,6 +5,7 @@ import { parseTRPCMessage } from '@trpc/server/rpc';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { serviceUnavailable, tooManyRequests } from '../errors.ts';
 import { offerDelivery, type DeliveryPort } from '../events/delivery.ts';
+import { BUSY_LIMIT, BusyRefusals } from './busy-refusal.ts';
 import type { SubscriptionTarget, WsEncoder } from './ws-encoder.ts';
 import { ConnectionFlow, defaultFlowOptions, type FlowOptions } from './ws-flow.ts';
 
@@ -82,6 +83,7 @@ interface Request {
 export function serveTrpcOverWebSocket<TRouter extends AnyRouter, TContext>(options: WsHandlerOptions<TRouter, TContext>) {
   const direct = options.directDelivery !== false && options.encoder.writeTracked !== undefined && transformsNothing(options.router);
   const connections = new WeakMap<WebSocket, Connection<TContext>>();
+  const busy = new BusyRefusals(options.router);
   function onMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) {
     connections.get(this)?.receive(data, isBinary);
   }
@@ -100,7 +102,7 @@ export function serveTrpcOverWebSocket<TRouter extends AnyRouter, TContext>(opti
     else unauthenticated.delete(address);
   };
   options.wss.on('connection', (socket: WebSocket, req: IncomingMessage) => {
-    const connection = new Connection(options, direct, socket, req, countUnauthenticated);
+    const connection = new Connection(options, direct, socket, req, countUnauthenticated, busy);
     connections.set(socket, connection);
     socket.on('message', onMessage);
     socket.on('close', onClose);
@@ -160,6 +162,7 @@ class Connection<TContext> {
     readonly socket: WebSocket,
     readonly req: IncomingMessage,
     readonly countUnauthenticated: (address: string, change: 1 | -1) => void,
+    readonly busy: BusyRefusals,
   ) {
     this.flow = new ConnectionFlow(socket, options.flow ?? defaultFlowOptions, this);
     this.#address = (options.clientAddress ? options.clientAddress(req) : req.socket?.remoteAddress) ?? 'unknown';
@@ -286,7 +289,9 @@ class Connection<TContext> {
     const type = request.method;
     const busyFor = type === 'mutation' ? this.options.busyFor?.() : undefined;
     if (busyFor !== undefined) {
-      const error = serviceUnavailable('commits waiting', busyFor);
+      const shape = this.busy.shapeOf(request.params?.path, busyFor);
+      if (shape) return this.respond({ id, jsonrpc, error: shape });
+      const error = serviceUnavailable(BUSY_LIMIT, busyFor);
       this.failed(error, type, request.params?.path, request.params?.input);
       this.refuse(request, error);
       return;
