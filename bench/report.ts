@@ -316,9 +316,9 @@ export function markdown(results: BenchResults): string {
       '',
       `Sustainable (8 closed loops): ${int(o.sustainablePerSecond!)} commits/s; offered ${int(o.offeredPerSecond!)}/s for ${fmt(o.offered! / o.offeredPerSecond!, 0)} s (${int(o.offered!)} calls of leads.create), a refusal sent again after its \`retryAfterMs\` with the same key.`,
       '',
-      '| refusals | accepted p50 / p99 | end to end p50 / p99 (with retries) | drained after the offer stopped | RSS before → max (growth) | stored / distinct / offered | waiting after |',
-      '|---:|---:|---:|---:|---:|---:|---:|',
-      `| ${int(o.refusals!)} | ${fmt(o.acceptedP50!)} / ${fmt(o.acceptedP99!)} ms | ${fmt(o.endToEndP50!, 0)} / ${fmt(o.endToEndP99!, 0)} ms | ${fmt(o.drainSeconds!)} s | ${int(o.rssBeforeMb!)} → ${int(o.rssMaxMb!)} MB (+${int(o.rssGrowthMb!)}) | ${int(o.storedCalls!)} / ${int(o.storedDistinct!)} / ${int(o.offered!)} | ${int(o.waitingAfter!)} |`,
+      '| refusals | accepted p50 / p99 | end to end p50 / p99 (with retries) | drained after the offer stopped | RSS before → max (growth) | V8 heap / outside it, before → max | stored / distinct / offered | waiting after |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|',
+      `| ${int(o.refusals!)} | ${fmt(o.acceptedP50!)} / ${fmt(o.acceptedP99!)} ms | ${fmt(o.endToEndP50!, 0)} / ${fmt(o.endToEndP99!, 0)} ms | ${fmt(o.drainSeconds!)} s | ${int(o.rssBeforeMb!)} → ${int(o.rssMaxMb!)} MB (+${int(o.rssGrowthMb!)}) | ${o.heapTotalMaxMb === undefined ? '–' : `${int(o.heapTotalBeforeMb!)} → ${int(o.heapTotalMaxMb)} / ${int(o.externalBeforeMb!)} → ${int(o.externalMaxMb!)} MB`} | ${int(o.storedCalls!)} / ${int(o.storedDistinct!)} / ${int(o.offered!)} | ${int(o.waitingAfter!)} |`,
       '',
       `Goal: RSS grows by less than 100 MB, accepted p99 under 1 s, everything drains, every call stored once: ${
         o.rssGrowthMb! < 100 && o.acceptedP99! < 1000 && o.unanswered === 0 && o.storedCalls === o.offered && o.storedDistinct === o.offered ? '**met**' : '**not met**'
