@@ -23,9 +23,9 @@ export interface PGliteSettings {
  * - PGlite keeps all of `shared_buffers` resident (128 MB by default);
  * - V8 keeps both compilations of the engine's hot functions (its baseline, Liftoff, and its
  *   optimizing one), about 100 MB; Liftoff alone cost about 3 % of commit CPU;
- * - creating a database (initdb) grows the engine's memory to about 800 MB, which it does
- *   does not give back (nor does a worker thread's allocator, fully), so a new directory
- *   is created by a short-lived process of its own.
+ * - creating a database (initdb) grows the engine's memory to about 800 MB, which the
+ *   process does not give back (nor, fully, when a worker thread did it), so a new
+ *   directory is created by a short-lived process of its own.
  */
 export async function openPGlite(dir: string, settings: PGliteSettings): Promise<PGlite> {
   // Process-wide, and read when a module is compiled: the engine compiles below.
