@@ -17,9 +17,10 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { openDatabase } from '../src/server/db/client.ts';
+import { openPGlite } from '../src/server/db/pglite-open.ts';
+import { readConfig } from '../src/server/config.ts';
 import { startPostgres, type PostgresServer } from '../tests/helpers/postgres.ts';
 import { startRedis } from '../tests/helpers/redis.ts';
 import { cpuMs, hasTaskset, machineBusyMs, prepareTandemDatabase, root, rssBytes, startBaseline, startLoadGen, startTandem, type LoadGen, type ServerHandle } from './harness.ts';
@@ -577,7 +578,12 @@ async function rawTransactions(
   let transaction: (worker: number, body: (query: Query) => Promise<void>) => Promise<void>;
   let close: () => Promise<void>;
   if (db === 'pglite') {
-    const pglite = new PGlite(path.join(env.DATA_DIR!, 'pglite'));
+    // The engine as the server runs it: its settings, where its data is.
+    const config = readConfig({ ...process.env, ...env });
+    const pglite = await openPGlite(path.join(env.DATA_DIR!, 'pglite'), {
+      sharedBuffersMb: config.PGLITE_SHARED_BUFFERS_MB,
+      optimizingCompiler: config.PGLITE_OPTIMIZING_COMPILER,
+    });
     transaction = (_worker, body) => pglite.transaction((tx) => body((sql, params) => tx.query<{ version: number }>(sql, params))).then(() => undefined);
     close = () => pglite.close();
   } else {
