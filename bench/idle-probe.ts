@@ -5,7 +5,21 @@
  *
  *   npx tsx bench/idle-probe.ts [connections=1000] [seconds=20] [--profile DIR]
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpuMs, prepareTandemDatabase, startLoadGen, startTandem } from './harness.ts';
+
+/** CPU ticks (user, system) of each of the process's threads, by thread name. */
+function threadTicks(pid: number): Map<string, [number, number]> {
+  const byName = new Map<string, [number, number]>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const [user, system] = byName.get(name) ?? [0, 0];
+    byName.set(name, [user + Number(fields[11]), system + Number(fields[12])]);
+  }
+  return byName;
+}
 
 const [connections = 1000, seconds = 20] = process.argv.slice(2).filter((arg) => /^\d+$/.test(arg)).map(Number);
 const profileAt = process.argv.indexOf('--profile');
@@ -25,12 +39,18 @@ try {
   // The connect burst's own work settles first.
   await new Promise((resolve) => setTimeout(resolve, 5_000));
   const perSecond: number[] = [];
+  const threadsBefore = threadTicks(server.pid);
   for (let i = 0; i < seconds; i++) {
     const before = cpuMs(server.pid);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     perSecond.push(cpuMs(server.pid) - before);
   }
   const total = perSecond.reduce((sum, ms) => sum + ms, 0);
+  const threads = [...threadTicks(server.pid)].map(([name, [user, system]]) => {
+    const [user0, system0] = threadsBefore.get(name) ?? [0, 0];
+    return `${name} user ${user - user0} system ${system - system0}`;
+  });
+  console.log(`CPU ticks (1/100 s) by thread over ${seconds} s: ${threads.join('; ')}`);
   console.log(`${connections} idle subscribed connections: server CPU ${(total / seconds).toFixed(1)} ms/s (by second: ${perSecond.join(' ')})`);
 } finally {
   await loadgen.call({ cmd: 'close' }).catch(() => {});
