@@ -21,7 +21,10 @@ function threadTicks(pid: number): Map<string, [number, number]> {
   return byName;
 }
 
-const [connections = 1000, seconds = 20] = process.argv.slice(2).filter((arg) => /^\d+$/.test(arg)).map(Number);
+const [connections = 1000, seconds = 20] = process.argv
+  .slice(2)
+  .filter((arg) => /^\d+$/.test(arg))
+  .map(Number);
 const profileAt = process.argv.indexOf('--profile');
 const profileDir = profileAt >= 0 ? process.argv[profileAt + 1] : undefined;
 const orgs = 10;

@@ -290,7 +290,10 @@ class Connection<TContext> {
     const busyFor = type === 'mutation' ? this.options.busyFor?.() : undefined;
     if (busyFor !== undefined) {
       const shape = this.busy.shapeOf(request.params?.path, busyFor);
-      if (shape) return this.respond({ id, jsonrpc, error: shape });
+      if (shape) {
+        this.respond({ id, jsonrpc, error: shape });
+        return;
+      }
       const error = serviceUnavailable(BUSY_LIMIT, busyFor);
       this.failed(error, type, request.params?.path, request.params?.input);
       this.refuse(request, error);
