@@ -100,6 +100,11 @@ export interface TandemDatabase {
   cleanup(): void;
 }
 
+/** The database's orgs as the load generator takes them: each org's one user subscribes and sends. */
+export function loadgenOrgs(database: TandemDatabase): { subscriberTokens: string[]; senderToken: string }[] {
+  return database.orgs.map((org) => ({ subscriberTokens: [org.token], senderToken: org.token }));
+}
+
 /**
  * A fresh database with `orgCount` orgs of one user each, made before the server starts
  * (migrations applied here, as the server would); tokens are signed with the secret

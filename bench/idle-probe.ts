@@ -6,7 +6,7 @@
  *   npx tsx bench/idle-probe.ts [connections=1000] [seconds=20] [--profile DIR]
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { cpuMs, prepareTandemDatabase, startLoadGen, startTandem } from './harness.ts';
+import { cpuMs, loadgenOrgs, prepareTandemDatabase, startLoadGen, startTandem } from './harness.ts';
 
 /** CPU ticks (user, system) of each of the process's threads, by thread name. */
 function threadTicks(pid: number): Map<string, [number, number]> {
@@ -35,7 +35,7 @@ try {
   await loadgen.call({
     cmd: 'connect',
     target: { kind: 'tandem', url: server.url },
-    orgs: database.orgs.map((org) => ({ subscriberTokens: [org.token], senderToken: org.token })),
+    orgs: loadgenOrgs(database),
     subscribersPerOrg: Math.ceil(connections / orgs),
     concurrency: 200,
   });

@@ -23,7 +23,20 @@ import { openPGlite } from '../src/server/db/pglite-open.ts';
 import { readConfig } from '../src/server/config.ts';
 import { startPostgres, type PostgresServer } from '../tests/helpers/postgres.ts';
 import { startRedis } from '../tests/helpers/redis.ts';
-import { cpuMs, hasTaskset, machineBusyMs, prepareTandemDatabase, root, rssBytes, startBaseline, startLoadGen, startTandem, type LoadGen, type ServerHandle } from './harness.ts';
+import {
+  cpuMs,
+  hasTaskset,
+  machineBusyMs,
+  loadgenOrgs,
+  prepareTandemDatabase,
+  root,
+  rssBytes,
+  startBaseline,
+  startLoadGen,
+  startTandem,
+  type LoadGen,
+  type ServerHandle,
+} from './harness.ts';
 import type { Kind, StepResult } from './loadgen.ts';
 import { writeReports, type BenchResults, type FanoutStep } from './report.ts';
 import { freePort } from '../tests/helpers/process.ts';
@@ -102,7 +115,7 @@ async function startContestant(kind: Kind, orgCount: number, nodeFlags: string[]
   if (kind === 'tandem' || kind === 'tandem-iterator') {
     const database = await prepareTandemDatabase(orgCount);
     const server = await startTandem({ ...database.env, ...(kind === 'tandem-iterator' ? { WS_DIRECT_DELIVERY: 'false' } : {}) }, nodeFlags);
-    return { server, orgs: database.orgs.map((org) => ({ subscriberTokens: [org.token], senderToken: org.token })), cleanup: database.cleanup };
+    return { server, orgs: loadgenOrgs(database), cleanup: database.cleanup };
   }
   const server = await startBaseline(kind);
   const orgs = Array.from({ length: orgCount }, (_, i) => ({ subscriberTokens: [`org:o${i}`], senderToken: `org:o${i}:send` }));
@@ -419,7 +432,7 @@ async function stormOnce(loadgen: LoadGen, repeat: number): Promise<Record<strin
     await loadgen.call({
       cmd: 'connect',
       target: { kind: 'tandem', url: server.url },
-      orgs: database.orgs.map((org) => ({ subscriberTokens: [org.token], senderToken: org.token })),
+      orgs: loadgenOrgs(database),
       subscribersPerOrg: Math.ceil(stormConnections / orgs),
       resume: true,
       concurrency: 200,
@@ -637,7 +650,7 @@ async function soak(loadgen: LoadGen) {
     await loadgen.call({
       cmd: 'connect',
       target: { kind: 'tandem', url: server.url },
-      orgs: database.orgs.map((org) => ({ subscriberTokens: [org.token], senderToken: org.token })),
+      orgs: loadgenOrgs(database),
       subscribersPerOrg: Math.ceil(connections / orgs),
       resume: true,
       concurrency: 100,
@@ -811,7 +824,7 @@ async function redisHop(loadgen: LoadGen) {
         cmd: 'connect',
         target: { kind: 'tandem', url: nodeB.url },
         senderUrl: senders.url,
-        orgs: database.orgs.map((org) => ({ subscriberTokens: [org.token], senderToken: org.token })),
+        orgs: loadgenOrgs(database),
         subscribersPerOrg: perOrg,
       });
       await loadgen.call({ cmd: 'step', rate: 10, durationMs: 1_000, settleMs: 3_000 });
