@@ -4,8 +4,11 @@
  * CPU spent inside PGlite and the CPU spent in total (the rest is Prisma, tRPC and Tandem);
  * `--sql` lists the statements.
  *
- *   npx tsx bench/commit-probe.ts [count=300] [--sql]
+ *   npx tsx bench/commit-probe.ts [count=300] [--sql] [--gap ms]
  *   PROBE_DATA_DIR=/tmp/somewhere npx tsx bench/commit-probe.ts   # a PGlite folder on disk instead of memory
+ *
+ * `--gap 10` waits 10 ms after each mutation, as a server sees them at 100 changes/s: a lone
+ * commit after an idle gap costs more than one of a back-to-back run (cold caches, nothing shared).
  */
 import { PGlite } from '@electric-sql/pglite';
 import { createApp } from '../src/server/bootstrap.ts';
@@ -15,8 +18,10 @@ import { createLogger } from '../src/server/logger.ts';
 import { appRouter } from '../src/server/routers/_app.ts';
 import { createCallerFactory } from '../src/server/trpc.ts';
 
-const count = Number(process.argv.find((arg) => /^\d+$/.test(arg)) ?? 300);
+const count = Number(process.argv.find((arg, index) => /^\d+$/.test(arg) && process.argv[index - 1] !== '--gap') ?? 300);
 const showSql = process.argv.includes('--sql');
+const gapAt = process.argv.indexOf('--gap');
+const gapMs = gapAt >= 0 ? Number(process.argv[gapAt + 1]) : 0;
 
 let trips = 0;
 let insideUs = 0;
@@ -74,7 +79,10 @@ async function measure(name: string, run: (i: number) => Promise<unknown>) {
   seen.clear();
   const start = process.cpuUsage();
   const wall = performance.now();
-  for (let i = 0; i < count; i++) await run(i);
+  for (let i = 0; i < count; i++) {
+    await run(i);
+    if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+  }
   const used = process.cpuUsage(start);
   const cpuMs = (used.user + used.system) / 1000 / count;
   const dbMs = insideUs / 1000 / count;
@@ -85,6 +93,8 @@ async function measure(name: string, run: (i: number) => Promise<unknown>) {
   if (showSql) for (const [sql, n] of seen) console.log(`   ${(n / count).toFixed(1)}× ${sql}`);
 }
 
+// With --gap: what the waiting alone costs (timers, the server's own periodic work), to subtract.
+if (gapMs > 0) await measure('(no call)', () => Promise.resolve());
 const lead = await caller.leads.create({ name: 'Probe', source: 'web' } as never);
 let version = (lead as { version: number }).version;
 await measure('leads.create', (i) => caller.leads.create({ name: `Probe ${i}`, source: 'web' } as never));

@@ -244,8 +244,10 @@ async function climb(loadgen: LoadGen, kind: Kind, layout: { orgs: number; perOr
   const name = `${layout.orgs}x${layout.perOrg}`;
   const tag = `fan-out ${name}: ${repeatTag(repeat)}`;
   log(`${tag}${kind}: starting`);
-  // Profiled once: bench:profile reads the largest profile of the folder.
-  const cpuProf = profile && repeat === 1 && kind === 'tandem' && layout.orgs === 1 ? ['--cpu-prof', `--cpu-prof-dir=${path.join(outDir, 'profile')}`] : [];
+  // Profiled once per layout: bench:profile reads the largest profile of profile/, the
+  // 1-org layout's; the others go to their own folder (`npm run bench:profile -- <its file>`).
+  const profDir = layout.orgs === 1 ? path.join(outDir, 'profile') : path.join(outDir, 'profile', name);
+  const cpuProf = profile && repeat === 1 && kind === 'tandem' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
   const contestant = await startContestant(kind, layout.orgs, cpuProf);
   const climbed: Ladder = { steps: [] };
   try {
