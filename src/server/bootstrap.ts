@@ -9,6 +9,9 @@ import { RedisBus } from './bus/redis.ts';
 import type { EventBus } from './bus/types.ts';
 import { CommitAdmission, commitLimits } from './events/commit-admission.ts';
 import { configureGroupCommit, groupCommitOf } from './events/group-commit.ts';
+import { loadCredentialBox } from './carriers/credentials.ts';
+import { defaultOutboxOptions, Outbox } from './carriers/outbox.ts';
+import { Carriers } from './carriers/service.ts';
 import { ReplayCache } from './events/replay-cache.ts';
 import type { Config } from './config.ts';
 import type { AppDeps } from './context.ts';
@@ -79,6 +82,12 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'SESSION_MAX_AGE_DAYS'
       | 'SESSION_CHECK_MS'
       | 'PUBLIC_URL'
+      | 'CARRIER_KEYS'
+      | 'TWILIO_API_URL'
+      | 'CARRIER_SEND_TIMEOUT_MS'
+      | 'CARRIER_RECONCILE_MS'
+      | 'CARRIER_SEND_DEADLINE_MS'
+      | 'OUTBOX_POLL_MS'
     >
   >;
 
@@ -143,13 +152,21 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
   if (applied.length) logger.info('migrations applied', { applied });
   const tokens = createTokenService(await loadTokenSecret(config.TOKEN_SECRET, config.DATA_DIR), config.TOKEN_TTL_SECONDS);
   const presence = await createPresence(config, logger);
+  const publicUrl = config.PUBLIC_URL?.replace(/\/+$/, '');
+  const carriers = new Carriers(
+    database.prisma,
+    await loadCredentialBox(config.CARRIER_KEYS, config.DATA_DIR),
+    { twilioApiUrl: config.TWILIO_API_URL, sendTimeoutMs: config.CARRIER_SEND_TIMEOUT_MS ?? 10_000, publicUrl },
+    logger,
+  );
+  let outbox: Outbox | undefined;
   const deps: AppDeps = {
     db: database.prisma,
     bus: await createBus(config, database.prisma, logger),
     tokens,
     // A connection whose session ends stays open (refusing calls) but is no longer present.
     sessions: await createSessions(config, database.prisma, tokens, logger, (connectionId) => presence.disconnect(connectionId)),
-    publicUrl: config.PUBLIC_URL?.replace(/\/+$/, ''),
+    publicUrl,
     limits: createLimits(
       {
         mutationsPerSecondPerConnection: config.MUTATIONS_PER_SECOND_PER_CONNECTION ?? defaultLimits.mutationsPerSecondPerConnection,
@@ -185,7 +202,18 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
       drainTimeoutMs: config.SLOW_CONSUMER_DRAIN_MS ?? defaultBackpressure.drainTimeoutMs,
       maxCatchUpEvents: config.SLOW_CONSUMER_MAX_CATCHUP_EVENTS ?? defaultBackpressure.maxCatchUpEvents,
     },
+    carriers,
+    // Made below, once deps exist; messages are queued only by calls, which start after.
+    outbox: { wake: () => outbox?.wake(), deadlineMs: config.CARRIER_SEND_DEADLINE_MS ?? defaultOutboxOptions.deadlineMs },
   };
+  outbox = new Outbox(deps, carriers, {
+    ...defaultOutboxOptions,
+    pollMs: config.OUTBOX_POLL_MS ?? defaultOutboxOptions.pollMs,
+    reconcileMs: config.CARRIER_RECONCILE_MS ?? defaultOutboxOptions.reconcileMs,
+    deadlineMs: config.CARRIER_SEND_DEADLINE_MS ?? defaultOutboxOptions.deadlineMs,
+  });
+  const rekeyed = await carriers.rekey();
+  if (rekeyed) logger.info('carrier credentials sealed again under the current key', { rows: rekeyed });
   if (config.GROUP_COMMIT === false) configureGroupCommit(deps.db, { maxBatch: 1 });
   deps.metrics.observeCommits({ waiting: () => deps.admission.waiting, shed: () => deps.admission.shed, grouped: () => groupCommitOf(deps.db).stats });
   if (config.SEED_DEMO && (await deps.db.org.count()) === 0) {
@@ -198,6 +226,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     everyMs: (config.PRUNE_INTERVAL_MINUTES ?? 60) * 60_000,
     onError: (error) => logger.error('pruning failed', { err: error }),
   });
+  outbox.start();
   const scheduler = startScheduler(deps, { intervalMs: config.SCHEDULER_INTERVAL_MS ?? 1_000, alertSweepMs: config.ALERT_SWEEP_MS ?? 60_000 });
   const hasDemo = (await deps.db.user.count({ where: { email: { in: DEMO_LOGINS.map((login) => login.email) } } })) > 0;
   return {
@@ -208,6 +237,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     scheduler,
     async close() {
       await scheduler.stop();
+      await outbox?.stop();
       await stopPruning();
       await deps.sessions.close();
       await deps.presence.close();

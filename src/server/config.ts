@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
+import { parseCarrierKeys } from './carriers/credentials.ts';
 import { DEV_SERVER_ORIGINS, parseOrigins } from './transport/origins.ts';
 
 /** An on/off setting: `true` or `false`, nothing else. */
@@ -111,6 +112,29 @@ const configSchema = z.object({
   GROUP_COMMIT: flag(true),
   WS_DIRECT_DELIVERY: flag(true),
   SEED_DEMO: flag(true),
+  /**
+   * Keys that seal carrier credentials at rest: `id:base64,id:base64` (32-byte keys, the first
+   * seals; the others only open). Absent: one generated in DATA_DIR (carriers/credentials.ts).
+   */
+  CARRIER_KEYS: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const parsed = parseCarrierKeys(value);
+      if (!('error' in parsed)) return parsed;
+      ctx.addIssue({ code: 'custom', message: parsed.error });
+      return z.NEVER;
+    }),
+  /** The Twilio REST API's base URL (a regional edge, or a stand-in in tests). */
+  TWILIO_API_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** One call to a carrier's API; past it, the attempt's outcome is unknown (carriers/outbox.ts). */
+  CARRIER_SEND_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** How long an attempt of unknown outcome waits for the carrier's status callback before the message is sent again. */
+  CARRIER_RECONCILE_MS: z.coerce.number().int().positive().default(120_000),
+  /** A queued message not sent within this fails. */
+  CARRIER_SEND_DEADLINE_MS: z.coerce.number().int().positive().default(3_600_000),
+  OUTBOX_POLL_MS: z.coerce.number().int().positive().default(1_000),
   /** Browser origins besides the server's own that may use the API (WebSocket and CORS): transport/origins.ts. */
   ALLOWED_ORIGINS: z
     .string()

@@ -4,6 +4,8 @@ import type { CreateHTTPContextOptions } from '@trpc/server/adapters/standalone'
 import type { Session, SessionService } from './auth/sessions.ts';
 import type { TokenService } from './auth/tokens.ts';
 import type { EventBus } from './bus/types.ts';
+import type { Carriers } from './carriers/service.ts';
+import type { Outbox } from './carriers/outbox.ts';
 import type { CommitAdmission } from './events/commit-admission.ts';
 import type { ReplayCache } from './events/replay-cache.ts';
 import type { Db } from './db/client.ts';
@@ -43,6 +45,10 @@ export interface AppDeps {
   replays: ReplayCache;
   /** Reverse proxies in front whose X-Forwarded-For entries are believed (`TRUST_PROXY`); 0: the TCP peer is the client. */
   trustedProxies: number;
+  /** The orgs' carrier accounts (carriers/service.ts). */
+  carriers: Carriers;
+  /** Sends queued messages through them (carriers/outbox.ts). */
+  outbox: Pick<Outbox, 'wake' | 'deadlineMs'>;
 }
 
 /** One WebSocket connection (or, over HTTP, one request): what per-connection limits count. */

@@ -91,6 +91,18 @@ export function createMetrics() {
     }),
     resyncs: new Counter({ name: 'tandem_resyncs_total', help: 'RESYNC signals sent', labelNames: ['reason'] as const, registers: [registry] }),
     rateLimited: new Counter({ name: 'tandem_rate_limited_total', help: 'Calls refused by a limit', labelNames: ['limit'] as const, registers: [registry] }),
+    carrierSends: new Counter({
+      name: 'tandem_carrier_sends_total',
+      help: 'Messages handed to a carrier by the outbox (attempt: first or retry)',
+      labelNames: ['carrier', 'attempt'] as const,
+      registers: [registry],
+    }),
+    carrierOutcomes: new Counter({
+      name: 'tandem_carrier_send_outcomes_total',
+      help: 'What came of the outbox attempts: sent, rejected, retryable, unknown',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     slowConsumersDropped: new Counter({
       name: 'tandem_slow_consumers_dropped_total',
       help: 'Subscriptions whose pending events were dropped for a resync, or connections closed, because the client read too slowly',

@@ -89,6 +89,14 @@ export const authedProcedure = t.procedure.use(async ({ ctx, next, type, getRawI
   }
 });
 
+/** A procedure for the org's admins; `what` completes "Only an admin of the org can …" in the refusal. */
+export function adminProcedure(what: string) {
+  return authedProcedure.use(({ ctx, next }) => {
+    if (ctx.user.role !== 'admin') throw new TRPCError({ code: 'FORBIDDEN', message: `Only an admin of the org can ${what}` });
+    return next();
+  });
+}
+
 /**
  * Gives the connection's subscription slot back when the stream ends, however it ends
  * (done, error, or stopped by the client). A class rather than an async generator

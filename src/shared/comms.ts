@@ -16,8 +16,12 @@ export const CONVERSATION_STATUSES = ['open', 'closed'] as const;
 export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
 export const MESSAGE_DIRECTIONS = ['inbound', 'outbound'] as const;
 export type MessageDirection = (typeof MESSAGE_DIRECTIONS)[number];
-/** In this order; a status never goes back (a late "delivered" after "read" is ignored). `failed` ends it. */
-export const MESSAGE_STATUSES = ['sent', 'delivered', 'read', 'failed'] as const;
+/**
+ * In this order; a status never goes back (a late "delivered" after "read" is ignored). `failed` ends it.
+ * `queued`: waiting in the outbox for the org's carrier; `sent`: the carrier took it (or, with no
+ * carrier connected, it was recorded for the org's own relay).
+ */
+export const MESSAGE_STATUSES = ['queued', 'sent', 'delivered', 'read', 'failed'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 export const CALL_STATUSES = ['ringing', 'answered', 'missed'] as const;
 export type CallStatus = (typeof CALL_STATUSES)[number];
@@ -55,6 +59,8 @@ export interface Message {
   deliveredAt: string | null;
   readAt: string | null;
   failedAt: string | null;
+  /** Why it failed, as the carrier (or the outbox) said. */
+  failureReason: string | null;
 }
 
 export interface Call {
@@ -114,7 +120,11 @@ export type ConversationEvent =
   | CommsEventOf<'conversations', 'conversation:updated', { conversation: Conversation }>
   | CommsEventOf<'conversations', 'conversation:assigned', { conversation: Conversation; previousAssigneeId: string | null } & Notifies>
   | CommsEventOf<'conversations', 'message:new', { message: Message; conversation: Conversation }>
-  | CommsEventOf<'conversations', 'message:delivered' | 'message:read' | 'message:failed', { messageIds: string[]; status: MessageStatus; at: string; conversation: Conversation }>;
+  | CommsEventOf<
+      'conversations',
+      'message:sent' | 'message:delivered' | 'message:read' | 'message:failed',
+      { messageIds: string[]; status: MessageStatus; at: string; conversation: Conversation; reason?: string }
+    >;
 export type CallEvent = CommsEventOf<'calls', 'call.incoming' | 'call.answered', { call: Call }> | CommsEventOf<'calls', 'call.missed', { call: Call } & Notifies>;
 export type AlertEvent = CommsEventOf<'alerts', 'alert:new', { alert: Alert } & Notifies>;
 export type ReminderEvent = CommsEventOf<'reminders', 'appointment.reminder', AppointmentReminder & Notifies>;

@@ -56,6 +56,7 @@ const message = (id: string, minute: number, overrides: Partial<Message> = {}): 
   deliveredAt: at(minute),
   readAt: null,
   failedAt: null,
+  failureReason: null,
   ...overrides,
 });
 

@@ -127,6 +127,7 @@ const inbound = (id: string, body: string): Message => ({
   deliveredAt: now(),
   readAt: null,
   failedAt: null,
+  failureReason: null,
 });
 
 function Thread() {
@@ -163,6 +164,7 @@ describe('a conversation thread', () => {
           deliveredAt: null,
           readAt: null,
           failedAt: null,
+          failureReason: null,
         } satisfies Message;
       },
       'users.list': () => ({ items: [ALICE, BOB], nextCursor: null }),
@@ -216,6 +218,7 @@ describe('a conversation thread', () => {
       deliveredAt: null,
       readAt: null,
       failedAt: null,
+      failureReason: null,
     };
     const event = (type: string, data: Record<string, unknown>) => ({
       seq: 1,

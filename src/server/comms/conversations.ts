@@ -12,9 +12,11 @@ import { findContact, normalizePhone } from './phone.ts';
 import { toConversation, toMessage } from './wire.ts';
 
 type Deps = Pick<AppDeps, 'db' | 'bus' | 'metrics'>;
+/** What sending needs besides: the org's carrier for the channel, and the outbox to wake once the message is committed. */
+type SendDeps = Deps & Partial<Pick<AppDeps, 'carriers' | 'outbox'>>;
 
 export interface Actor {
-  deps: Deps;
+  deps: SendDeps;
   user: PublicUser;
   idempotencyKey?: string | undefined;
 }
@@ -51,14 +53,47 @@ async function createMessage(
   tx: Tx,
   conversation: { id: string; orgId: string },
   at: Date,
-  fields: { direction: 'inbound' | 'outbound'; body: string; status: MessageStatus; providerSid: string; authorId?: string; deliveredAt?: Date },
+  fields: { direction: 'inbound' | 'outbound'; body: string; status: MessageStatus; providerSid?: string; authorId?: string; deliveredAt?: Date },
 ): Promise<Message> {
   return toMessage(await tx.message.create({ data: { orgId: conversation.orgId, conversationId: conversation.id, createdAt: at, ...fields } }));
 }
 
-/** An agent's message out: recorded as `sent`, with an id of ours that status webhooks report against. */
-function createOutboundMessage(tx: Tx, conversation: { id: string; orgId: string }, at: Date, body: string, authorId: string): Promise<Message> {
-  return createMessage(tx, conversation, at, { direction: 'outbound', body, status: 'sent', authorId, providerSid: `TM${randomBytes(16).toString('hex')}` });
+/** How long the outbox keeps trying a message before it fails (`CARRIER_SEND_DEADLINE_MS`). */
+export const DEFAULT_SEND_DEADLINE_MS = 3_600_000;
+
+/**
+ * An agent's message out. With a carrier connected for the channel it is `queued`, and its
+ * outbox row is written in the same transaction (carriers/outbox.ts sends it and records the
+ * carrier's id). Without one it is recorded as `sent` under an id of ours, which the generic
+ * status webhook reports against (the org's own relay reads it from the stream).
+ */
+async function createOutboundMessage(
+  tx: Tx,
+  deps: SendDeps,
+  conversation: { id: string; orgId: string; channel: string },
+  at: Date,
+  body: string,
+  authorId: string,
+): Promise<Message> {
+  const carrier = deps.carriers ? await deps.carriers.forChannel(tx, conversation.orgId, conversation.channel) : null;
+  if (!carrier) {
+    return createMessage(tx, conversation, at, { direction: 'outbound', body, status: 'sent', authorId, providerSid: `TM${randomBytes(16).toString('hex')}` });
+  }
+  const message = await createMessage(tx, conversation, at, { direction: 'outbound', body, status: 'queued', authorId });
+  await tx.outboxMessage.create({
+    data: {
+      orgId: conversation.orgId,
+      messageId: message.id,
+      carrierId: carrier.id,
+      deadlineAt: new Date(at.getTime() + (deps.outbox?.deadlineMs ?? DEFAULT_SEND_DEADLINE_MS)),
+    },
+  });
+  return message;
+}
+
+/** After the commit: this node's outbox sends at once (the others find it when they next look). */
+function wakeOutbox(deps: SendDeps, message: Message) {
+  if (message.status === 'queued') deps.outbox?.wake();
 }
 
 /**
@@ -125,10 +160,10 @@ export async function receiveInboundMessage(deps: Deps, inbound: InboundMessage)
   });
 }
 
-/** An agent's reply. There is no carrier here: it is recorded as `sent`, with an id the status webhook reports against. */
+/** An agent's reply: queued for the org's carrier, or recorded as sent (see `createOutboundMessage`). */
 export async function sendMessage(actor: Actor, input: { conversationId: string; body: string }): Promise<Message> {
   const { user } = actor;
-  return commitChange(
+  const message = await commitChange(
     actor.deps,
     user.orgId,
     async (tx) => {
@@ -139,12 +174,14 @@ export async function sendMessage(actor: Actor, input: { conversationId: string;
         // Replying reopens a closed conversation.
         data: { status: 'open', lastMessageAt: now, lastMessagePreview: input.body.slice(0, PREVIEW_LENGTH), version: { increment: 1 } },
       });
-      const message = await createOutboundMessage(tx, current, now, input.body, user.id);
+      const message = await createOutboundMessage(tx, actor.deps, current, now, input.body, user.id);
       const conversation = toConversation(row);
       return { result: message, event: conversationEvent('message:new', conversation, user.id, { message, conversation }) };
     },
     { idempotency: idempotencyOf(actor, ['conversations', 'send'], input) },
   );
+  wakeOutbox(actor.deps, message);
+  return message;
 }
 
 /**
@@ -156,7 +193,7 @@ export async function startConversation(
   input: { channel: 'sms' | 'whatsapp'; clientId?: string | undefined; leadId?: string | undefined; phone?: string | undefined; body: string },
 ): Promise<{ conversation: Conversation; message: Message }> {
   const { user } = actor;
-  return commitChange(
+  const started = await commitChange(
     actor.deps,
     user.orgId,
     async (tx) => {
@@ -169,7 +206,7 @@ export async function startConversation(
         return { ...names, orgNumber: orgNumber?.number ?? null, assigneeId: user.id, ...summary };
       });
       const conversation = toConversation(row);
-      const message = await createOutboundMessage(tx, row, now, input.body, user.id);
+      const message = await createOutboundMessage(tx, actor.deps, row, now, input.body, user.id);
       const events = [
         ...(started ? [conversationEvent('conversation:new', conversation, user.id, { conversation })] : []),
         conversationEvent('message:new', conversation, user.id, { message, conversation }),
@@ -178,6 +215,8 @@ export async function startConversation(
     },
     { idempotency: idempotencyOf(actor, ['conversations', 'start'], input) },
   );
+  wakeOutbox(actor.deps, started.message);
+  return started;
 }
 
 /** The number and name to write to, from a client, a lead (of the org) or a number. */
@@ -230,8 +269,8 @@ export async function markMessagesRead(actor: Actor, input: { conversationId: st
   );
 }
 
-/** Twilio's MessageStatus values, mapped onto ours. */
-const CARRIER_STATUSES: Record<string, MessageStatus> = {
+/** Twilio-style MessageStatus values of the generic status webhook, mapped onto ours. */
+const CARRIER_STATUSES: Record<string, Exclude<MessageStatus, 'queued'>> = {
   queued: 'sent',
   accepted: 'sent',
   sending: 'sent',
@@ -242,39 +281,71 @@ const CARRIER_STATUSES: Record<string, MessageStatus> = {
   undelivered: 'failed',
 };
 
-export function carrierStatus(value: string): MessageStatus | undefined {
+export function carrierStatus(value: string): Exclude<MessageStatus, 'queued'> | undefined {
   return CARRIER_STATUSES[value.toLowerCase()];
 }
 
+const STATUS_EVENTS = { sent: 'message:sent', delivered: 'message:delivered', read: 'message:read', failed: 'message:failed' } as const;
+
+export interface StatusReport {
+  status: Exclude<MessageStatus, 'queued'>;
+  /** The carrier's id for the message, when it is learnt now (the send's answer, or a callback that arrived first). */
+  providerSid?: string | undefined;
+  /** Why it failed. */
+  reason?: string | undefined;
+}
+
 /**
- * A delivery report for one of our messages. Statuses only move forward (carriers
- * report out of order and more than once): a report that does not advance the
- * message changes nothing and raises no event.
+ * What a carrier (or the outbox) says of one of our messages, found by our id or by the
+ * carrier's. Statuses only move forward (carriers report out of order and more than once):
+ * a report that does not advance the message raises no event, but still records the
+ * carrier's id if it was missing. Any report settles the message's outbox row: the carrier
+ * has it, so no attempt follows (carriers/outbox.ts).
  */
-export async function updateDeliveryStatus(deps: Deps, orgId: string, providerSid: string, status: MessageStatus): Promise<'updated' | 'unchanged' | 'unknown'> {
+export async function advanceMessageStatus(
+  deps: Deps,
+  orgId: string,
+  target: { messageId: string } | { providerSid: string },
+  report: StatusReport,
+): Promise<'updated' | 'unchanged' | 'unknown'> {
   return commitChange(deps, orgId, async (tx) => {
-    const row = await tx.message.findUnique({ where: { orgId_providerSid: { orgId, providerSid } } });
+    const row =
+      'messageId' in target
+        ? await tx.message.findFirst({ where: { id: target.messageId, orgId } })
+        : await tx.message.findUnique({ where: { orgId_providerSid: { orgId, providerSid: target.providerSid } } });
     if (!row) return { result: 'unknown' as const };
+    await tx.outboxMessage.updateMany({ where: { messageId: row.id, state: { not: 'done' } }, data: { state: 'done' } });
+    const learnt = report.providerSid && !row.providerSid ? { providerSid: report.providerSid } : {};
     const rank = (value: string) => MESSAGE_STATUSES.indexOf(value as MessageStatus);
-    if (row.status === 'failed' || rank(status) <= rank(row.status)) return { result: 'unchanged' as const };
+    const { status } = report;
+    if (row.status === 'failed' || rank(status) <= rank(row.status)) {
+      if (learnt.providerSid) await tx.message.update({ where: { id: row.id }, data: learnt });
+      return { result: 'unchanged' as const };
+    }
     const at = new Date();
     await tx.message.update({
       where: { id: row.id },
       data: {
+        ...learnt,
         status,
-        ...(status === 'failed' ? { failedAt: at } : {}),
+        ...(status === 'failed' ? { failedAt: at, failureReason: report.reason?.slice(0, 500) ?? 'The carrier reported a failure' } : {}),
         // A "read" report implies delivery.
         ...(status === 'delivered' || (status === 'read' && !row.deliveredAt) ? { deliveredAt: at } : {}),
         ...(status === 'read' ? { readAt: at } : {}),
       },
     });
     const conversation = toConversation(await findConversation(tx, orgId, row.conversationId));
-    const type = status === 'delivered' ? 'message:delivered' : status === 'read' ? 'message:read' : 'message:failed';
+    const reason = status === 'failed' ? { reason: report.reason?.slice(0, 500) ?? 'The carrier reported a failure' } : {};
     return {
       result: 'updated' as const,
-      event: conversationEvent(type, conversation, null, { messageIds: [row.id], status, at: at.toISOString(), conversation }),
+      event: conversationEvent(STATUS_EVENTS[status], conversation, null, { messageIds: [row.id], status, at: at.toISOString(), conversation, ...reason }),
     };
   });
+}
+
+/** A delivery report by the carrier's id (the generic status webhook). */
+export function updateDeliveryStatus(deps: Deps, orgId: string, providerSid: string, status: Exclude<MessageStatus, 'queued'>): Promise<'updated' | 'unchanged' | 'unknown'> {
+  return advanceMessageStatus(deps, orgId, { providerSid }, { status });
 }
 
 export async function assignConversation(actor: Actor, input: { id: string; assigneeId: string | null }): Promise<Conversation> {

@@ -1,23 +1,22 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import type { Channel } from '../../shared/comms.ts';
-import { stripControlCharacters } from '../../shared/text.ts';
+import { twilioRoutes } from '../carriers/twilio-webhooks.ts';
 import type { AppDeps } from '../context.ts';
 import { receiveIncomingCall } from './calls.ts';
 import { carrierStatus, receiveInboundMessage, updateDeliveryStatus } from './conversations.ts';
-import { normalizePhone } from './phone.ts';
+import { address, messageBody, parseAddress, parseForm, readBody, sid, WebhookError, type WebhookOptions, type WebhookRoute } from './webhook-http.ts';
 
-export interface WebhookOptions {
-  /** An incoming call not answered within this is missed. */
-  ringTimeoutMs: number;
-}
+export type { WebhookOptions } from './webhook-http.ts';
+
+const smsForm = z.object({ From: address, To: address, Body: messageBody, MessageSid: sid });
+const voiceForm = z.object({ From: address, To: address, CallSid: sid });
+const statusForm = z.object({ From: address, MessageSid: sid, MessageStatus: z.string().min(1).max(32) });
 
 export const SIGNATURE_HEADER = 'x-tandem-signature';
 export const TIMESTAMP_HEADER = 'x-tandem-timestamp';
 /** A signed request older (or newer) than this is refused: a captured request cannot be replayed later. */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
-const MAX_BODY_BYTES = 64 * 1024;
 
 /** `sha256=` + hex HMAC-SHA256 of `<timestamp>.<raw body>` under the org's webhook secret. */
 export function signWebhook(secret: string, timestamp: string, rawBody: string | Buffer): string {
@@ -25,56 +24,6 @@ export function signWebhook(secret: string, timestamp: string, rawBody: string |
 }
 
 export const newWebhookSecret = () => `whsec_${randomBytes(24).toString('base64url')}`;
-
-class WebhookError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const sid = z.string().regex(/^[A-Za-z0-9]{10,64}$/, 'must be 10–64 letters and digits');
-/** `+15551234567`, or `whatsapp:+15551234567` (the channel comes from the prefix). */
-const address = z.string().trim().min(3).max(48);
-
-/**
- * A carrier relays what the customer typed, control characters included (PostgreSQL cannot
- * store NUL). Refusing the request would lose the customer's message, so they are dropped and
- * the text is kept; tabs and line breaks stay.
- */
-const messageBody = z.string().max(1600).transform(stripControlCharacters);
-const smsForm = z.object({ From: address, To: address, Body: messageBody, MessageSid: sid });
-const voiceForm = z.object({ From: address, To: address, CallSid: sid });
-const statusForm = z.object({ From: address, MessageSid: sid, MessageStatus: z.string().min(1).max(32) });
-
-function parseAddress(value: string, field: string): { number: string; channel: Channel } {
-  const whatsapp = value.startsWith('whatsapp:');
-  const number = normalizePhone(whatsapp ? value.slice('whatsapp:'.length) : value);
-  if (!number) throw new WebhookError(400, `${field}: not a phone number`);
-  return { number, channel: whatsapp ? 'whatsapp' : 'sms' };
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new WebhookError(413, 'Body too large');
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
-function parseForm<T>(schema: z.ZodType<T>, raw: Buffer): T {
-  const fields = Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
-  const parsed = schema.safeParse(fields);
-  if (!parsed.success) {
-    throw new WebhookError(400, parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; '));
-  }
-  return parsed.data;
-}
 
 /** The org owning `number`, once the request is proven to come from whoever holds its secret. */
 async function authenticate(deps: Pick<AppDeps, 'db'>, req: IncomingMessage, raw: Buffer, number: string): Promise<string> {
@@ -90,9 +39,8 @@ async function authenticate(deps: Pick<AppDeps, 'db'>, req: IncomingMessage, raw
   return owner.org.id;
 }
 
-type Route = (deps: AppDeps, req: IncomingMessage, raw: Buffer, options: WebhookOptions) => Promise<{ status: number; body: object }>;
-
-const routes: Record<string, Route> = {
+const routes: Record<string, WebhookRoute> = {
+  ...twilioRoutes,
   /** An inbound SMS or WhatsApp message. */
   '/webhooks/sms': async (deps, req, raw) => {
     const form = parseForm(smsForm, raw);
@@ -144,6 +92,9 @@ export function createWebhookHandler(deps: AppDeps, options: WebhookOptions) {
     const reply = (status: number, body: object) => {
       if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
+    const replyXml = (status: number, xml: string) => {
+      if (!res.headersSent) res.writeHead(status, { 'content-type': 'text/xml' }).end(xml);
+    };
     if (req.method !== 'POST') {
       res.setHeader('allow', 'POST');
       reply(405, { error: 'Use POST' });
@@ -156,8 +107,9 @@ export function createWebhookHandler(deps: AppDeps, options: WebhookOptions) {
     void (async () => {
       try {
         const raw = await readBody(req);
-        const { status, body } = await route(deps, req, raw, options);
-        reply(status, body);
+        const answer = await route(deps, req, raw, options);
+        if ('xml' in answer) replyXml(answer.status, answer.xml);
+        else reply(answer.status, answer.body);
       } catch (error) {
         if (error instanceof WebhookError) return reply(error.status, { error: error.message });
         // As for procedures (trpc.ts): the carrier gets an id, the log gets the details.

@@ -43,6 +43,7 @@ export function toMessage(row: Rows['message']): Message {
     deliveredAt: iso(row.deliveredAt),
     readAt: iso(row.readAt),
     failedAt: iso(row.failedAt),
+    failureReason: row.failureReason,
   };
 }
 

@@ -2,6 +2,7 @@ import { router } from '../trpc.ts';
 import { alertsRouter } from './alerts.ts';
 import { authRouter } from './auth.ts';
 import { callsRouter } from './calls.ts';
+import { carriersRouter } from './carriers.ts';
 import { conversationsRouter, messagesRouter } from './conversations.ts';
 import { dashboardRouter } from './dashboard.ts';
 import { eventsRouter } from './events.ts';
@@ -17,6 +18,7 @@ export const appRouter = router({
   alerts: alertsRouter,
   auth: authRouter,
   calls: callsRouter,
+  carriers: carriersRouter,
   conversations: conversationsRouter,
   messages: messagesRouter,
   dashboard: dashboardRouter,

@@ -15,7 +15,7 @@ import {
 import { idSchema } from '../../shared/text.ts';
 import type { Context, Session } from '../context.ts';
 import { runsOneTransactionAtATime, type Tx } from '../db/client.ts';
-import { authedProcedure, router } from '../trpc.ts';
+import { adminProcedure, authedProcedure, router } from '../trpc.ts';
 
 /** How long an invitation link can be used. */
 export const INVITATION_TTL_MS = 7 * 24 * 3_600_000;
@@ -27,10 +27,7 @@ export function hashInvitationToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-const adminProcedure = authedProcedure.use(({ ctx, next }) => {
-  if (ctx.user.role !== 'admin') throw new TRPCError({ code: 'FORBIDDEN', message: 'Only an admin of the org can manage its team' });
-  return next();
-});
+const teamAdminProcedure = adminProcedure('manage its team');
 
 /**
  * Changes of roles and activity in one org, one at a time, so that two admins demoting
@@ -77,7 +74,7 @@ export const usersRouter = router({
     };
   }),
   /** A one-time link for `email` to join the org with `role`, valid 7 days. The token is shown once. */
-  invite: adminProcedure.input(inviteInput).mutation(async ({ ctx, input }) => {
+  invite: teamAdminProcedure.input(inviteInput).mutation(async ({ ctx, input }) => {
     if (await ctx.db.user.findUnique({ where: { email: input.email }, select: { id: true } })) {
       throw new TRPCError({ code: 'CONFLICT', message: `${input.email} already has an account` });
     }
@@ -100,7 +97,7 @@ export const usersRouter = router({
     return { inviteUrl: `${ctx.publicUrl ?? ''}/invite/${token}`, token, expiresAt: expiresAt.toISOString() };
   }),
   /** Invitations of the org not yet accepted, revoked or expired, newest first. */
-  invitations: adminProcedure.query(async ({ ctx }): Promise<PendingInvitation[]> => {
+  invitations: teamAdminProcedure.query(async ({ ctx }): Promise<PendingInvitation[]> => {
     const rows = await ctx.db.invitation.findMany({
       where: { orgId: ctx.user.orgId, ...stillPending() },
       orderBy: { createdAt: 'desc' },
@@ -116,7 +113,7 @@ export const usersRouter = router({
     }));
   }),
   /** A pending invitation's link stops working. */
-  revokeInvitation: adminProcedure.input(invitationIdInput).mutation(async ({ ctx, input }) => {
+  revokeInvitation: teamAdminProcedure.input(invitationIdInput).mutation(async ({ ctx, input }) => {
     const { count } = await ctx.db.invitation.updateMany({
       where: { id: input.id, orgId: ctx.user.orgId, acceptedAt: null, revokedAt: null },
       data: { revokedAt: new Date() },
@@ -125,21 +122,21 @@ export const usersRouter = router({
     return { id: input.id };
   }),
   /** A new role, in force on every open connection of the user within a second. */
-  setRole: adminProcedure.input(setRoleInput).mutation(async ({ ctx, input }) => {
+  setRole: teamAdminProcedure.input(setRoleInput).mutation(async ({ ctx, input }) => {
     const user = await changeTeamMember(ctx, input.userId, 'demote', input.role === 'agent', (tx) =>
       tx.user.update({ where: { id: input.userId }, data: { role: input.role }, select: memberSelect }),
     );
     return user;
   }),
   /** The user can no longer sign in; their sessions end on every node. */
-  deactivate: adminProcedure.input(userIdInput).mutation(async ({ ctx, input }) => {
+  deactivate: teamAdminProcedure.input(userIdInput).mutation(async ({ ctx, input }) => {
     return changeTeamMember(ctx, input.userId, 'deactivate', true, async (tx) => {
       await ctx.sessions.revokeUserSessions(tx, input.userId);
       return tx.user.update({ where: { id: input.userId }, data: { deactivatedAt: new Date() }, select: memberSelect });
     });
   }),
   /** The user can sign in again (their old sessions stay ended). */
-  reactivate: adminProcedure.input(userIdInput).mutation(async ({ ctx, input }) => {
+  reactivate: teamAdminProcedure.input(userIdInput).mutation(async ({ ctx, input }) => {
     return changeTeamMember(ctx, input.userId, 'reactivate', false, (tx) => tx.user.update({ where: { id: input.userId }, data: { deactivatedAt: null }, select: memberSelect }));
   }),
 });

@@ -1,18 +1,14 @@
-import { TRPCError } from '@trpc/server';
 import { newWebhookSecret } from '../comms/webhooks.ts';
 import { withIdempotencyKey } from '../../shared/mutations.ts';
 import { z } from 'zod';
-import { authedProcedure, router } from '../trpc.ts';
+import { adminProcedure, router } from '../trpc.ts';
 
 /** Webhook settings hold the org's signing secret: admins only. */
-const adminProcedure = authedProcedure.use(({ ctx, next }) => {
-  if (ctx.user.role !== 'admin') throw new TRPCError({ code: 'FORBIDDEN', message: 'Only an admin of the org can see or change webhook settings' });
-  return next();
-});
+const webhookAdminProcedure = adminProcedure('see or change webhook settings');
 
 export const webhooksRouter = router({
   /** What a carrier needs to call the org's webhooks: its numbers, the signing secret and the paths. */
-  settings: adminProcedure.query(async ({ ctx }) => {
+  settings: webhookAdminProcedure.query(async ({ ctx }) => {
     const org = await ctx.db.org.findUniqueOrThrow({ where: { id: ctx.user.orgId }, select: { webhookSecret: true, phoneNumbers: { select: { number: true } } } });
     return {
       numbers: org.phoneNumbers.map((row) => row.number),
@@ -22,7 +18,7 @@ export const webhooksRouter = router({
     };
   }),
   /** A new secret; requests signed with the old one are refused from now on. */
-  rotateSecret: adminProcedure.input(z.strictObject({ ...withIdempotencyKey }).optional()).mutation(async ({ ctx }) => {
+  rotateSecret: webhookAdminProcedure.input(z.strictObject({ ...withIdempotencyKey }).optional()).mutation(async ({ ctx }) => {
     const secret = newWebhookSecret();
     await ctx.db.org.update({ where: { id: ctx.user.orgId }, data: { webhookSecret: secret } });
     return { secret };

@@ -290,14 +290,18 @@ export function Ticks({ message, onRetry, onDiscard }: { message: CachedMessage;
   const label = statusLabel[message.status];
   if (message.status === 'failed') {
     return (
-      <span className="ticks ticks-failed" data-testid="ticks" title={message.failedAt ? `${label} (${formatDateTime(message.failedAt)})` : label}>
+      <span
+        className="ticks ticks-failed"
+        data-testid="ticks"
+        title={[label, message.failedAt ? `(${formatDateTime(message.failedAt)})` : '', message.failureReason ?? ''].filter(Boolean).join(' ')}
+      >
         <span aria-hidden="true">⚠</span> {label}
       </span>
     );
   }
   return (
     <span className={`ticks ticks-${message.status}`} data-testid="ticks" title={label}>
-      <span aria-hidden="true">{message.status === 'sent' ? '✓' : '✓✓'}</span>
+      <span aria-hidden="true">{message.status === 'queued' ? '…' : message.status === 'sent' ? '✓' : '✓✓'}</span>
       <span className="visually-hidden">{label}</span>
     </span>
   );

@@ -217,6 +217,7 @@ export function pendingMessage(conversationId: string, body: string, authorId: s
     deliveredAt: null,
     readAt: null,
     failedAt: null,
+    failureReason: null,
     pending: 'sending',
   };
 }
@@ -346,7 +347,7 @@ export function applyConversationItem(queryClient: QueryClient, item: StreamItem
   if (item.type === 'message:new') {
     const { message } = item.data;
     patched += patchMessages(queryClient, conversation.id, (data) => withMessage(data, message));
-  } else if (item.type === 'message:delivered' || item.type === 'message:read' || item.type === 'message:failed') {
+  } else if (item.type === 'message:sent' || item.type === 'message:delivered' || item.type === 'message:read' || item.type === 'message:failed') {
     const { messageIds, status, at } = item.data;
     patched += patchMessages(queryClient, conversation.id, (data) => withStatus(data, messageIds, status, at));
   }

@@ -22,4 +22,4 @@ export function formatShortTime(iso: string | null, now = new Date()): string {
 }
 
 /** How a delivery status reads to people. */
-export const statusLabel: Record<MessageStatus, string> = { sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not delivered' };
+export const statusLabel: Record<MessageStatus, string> = { queued: 'Sending', sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not delivered' };

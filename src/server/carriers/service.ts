@@ -1,0 +1,156 @@
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import type { CarrierChannel, CarrierInfo, CarrierKind, ConnectCarrierInput } from '../../shared/carriers.ts';
+import type { Db, Tx } from '../db/client.ts';
+import type { Logger } from '../logger.ts';
+import type { CredentialBox } from './credentials.ts';
+import { type TwilioCredentials, twilioCarrier } from './twilio.ts';
+import type { Carrier } from './types.ts';
+
+export interface CarrierOptions {
+  /** `TWILIO_API_URL`; absent: Twilio's own. */
+  twilioApiUrl?: string | undefined;
+  /** One call to a carrier's API; past it the attempt's outcome is unknown. */
+  sendTimeoutMs: number;
+  /** `PUBLIC_URL` without its trailing slash: what carriers call back. */
+  publicUrl?: string | undefined;
+}
+
+type CarrierRow = NonNullable<Awaited<ReturnType<Db['carrier']['findFirst']>>>;
+
+/** A connected carrier with what its secret opens: the client that sends, and what checks its webhooks' signatures. */
+export interface OpenCarrier {
+  id: string;
+  orgId: string;
+  kind: CarrierKind;
+  channels: CarrierChannel[];
+  carrier: Carrier;
+  /** The secret a webhook from this account is signed with (Twilio's Auth Token). */
+  webhookSecret: string;
+}
+
+const twilioCredentials = z.object({ accountSid: z.string(), authToken: z.string() });
+
+export const WEBHOOK_PATHS = { sms: '/webhooks/twilio/sms', status: '/webhooks/twilio/status' } as const;
+
+const channelsOf = (row: { channels: string }) => row.channels.split(',') as CarrierChannel[];
+
+/**
+ * The orgs' carrier accounts: connecting, listing and disconnecting them (admins), and
+ * opening one to send or to check a webhook. Opened carriers are kept by id; a row
+ * never changes once written (connecting again writes a new row), so the cache never
+ * goes stale, and disconnecting drops it.
+ */
+export class Carriers {
+  readonly #opened = new Map<string, OpenCarrier>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly box: CredentialBox,
+    private readonly options: CarrierOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  #info(row: CarrierRow): CarrierInfo {
+    const base = this.options.publicUrl ?? '';
+    return {
+      id: row.id,
+      kind: row.kind as CarrierKind,
+      channels: channelsOf(row),
+      label: row.label,
+      createdAt: row.createdAt.toISOString(),
+      webhooks: { sms: `${base}${WEBHOOK_PATHS.sms}`, status: `${base}${WEBHOOK_PATHS.status}` },
+    };
+  }
+
+  async list(orgId: string): Promise<CarrierInfo[]> {
+    const rows = await this.db.carrier.findMany({ where: { orgId, disconnectedAt: null }, orderBy: { createdAt: 'asc' } });
+    return rows.map((row) => this.#info(row));
+  }
+
+  /** Connects the account for its channels; a carrier of the org already on one of them is disconnected (one carrier per channel). */
+  async connect(user: { id: string; orgId: string }, input: ConnectCarrierInput): Promise<CarrierInfo> {
+    const { secret, keyId } = this.box.seal(user.orgId, { accountSid: input.accountSid, authToken: input.authToken });
+    const row = await this.db.$transaction(async (tx) => {
+      const current = await tx.carrier.findMany({ where: { orgId: user.orgId, disconnectedAt: null } });
+      const replaced = current.filter((other) => channelsOf(other).some((channel) => input.channels.includes(channel)));
+      if (replaced.length) await tx.carrier.updateMany({ where: { id: { in: replaced.map((other) => other.id) } }, data: { disconnectedAt: new Date() } });
+      return tx.carrier.create({
+        data: {
+          orgId: user.orgId,
+          kind: input.kind,
+          channels: input.channels.join(','),
+          label: `${input.accountSid.slice(0, 6)}…${input.accountSid.slice(-4)} · token …${input.authToken.slice(-4)}`,
+          secret,
+          keyId,
+          accountRef: input.accountSid,
+          createdById: user.id,
+        },
+      });
+    });
+    for (const id of this.#opened.keys()) if (this.#opened.get(id)?.orgId === user.orgId) this.#opened.delete(id);
+    this.logger.info('carrier connected', { orgId: user.orgId, carrierId: row.id, kind: row.kind, channels: row.channels });
+    return this.#info(row);
+  }
+
+  async disconnect(orgId: string, id: string): Promise<void> {
+    const { count } = await this.db.carrier.updateMany({ where: { id, orgId, disconnectedAt: null }, data: { disconnectedAt: new Date() } });
+    if (!count) throw new TRPCError({ code: 'NOT_FOUND', message: `No connected carrier with id ${id}` });
+    this.#opened.delete(id);
+  }
+
+  /** The org's carrier for a channel (inside the transaction that queues a message), or null: no carrier, the message is only recorded. */
+  async forChannel(tx: Tx | Db, orgId: string, channel: string): Promise<{ id: string } | null> {
+    const rows = await tx.carrier.findMany({ where: { orgId, disconnectedAt: null }, select: { id: true, channels: true } });
+    return rows.find((row) => channelsOf(row).includes(channel as CarrierChannel)) ?? null;
+  }
+
+  /** A carrier by id, connected or not (a message queued before a disconnect still knows whom it was for); null if it cannot be opened. */
+  async open(id: string): Promise<OpenCarrier | null> {
+    const known = this.#opened.get(id);
+    if (known) return known;
+    const row = await this.db.carrier.findUnique({ where: { id } });
+    return row ? this.#openRow(row) : null;
+  }
+
+  /** The connected carriers of an account (a webhook names its account); usually one. */
+  async byAccount(kind: CarrierKind, accountRef: string): Promise<OpenCarrier[]> {
+    const rows = await this.db.carrier.findMany({ where: { kind, accountRef, disconnectedAt: null } });
+    return rows.map((row) => this.#openRow(row)).filter((open): open is OpenCarrier => open !== null);
+  }
+
+  #openRow(row: CarrierRow): OpenCarrier | null {
+    let credentials: TwilioCredentials;
+    try {
+      credentials = twilioCredentials.parse(this.box.open(row.orgId, row));
+    } catch (error) {
+      this.logger.error('carrier credentials cannot be opened', { carrierId: row.id, err: error });
+      return null;
+    }
+    const open: OpenCarrier = {
+      id: row.id,
+      orgId: row.orgId,
+      kind: row.kind as CarrierKind,
+      channels: channelsOf(row),
+      carrier: twilioCarrier(credentials, { apiUrl: this.options.twilioApiUrl, timeoutMs: this.options.sendTimeoutMs }),
+      webhookSecret: credentials.authToken,
+    };
+    if (!row.disconnectedAt) this.#opened.set(row.id, open);
+    return open;
+  }
+
+  /** Seals every row that an older key sealed under the current key (at start; rows are few). */
+  async rekey(): Promise<number> {
+    const rows = await this.db.carrier.findMany({ where: { keyId: { not: this.box.currentKeyId } } });
+    let moved = 0;
+    for (const row of rows) {
+      if (!this.box.holds(row.keyId)) continue;
+      const sealed = this.box.seal(row.orgId, this.box.open(row.orgId, row) as object);
+      await this.db.carrier.updateMany({ where: { id: row.id, keyId: row.keyId }, data: sealed });
+      moved += 1;
+    }
+    const unreadable = rows.length - moved;
+    if (unreadable) this.logger.warn('carrier credentials sealed with keys this node does not hold', { rows: unreadable });
+    return moved;
+  }
+}
