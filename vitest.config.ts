@@ -69,6 +69,7 @@ const databaseSuites = [
   'tests/control-characters.test.ts',
   'tests/sessions.test.ts',
   'tests/team.test.ts',
+  'tests/carriers.test.ts',
 ];
 
 export default defineConfig({

@@ -212,6 +212,9 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     reconcileMs: config.CARRIER_RECONCILE_MS ?? defaultOutboxOptions.reconcileMs,
     deadlineMs: config.CARRIER_SEND_DEADLINE_MS ?? defaultOutboxOptions.deadlineMs,
   });
+  if (config.BUS === 'redis' && !config.CARRIER_KEYS?.length) {
+    logger.warn('CARRIER_KEYS is not set: this node seals carrier credentials with a key of its own, which the other nodes cannot open; set the same CARRIER_KEYS on every node');
+  }
   const rekeyed = await carriers.rekey();
   if (rekeyed) logger.info('carrier credentials sealed again under the current key', { rows: rekeyed });
   if (config.GROUP_COMMIT === false) configureGroupCommit(deps.db, { maxBatch: 1 });

@@ -150,7 +150,11 @@ const configSchema = z.object({
 export type Config = z.infer<typeof configSchema>;
 
 function checkCombinations(config: Config): string[] {
-  return config.BUS === 'redis' && !config.REDIS_URL ? ['  REDIS_URL: required when BUS=redis'] : [];
+  return [
+    ...(config.BUS === 'redis' && !config.REDIS_URL ? ['  REDIS_URL: required when BUS=redis'] : []),
+    // Else an attempt still waiting for its answer could be claimed and sent again (carriers/outbox.ts).
+    ...(config.CARRIER_RECONCILE_MS <= config.CARRIER_SEND_TIMEOUT_MS ? ['  CARRIER_RECONCILE_MS: must be longer than CARRIER_SEND_TIMEOUT_MS'] : []),
+  ];
 }
 
 /** Reads the configuration from the environment; a bad value stops the start with a clear message. */

@@ -71,7 +71,10 @@ export class Outbox {
     private readonly deps: OutboxDeps,
     private readonly carriers: Carriers,
     readonly options: OutboxOptions = defaultOutboxOptions,
-  ) {}
+  ) {
+    // A claim's window must outlast the call it covers, or a second claim could send while the first waits for its answer.
+    if (options.reconcileMs <= carriers.sendTimeoutMs) throw new Error('The reconcile window must be longer than a send may take (CARRIER_RECONCILE_MS > CARRIER_SEND_TIMEOUT_MS)');
+  }
 
   get deadlineMs(): number {
     return this.options.deadlineMs;
@@ -167,7 +170,8 @@ export class Outbox {
       select: { channel: true, contactPhone: true, orgNumber: true },
     });
     const open = await this.carriers.open(row.carrierId);
-    if (!open) return { outcome: 'rejected', reason: 'The carrier cannot be used (its credentials cannot be opened)' };
+    // Another node may hold the key that sealed them (CARRIER_KEYS differs between nodes): not this message's fault.
+    if (!open) return { outcome: 'retryable', reason: "This node cannot open the carrier's credentials (see CARRIER_KEYS)" };
     if (!conversation?.contactPhone) return { outcome: 'rejected', reason: 'The conversation has no phone number to send to' };
     const channel = conversation.channel === 'whatsapp' ? 'whatsapp' : 'sms';
     this.deps.metrics.carrierSends.inc({ carrier: open.kind, attempt: row.attempts > 1 ? 'retry' : 'first' });

@@ -63,6 +63,11 @@ export class Carriers {
     };
   }
 
+  /** How long one call to a carrier may take. */
+  get sendTimeoutMs(): number {
+    return this.options.sendTimeoutMs;
+  }
+
   async list(orgId: string): Promise<CarrierInfo[]> {
     const rows = await this.db.carrier.findMany({ where: { orgId, disconnectedAt: null }, orderBy: { createdAt: 'asc' } });
     return rows.map((row) => this.#info(row));
