@@ -12,6 +12,7 @@ const ACCOUNT = `AC${'1a'.repeat(16)}`;
 const TOKEN = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';
 const OTHER_ACCOUNT = `AC${'2b'.repeat(16)}`;
 const OTHER_TOKEN = '00112233445566778899aabbccddeeff';
+const FORWARD_TO = '+15550001111';
 /** Short, so that an attempt of unknown outcome is retried within a test. */
 const RECONCILE_MS = 2_000;
 
@@ -41,7 +42,13 @@ beforeAll(async () => {
   publicProxy.retarget({ port: Number(new URL(t.server.url).port) });
   acmeNumber = (await (await t.caller('alice@acme.test')).webhooks.settings()).numbers[0]!;
   globexNumber = (await (await t.caller('carol@globex.test')).webhooks.settings()).numbers[0]!;
-  await (await t.caller('alice@acme.test')).carriers.connect({ kind: 'twilio', accountSid: ACCOUNT, authToken: TOKEN, channels: ['sms', 'whatsapp'] });
+  await (await t.caller('alice@acme.test')).carriers.connect({
+    kind: 'twilio',
+    accountSid: ACCOUNT,
+    authToken: TOKEN,
+    channels: ['sms', 'whatsapp'],
+    forwardTo: FORWARD_TO,
+  });
 });
 afterAll(async () => {
   await t?.[Symbol.asyncDispose]();
@@ -73,7 +80,12 @@ describe('carriers.connect / list / disconnect', () => {
       expect.objectContaining({ kind: 'twilio', channels: ['sms', 'whatsapp'], label: `${ACCOUNT.slice(0, 6)}…${ACCOUNT.slice(-4)} · token …${TOKEN.slice(-4)}` }),
     ]);
     expect(JSON.stringify(listed)).not.toContain(TOKEN);
-    expect(listed[0]!.webhooks).toEqual({ sms: `${publicProxy.url}/webhooks/twilio/sms`, status: `${publicProxy.url}/webhooks/twilio/status` });
+    expect(listed[0]!.webhooks).toEqual({
+      sms: `${publicProxy.url}/webhooks/twilio/sms`,
+      status: `${publicProxy.url}/webhooks/twilio/status`,
+      voice: `${publicProxy.url}/webhooks/twilio/voice`,
+    });
+    expect(listed[0]!.forwardTo).toBe(FORWARD_TO);
     const row = await t.deps.db.carrier.findFirstOrThrow({ where: { id: listed[0]!.id } });
     expect(row.secret).not.toContain(TOKEN);
     expect(row.secret).not.toContain(Buffer.from(TOKEN).toString('base64'));
@@ -208,5 +220,31 @@ describe('Twilio webhooks', () => {
     });
     expect(report.status).toBe(404);
     expect((await messageOf(message.id)).status).toBe('sent');
+  });
+
+  it("answers a call with TwiML that rings the org's forwarding number, then voicemail unless answered, and rings the org once however often Twilio asks", async () => {
+    const callSid = `CA${Date.now()}${++counter}`;
+    const fields = { AccountSid: ACCOUNT, CallSid: callSid, From: '+15557770002', To: acmeNumber };
+    const first = await standIn.postSigned(ACCOUNT, `${publicProxy.url}/webhooks/twilio/voice`, fields);
+    expect(first.status).toBe(200);
+    expect(first.contentType).toMatch(/^text\/xml/);
+    expect(first.body).toContain(
+      `<Dial timeout="30" answerOnBridge="true" action="${publicProxy.url}/webhooks/twilio/voice/after-dial" method="POST"><Number>${FORWARD_TO}</Number></Dial>`,
+    );
+    expect((await standIn.postSigned(ACCOUNT, `${publicProxy.url}/webhooks/twilio/voice`, fields)).status).toBe(200);
+    expect(await t.deps.db.call.count({ where: { callSid } })).toBe(1);
+    const unanswered = await standIn.postSigned(ACCOUNT, `${publicProxy.url}/webhooks/twilio/voice/after-dial`, {
+      AccountSid: ACCOUNT,
+      CallSid: callSid,
+      DialCallStatus: 'no-answer',
+    });
+    expect(unanswered.body).toMatch(/<Say>.*leave a message.*<\/Say><Record maxLength="120" playBeep="true"\/>/);
+    const answered = await standIn.postSigned(ACCOUNT, `${publicProxy.url}/webhooks/twilio/voice/after-dial`, {
+      AccountSid: ACCOUNT,
+      CallSid: callSid,
+      DialCallStatus: 'completed',
+    });
+    expect(answered.body).toContain('<Hangup/>');
+    expect(answered.body).not.toContain('<Record');
   });
 });

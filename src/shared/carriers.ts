@@ -17,9 +17,11 @@ export interface CarrierInfo {
   channels: CarrierChannel[];
   /** The account and the end of its secret, e.g. `AC12…cdef · token …9f3a`. */
   label: string;
+  /** Where calls ring before voicemail. */
+  forwardTo: string | null;
   createdAt: string;
   /** Where the carrier must be told to send inbound messages and delivery reports (absolute when PUBLIC_URL is set). */
-  webhooks: { sms: string; status: string };
+  webhooks: { sms: string; status: string; voice: string };
 }
 
 const channels = z
@@ -34,6 +36,11 @@ export const connectCarrierInput = z.discriminatedUnion('kind', [
     channels: channels.default(['sms']),
     accountSid: z.string().regex(/^AC[0-9a-f]{32}$/, 'An Account SID is AC followed by 32 hexadecimal digits'),
     authToken: z.string().regex(/^[0-9a-f]{32}$/, 'An Auth Token is 32 hexadecimal digits'),
+    /** Calls to the org's numbers ring this phone (E.164) before voicemail; absent: voicemail at once. */
+    forwardTo: z
+      .string()
+      .regex(/^\+[1-9][0-9]{7,14}$/, 'forwardTo: a phone number in E.164 form, such as +15551234567')
+      .optional(),
     ...withIdempotencyKey,
   }),
 ]);

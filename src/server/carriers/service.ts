@@ -27,11 +27,18 @@ export interface OpenCarrier {
   carrier: Carrier;
   /** The secret a webhook from this account is signed with (Twilio's Auth Token). */
   webhookSecret: string;
+  /** Where calls ring before voicemail. */
+  forwardTo: string | null;
 }
 
 const twilioCredentials = z.object({ accountSid: z.string(), authToken: z.string() });
 
-export const WEBHOOK_PATHS = { sms: '/webhooks/twilio/sms', status: '/webhooks/twilio/status' } as const;
+export const WEBHOOK_PATHS = {
+  sms: '/webhooks/twilio/sms',
+  status: '/webhooks/twilio/status',
+  voice: '/webhooks/twilio/voice',
+  afterDial: '/webhooks/twilio/voice/after-dial',
+} as const;
 
 const channelsOf = (row: { channels: string }) => row.channels.split(',') as CarrierChannel[];
 
@@ -58,8 +65,9 @@ export class Carriers {
       kind: row.kind as CarrierKind,
       channels: channelsOf(row),
       label: row.label,
+      forwardTo: row.forwardTo,
       createdAt: row.createdAt.toISOString(),
-      webhooks: { sms: `${base}${WEBHOOK_PATHS.sms}`, status: `${base}${WEBHOOK_PATHS.status}` },
+      webhooks: { sms: `${base}${WEBHOOK_PATHS.sms}`, status: `${base}${WEBHOOK_PATHS.status}`, voice: `${base}${WEBHOOK_PATHS.voice}` },
     };
   }
 
@@ -89,6 +97,7 @@ export class Carriers {
           secret,
           keyId,
           accountRef: input.accountSid,
+          forwardTo: input.forwardTo ?? null,
           createdById: user.id,
         },
       });
@@ -139,6 +148,7 @@ export class Carriers {
       channels: channelsOf(row),
       carrier: twilioCarrier(credentials, { apiUrl: this.options.twilioApiUrl, timeoutMs: this.options.sendTimeoutMs }),
       webhookSecret: credentials.authToken,
+      forwardTo: row.forwardTo,
     };
     if (!row.disconnectedAt) this.#opened.set(row.id, open);
     return open;

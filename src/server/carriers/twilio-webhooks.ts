@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import twilio from 'twilio';
 import { z } from 'zod';
+import { receiveIncomingCall } from '../comms/calls.ts';
 import { advanceMessageStatus, receiveInboundMessage } from '../comms/conversations.ts';
 import { address, messageBody, parseAddress, parseForm, sid, WebhookError, type WebhookRoute } from '../comms/webhook-http.ts';
 import type { AppDeps } from '../context.ts';
@@ -9,6 +10,8 @@ import { twilioMessageStatus } from './twilio.ts';
 
 const accountSid = z.string().regex(/^AC[0-9a-f]{32}$/, 'not an Account SID');
 const inboundForm = z.object({ AccountSid: accountSid, From: address, To: address, Body: messageBody.default(''), MessageSid: sid });
+const voiceForm = z.object({ AccountSid: accountSid, From: address, To: address, CallSid: sid });
+const afterDialForm = z.object({ AccountSid: accountSid, CallSid: sid, DialCallStatus: z.string().max(32).default('') });
 const statusForm = z.object({
   AccountSid: accountSid,
   MessageSid: sid,
@@ -35,6 +38,13 @@ async function authenticate(deps: AppDeps, req: IncomingMessage, raw: Buffer, ac
 
 const emptyTwiml = () => new twilio.twiml.MessagingResponse().toString();
 
+/** What a caller hears when nobody took the call: a prompt, then a recorded message. */
+function voicemail(twiml = new twilio.twiml.VoiceResponse()) {
+  twiml.say('Sorry, nobody can take your call right now. Please leave a message after the tone.');
+  twiml.record({ maxLength: 120, playBeep: true });
+  return twiml.toString();
+}
+
 export const twilioRoutes: Record<string, WebhookRoute> = {
   /** An SMS (or WhatsApp message through Twilio) to one of the org's numbers; answered with empty TwiML (no automatic reply). */
   [WEBHOOK_PATHS.sms]: async (deps, req, raw) => {
@@ -48,6 +58,39 @@ export const twilioRoutes: Record<string, WebhookRoute> = {
     if (!form.Body.trim()) throw new WebhookError(400, 'Body: the message is empty');
     await receiveInboundMessage(deps, { orgId: carrier.orgId, channel: from.channel, from: from.number, to: to.number, body: form.Body, providerSid: form.MessageSid });
     return { status: 200, xml: emptyTwiml() };
+  },
+  /**
+   * A call to one of the org's numbers: `call.incoming` to the org (and `call.missed` if no
+   * agent takes it within the ring time, as for every call), while the caller hears it ring
+   * at the org's forwarding number for that long, then voicemail. Twilio retries a voice
+   * webhook it got no answer to; the same CallSid is one call.
+   */
+  [WEBHOOK_PATHS.voice]: async (deps, req, raw, options) => {
+    const form = parseForm(voiceForm, raw);
+    const carrier = await authenticate(deps, req, raw, form.AccountSid);
+    const to = parseAddress(form.To, 'To');
+    const from = parseAddress(form.From, 'From');
+    const owner = await deps.db.phoneNumber.findUnique({ where: { number: to.number }, select: { orgId: true } });
+    if (owner?.orgId !== carrier.orgId) throw new WebhookError(404, `To: ${to.number} is not a number of the org this account is connected to`);
+    await receiveIncomingCall(deps, { orgId: carrier.orgId, callSid: form.CallSid, from: from.number, to: to.number, ringTimeoutMs: options.ringTimeoutMs });
+    if (!carrier.forwardTo) return { status: 200, xml: voicemail() };
+    const twiml = new twilio.twiml.VoiceResponse();
+    // When the dial ends Twilio asks `action` what next: voicemail unless someone answered.
+    twiml
+      .dial({ timeout: Math.max(5, Math.round(options.ringTimeoutMs / 1000)), answerOnBridge: true, action: `${deps.publicUrl}${WEBHOOK_PATHS.afterDial}`, method: 'POST' })
+      .number(carrier.forwardTo);
+    return { status: 200, xml: twiml.toString() };
+  },
+  /** The forwarded call ended: hang up if it was answered, else voicemail. */
+  [WEBHOOK_PATHS.afterDial]: async (deps, req, raw) => {
+    const form = parseForm(afterDialForm, raw);
+    await authenticate(deps, req, raw, form.AccountSid);
+    if (form.DialCallStatus === 'completed' || form.DialCallStatus === 'answered') {
+      const twiml = new twilio.twiml.VoiceResponse();
+      twiml.hangup();
+      return { status: 200, xml: twiml.toString() };
+    }
+    return { status: 200, xml: voicemail() };
   },
   /**
    * A delivery report for a message sent through the outbox: `?m=` names our message (so a

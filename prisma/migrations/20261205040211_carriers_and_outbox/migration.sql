@@ -11,6 +11,7 @@ CREATE TABLE "Carrier" (
     "secret" TEXT NOT NULL,
     "keyId" TEXT NOT NULL,
     "accountRef" TEXT NOT NULL,
+    "forwardTo" TEXT,
     "createdById" TEXT,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "disconnectedAt" TIMESTAMP(3),
