@@ -168,6 +168,21 @@ describe('the outbox, through the real twilio client', () => {
     expect(standIn.createRequests - requests).toBe(2);
   });
 
+  it('sends a failed message again only when it failed, in the org, with a carrier connected', async () => {
+    standIn.failNext(1, { kind: 'status', status: 400, code: 21610, message: 'Attempt to send to unsubscribed recipient' });
+    const { message, body } = await reply();
+    await vi.waitFor(async () => expect((await messageOf(message.id)).status).toBe('failed'), { timeout: 5_000, interval: 20 });
+    const bob = await t.caller('bob@acme.test');
+    await expect((await t.caller('carol@globex.test')).messages.retry({ id: message.id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const queued = await bob.messages.retry({ id: message.id });
+    expect(queued).toMatchObject({ status: 'queued', failureReason: null, failedAt: null });
+    await vi.waitFor(async () => expect((await messageOf(message.id)).status).toBe('delivered'), { timeout: 5_000, interval: 20 });
+    expect(copiesAtTwilio(body)).toBe(1);
+    await expect(bob.messages.retry({ id: message.id })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    const events = await t.deps.db.event.findMany({ where: { recordId: message.conversationId }, orderBy: { seq: 'asc' }, select: { action: true } });
+    expect(events.map((event) => event.action)).toEqual(['conversation:new', 'message:new', 'message:failed', 'message:queued', 'message:sent', 'message:delivered']);
+  });
+
   it('records a reply as sent, with no request to Twilio, for an org without a carrier', async () => {
     const requests = standIn.createRequests;
     const carol = await t.caller('carol@globex.test');

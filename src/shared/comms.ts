@@ -122,7 +122,7 @@ export type ConversationEvent =
   | CommsEventOf<'conversations', 'message:new', { message: Message; conversation: Conversation }>
   | CommsEventOf<
       'conversations',
-      'message:sent' | 'message:delivered' | 'message:read' | 'message:failed',
+      'message:queued' | 'message:sent' | 'message:delivered' | 'message:read' | 'message:failed',
       { messageIds: string[]; status: MessageStatus; at: string; conversation: Conversation; reason?: string }
     >;
 export type CallEvent = CommsEventOf<'calls', 'call.incoming' | 'call.answered', { call: Call }> | CommsEventOf<'calls', 'call.missed', { call: Call } & Notifies>;
@@ -183,6 +183,8 @@ export const sendMessageInput = z.strictObject({
   ...withIdempotencyKey,
 });
 export const markMessagesReadInput = z.strictObject({ conversationId: idSchema, ...withIdempotencyKey });
+/** A failed outbound message, queued again for the org's carrier. */
+export const retryMessageInput = z.strictObject({ id: idSchema, ...withIdempotencyKey });
 
 export const streamInput = z.strictObject({ lastEventId: lastEventIdSchema.nullish() }).optional();
 export const onConversationInput = z.strictObject({ conversationId: idSchema, lastEventId: lastEventIdSchema.nullish() });

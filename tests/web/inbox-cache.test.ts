@@ -197,9 +197,12 @@ describe('a thread patched from events', () => {
     expect(withStatus(read, ['unknown'], 'read', at(4))).toBe(read);
     // Read straight from sent implies delivered.
     expect(threadItems(withStatus(data, ['other'], 'read', at(5)))[1]).toMatchObject({ status: 'read', deliveredAt: at(5), readAt: at(5) });
-    const failed = withStatus(data, ['out'], 'failed', at(6));
-    expect(threadItems(failed)[0]).toMatchObject({ status: 'failed', failedAt: at(6) });
+    const failed = withStatus(data, ['out'], 'failed', at(6), 'Twilio 21211: bad number');
+    expect(threadItems(failed)[0]).toMatchObject({ status: 'failed', failedAt: at(6), failureReason: 'Twilio 21211: bad number' });
     expect(withStatus(failed, ['out'], 'read', at(7))).toBe(failed);
+    // Sent again (messages.retry): back to queued from failed, and from failed only.
+    expect(threadItems(withStatus(failed, ['out'], 'queued', at(8)))[0]).toMatchObject({ status: 'queued', failedAt: null, failureReason: null });
+    expect(withStatus(read, ['out'], 'queued', at(8))).toBe(read);
     expect(isStatusForward('sent', 'sent')).toBe(false);
     expect(isStatusForward('delivered', 'failed')).toBe(true);
   });

@@ -314,6 +314,8 @@ export async function advanceMessageStatus(
         ? await tx.message.findFirst({ where: { id: target.messageId, orgId } })
         : await tx.message.findUnique({ where: { orgId_providerSid: { orgId, providerSid: target.providerSid } } });
     if (!row) return { result: 'unknown' as const };
+    // A late report of an earlier attempt of a message sent again (messages.retry): not about this one.
+    if (report.providerSid && row.providerSid && row.providerSid !== report.providerSid) return { result: 'unchanged' as const };
     await tx.outboxMessage.updateMany({ where: { messageId: row.id, state: { not: 'done' } }, data: { state: 'done' } });
     const learnt = report.providerSid && !row.providerSid ? { providerSid: report.providerSid } : {};
     const rank = (value: string) => MESSAGE_STATUSES.indexOf(value as MessageStatus);
@@ -341,6 +343,45 @@ export async function advanceMessageStatus(
       event: conversationEvent(STATUS_EVENTS[status], conversation, null, { messageIds: [row.id], status, at: at.toISOString(), conversation, ...reason }),
     };
   });
+}
+
+/**
+ * An agent sends a failed message again: it is queued anew for the org's current carrier
+ * (`message:queued`, the one way a status goes back), with a fresh outbox row and deadline.
+ */
+export async function retryMessage(actor: Actor, input: { id: string }): Promise<Message> {
+  const { user, deps } = actor;
+  const message = await commitChange(
+    deps,
+    user.orgId,
+    async (tx) => {
+      const row = await tx.message.findFirst({ where: { id: input.id, orgId: user.orgId } });
+      if (!row) throw new TRPCError({ code: 'NOT_FOUND', message: `No message with id ${input.id}` });
+      if (row.direction !== 'outbound' || row.status !== 'failed') throw new TRPCError({ code: 'BAD_REQUEST', message: 'Only a failed outbound message can be sent again' });
+      const current = await findConversation(tx, user.orgId, row.conversationId);
+      const carrier = deps.carriers ? await deps.carriers.forChannel(tx, user.orgId, current.channel) : null;
+      if (!carrier) throw new TRPCError({ code: 'PRECONDITION_FAILED', message: `No carrier is connected for ${current.channel}: an admin connects one in Team › Carriers` });
+      const now = new Date();
+      const queued = toMessage(await tx.message.update({ where: { id: row.id }, data: { status: 'queued', failedAt: null, failureReason: null, providerSid: null } }));
+      const outbox = {
+        carrierId: carrier.id,
+        state: 'pending',
+        attempts: 0,
+        nextAttemptAt: now,
+        deadlineAt: new Date(now.getTime() + (deps.outbox?.deadlineMs ?? DEFAULT_SEND_DEADLINE_MS)),
+        lastError: null,
+      };
+      await tx.outboxMessage.upsert({ where: { messageId: row.id }, create: { orgId: user.orgId, messageId: row.id, ...outbox }, update: outbox });
+      const conversation = toConversation(current);
+      return {
+        result: queued,
+        event: conversationEvent('message:queued', conversation, user.id, { messageIds: [row.id], status: 'queued', at: now.toISOString(), conversation }),
+      };
+    },
+    { idempotency: idempotencyOf(actor, ['messages', 'retry'], input) },
+  );
+  wakeOutbox(deps, message);
+  return message;
 }
 
 /** A delivery report by the carrier's id (the generic status webhook). */

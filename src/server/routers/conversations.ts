@@ -7,6 +7,7 @@ import {
   conversationIdInput,
   conversationsListInput,
   markMessagesReadInput,
+  retryMessageInput,
   messagesListInput,
   onConversationInput,
   sendMessageInput,
@@ -16,7 +17,7 @@ import {
   type ConversationEvent,
 } from '../../shared/comms.ts';
 import type { StreamItem } from '../../shared/events.ts';
-import { assignConversation, closeConversation, findConversation, markMessagesRead, sendMessage, startConversation } from '../comms/conversations.ts';
+import { assignConversation, closeConversation, findConversation, markMessagesRead, retryMessage, sendMessage, startConversation } from '../comms/conversations.ts';
 import { toConversation, toMessage } from '../comms/wire.ts';
 import { subscribeToLog } from '../events/subscribe.ts';
 import { authedProcedure, router } from '../trpc.ts';
@@ -99,6 +100,11 @@ export const messagesRouter = router({
   send: authedProcedure.input(sendMessageInput).mutation(({ ctx, input }) => {
     const { idempotencyKey, ...message } = input;
     return sendMessage({ deps: ctx, user: ctx.user, idempotencyKey }, message);
+  }),
+  /** A failed outbound message, queued again for the org's carrier (`message:queued`). */
+  retry: authedProcedure.input(retryMessageInput).mutation(({ ctx, input }) => {
+    const { idempotencyKey, ...target } = input;
+    return retryMessage({ deps: ctx, user: ctx.user, idempotencyKey }, target);
   }),
   /** The caller has read the conversation: its inbound messages become `read` (`message:read`) and its unread count 0. */
   markRead: authedProcedure.input(markMessagesReadInput).mutation(({ ctx, input }) => {

@@ -10,7 +10,17 @@ import { useRecordActivity, useTypingReporter } from '../presence/PresenceProvid
 import { Link } from '../router.tsx';
 import { useSession } from '../session/SessionContext.tsx';
 import { trpc } from '../trpc.ts';
-import { applyConversation, findConversation, pendingMessage, settlePending, withPending, type CachedMessage, type ConversationListData, type MessageListData } from './cache.ts';
+import {
+  applyConversation,
+  findConversation,
+  pendingMessage,
+  settlePending,
+  withPending,
+  withStatus,
+  type CachedMessage,
+  type ConversationListData,
+  type MessageListData,
+} from './cache.ts';
 import { channelLabel, contactOf, statusLabel } from './format.ts';
 import { usePageVisible } from './usePageVisible.ts';
 
@@ -61,6 +71,12 @@ export function ConversationThread({ id }: { id: string }) {
   }, [conversation, conversationQuery.isPlaceholderData, visible, id, markReadMutate]);
 
   const send = trpc.messages.send.useMutation();
+  const [retryError, setRetryError] = useState<string | null>(null);
+  // A message the carrier failed, sent again: queued until the carrier takes it (the stream moves its ticks).
+  const retry = trpc.messages.retry.useMutation({
+    onSuccess: (message) => setMessages((data) => data && withStatus(data, [message.id], 'queued', message.createdAt)),
+    onError: (cause) => setRetryError(messageOf(cause)),
+  });
   const setMessages = (update: (data: MessageListData | undefined) => MessageListData | undefined) =>
     utils.messages.list.setInfiniteData(messagesInput, (data) => update(data as MessageListData | undefined) as typeof data);
   const stickToBottom = useRef(false);
@@ -112,12 +128,20 @@ export function ConversationThread({ id }: { id: string }) {
         onLoadOlder={() => void messages.fetchNextPage()}
         stickToBottom={stickToBottom}
         onRetry={(message) => {
-          discard(message.id);
-          sendBody(message.body);
+          setRetryError(null);
+          if (message.pending === 'error') {
+            discard(message.id);
+            sendBody(message.body);
+          } else retry.mutate({ id: message.id });
         }}
         onDiscard={(message) => discard(message.id)}
         status={messages.status}
       />
+      {retryError ? (
+        <p className="error" role="alert">
+          {retryError}
+        </p>
+      ) : null}
       <p className="typing thread-typing" aria-live="polite" data-testid="thread-typing">
         {typers.length ? `${typers.join(', ')} ${typers.length > 1 ? 'are' : 'is'} typing…` : ''}
       </p>
@@ -290,12 +314,14 @@ export function Ticks({ message, onRetry, onDiscard }: { message: CachedMessage;
   const label = statusLabel[message.status];
   if (message.status === 'failed') {
     return (
-      <span
-        className="ticks ticks-failed"
-        data-testid="ticks"
-        title={[label, message.failedAt ? `(${formatDateTime(message.failedAt)})` : '', message.failureReason ?? ''].filter(Boolean).join(' ')}
-      >
+      <span className="ticks ticks-failed" data-testid="ticks" title={message.failedAt ? `${label} (${formatDateTime(message.failedAt)})` : label}>
         <span aria-hidden="true">⚠</span> {label}
+        {message.failureReason ? <span className="failure-reason">: {message.failureReason}</span> : null}{' '}
+        {onRetry ? (
+          <button type="button" className="link-button" onClick={onRetry}>
+            Retry
+          </button>
+        ) : null}
       </span>
     );
   }

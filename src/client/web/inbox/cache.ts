@@ -190,16 +190,19 @@ export function withMessage(data: MessageListData, message: Message): MessageLis
 }
 
 /** Delivery reports: each named message moves to `status` if that is forward for it. */
-export function withStatus(data: MessageListData, messageIds: readonly string[], status: MessageStatus, at: string): MessageListData {
+export function withStatus(data: MessageListData, messageIds: readonly string[], status: MessageStatus, at: string, reason?: string): MessageListData {
   const ids = new Set(messageIds);
   return mapMessages(data, (item) => {
-    if (!ids.has(item.id) || !isStatusForward(item.status, status)) return item;
+    if (!ids.has(item.id)) return item;
+    // Sent again (messages.retry): the one way back, from failed only.
+    if (status === 'queued') return item.status === 'failed' ? { ...item, status, failedAt: null, failureReason: null } : item;
+    if (!isStatusForward(item.status, status)) return item;
     return {
       ...item,
       status,
       ...(status === 'delivered' || (status === 'read' && !item.deliveredAt) ? { deliveredAt: at } : {}),
       ...(status === 'read' ? { readAt: at } : {}),
-      ...(status === 'failed' ? { failedAt: at } : {}),
+      ...(status === 'failed' ? { failedAt: at, failureReason: reason ?? null } : {}),
     };
   });
 }
@@ -347,9 +350,15 @@ export function applyConversationItem(queryClient: QueryClient, item: StreamItem
   if (item.type === 'message:new') {
     const { message } = item.data;
     patched += patchMessages(queryClient, conversation.id, (data) => withMessage(data, message));
-  } else if (item.type === 'message:sent' || item.type === 'message:delivered' || item.type === 'message:read' || item.type === 'message:failed') {
-    const { messageIds, status, at } = item.data;
-    patched += patchMessages(queryClient, conversation.id, (data) => withStatus(data, messageIds, status, at));
+  } else if (
+    item.type === 'message:queued' ||
+    item.type === 'message:sent' ||
+    item.type === 'message:delivered' ||
+    item.type === 'message:read' ||
+    item.type === 'message:failed'
+  ) {
+    const { messageIds, status, at, reason } = item.data;
+    patched += patchMessages(queryClient, conversation.id, (data) => withStatus(data, messageIds, status, at, reason));
   }
   return { patched, invalidated: 0, stale };
 }

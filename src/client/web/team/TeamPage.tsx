@@ -3,6 +3,7 @@ import { ROLES, type Role } from '../../../shared/auth.ts';
 import { messageOf } from '../modules/api.ts';
 import { useSession } from '../session/SessionContext.tsx';
 import { trpc } from '../trpc.ts';
+import { CarriersPanel } from './CarriersPanel.tsx';
 
 /** Members shown at first, and added by each "Load more". */
 const TEAM_PAGE = 50;
@@ -26,6 +27,7 @@ export function TeamPage() {
       <InviteForm />
       <PendingInvitations />
       <Members />
+      <CarriersPanel />
     </section>
   );
 }

@@ -1,0 +1,98 @@
+import { useState, type FormEvent } from 'react';
+import { CARRIER_CHANNELS, type CarrierChannel } from '../../../shared/carriers.ts';
+import { messageOf } from '../modules/api.ts';
+import { trpc } from '../trpc.ts';
+
+/**
+ * Admins: the carrier accounts the org's messages leave and arrive through. The secret is
+ * typed once and never shown again; the webhook addresses are what to paste into Twilio.
+ */
+export function CarriersPanel() {
+  const utils = trpc.useUtils();
+  const carriers = trpc.carriers.list.useQuery();
+  const [error, setError] = useState<string | null>(null);
+  const disconnect = trpc.carriers.disconnect.useMutation({
+    onSuccess: () => void utils.carriers.list.invalidate(),
+    onError: (cause) => setError(messageOf(cause)),
+  });
+  return (
+    <>
+      <h2>Carriers</h2>
+      <p className="muted">
+        Replies to SMS and WhatsApp conversations leave through the org's carrier. Without one they are only recorded (for a relay of your own using the webhook settings).
+      </p>
+      {error ? (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      ) : null}
+      <ul className="carriers" data-testid="carriers">
+        {(carriers.data ?? []).map((carrier) => (
+          <li key={carrier.id} data-testid={`carrier-${carrier.id}`}>
+            <strong>Twilio</strong> {carrier.label} · {carrier.channels.join(', ')}
+            {carrier.forwardTo ? ` · calls ring ${carrier.forwardTo}` : ' · calls go to voicemail'}{' '}
+            <button type="button" className="link-button" disabled={disconnect.isPending} onClick={() => disconnect.mutate({ id: carrier.id })}>
+              Disconnect
+            </button>
+            <dl className="webhooks">
+              <dt>A message comes in</dt>
+              <dd>
+                <code>{carrier.webhooks.sms}</code>
+              </dd>
+              <dt>A call comes in</dt>
+              <dd>
+                <code>{carrier.webhooks.voice}</code>
+              </dd>
+            </dl>
+          </li>
+        ))}
+        {carriers.data?.length === 0 ? <li className="muted">No carrier connected.</li> : null}
+      </ul>
+      <ConnectTwilio />
+    </>
+  );
+}
+
+function ConnectTwilio() {
+  const utils = trpc.useUtils();
+  const [accountSid, setAccountSid] = useState('');
+  const [authToken, setAuthToken] = useState('');
+  const [forwardTo, setForwardTo] = useState('');
+  const [channels, setChannels] = useState<CarrierChannel[]>(['sms']);
+  const connect = trpc.carriers.connect.useMutation({ onSuccess: () => void utils.carriers.list.invalidate() });
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    connect.mutate(
+      { kind: 'twilio', accountSid: accountSid.trim(), authToken: authToken.trim(), channels, ...(forwardTo.trim() ? { forwardTo: forwardTo.trim() } : {}) },
+      // The token leaves the page once it is stored.
+      { onSuccess: () => setAuthToken('') },
+    );
+  };
+  const toggle = (channel: CarrierChannel) => setChannels((now) => (now.includes(channel) ? now.filter((each) => each !== channel) : [...now, channel]));
+  return (
+    <form className="filters" onSubmit={submit} aria-label="Connect a Twilio account">
+      <label>
+        Account SID <input className="input" required value={accountSid} onChange={(e) => setAccountSid(e.target.value)} placeholder="AC…" autoComplete="off" />
+      </label>
+      <label>
+        Auth Token <input className="input" required type="password" value={authToken} onChange={(e) => setAuthToken(e.target.value)} autoComplete="off" />
+      </label>
+      <label>
+        Forward calls to <input className="input" value={forwardTo} onChange={(e) => setForwardTo(e.target.value)} placeholder="+15551234567 (optional)" />
+      </label>
+      {CARRIER_CHANNELS.map((channel) => (
+        <label key={channel}>
+          <input type="checkbox" checked={channels.includes(channel)} onChange={() => toggle(channel)} /> {channel === 'sms' ? 'SMS' : 'WhatsApp'}
+        </label>
+      ))}
+      <button type="submit" className="button primary" disabled={connect.isPending || channels.length === 0}>
+        Connect Twilio
+      </button>
+      {connect.error ? (
+        <span className="error" role="alert">
+          {messageOf(connect.error)}
+        </span>
+      ) : null}
+    </form>
+  );
+}

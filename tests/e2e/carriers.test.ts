@@ -1,0 +1,62 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildWebApp, openBrowser, screenshot, signIn } from '../helpers/browser.ts';
+import { startProxy } from '../helpers/proxy.ts';
+import { startTestServer } from '../helpers/server.ts';
+import { startTwilioStandIn } from '../helpers/twilio-standin.ts';
+
+let web: Awaited<ReturnType<typeof buildWebApp>>;
+beforeAll(async () => {
+  web = await buildWebApp();
+  return async () => web[Symbol.asyncDispose]();
+});
+
+const ACCOUNT = `AC${'4d'.repeat(16)}`;
+const TOKEN = 'aaaabbbbccccddddeeeeffff00001111';
+
+describe('carriers in the web app', () => {
+  it('an admin connects Twilio; a reply Twilio refuses shows why, and Retry sends it once it can go', async () => {
+    await using standIn = Object.assign(await startTwilioStandIn({ accounts: { [ACCOUNT]: TOKEN }, callbackDelayMs: 10 }), {
+      async [Symbol.asyncDispose]() {
+        await standIn.close();
+      },
+    });
+    await using publicProxy = await startProxy({ port: 1 });
+    await using server = await startTestServer({
+      perModule: 2,
+      communications: true,
+      config: { PUBLIC_URL: publicProxy.url, TWILIO_API_URL: standIn.url, OUTBOX_POLL_MS: 100, CARRIER_SEND_TIMEOUT_MS: 1_000, CARRIER_RECONCILE_MS: 3_000 },
+    });
+    publicProxy.retarget({ port: Number(new URL(server.server.url).port) });
+
+    await using alice = await openBrowser();
+    await signIn(alice.page, server.server.url, 'alice@acme.test');
+    await alice.page.goto(`${server.server.url}/team`);
+    const form = alice.page.getByRole('form', { name: 'Connect a Twilio account' });
+    await form.getByLabel('Account SID').fill(ACCOUNT);
+    await form.getByLabel('Auth Token').fill(TOKEN);
+    await form.getByRole('button', { name: 'Connect Twilio' }).click();
+    const listed = alice.page.getByTestId('carriers').getByRole('listitem').filter({ hasText: 'Twilio' });
+    await listed.waitFor();
+    // What to paste into Twilio's console; the token itself is gone from the page.
+    expect(await listed.textContent()).toContain(`${publicProxy.url}/webhooks/twilio/sms`);
+    expect(await alice.page.content()).not.toContain(TOKEN);
+
+    // A reply Twilio refuses: the agent sees it failed, and why.
+    const conversation = (await (await server.caller('alice@acme.test')).conversations.list()).items.find((item) => item.channel === 'sms')!;
+    standIn.failNext(1, { kind: 'status', status: 400, code: 21610, message: 'Attempt to send to unsubscribed recipient' });
+    await alice.page.goto(`${server.server.url}/inbox/${conversation.id}`);
+    const thread = alice.page.getByTestId('thread');
+    await thread.getByLabel('Reply').fill('Your keys are ready');
+    await thread.getByLabel('Reply').press('Enter');
+    const bubble = thread.getByTestId('message').filter({ hasText: 'Your keys are ready' });
+    await bubble.getByTestId('ticks').filter({ hasText: 'Twilio 21610: Attempt to send to unsubscribed recipient' }).waitFor({ timeout: 5_000 });
+    expect(await bubble.getAttribute('data-status')).toBe('failed');
+    await screenshot(alice.page, 'carrier-failed');
+
+    // Retry: queued again, taken by Twilio, delivered; one copy at Twilio.
+    await bubble.getByRole('button', { name: 'Retry' }).click();
+    await thread.locator('[data-status="delivered"]').filter({ hasText: 'Your keys are ready' }).waitFor({ timeout: 5_000 });
+    expect(standIn.messages.filter((message) => message.body === 'Your keys are ready')).toHaveLength(1);
+    expect(alice.errors()).toEqual([]);
+  });
+});
