@@ -56,10 +56,12 @@ try {
   }
   const total = perSecond.reduce((sum, ms) => sum + ms, 0);
   await step;
-  const threads = [...threadTicks(server.pid)].map(([name, [user, system]]) => {
-    const [user0, system0] = threadsBefore.get(name) ?? [0, 0];
-    return user - user0 + system - system0 > 0 ? `${name} user ${user - user0} system ${system - system0}` : '';
-  }).filter(Boolean);
+  const threads = [...threadTicks(server.pid)]
+    .map(([name, [user, system]]) => {
+      const [user0, system0] = threadsBefore.get(name) ?? [0, 0];
+      return user - user0 + system - system0 > 0 ? `${name} user ${user - user0} system ${system - system0}` : '';
+    })
+    .filter(Boolean);
   console.log(`CPU ticks (1/100 s) by thread over ${seconds} s: ${threads.join('; ')}`);
   const what = rate > 0 ? `${connections} subscribed connections at ${rate} changes/s` : `${connections} idle subscribed connections`;
   console.log(`${what}: server CPU ${(total / seconds).toFixed(1)} ms/s (by second: ${perSecond.join(' ')})`);
