@@ -262,4 +262,66 @@ describe('Twilio webhooks', () => {
     expect(answered.body).toContain('<Hangup/>');
     expect(answered.body).not.toContain('<Record');
   });
+
+  it("keeps an inbound photo and document as references, and serves them to the org's users only, fetched with the account's credentials", async () => {
+    const photo = Buffer.from([0xff, 0xd8, 0xff, 0xe0, ...Buffer.from('a photo')]);
+    const pdf = Buffer.from('%PDF-1.7 a lease');
+    const sid = `SM${Date.now()}media`;
+    const fields = inbound({
+      MessageSid: sid,
+      Body: '',
+      NumMedia: '2',
+      MediaUrl0: standIn.addMedia(ACCOUNT, 'image/jpeg', photo),
+      MediaContentType0: 'image/jpeg',
+      MediaUrl1: standIn.addMedia(ACCOUNT, 'application/pdf', pdf),
+      MediaContentType1: 'application/pdf',
+    });
+    expect((await standIn.postSigned(ACCOUNT, inboundUrl(), fields)).status).toBe(200);
+    const row = await t.deps.db.message.findFirstOrThrow({ where: { providerSid: sid } });
+    const conversation = await t.deps.db.conversation.findUniqueOrThrow({ where: { id: row.conversationId } });
+    expect(conversation.lastMessagePreview).toBe('📎 2 attachments');
+    const bob = await t.caller('bob@acme.test');
+    const [listed] = (await bob.messages.list({ conversationId: row.conversationId })).items;
+    expect(listed!.media).toEqual([
+      { contentType: 'image/jpeg', path: `/media/${row.id}/0` },
+      { contentType: 'application/pdf', path: `/media/${row.id}/1` },
+    ]);
+    // The carrier's URL (with the account in it) never reaches the client.
+    expect(JSON.stringify(listed)).not.toContain(standIn.url);
+
+    const get = async (path: string, email?: 'bob@acme.test' | 'carol@globex.test') =>
+      fetch(`${t.server.url}${path}`, { headers: email ? { authorization: `Bearer ${await t.tokenFor(email)}` } : {} });
+    const image = await get(listed!.media[0]!.path, 'bob@acme.test');
+    expect(image.status).toBe(200);
+    expect(image.headers.get('content-type')).toBe('image/jpeg');
+    expect(image.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(Buffer.from(await image.arrayBuffer())).toEqual(photo);
+    const document = await get(listed!.media[1]!.path, 'bob@acme.test');
+    expect(document.headers.get('content-disposition')).toBe('attachment');
+    expect(Buffer.from(await document.arrayBuffer())).toEqual(pdf);
+    // Another org's user, no token, a missing index: nothing, and no fetch from the carrier.
+    const fetchesBefore = standIn.mediaRequests;
+    expect((await get(listed!.media[0]!.path, 'carol@globex.test')).status).toBe(404);
+    expect((await get(listed!.media[0]!.path)).status).toBe(401);
+    expect((await get(`/media/${row.id}/7`, 'bob@acme.test')).status).toBe(404);
+    expect(standIn.mediaRequests).toBe(fetchesBefore);
+  });
+
+  it('refuses an attachment URL outside the account at Twilio (the server would fetch it with the credentials), and stores nothing', async () => {
+    const before = await t.deps.db.message.count();
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data',
+      `${standIn.url}/2010-04-01/Accounts/${OTHER_ACCOUNT}/Messages/MM1/Media/ME1`,
+      `${standIn.url}/2010-04-01/Accounts/${ACCOUNT}/../x`,
+    ]) {
+      const answer = await standIn.postSigned(
+        ACCOUNT,
+        inboundUrl(),
+        inbound({ MessageSid: `SM${Date.now()}${++counter}`, NumMedia: '1', MediaUrl0: url, MediaContentType0: 'image/png' }),
+      );
+      expect(answer.status).toBe(400);
+      expect(answer.body).toContain('MediaUrl0');
+    }
+    expect(await t.deps.db.message.count()).toBe(before);
+  });
 });

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
+import { createMediaHandler } from './carriers/media.ts';
 import { createWebhookHandler } from './comms/webhooks.ts';
 import { clientAddress, type AppDeps } from './context.ts';
 import { errorIdOf } from './errors.ts';
@@ -91,6 +92,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
     keepAlive: { pingMs: options.keepAlive?.pingMs ?? 30_000, pongWaitMs: options.keepAlive?.pongWaitMs ?? 5_000 },
   });
   const webhooks = createWebhookHandler(deps, { ringTimeoutMs: deps.callRingTimeoutMs });
+  const media = createMediaHandler(deps);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     // An answer its client does not read for this long is dropped with its connection, rather
     // than held. Set per request, not with server.setTimeout: that would also arm every socket
@@ -108,7 +110,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
       void deps.metrics.registry.metrics().then((text) => res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text));
     } else if (pathname.startsWith(`${TRPC_PATH}/`)) {
       trpcOverHttp(req, res, pathname);
-    } else if (webhooks(req, res, pathname)) {
+    } else if (webhooks(req, res, pathname) || media(req, res, pathname)) {
       // Served.
     } else if (!serveWebApp(req, res)) {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Not found' }));

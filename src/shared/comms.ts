@@ -61,6 +61,13 @@ export interface Message {
   failedAt: string | null;
   /** Why it failed, as the carrier (or the outbox) said. */
   failureReason: string | null;
+  /** Photos and documents that came with it; `path` serves the file (GET, with the bearer token). */
+  media: MessageMedia[];
+}
+
+export interface MessageMedia {
+  contentType: string;
+  path: string;
 }
 
 export interface Call {

@@ -12,9 +12,10 @@ beforeAll(async () => {
 
 const ACCOUNT = `AC${'4d'.repeat(16)}`;
 const TOKEN = 'aaaabbbbccccddddeeeeffff00001111';
+const ONE_PIXEL_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 
 describe('carriers in the web app', () => {
-  it('an admin connects Twilio; a reply Twilio refuses shows why, and Retry sends it once it can go', async () => {
+  it('an admin connects Twilio; a reply Twilio refuses shows why, Retry sends it once it can go, and a photo from the contact shows', async () => {
     await using standIn = Object.assign(await startTwilioStandIn({ accounts: { [ACCOUNT]: TOKEN }, callbackDelayMs: 10 }), {
       async [Symbol.asyncDispose]() {
         await standIn.close();
@@ -57,6 +58,23 @@ describe('carriers in the web app', () => {
     await bubble.getByRole('button', { name: 'Retry' }).click();
     await thread.locator('[data-status="delivered"]').filter({ hasText: 'Your keys are ready' }).waitFor({ timeout: 5_000 });
     expect(standIn.messages.filter((message) => message.body === 'Your keys are ready')).toHaveLength(1);
+
+    // The contact answers with a photo: it arrives live and shows, fetched through the server with the page's token.
+    const orgNumber = (await (await server.caller('alice@acme.test')).webhooks.settings()).numbers[0]!;
+    const photo = await standIn.postSigned(ACCOUNT, `${publicProxy.url}/webhooks/twilio/sms`, {
+      AccountSid: ACCOUNT,
+      MessageSid: `SM${Date.now()}photo`,
+      From: conversation.contactPhone!,
+      To: orgNumber,
+      Body: 'Here is the signed form',
+      NumMedia: '1',
+      MediaUrl0: standIn.addMedia(ACCOUNT, 'image/png', ONE_PIXEL_PNG),
+      MediaContentType0: 'image/png',
+    });
+    expect(photo.status).toBe(200);
+    const image = thread.getByTestId('message').filter({ hasText: 'Here is the signed form' }).getByRole('img');
+    await image.waitFor({ timeout: 5_000 });
+    await expect.poll(() => image.evaluate((node) => (node as HTMLImageElement).naturalWidth), { timeout: 5_000 }).toBe(1);
     expect(alice.errors()).toEqual([]);
   });
 });

@@ -40,6 +40,10 @@ export interface TwilioStandIn {
   resumeCallbacks(): void;
   /** Each callback POST that got an HTTP answer (retried ones appear once per answer). */
   callbacksDelivered: { url: string; params: Record<string, string>; status: number }[];
+  /** Keeps a file as Twilio keeps an inbound message's media; returns its URL (fetched with the account's Basic auth). */
+  addMedia(accountSid: string, contentType: string, bytes: Buffer): string;
+  /** GETs of media, authorized or not. */
+  mediaRequests: number;
   /** POSTs a form to `url` signed as Twilio signs webhooks (X-Twilio-Signature) with the account's auth token; returns status and body text. */
   postSigned(accountSid: string, url: string, params: Record<string, string>): Promise<{ status: number; body: string; contentType: string | null }>;
   close(): Promise<void>;
@@ -222,12 +226,24 @@ export async function startTwilioStandIn(options: TwilioStandInOptions): Promise
     else sendJson(res, 201, resource(m));
   };
 
+  const media = new Map<string, { contentType: string; bytes: Buffer }>();
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://stand-in').pathname;
     const created = path.match(/^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/);
     if (created && req.method === 'POST') {
       create(req, res, created[1]!).catch(() => res.destroy());
       return;
+    }
+    const medium = path.match(/^\/2010-04-01\/Accounts\/([^/]+)\/Messages\/[^/]+\/Media\/[^/]+$/);
+    if (medium && req.method === 'GET') {
+      standIn.mediaRequests++;
+      if (!authenticate(req, medium[1]!)) return sendError(res, 401, 20003, 'Authenticate');
+      const file = media.get(path);
+      if (file) {
+        res.writeHead(200, { 'Content-Type': file.contentType, 'Content-Length': String(file.bytes.length) });
+        res.end(file.bytes);
+        return;
+      }
     }
     const fetched = path.match(/^\/2010-04-01\/Accounts\/([^/]+)\/Messages\/([^/]+)\.json$/);
     if (fetched && req.method === 'GET') {
@@ -262,6 +278,12 @@ export async function startTwilioStandIn(options: TwilioStandInOptions): Promise
       gate?.resume();
     },
     callbacksDelivered: [],
+    mediaRequests: 0,
+    addMedia(accountSid, contentType, bytes) {
+      const path = `/2010-04-01/Accounts/${accountSid}/Messages/MM${randomBytes(16).toString('hex')}/Media/ME${randomBytes(16).toString('hex')}`;
+      media.set(path, { contentType, bytes });
+      return `${standIn.url}${path}`;
+    },
     async postSigned(accountSid, url, params) {
       const authToken = accounts[accountSid];
       if (authToken === undefined) throw new Error(`postSigned: unknown account ${accountSid}`);

@@ -57,6 +57,7 @@ const message = (id: string, minute: number, overrides: Partial<Message> = {}): 
   readAt: null,
   failedAt: null,
   failureReason: null,
+  media: [],
   ...overrides,
 });
 

@@ -128,6 +128,7 @@ const inbound = (id: string, body: string): Message => ({
   readAt: null,
   failedAt: null,
   failureReason: null,
+  media: [],
 });
 
 function Thread() {
@@ -165,6 +166,7 @@ describe('a conversation thread', () => {
           readAt: null,
           failedAt: null,
           failureReason: null,
+          media: [],
         } satisfies Message;
       },
       'users.list': () => ({ items: [ALICE, BOB], nextCursor: null }),
@@ -219,6 +221,7 @@ describe('a conversation thread', () => {
       readAt: null,
       failedAt: null,
       failureReason: null,
+      media: [],
     };
     const event = (type: string, data: Record<string, unknown>) => ({
       seq: 1,

@@ -41,7 +41,7 @@ describe('serving the web app', () => {
   it('sends the security headers: the app with its Content-Security-Policy, everything else with a closed one', async () => {
     const app = await get('/escrows');
     expect(app.headers['content-security-policy']).toMatch(
-      /^default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; .*frame-ancestors 'none'/,
+      /^default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; .*frame-ancestors 'none'/,
     );
     expect(app.headers['x-frame-options']).toBe('DENY');
     for (const pathname of ['/nope.js', '/trpc/auth.me', '/healthz', '/webhooks/sms', '/assets/index-AbC123.js']) {

@@ -5,6 +5,7 @@ import type { Db, Tx } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { CredentialBox } from './credentials.ts';
 import { type TwilioCredentials, twilioCarrier } from './twilio.ts';
+import { TWILIO_API_URL } from './twilio-client.ts';
 import type { Carrier } from './types.ts';
 
 export interface CarrierOptions {
@@ -29,6 +30,8 @@ export interface OpenCarrier {
   webhookSecret: string;
   /** Where calls ring before voicemail. */
   forwardTo: string | null;
+  /** The Authorization header that fetches the account's media (HTTP Basic, as Twilio's API takes). */
+  mediaAuthorization: string;
 }
 
 const twilioCredentials = z.object({ accountSid: z.string(), authToken: z.string() });
@@ -69,6 +72,11 @@ export class Carriers {
       createdAt: row.createdAt.toISOString(),
       webhooks: { sms: `${base}${WEBHOOK_PATHS.sms}`, status: `${base}${WEBHOOK_PATHS.status}`, voice: `${base}${WEBHOOK_PATHS.voice}` },
     };
+  }
+
+  /** Where Twilio's API (and the media it keeps) is: a media URL elsewhere is never fetched. */
+  get twilioApiUrl(): string {
+    return (this.options.twilioApiUrl ?? TWILIO_API_URL).replace(/\/+$/, '');
   }
 
   /** How long one call to a carrier may take. */
@@ -149,6 +157,7 @@ export class Carriers {
       carrier: twilioCarrier(credentials, { apiUrl: this.options.twilioApiUrl, timeoutMs: this.options.sendTimeoutMs }),
       webhookSecret: credentials.authToken,
       forwardTo: row.forwardTo,
+      mediaAuthorization: `Basic ${Buffer.from(`${credentials.accountSid}:${credentials.authToken}`).toString('base64')}`,
     };
     if (!row.disconnectedAt) this.#opened.set(row.id, open);
     return open;

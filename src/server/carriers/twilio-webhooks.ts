@@ -4,12 +4,23 @@ import { z } from 'zod';
 import { receiveIncomingCall } from '../comms/calls.ts';
 import { advanceMessageStatus, receiveInboundMessage } from '../comms/conversations.ts';
 import { address, messageBody, parseAddress, parseForm, sid, WebhookError, type WebhookRoute } from '../comms/webhook-http.ts';
+import type { StoredMedia } from '../comms/wire.ts';
 import type { AppDeps } from '../context.ts';
 import { type OpenCarrier, WEBHOOK_PATHS } from './service.ts';
 import { twilioMessageStatus } from './twilio.ts';
 
+/** Twilio sends at most 10 attachments with a message. */
+const MAX_MEDIA = 10;
 const accountSid = z.string().regex(/^AC[0-9a-f]{32}$/, 'not an Account SID');
-const inboundForm = z.object({ AccountSid: accountSid, From: address, To: address, Body: messageBody.default(''), MessageSid: sid });
+const inboundForm = z.object({
+  AccountSid: accountSid,
+  From: address,
+  To: address,
+  Body: messageBody.default(''),
+  MessageSid: sid,
+  NumMedia: z.coerce.number().int().min(0).max(MAX_MEDIA).default(0),
+});
+const contentType = z.string().regex(/^[\w.+-]{1,60}\/[\w.+-]{1,60}$/, 'not a content type');
 const voiceForm = z.object({ AccountSid: accountSid, From: address, To: address, CallSid: sid });
 const afterDialForm = z.object({ AccountSid: accountSid, CallSid: sid, DialCallStatus: z.string().max(32).default('') });
 const statusForm = z.object({
@@ -36,6 +47,26 @@ async function authenticate(deps: AppDeps, req: IncomingMessage, raw: Buffer, ac
   throw new WebhookError(403, 'Unknown account or bad signature');
 }
 
+/**
+ * The attachments of an inbound message, as references to fetch later. Only URLs under the
+ * account's own resources at Twilio's API are kept: the server fetches them with the
+ * account's credentials when a user opens one, and must never be sent elsewhere by a form.
+ */
+function inboundMedia(deps: AppDeps, carrier: OpenCarrier, form: z.infer<typeof inboundForm>, raw: Buffer): StoredMedia[] {
+  const fields = new URLSearchParams(raw.toString('utf8'));
+  const prefix = `${deps.carriers.twilioApiUrl}/2010-04-01/Accounts/${form.AccountSid}/`;
+  const media: StoredMedia[] = [];
+  for (let index = 0; index < form.NumMedia; index++) {
+    const url = fields.get(`MediaUrl${index}`) ?? '';
+    const type = contentType.safeParse(fields.get(`MediaContentType${index}`) ?? '');
+    if (!url.startsWith(prefix) || url.length > 500 || /[\s?#]|\.\./.test(url.slice(prefix.length)))
+      throw new WebhookError(400, `MediaUrl${index}: not a media URL of this account`);
+    if (!type.success) throw new WebhookError(400, `MediaContentType${index}: not a content type`);
+    media.push({ url, contentType: type.data.toLowerCase(), carrierId: carrier.id });
+  }
+  return media;
+}
+
 const emptyTwiml = () => new twilio.twiml.MessagingResponse().toString();
 
 /** What a caller hears when nobody took the call: a prompt, then a recorded message. */
@@ -55,8 +86,17 @@ export const twilioRoutes: Record<string, WebhookRoute> = {
     const owner = await deps.db.phoneNumber.findUnique({ where: { number: to.number }, select: { orgId: true } });
     // The account may serve numbers of other systems: a number that is not this org's is not ours to take.
     if (owner?.orgId !== carrier.orgId) throw new WebhookError(404, `To: ${to.number} is not a number of the org this account is connected to`);
-    if (!form.Body.trim()) throw new WebhookError(400, 'Body: the message is empty');
-    await receiveInboundMessage(deps, { orgId: carrier.orgId, channel: from.channel, from: from.number, to: to.number, body: form.Body, providerSid: form.MessageSid });
+    const media = inboundMedia(deps, carrier, form, raw);
+    if (!form.Body.trim() && !media.length) throw new WebhookError(400, 'Body: the message is empty');
+    await receiveInboundMessage(deps, {
+      orgId: carrier.orgId,
+      channel: from.channel,
+      from: from.number,
+      to: to.number,
+      body: form.Body,
+      providerSid: form.MessageSid,
+      media,
+    });
     return { status: 200, xml: emptyTwiml() };
   },
   /**

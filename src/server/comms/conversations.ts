@@ -9,7 +9,7 @@ import { commitChange } from '../events/commit.ts';
 import { idempotencyOf } from '../events/idempotency.ts';
 import type { EventDraft } from '../events/log.ts';
 import { findContact, normalizePhone } from './phone.ts';
-import { toConversation, toMessage } from './wire.ts';
+import { type StoredMedia, toConversation, toMessage } from './wire.ts';
 
 type Deps = Pick<AppDeps, 'db' | 'bus' | 'metrics'>;
 /** What sending needs besides: the org's carrier for the channel, and the outbox to wake once the message is committed. */
@@ -53,7 +53,15 @@ async function createMessage(
   tx: Tx,
   conversation: { id: string; orgId: string },
   at: Date,
-  fields: { direction: 'inbound' | 'outbound'; body: string; status: MessageStatus; providerSid?: string; authorId?: string; deliveredAt?: Date },
+  fields: {
+    direction: 'inbound' | 'outbound';
+    body: string;
+    status: MessageStatus;
+    providerSid?: string;
+    authorId?: string;
+    deliveredAt?: Date;
+    media?: StoredMedia[] | undefined;
+  },
 ): Promise<Message> {
   return toMessage(await tx.message.create({ data: { orgId: conversation.orgId, conversationId: conversation.id, createdAt: at, ...fields } }));
 }
@@ -120,6 +128,8 @@ export interface InboundMessage {
   to: string;
   body: string;
   providerSid: string;
+  /** Photos and documents that came with it (the carrier keeps them; see carriers/media.ts). */
+  media?: StoredMedia[] | undefined;
 }
 
 /**
@@ -135,7 +145,9 @@ export async function receiveInboundMessage(deps: Deps, inbound: InboundMessage)
       return { result: { duplicate: true, message: toMessage(existing), conversation: toConversation(conversation) } };
     }
     const now = new Date();
-    const summary = { lastMessageAt: now, lastMessagePreview: inbound.body.slice(0, PREVIEW_LENGTH) };
+    const attachments = inbound.media?.length ?? 0;
+    const preview = inbound.body.trim() || (attachments === 1 ? '📎 Attachment' : `📎 ${attachments} attachments`);
+    const summary = { lastMessageAt: now, lastMessagePreview: preview.slice(0, PREVIEW_LENGTH) };
     const { row, started } = await continueOrStart(
       tx,
       { orgId: inbound.orgId, channel: inbound.channel, contactPhone: inbound.from },
@@ -154,6 +166,7 @@ export async function receiveInboundMessage(deps: Deps, inbound: InboundMessage)
       status: 'delivered',
       deliveredAt: now,
       providerSid: inbound.providerSid,
+      ...(attachments ? { media: inbound.media } : {}),
     });
     events.push(conversationEvent('message:new', conversation, null, { message, conversation }));
     return { result: { duplicate: false, message, conversation }, events };

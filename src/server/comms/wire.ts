@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Alert, AlertKind, Call, CallStatus, Channel, Conversation, ConversationStatus, Message, MessageDirection, MessageStatus } from '../../shared/comms.ts';
 import type { Db } from '../db/client.ts';
 
@@ -44,8 +45,26 @@ export function toMessage(row: Rows['message']): Message {
     readAt: iso(row.readAt),
     failedAt: iso(row.failedAt),
     failureReason: row.failureReason,
+    media: storedMedia(row.media).map((item, index) => ({ contentType: item.contentType, path: mediaPath(row.id, index) })),
   };
 }
+
+/** An attachment as a message row keeps it: where the carrier holds it, and which carrier account can fetch it. (A type, not an interface: Prisma's JSON input takes it.) */
+export type StoredMedia = {
+  url: string;
+  contentType: string;
+  carrierId: string;
+};
+
+const storedMediaSchema = z.array(z.object({ url: z.string(), contentType: z.string(), carrierId: z.string() }));
+
+export function storedMedia(value: unknown): StoredMedia[] {
+  const parsed = storedMediaSchema.safeParse(value ?? []);
+  return parsed.success ? parsed.data : [];
+}
+
+/** Where the server serves a message's attachment (carriers/media.ts). */
+export const mediaPath = (messageId: string, index: number) => `/media/${encodeURIComponent(messageId)}/${index}`;
 
 export function toCall(row: Rows['call']): Call {
   return {

@@ -21,6 +21,7 @@ import {
   type ConversationListData,
   type MessageListData,
 } from './cache.ts';
+import { Attachments } from './Attachments.tsx';
 import { channelLabel, contactOf, statusLabel } from './format.ts';
 import { usePageVisible } from './usePageVisible.ts';
 
@@ -275,7 +276,8 @@ function MessageList({ messages, myId, hasOlder, loadingOlder, onLoadOlder, stic
             data-status={message.pending ?? message.status}
           >
             {author ? <span className="bubble-author">{author}</span> : null}
-            <p className="bubble-body">{message.body}</p>
+            {message.body ? <p className="bubble-body">{message.body}</p> : null}
+            <Attachments media={message.media ?? []} />
             <span className="bubble-meta">
               <time dateTime={message.createdAt} title={formatDateTime(message.createdAt)}>
                 {new Date(message.createdAt).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' })}

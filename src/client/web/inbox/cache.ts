@@ -221,6 +221,7 @@ export function pendingMessage(conversationId: string, body: string, authorId: s
     readAt: null,
     failedAt: null,
     failureReason: null,
+    media: [],
     pending: 'sending',
   };
 }

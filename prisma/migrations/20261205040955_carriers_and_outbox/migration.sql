@@ -1,5 +1,6 @@
 -- AlterTable
-ALTER TABLE "Message" ADD COLUMN     "failureReason" TEXT;
+ALTER TABLE "Message" ADD COLUMN     "failureReason" TEXT,
+ADD COLUMN     "media" JSONB;
 
 -- CreateTable
 CREATE TABLE "Carrier" (
