@@ -70,6 +70,7 @@ const databaseSuites = [
   'tests/sessions.test.ts',
   'tests/team.test.ts',
   'tests/carriers.test.ts',
+  'tests/whatsapp.test.ts',
 ];
 
 export default defineConfig({

@@ -84,6 +84,7 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'PUBLIC_URL'
       | 'CARRIER_KEYS'
       | 'TWILIO_API_URL'
+      | 'WHATSAPP_GRAPH_URL'
       | 'CARRIER_SEND_TIMEOUT_MS'
       | 'CARRIER_RECONCILE_MS'
       | 'CARRIER_SEND_DEADLINE_MS'
@@ -156,7 +157,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
   const carriers = new Carriers(
     database.prisma,
     await loadCredentialBox(config.CARRIER_KEYS, config.DATA_DIR),
-    { twilioApiUrl: config.TWILIO_API_URL, sendTimeoutMs: config.CARRIER_SEND_TIMEOUT_MS ?? 10_000, publicUrl },
+    { twilioApiUrl: config.TWILIO_API_URL, whatsappGraphUrl: config.WHATSAPP_GRAPH_URL, sendTimeoutMs: config.CARRIER_SEND_TIMEOUT_MS ?? 10_000, publicUrl },
     logger,
   );
   let outbox: Outbox | undefined;

@@ -128,6 +128,8 @@ const configSchema = z.object({
     }),
   /** The Twilio REST API's base URL (a regional edge, or a stand-in in tests). */
   TWILIO_API_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Meta's Graph API (WhatsApp Cloud) base URL; the tests point it at a stand-in. */
+  WHATSAPP_GRAPH_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** One call to a carrier's API; past it, the attempt's outcome is unknown (carriers/outbox.ts). */
   CARRIER_SEND_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** How long an attempt of unknown outcome waits for the carrier's status callback before the message is sent again. */

@@ -6,7 +6,7 @@ import { idSchema } from './text.ts';
  * Carriers: the accounts an org's messages leave and arrive through. Connecting one is an
  * admin's act; its secret is sealed at rest and never comes back over the API.
  */
-export const CARRIER_KINDS = ['twilio'] as const;
+export const CARRIER_KINDS = ['twilio', 'whatsapp_cloud'] as const;
 export type CarrierKind = (typeof CARRIER_KINDS)[number];
 export const CARRIER_CHANNELS = ['sms', 'whatsapp'] as const;
 export type CarrierChannel = (typeof CARRIER_CHANNELS)[number];
@@ -21,7 +21,7 @@ export interface CarrierInfo {
   forwardTo: string | null;
   createdAt: string;
   /** Where the carrier must be told to send inbound messages and delivery reports (absolute when PUBLIC_URL is set). */
-  webhooks: { sms: string; status: string; voice: string };
+  webhooks: { sms: string; status: string; voice: string } | { whatsapp: string };
 }
 
 const channels = z
@@ -41,6 +41,25 @@ export const connectCarrierInput = z.discriminatedUnion('kind', [
       .string()
       .regex(/^\+[1-9][0-9]{7,14}$/, 'forwardTo: a phone number in E.164 form, such as +15551234567')
       .optional(),
+    ...withIdempotencyKey,
+  }),
+  /** Meta's WhatsApp Cloud API: one WhatsApp Business phone number of an app. */
+  z.strictObject({
+    kind: z.literal('whatsapp_cloud'),
+    channels: z.tuple([z.literal('whatsapp')]).default(['whatsapp']),
+    phoneNumberId: z.string().regex(/^\d{5,20}$/, 'The phone number ID is the number Meta shows under API setup (digits)'),
+    accessToken: z
+      .string()
+      .min(20, 'The access token is the long token of a system user')
+      .max(1000)
+      .regex(/^[A-Za-z0-9_.|-]+$/, 'The access token has letters, digits and _ . | - only'),
+    appSecret: z.string().regex(/^[0-9a-f]{32}$/, "The app secret is 32 hexadecimal digits (the app's Basic settings)"),
+    /** What Meta's webhook handshake must echo (you choose it, and type the same in Meta's app dashboard). */
+    verifyToken: z
+      .string()
+      .min(8, 'Choose a verify token of at least 8 characters')
+      .max(128)
+      .regex(/^[A-Za-z0-9_.:-]+$/, 'The verify token has letters, digits and _ . : - only'),
     ...withIdempotencyKey,
   }),
 ]);

@@ -4,13 +4,16 @@ import type { CarrierChannel, CarrierInfo, CarrierKind, ConnectCarrierInput } fr
 import type { Db, Tx } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { CredentialBox } from './credentials.ts';
-import { type TwilioCredentials, twilioCarrier } from './twilio.ts';
+import { twilioCarrier } from './twilio.ts';
 import { TWILIO_API_URL } from './twilio-client.ts';
 import type { Carrier } from './types.ts';
+import { whatsappCloudCarrier } from './whatsapp-cloud.ts';
 
 export interface CarrierOptions {
   /** `TWILIO_API_URL`; absent: Twilio's own. */
   twilioApiUrl?: string | undefined;
+  /** `WHATSAPP_GRAPH_URL`; absent: Meta's own. */
+  whatsappGraphUrl?: string | undefined;
   /** One call to a carrier's API; past it the attempt's outcome is unknown. */
   sendTimeoutMs: number;
   /** `PUBLIC_URL` without its trailing slash: what carriers call back. */
@@ -26,8 +29,10 @@ export interface OpenCarrier {
   kind: CarrierKind;
   channels: CarrierChannel[];
   carrier: Carrier;
-  /** The secret a webhook from this account is signed with (Twilio's Auth Token). */
+  /** The secret a webhook from this account is signed with (Twilio's Auth Token, the Meta app's secret). */
   webhookSecret: string;
+  /** What Meta's webhook handshake echoes (WhatsApp Cloud only). */
+  verifyToken?: string;
   /** Where calls ring before voicemail. */
   forwardTo: string | null;
   /** The Authorization header that fetches the account's media (HTTP Basic, as Twilio's API takes). */
@@ -35,6 +40,22 @@ export interface OpenCarrier {
 }
 
 const twilioCredentials = z.object({ accountSid: z.string(), authToken: z.string() });
+const whatsappCloudCredentials = z.object({ phoneNumberId: z.string(), accessToken: z.string(), appSecret: z.string(), verifyToken: z.string() });
+export const WHATSAPP_WEBHOOK_PATH = '/webhooks/whatsapp';
+
+/** What is sealed, what may be shown, and what names the account in webhooks, per kind. */
+function describeAccount(input: ConnectCarrierInput): { credentials: object; label: string; accountRef: string } {
+  const tail = (secret: string) => `…${secret.slice(-4)}`;
+  if (input.kind === 'twilio') {
+    return {
+      credentials: { accountSid: input.accountSid, authToken: input.authToken },
+      label: `${input.accountSid.slice(0, 6)}…${input.accountSid.slice(-4)} · token ${tail(input.authToken)}`,
+      accountRef: input.accountSid,
+    };
+  }
+  const { phoneNumberId, accessToken, appSecret, verifyToken } = input;
+  return { credentials: { phoneNumberId, accessToken, appSecret, verifyToken }, label: `phone number ID ${phoneNumberId} · token ${tail(accessToken)}`, accountRef: phoneNumberId };
+}
 
 export const WEBHOOK_PATHS = {
   sms: '/webhooks/twilio/sms',
@@ -70,7 +91,10 @@ export class Carriers {
       label: row.label,
       forwardTo: row.forwardTo,
       createdAt: row.createdAt.toISOString(),
-      webhooks: { sms: `${base}${WEBHOOK_PATHS.sms}`, status: `${base}${WEBHOOK_PATHS.status}`, voice: `${base}${WEBHOOK_PATHS.voice}` },
+      webhooks:
+        row.kind === 'whatsapp_cloud'
+          ? { whatsapp: `${base}${WHATSAPP_WEBHOOK_PATH}` }
+          : { sms: `${base}${WEBHOOK_PATHS.sms}`, status: `${base}${WEBHOOK_PATHS.status}`, voice: `${base}${WEBHOOK_PATHS.voice}` },
     };
   }
 
@@ -91,21 +115,23 @@ export class Carriers {
 
   /** Connects the account for its channels; a carrier of the org already on one of them is disconnected (one carrier per channel). */
   async connect(user: { id: string; orgId: string }, input: ConnectCarrierInput): Promise<CarrierInfo> {
-    const { secret, keyId } = this.box.seal(user.orgId, { accountSid: input.accountSid, authToken: input.authToken });
+    const account = describeAccount(input);
+    const { secret, keyId } = this.box.seal(user.orgId, account.credentials);
+    const channels: CarrierChannel[] = [...input.channels];
     const row = await this.db.$transaction(async (tx) => {
       const current = await tx.carrier.findMany({ where: { orgId: user.orgId, disconnectedAt: null } });
-      const replaced = current.filter((other) => channelsOf(other).some((channel) => input.channels.includes(channel)));
+      const replaced = current.filter((other) => channelsOf(other).some((channel) => channels.includes(channel)));
       if (replaced.length) await tx.carrier.updateMany({ where: { id: { in: replaced.map((other) => other.id) } }, data: { disconnectedAt: new Date() } });
       return tx.carrier.create({
         data: {
           orgId: user.orgId,
           kind: input.kind,
-          channels: input.channels.join(','),
-          label: `${input.accountSid.slice(0, 6)}…${input.accountSid.slice(-4)} · token …${input.authToken.slice(-4)}`,
+          channels: channels.join(','),
+          label: account.label,
           secret,
           keyId,
-          accountRef: input.accountSid,
-          forwardTo: input.forwardTo ?? null,
+          accountRef: account.accountRef,
+          forwardTo: input.kind === 'twilio' ? (input.forwardTo ?? null) : null,
           createdById: user.id,
         },
       });
@@ -135,6 +161,12 @@ export class Carriers {
     return row ? this.#openRow(row) : null;
   }
 
+  /** Every connected carrier of a kind (Meta's webhook handshake names no account, only the verify token). */
+  async byKind(kind: CarrierKind): Promise<OpenCarrier[]> {
+    const rows = await this.db.carrier.findMany({ where: { kind, disconnectedAt: null } });
+    return rows.map((row) => this.#openRow(row)).filter((open): open is OpenCarrier => open !== null);
+  }
+
   /** The connected carriers of an account (a webhook names its account); usually one. */
   async byAccount(kind: CarrierKind, accountRef: string): Promise<OpenCarrier[]> {
     const rows = await this.db.carrier.findMany({ where: { kind, accountRef, disconnectedAt: null } });
@@ -142,23 +174,34 @@ export class Carriers {
   }
 
   #openRow(row: CarrierRow): OpenCarrier | null {
-    let credentials: TwilioCredentials;
+    let open: OpenCarrier;
     try {
-      credentials = twilioCredentials.parse(this.box.open(row.orgId, row));
+      const sealed = this.box.open(row.orgId, row);
+      const base = { id: row.id, orgId: row.orgId, channels: channelsOf(row), forwardTo: row.forwardTo };
+      if (row.kind === 'whatsapp_cloud') {
+        const credentials = whatsappCloudCredentials.parse(sealed);
+        open = {
+          ...base,
+          kind: 'whatsapp_cloud',
+          carrier: whatsappCloudCarrier(credentials, { graphUrl: this.options.whatsappGraphUrl, timeoutMs: this.options.sendTimeoutMs }),
+          webhookSecret: credentials.appSecret,
+          verifyToken: credentials.verifyToken,
+          mediaAuthorization: `Bearer ${credentials.accessToken}`,
+        };
+      } else {
+        const credentials = twilioCredentials.parse(sealed);
+        open = {
+          ...base,
+          kind: 'twilio',
+          carrier: twilioCarrier(credentials, { apiUrl: this.options.twilioApiUrl, timeoutMs: this.options.sendTimeoutMs }),
+          webhookSecret: credentials.authToken,
+          mediaAuthorization: `Basic ${Buffer.from(`${credentials.accountSid}:${credentials.authToken}`).toString('base64')}`,
+        };
+      }
     } catch (error) {
       this.logger.error('carrier credentials cannot be opened', { carrierId: row.id, err: error });
       return null;
     }
-    const open: OpenCarrier = {
-      id: row.id,
-      orgId: row.orgId,
-      kind: row.kind as CarrierKind,
-      channels: channelsOf(row),
-      carrier: twilioCarrier(credentials, { apiUrl: this.options.twilioApiUrl, timeoutMs: this.options.sendTimeoutMs }),
-      webhookSecret: credentials.authToken,
-      forwardTo: row.forwardTo,
-      mediaAuthorization: `Basic ${Buffer.from(`${credentials.accountSid}:${credentials.authToken}`).toString('base64')}`,
-    };
     if (!row.disconnectedAt) this.#opened.set(row.id, open);
     return open;
   }

@@ -87,6 +87,7 @@ async function createOutboundMessage(
   if (!carrier) {
     return createMessage(tx, conversation, at, { direction: 'outbound', body, status: 'sent', authorId, providerSid: `TM${randomBytes(16).toString('hex')}` });
   }
+  if (conversation.channel === 'whatsapp') await checkWhatsAppWindow(tx, conversation, at);
   const message = await createMessage(tx, conversation, at, { direction: 'outbound', body, status: 'queued', authorId });
   await tx.outboxMessage.create({
     data: {
@@ -97,6 +98,28 @@ async function createOutboundMessage(
     },
   });
   return message;
+}
+
+/** WhatsApp's customer-service window: a business may write freely for 24 hours after the customer's last message. */
+export const WHATSAPP_WINDOW_MS = 24 * 3_600_000;
+
+/**
+ * Outside the window WhatsApp accepts only approved templates, which Tandem does not send
+ * yet: the agent is told now, rather than the message failing later at the carrier.
+ */
+async function checkWhatsAppWindow(tx: Tx, conversation: { id: string }, at: Date) {
+  const last = await tx.message.findFirst({
+    where: { conversationId: conversation.id, direction: 'inbound' },
+    orderBy: { createdAt: 'desc' },
+    select: { createdAt: true },
+  });
+  if (last && at.getTime() - last.createdAt.getTime() < WHATSAPP_WINDOW_MS) return;
+  throw new TRPCError({
+    code: 'PRECONDITION_FAILED',
+    message: last
+      ? `WhatsApp lets a business reply freely for 24 hours after the customer's last message, which came ${last.createdAt.toISOString()}: ask them to write again, or use SMS (template messages are not supported yet)`
+      : 'WhatsApp lets a business write first only with an approved template, which Tandem does not send yet: use SMS, or wait for the customer to write',
+  });
 }
 
 /** After the commit: this node's outbox sends at once (the others find it when they next look). */

@@ -42,12 +42,12 @@ export function parseAddress(value: string, field: string): { number: string; ch
   return { number, channel: whatsapp ? 'whatsapp' : 'sms' };
 }
 
-export async function readBody(req: IncomingMessage): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new WebhookError(413, 'Body too large');
+    if (size > maxBytes) throw new WebhookError(413, 'Body too large');
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);

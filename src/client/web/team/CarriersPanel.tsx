@@ -29,27 +29,74 @@ export function CarriersPanel() {
       <ul className="carriers" data-testid="carriers">
         {(carriers.data ?? []).map((carrier) => (
           <li key={carrier.id} data-testid={`carrier-${carrier.id}`}>
-            <strong>Twilio</strong> {carrier.label} · {carrier.channels.join(', ')}
-            {carrier.forwardTo ? ` · calls ring ${carrier.forwardTo}` : ' · calls go to voicemail'}{' '}
+            <strong>{carrier.kind === 'twilio' ? 'Twilio' : 'WhatsApp Cloud'}</strong> {carrier.label} · {carrier.channels.join(', ')}
+            {carrier.kind === 'twilio' ? (carrier.forwardTo ? ` · calls ring ${carrier.forwardTo}` : ' · calls go to voicemail') : ''}{' '}
             <button type="button" className="link-button" disabled={disconnect.isPending} onClick={() => disconnect.mutate({ id: carrier.id })}>
               Disconnect
             </button>
             <dl className="webhooks">
-              <dt>A message comes in</dt>
-              <dd>
-                <code>{carrier.webhooks.sms}</code>
-              </dd>
-              <dt>A call comes in</dt>
-              <dd>
-                <code>{carrier.webhooks.voice}</code>
-              </dd>
+              {Object.entries(carrier.webhooks)
+                .filter(([event]) => event in WEBHOOK_LABELS)
+                .map(([event, url]) => (
+                  <div key={event}>
+                    <dt>{WEBHOOK_LABELS[event]}</dt>
+                    <dd>
+                      <code>{url}</code>
+                    </dd>
+                  </div>
+                ))}
             </dl>
           </li>
         ))}
         {carriers.data?.length === 0 ? <li className="muted">No carrier connected.</li> : null}
       </ul>
       <ConnectTwilio />
+      <ConnectWhatsApp />
     </>
+  );
+}
+
+/** What to paste where, by webhook; the status callback is named by each message, nothing to configure. */
+const WEBHOOK_LABELS: Record<string, string> = {
+  sms: 'A message comes in (Twilio)',
+  voice: 'A call comes in (Twilio)',
+  whatsapp: 'Callback URL (Meta app › WhatsApp › Configuration; subscribe to "messages")',
+};
+
+function ConnectWhatsApp() {
+  const utils = trpc.useUtils();
+  const [fields, setFields] = useState({ phoneNumberId: '', accessToken: '', appSecret: '', verifyToken: '' });
+  const connect = trpc.carriers.connect.useMutation({ onSuccess: () => void utils.carriers.list.invalidate() });
+  const set = (name: keyof typeof fields) => (event: { target: { value: string } }) => setFields((now) => ({ ...now, [name]: event.target.value }));
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    const trimmed = Object.fromEntries(Object.entries(fields).map(([name, value]) => [name, value.trim()])) as typeof fields;
+    // The secrets leave the page once they are stored.
+    connect.mutate({ kind: 'whatsapp_cloud', ...trimmed }, { onSuccess: () => setFields((now) => ({ ...now, accessToken: '', appSecret: '' })) });
+  };
+  return (
+    <form className="filters" onSubmit={submit} aria-label="Connect a WhatsApp Business number">
+      <label>
+        Phone number ID <input className="input" required value={fields.phoneNumberId} onChange={set('phoneNumberId')} autoComplete="off" />
+      </label>
+      <label>
+        Access token <input className="input" required type="password" value={fields.accessToken} onChange={set('accessToken')} autoComplete="off" />
+      </label>
+      <label>
+        App secret <input className="input" required type="password" value={fields.appSecret} onChange={set('appSecret')} autoComplete="off" />
+      </label>
+      <label>
+        Verify token <input className="input" required value={fields.verifyToken} onChange={set('verifyToken')} autoComplete="off" />
+      </label>
+      <button type="submit" className="button primary" disabled={connect.isPending}>
+        Connect WhatsApp
+      </button>
+      {connect.error ? (
+        <span className="error" role="alert">
+          {messageOf(connect.error)}
+        </span>
+      ) : null}
+    </form>
   );
 }
 
