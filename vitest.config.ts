@@ -18,6 +18,7 @@ const leftOut = [
   ...(missing.includes('chromium') ? ['tests/e2e/**'] : []),
   ...(missing.includes('postgresql') || missing.includes('redis-server') ? ['tests/multinode.test.ts', 'tests/multinode-presence.test.ts'] : []),
   ...(missing.includes('redis-server') ? ['tests/session-channel.test.ts'] : []),
+  ...(missing.includes('rabbitmq-server') ? ['tests/rabbitmq*.test.ts'] : []),
 ];
 // Vitest evaluates this file again for each inline project: say it once per run.
 const said = globalThis as { tandemLeftOutSaid?: boolean };

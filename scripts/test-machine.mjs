@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * Runs first in `npm test`: the suite needs three programs besides Node — Debian's Chromium
+ * Runs first in `npm test`: the suite needs four programs besides Node — Debian's Chromium
  * (browser tests; playwright-core downloads no browser), the PostgreSQL server (the `postgres`
- * and `multinode` projects) and redis-server (the `multinode` project and the Redis tests).
+ * and `multinode` projects), redis-server (the `multinode` project and the Redis tests) and
+ * rabbitmq-server (the RabbitMQ bridge's tests).
  *
  * - All there: exits 0 at once (file checks only, no process started).
  * - Some missing, and apt-get can run as root or with passwordless `sudo -n`: installs them as
@@ -18,10 +19,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-/** @typedef {'chromium' | 'postgresql' | 'redis-server'} Need  What the suite needs, by its Debian package name. */
+/** @typedef {'chromium' | 'postgresql' | 'redis-server' | 'rabbitmq-server'} Need  What the suite needs, by its Debian package name. */
 
 /** @type {readonly Need[]} */
-export const NEEDS = ['chromium', 'postgresql', 'redis-server'];
+export const NEEDS = ['chromium', 'postgresql', 'redis-server', 'rabbitmq-server'];
+
+/** Debian's broker script, run directly (its /usr/sbin wrapper switches to the rabbitmq user). */
+export const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
 
 export const SKIP_VARIABLE = 'TANDEM_SKIP_SYSTEM_CHECK';
 
@@ -118,6 +122,8 @@ export function hasOnMachine(need) {
       return findPostgresBinDir() !== undefined;
     case 'redis-server':
       return onPath('redis-server');
+    case 'rabbitmq-server':
+      return existsSync(RABBITMQ_SERVER);
   }
 }
 

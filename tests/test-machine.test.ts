@@ -30,7 +30,7 @@ describe('npm test on this machine (scripts/test-machine.mjs)', () => {
   });
 
   it('installs only what is missing with apt-get as root, without asking for sudo', () => {
-    const { probe, sudoAsked } = machine(['postgresql'], { isRoot: true });
+    const { probe, sudoAsked } = machine(['postgresql', 'rabbitmq-server'], { isRoot: true });
     expect(planMachine(probe)).toEqual({
       kind: 'install',
       packages: ['chromium', 'redis-server'],
@@ -43,7 +43,7 @@ describe('npm test on this machine (scripts/test-machine.mjs)', () => {
   });
 
   it('installs with sudo when it needs no password', () => {
-    const { probe, sudoAsked } = machine(['chromium', 'redis-server'], { sudo: true });
+    const { probe, sudoAsked } = machine(['chromium', 'redis-server', 'rabbitmq-server'], { sudo: true });
     expect(planMachine(probe)).toEqual({
       kind: 'install',
       packages: ['postgresql'],
@@ -59,22 +59,22 @@ describe('npm test on this machine (scripts/test-machine.mjs)', () => {
     const plan = planMachine(machine([]).probe);
     expect(plan).toEqual({
       kind: 'stop',
-      missing: ['chromium', 'postgresql', 'redis-server'],
+      missing: ['chromium', 'postgresql', 'redis-server', 'rabbitmq-server'],
       message:
-        'npm test needs chromium, postgresql and redis-server: run sudo apt-get install -y chromium postgresql redis-server (or set TANDEM_SKIP_SYSTEM_CHECK=1 to run what can run)',
+        'npm test needs chromium, postgresql, redis-server and rabbitmq-server: run sudo apt-get install -y chromium postgresql redis-server rabbitmq-server (or set TANDEM_SKIP_SYSTEM_CHECK=1 to run what can run)',
     });
     if (plan.kind === 'stop') expect(plan.message).not.toContain('\n');
   });
 
   it('names one missing program alone', () => {
-    expect(planMachine(machine(['chromium', 'postgresql']).probe)).toMatchObject({
+    expect(planMachine(machine(['chromium', 'postgresql', 'rabbitmq-server']).probe)).toMatchObject({
       kind: 'stop',
       message: 'npm test needs redis-server: run sudo apt-get install -y redis-server (or set TANDEM_SKIP_SYSTEM_CHECK=1 to run what can run)',
     });
   });
 
   it('without apt-get, stops even as root and points to the package manager', () => {
-    const { probe, sudoAsked } = machine(['chromium'], { isRoot: true, hasAptGet: false, sudo: true });
+    const { probe, sudoAsked } = machine(['chromium', 'rabbitmq-server'], { isRoot: true, hasAptGet: false, sudo: true });
     expect(planMachine(probe)).toMatchObject({
       kind: 'stop',
       missing: ['postgresql', 'redis-server'],
@@ -85,7 +85,7 @@ describe('npm test on this machine (scripts/test-machine.mjs)', () => {
   });
 
   it('with TANDEM_SKIP_SYSTEM_CHECK installs nothing and goes on without what is missing', () => {
-    const { probe, sudoAsked } = machine(['postgresql'], { isRoot: true, skip: true });
+    const { probe, sudoAsked } = machine(['postgresql', 'rabbitmq-server'], { isRoot: true, skip: true });
     expect(planMachine(probe)).toEqual({
       kind: 'skip',
       missing: ['chromium', 'redis-server'],

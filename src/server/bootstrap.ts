@@ -12,6 +12,7 @@ import { configureGroupCommit, groupCommitOf } from './events/group-commit.ts';
 import { loadCredentialBox } from './carriers/credentials.ts';
 import { defaultOutboxOptions, Outbox } from './carriers/outbox.ts';
 import { Carriers } from './carriers/service.ts';
+import { RabbitBridge } from './carriers/rabbitmq.ts';
 import { ReplayCache } from './events/replay-cache.ts';
 import type { Config } from './config.ts';
 import type { AppDeps } from './context.ts';
@@ -89,6 +90,7 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'CARRIER_RECONCILE_MS'
       | 'CARRIER_SEND_DEADLINE_MS'
       | 'OUTBOX_POLL_MS'
+      | 'RABBITMQ_SYNC_MS'
     >
   >;
 
@@ -231,6 +233,9 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     onError: (error) => logger.error('pruning failed', { err: error }),
   });
   outbox.start();
+  const rabbitBridge = new RabbitBridge(deps, carriers.rabbit, config.RABBITMQ_SYNC_MS ?? 5_000);
+  carriers.onChange(() => void rabbitBridge.sync());
+  rabbitBridge.start();
   const scheduler = startScheduler(deps, { intervalMs: config.SCHEDULER_INTERVAL_MS ?? 1_000, alertSweepMs: config.ALERT_SWEEP_MS ?? 60_000 });
   const hasDemo = (await deps.db.user.count({ where: { email: { in: DEMO_LOGINS.map((login) => login.email) } } })) > 0;
   return {
@@ -242,6 +247,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     async close() {
       await scheduler.stop();
       await outbox?.stop();
+      await rabbitBridge.close();
       await stopPruning();
       await deps.sessions.close();
       await deps.presence.close();

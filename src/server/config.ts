@@ -137,6 +137,8 @@ const configSchema = z.object({
   /** A queued message not sent within this fails. */
   CARRIER_SEND_DEADLINE_MS: z.coerce.number().int().positive().default(3_600_000),
   OUTBOX_POLL_MS: z.coerce.number().int().positive().default(1_000),
+  /** How often each node checks which RabbitMQ bridges it should be consuming for (carriers connected on other nodes). */
+  RABBITMQ_SYNC_MS: z.coerce.number().int().positive().default(5_000),
   /** Browser origins besides the server's own that may use the API (WebSocket and CORS): transport/origins.ts. */
   ALLOWED_ORIGINS: z
     .string()

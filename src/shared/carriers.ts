@@ -6,7 +6,7 @@ import { idSchema } from './text.ts';
  * Carriers: the accounts an org's messages leave and arrive through. Connecting one is an
  * admin's act; its secret is sealed at rest and never comes back over the API.
  */
-export const CARRIER_KINDS = ['twilio', 'whatsapp_cloud'] as const;
+export const CARRIER_KINDS = ['twilio', 'whatsapp_cloud', 'rabbitmq'] as const;
 export type CarrierKind = (typeof CARRIER_KINDS)[number];
 export const CARRIER_CHANNELS = ['sms', 'whatsapp'] as const;
 export type CarrierChannel = (typeof CARRIER_CHANNELS)[number];
@@ -21,7 +21,7 @@ export interface CarrierInfo {
   forwardTo: string | null;
   createdAt: string;
   /** Where the carrier must be told to send inbound messages and delivery reports (absolute when PUBLIC_URL is set). */
-  webhooks: { sms: string; status: string; voice: string } | { whatsapp: string };
+  webhooks: { sms: string; status: string; voice: string } | { whatsapp: string } | Record<string, never>;
 }
 
 const channels = z
@@ -29,6 +29,9 @@ const channels = z
   .min(1, 'Give at least one channel')
   .max(CARRIER_CHANNELS.length)
   .refine((list) => new Set(list).size === list.length, 'A channel appears twice');
+
+/** A queue name RabbitMQ accepts (up to 255 bytes; kept to a safe alphabet). */
+const queueName = z.string().regex(/^[A-Za-z0-9_.:-]{1,200}$/, 'A queue name has letters, digits and _ . : - only');
 
 export const connectCarrierInput = z.discriminatedUnion('kind', [
   z.strictObject({
@@ -41,6 +44,24 @@ export const connectCarrierInput = z.discriminatedUnion('kind', [
       .string()
       .regex(/^\+[1-9][0-9]{7,14}$/, 'forwardTo: a phone number in E.164 form, such as +15551234567')
       .optional(),
+    ...withIdempotencyKey,
+  }),
+  /**
+   * A RabbitMQ bridge (a WhatsApp agent portal's broker, say): inbound messages and status
+   * updates are consumed from its queues; with `outboundQueue`, replies on `channels` are
+   * published there (it is then the org's carrier for them).
+   */
+  z.strictObject({
+    kind: z.literal('rabbitmq'),
+    url: z
+      .string()
+      .max(500)
+      .regex(/^amqps?:\/\/[^\s]+$/, 'The broker URL is amqp://user:password@host:port/vhost (or amqps://)'),
+    inboundQueue: queueName.default('INBOUND_WHATSAPP_MESSAGES'),
+    statusQueue: queueName.default('WHATSAPP_STATUS_UPDATES'),
+    outboundQueue: queueName.optional(),
+    deadLetterQueue: queueName.default('TANDEM_DEAD_LETTERS'),
+    channels: z.array(z.enum(CARRIER_CHANNELS)).max(CARRIER_CHANNELS.length).default(['whatsapp']),
     ...withIdempotencyKey,
   }),
   /** Meta's WhatsApp Cloud API: one WhatsApp Business phone number of an app. */

@@ -8,6 +8,7 @@ import { twilioCarrier } from './twilio.ts';
 import { TWILIO_API_URL } from './twilio-client.ts';
 import type { Carrier } from './types.ts';
 import { whatsappCloudCarrier } from './whatsapp-cloud.ts';
+import { type RabbitCredentials, RabbitLinks, rabbitCarrier, rabbitCredentials } from './rabbitmq.ts';
 
 export interface CarrierOptions {
   /** `TWILIO_API_URL`; absent: Twilio's own. */
@@ -33,6 +34,8 @@ export interface OpenCarrier {
   webhookSecret: string;
   /** What Meta's webhook handshake echoes (WhatsApp Cloud only). */
   verifyToken?: string;
+  /** The broker and queues (RabbitMQ only). */
+  rabbit?: RabbitCredentials;
   /** Where calls ring before voicemail. */
   forwardTo: string | null;
   /** The Authorization header that fetches the account's media (HTTP Basic, as Twilio's API takes). */
@@ -51,6 +54,17 @@ function describeAccount(input: ConnectCarrierInput): { credentials: object; lab
       credentials: { accountSid: input.accountSid, authToken: input.authToken },
       label: `${input.accountSid.slice(0, 6)}…${input.accountSid.slice(-4)} · token ${tail(input.authToken)}`,
       accountRef: input.accountSid,
+    };
+  }
+  if (input.kind === 'rabbitmq') {
+    const { url, inboundQueue, statusQueue, outboundQueue, deadLetterQueue } = input;
+    // The password stays sealed: the label shows where, not how.
+    const where = new URL(url);
+    const broker = `${where.protocol}//${where.host}${where.pathname === '/' ? '' : where.pathname}`;
+    return {
+      credentials: { url, inboundQueue, statusQueue, outboundQueue, deadLetterQueue },
+      label: `${broker} · in ${inboundQueue}, statuses ${statusQueue}${outboundQueue ? `, out ${outboundQueue}` : ''}`,
+      accountRef: `${where.host}/${inboundQueue}`,
     };
   }
   const { phoneNumberId, accessToken, appSecret, verifyToken } = input;
@@ -80,7 +94,16 @@ export class Carriers {
     private readonly box: CredentialBox,
     private readonly options: CarrierOptions,
     private readonly logger: Logger,
+    /** Connections to the brokers of `rabbitmq` carriers (carriers/rabbitmq.ts). */
+    readonly rabbit: RabbitLinks = new RabbitLinks(logger),
   ) {}
+
+  readonly #listeners = new Set<() => void>();
+
+  /** Called after this node connects or disconnects a carrier (the RabbitMQ bridge starts or stops its consumers). */
+  onChange(listener: () => void): void {
+    this.#listeners.add(listener);
+  }
 
   #info(row: CarrierRow): CarrierInfo {
     const base = this.options.publicUrl ?? '';
@@ -92,9 +115,11 @@ export class Carriers {
       forwardTo: row.forwardTo,
       createdAt: row.createdAt.toISOString(),
       webhooks:
-        row.kind === 'whatsapp_cloud'
-          ? { whatsapp: `${base}${WHATSAPP_WEBHOOK_PATH}` }
-          : { sms: `${base}${WEBHOOK_PATHS.sms}`, status: `${base}${WEBHOOK_PATHS.status}`, voice: `${base}${WEBHOOK_PATHS.voice}` },
+        row.kind === 'rabbitmq'
+          ? {}
+          : row.kind === 'whatsapp_cloud'
+            ? { whatsapp: `${base}${WHATSAPP_WEBHOOK_PATH}` }
+            : { sms: `${base}${WEBHOOK_PATHS.sms}`, status: `${base}${WEBHOOK_PATHS.status}`, voice: `${base}${WEBHOOK_PATHS.voice}` },
     };
   }
 
@@ -117,7 +142,8 @@ export class Carriers {
   async connect(user: { id: string; orgId: string }, input: ConnectCarrierInput): Promise<CarrierInfo> {
     const account = describeAccount(input);
     const { secret, keyId } = this.box.seal(user.orgId, account.credentials);
-    const channels: CarrierChannel[] = [...input.channels];
+    // A bridge without an outbound queue only receives: it carries no channel out.
+    const channels: CarrierChannel[] = input.kind === 'rabbitmq' && !input.outboundQueue ? [] : [...input.channels];
     const row = await this.db.$transaction(async (tx) => {
       const current = await tx.carrier.findMany({ where: { orgId: user.orgId, disconnectedAt: null } });
       const replaced = current.filter((other) => channelsOf(other).some((channel) => channels.includes(channel)));
@@ -138,6 +164,7 @@ export class Carriers {
     });
     for (const id of this.#opened.keys()) if (this.#opened.get(id)?.orgId === user.orgId) this.#opened.delete(id);
     this.logger.info('carrier connected', { orgId: user.orgId, carrierId: row.id, kind: row.kind, channels: row.channels });
+    for (const listener of this.#listeners) listener();
     return this.#info(row);
   }
 
@@ -145,6 +172,7 @@ export class Carriers {
     const { count } = await this.db.carrier.updateMany({ where: { id, orgId, disconnectedAt: null }, data: { disconnectedAt: new Date() } });
     if (!count) throw new TRPCError({ code: 'NOT_FOUND', message: `No connected carrier with id ${id}` });
     this.#opened.delete(id);
+    for (const listener of this.#listeners) listener();
   }
 
   /** The org's carrier for a channel (inside the transaction that queues a message), or null: no carrier, the message is only recorded. */
@@ -178,7 +206,17 @@ export class Carriers {
     try {
       const sealed = this.box.open(row.orgId, row);
       const base = { id: row.id, orgId: row.orgId, channels: channelsOf(row), forwardTo: row.forwardTo };
-      if (row.kind === 'whatsapp_cloud') {
+      if (row.kind === 'rabbitmq') {
+        const credentials = rabbitCredentials.parse(sealed);
+        open = {
+          ...base,
+          kind: 'rabbitmq',
+          carrier: rabbitCarrier(row.id, credentials, this.rabbit),
+          webhookSecret: '',
+          mediaAuthorization: '',
+          rabbit: credentials,
+        };
+      } else if (row.kind === 'whatsapp_cloud') {
         const credentials = whatsappCloudCredentials.parse(sealed);
         open = {
           ...base,
