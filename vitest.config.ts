@@ -72,6 +72,7 @@ const databaseSuites = [
   'tests/team.test.ts',
   'tests/carriers.test.ts',
   'tests/whatsapp.test.ts',
+  'tests/rabbitmq.test.ts',
 ];
 
 export default defineConfig({

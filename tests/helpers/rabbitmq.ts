@@ -34,6 +34,7 @@ const binary = existsSync(LIB_BINARY) ? LIB_BINARY : 'rabbitmq-server';
 const START_TIMEOUT_MS = 60_000;
 /** What is kept of the broker's output for error messages (it is read all along, so the pipes never fill). */
 const OUTPUT_LIMIT = 64 * 1024;
+const EXIT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 async function distinctFreePorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
@@ -43,7 +44,7 @@ async function distinctFreePorts(count: number): Promise<number[]> {
 
 /**
  * Whether a process of this group is still running (zombies do not count: on a machine whose
- * init does not reap, the VM's children stay as zombies once it dies). Linux: reads /proc.
+ * init does not reap, the VM stays a zombie once it dies). Linux: reads /proc.
  */
 function isGroupRunning(pgid: number): boolean {
   let entries: string[];
@@ -62,7 +63,15 @@ function isGroupRunning(pgid: number): boolean {
     }
     // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
     const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+    if (Number(pgrp) !== pgid) continue;
+    if (state !== 'Z' && state !== 'X') return true;
+    // The main thread of a multithreaded VM turns zombie while its other threads still exit (and
+    // hold its sockets): dead once it is the last.
+    try {
+      if (readdirSync(`/proc/${entry}/task`).length > 1) return true;
+    } catch {
+      // Reaped meanwhile.
+    }
   }
   return false;
 }
@@ -164,8 +173,20 @@ export async function startRabbit(): Promise<RabbitServer> {
     killEpmd(epmdPort);
     rmSync(dir, { recursive: true, force: true });
   };
-  // A test that dies before it disposes leaves no broker behind.
+  // A test that dies before it disposes leaves no broker behind: the VM is in a process group of its
+  // own, which neither Ctrl+C nor the end of the test worker (vitest sends it SIGTERM) reaches.
+  const onSignal = (signal: NodeJS.Signals) => {
+    unwatch();
+    cleanUp();
+    // The default action, now that this listener is gone (unless another one is left to run first).
+    process.kill(process.pid, signal);
+  };
+  const unwatch = () => {
+    process.off('exit', cleanUp);
+    for (const signal of EXIT_SIGNALS) process.off(signal, onSignal);
+  };
   process.once('exit', cleanUp);
+  for (const signal of EXIT_SIGNALS) process.once(signal, onSignal);
 
   const start = async () => {
     if (child) throw new Error(`${nodeName} is running already`);
@@ -175,7 +196,7 @@ export async function startRabbit(): Promise<RabbitServer> {
     proc.stderr!.on('data', keep);
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`rabbitmq-server did not start within ${START_TIMEOUT_MS / 1000} s:\n${output}`)), START_TIMEOUT_MS);
+        const timer = setTimeout(() => settle(new Error(`rabbitmq-server did not start within ${START_TIMEOUT_MS / 1000} s:\n${output}`)), START_TIMEOUT_MS);
         const settle = (error?: Error) => {
           clearTimeout(timer);
           proc.stdout!.off('data', check);
@@ -202,7 +223,7 @@ export async function startRabbit(): Promise<RabbitServer> {
     try {
       await stop();
     } finally {
-      process.off('exit', cleanUp);
+      unwatch();
       cleanUp();
     }
   };
