@@ -25,7 +25,14 @@ beforeAll(async () => {
   rabbit = await startRabbit();
   t = await startTestServer({
     perModule: 1,
-    config: { RABBITMQ_SYNC_MS: 200, OUTBOX_POLL_MS: 100, CARRIER_SEND_TIMEOUT_MS: 2_000, CARRIER_RECONCILE_MS: 4_000, CARRIER_KEYS: [{ id: 'test', key: Buffer.alloc(32, 5) }] },
+    config: {
+      RABBITMQ_ALLOWED_HOSTS: ['127.0.0.1'],
+      RABBITMQ_SYNC_MS: 200,
+      OUTBOX_POLL_MS: 100,
+      CARRIER_SEND_TIMEOUT_MS: 2_000,
+      CARRIER_RECONCILE_MS: 4_000,
+      CARRIER_KEYS: [{ id: 'test', key: Buffer.alloc(32, 5) }],
+    },
   });
   orgNumber = (await (await t.caller('alice@acme.test')).webhooks.settings()).numbers[0]!;
   await (await t.caller('alice@acme.test')).carriers.connect({ kind: 'rabbitmq', url: rabbit.url, ...QUEUES, channels: ['whatsapp'] });
@@ -126,6 +133,15 @@ describe('the RabbitMQ bridge', () => {
       await vi.waitFor(async () => expect(await t.deps.db.message.count({ where: { providerSid: message.id } })).toBe(1), { timeout: 30_000, interval: 100 });
     }
   }, 60_000);
+
+  it('connects only to a broker host the operator allowed, so a tenant cannot aim the server into its network', async () => {
+    const carol = await t.caller('carol@globex.test');
+    await expect(carol.carriers.connect({ kind: 'rabbitmq', url: 'amqp://guest:guest@10.0.0.7:5672' })).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+      message: expect.stringMatching(/RABBITMQ_ALLOWED_HOSTS/),
+    });
+    expect(await carol.carriers.list()).toEqual([]);
+  });
 
   it('keeps the broker password sealed: the list shows where, not how', async () => {
     const [listed] = await (await t.caller('alice@acme.test')).carriers.list();

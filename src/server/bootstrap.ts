@@ -91,6 +91,7 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'CARRIER_SEND_DEADLINE_MS'
       | 'OUTBOX_POLL_MS'
       | 'RABBITMQ_SYNC_MS'
+      | 'RABBITMQ_ALLOWED_HOSTS'
     >
   >;
 
@@ -159,7 +160,13 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
   const carriers = new Carriers(
     database.prisma,
     await loadCredentialBox(config.CARRIER_KEYS, config.DATA_DIR),
-    { twilioApiUrl: config.TWILIO_API_URL, whatsappGraphUrl: config.WHATSAPP_GRAPH_URL, sendTimeoutMs: config.CARRIER_SEND_TIMEOUT_MS ?? 10_000, publicUrl },
+    {
+      twilioApiUrl: config.TWILIO_API_URL,
+      whatsappGraphUrl: config.WHATSAPP_GRAPH_URL,
+      rabbitAllowedHosts: config.RABBITMQ_ALLOWED_HOSTS ?? [],
+      sendTimeoutMs: config.CARRIER_SEND_TIMEOUT_MS ?? 10_000,
+      publicUrl,
+    },
     logger,
   );
   let outbox: Outbox | undefined;

@@ -137,6 +137,20 @@ const configSchema = z.object({
   /** A queued message not sent within this fails. */
   CARRIER_SEND_DEADLINE_MS: z.coerce.number().int().positive().default(3_600_000),
   OUTBOX_POLL_MS: z.coerce.number().int().positive().default(1_000),
+  /**
+   * Broker hosts an org's admin may connect a RabbitMQ bridge to (comma-separated host names
+   * or addresses; `*`: any). Empty (the default): none, so that no tenant can make the server
+   * open connections into the operator's network.
+   */
+  RABBITMQ_ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((host) => host.trim().toLowerCase())
+        .filter(Boolean),
+    ),
   /** How often each node checks which RabbitMQ bridges it should be consuming for (carriers connected on other nodes). */
   RABBITMQ_SYNC_MS: z.coerce.number().int().positive().default(5_000),
   /** Browser origins besides the server's own that may use the API (WebSocket and CORS): transport/origins.ts. */

@@ -15,6 +15,8 @@ export interface CarrierOptions {
   twilioApiUrl?: string | undefined;
   /** `WHATSAPP_GRAPH_URL`; absent: Meta's own. */
   whatsappGraphUrl?: string | undefined;
+  /** `RABBITMQ_ALLOWED_HOSTS`: the brokers a bridge may be connected to (`*`: any); none by default. */
+  rabbitAllowedHosts?: readonly string[] | undefined;
   /** One call to a carrier's API; past it the attempt's outcome is unknown. */
   sendTimeoutMs: number;
   /** `PUBLIC_URL` without its trailing slash: what carriers call back. */
@@ -140,6 +142,7 @@ export class Carriers {
 
   /** Connects the account for its channels; a carrier of the org already on one of them is disconnected (one carrier per channel). */
   async connect(user: { id: string; orgId: string }, input: ConnectCarrierInput): Promise<CarrierInfo> {
+    if (input.kind === 'rabbitmq') this.#checkBroker(input.url);
     const account = describeAccount(input);
     const { secret, keyId } = this.box.seal(user.orgId, account.credentials);
     // A bridge without an outbound queue only receives: it carries no channel out.
@@ -166,6 +169,18 @@ export class Carriers {
     this.logger.info('carrier connected', { orgId: user.orgId, carrierId: row.id, kind: row.kind, channels: row.channels });
     for (const listener of this.#listeners) listener();
     return this.#info(row);
+  }
+
+  #checkBroker(url: string) {
+    const allowed = this.options.rabbitAllowedHosts ?? [];
+    const host = new URL(url).hostname.toLowerCase().replace(/^\[|\]$/g, '');
+    if (allowed.includes('*') || allowed.includes(host)) return;
+    throw new TRPCError({
+      code: 'FORBIDDEN',
+      message: allowed.length
+        ? `The server may not connect to ${host}: the operator allows ${allowed.join(', ')} (RABBITMQ_ALLOWED_HOSTS)`
+        : 'This server connects to no RabbitMQ broker until its operator allows one (RABBITMQ_ALLOWED_HOSTS)',
+    });
   }
 
   async disconnect(orgId: string, id: string): Promise<void> {
