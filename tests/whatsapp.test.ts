@@ -138,4 +138,22 @@ describe('WhatsApp Cloud API', () => {
     const text = JSON.stringify(listed);
     for (const secret of [ACCESS_TOKEN, APP_SECRET, VERIFY_TOKEN]) expect(text).not.toContain(secret);
   });
+
+  it("keeps a customer's photo as a reference to Meta's media, and serves it to the org's users through the two-step download", async () => {
+    const photo = Buffer.from([0x89, 0x50, 0x4e, 0x47, ...Buffer.from('a photo of the leak')]);
+    const mediaId = standIn.addMedia('image/jpeg', photo);
+    const from = '15556007777';
+    expect((await standIn.postSigned(webhookUrl(), standIn.inboundMedia(PHONE_NUMBER_ID, from, 'image', mediaId, 'image/jpeg', 'The leak under the sink'))).status).toBe(200);
+    const row = await t.deps.db.message.findFirstOrThrow({ where: { body: 'The leak under the sink' } });
+    const [listed] = (await (await t.caller('bob@acme.test')).messages.list({ conversationId: row.conversationId })).items;
+    expect(listed!.media).toEqual([{ contentType: 'image/jpeg', path: `/media/${row.id}/0` }]);
+    const get = async (email: 'bob@acme.test' | 'carol@globex.test') =>
+      fetch(`${t.server.url}${listed!.media[0]!.path}`, { headers: { authorization: `Bearer ${await t.tokenFor(email)}` } });
+    const served = await get('bob@acme.test');
+    expect(served.status).toBe(200);
+    expect(Buffer.from(await served.arrayBuffer())).toEqual(photo);
+    const requests = standIn.mediaRequests;
+    expect((await get('carol@globex.test')).status).toBe(404);
+    expect(standIn.mediaRequests).toBe(requests);
+  });
 });

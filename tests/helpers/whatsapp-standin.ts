@@ -43,6 +43,16 @@ export interface WhatsAppStandIn {
   postSigned(url: string, payload: unknown): Promise<{ status: number; body: string }>;
   /** Builds the payload Meta sends for an inbound text message from `from` (digits) to the phone number id, with the contact's profile name (`timestamp` in unix seconds). */
   inboundText(phoneNumberId: string, from: string, body: string, options?: { id?: string; name?: string; timestamp?: number }): unknown;
+  /**
+   * Keeps a file as Meta keeps a customer's photo or document; returns its media id. As the
+   * Cloud API does, GET /vNN.N/{media-id} (Bearer) answers its download URL, which answers
+   * the bytes to the same Bearer token.
+   */
+  addMedia(mimeType: string, bytes: Buffer): string;
+  /** Builds the payload of an inbound image or document message carrying media `mediaId`. */
+  inboundMedia(phoneNumberId: string, from: string, kind: 'image' | 'document', mediaId: string, mimeType: string, caption?: string): unknown;
+  /** GETs of media objects and downloads, authorized or not. */
+  mediaRequests: number;
   close(): Promise<void>;
 }
 
@@ -237,8 +247,30 @@ export async function startWhatsAppStandIn(options: {
     sendJson(res, 200, { messaging_product: 'whatsapp', contacts: [{ input: to, wa_id: digits }], messages: [{ id: m.id }] });
   };
 
+  const media = new Map<string, { mimeType: string; bytes: Buffer }>();
+  const knownToken = (req: IncomingMessage) => Object.values(phoneNumbers).includes(/^Bearer (\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '');
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://stand-in').pathname;
+    const medium = path.match(/^\/v\d+\.\d+\/(\d{6,})$/) ?? path.match(/^\/download\/(\d{6,})$/);
+    if (medium && req.method === 'GET') {
+      standIn.mediaRequests++;
+      if (!knownToken(req)) return sendGraphError(res, 401, { message: 'Invalid OAuth access token - Cannot parse access token', type: 'OAuthException', code: 190 });
+      const file = media.get(medium[1]!);
+      if (file && path.startsWith('/download/')) {
+        res.writeHead(200, { 'Content-Type': file.mimeType, 'Content-Length': String(file.bytes.length) });
+        res.end(file.bytes);
+        return;
+      }
+      if (file) {
+        return sendJson(res, 200, {
+          url: `${standIn.url}/download/${medium[1]}`,
+          mime_type: file.mimeType,
+          file_size: file.bytes.length,
+          id: medium[1],
+          messaging_product: 'whatsapp',
+        });
+      }
+    }
     const send = path.match(/^\/v\d+\.\d+\/([^/]+)\/messages$/);
     if (send && req.method === 'POST') {
       handleSend(req, res, send[1]!).catch(() => res.destroy());
@@ -263,6 +295,18 @@ export async function startWhatsAppStandIn(options: {
       webhookUrl = url;
     },
     webhooksDelivered: [],
+    mediaRequests: 0,
+    addMedia(mimeType, bytes) {
+      const id = String(1_000_000_000_000 + media.size + Math.floor(Math.random() * 1_000_000));
+      media.set(id, { mimeType, bytes });
+      return id;
+    },
+    inboundMedia(phoneNumberId, from, kind, mediaId, mimeType, caption) {
+      return envelope(phoneNumberId, {
+        contacts: [{ profile: { name: 'Stand-in Contact' }, wa_id: from }],
+        messages: [{ from, id: newWamid(from), timestamp: String(unixSeconds()), type: kind, [kind]: { id: mediaId, mime_type: mimeType, ...(caption ? { caption } : {}) } }],
+      });
+    },
     async postSigned(url, payload) {
       const response = await post(url, metaJson(payload));
       return { status: response.status, body: await response.text() };

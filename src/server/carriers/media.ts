@@ -50,8 +50,18 @@ export function createMediaHandler(deps: AppDeps) {
       if (fetching >= MAX_FETCHES) return reply(res, 503, 'Busy: try again', { 'retry-after': '1' });
       fetching += 1;
       try {
-        // Twilio answers with a redirect to its CDN; fetch drops the credentials on the way there.
-        const upstream = await fetch(item.url, { headers: { authorization: carrier.mediaAuthorization }, signal: AbortSignal.timeout(deps.carriers.sendTimeoutMs) });
+        const signal = AbortSignal.timeout(deps.carriers.sendTimeoutMs);
+        const headers = { authorization: carrier.mediaAuthorization };
+        // Twilio answers with a redirect to its CDN (fetch drops the credentials on the way there);
+        // Meta's media object answers the short-lived download URL, which takes the same token.
+        let source = item.url;
+        if (carrier.kind === 'whatsapp_cloud') {
+          const object = await fetch(item.url, { headers, signal });
+          const described = (await object.json().catch(() => ({}))) as { url?: unknown };
+          if (!object.ok || typeof described.url !== 'string' || !/^https?:\/\//.test(described.url)) return reply(res, 502, `The carrier answered ${object.status}`);
+          source = described.url;
+        }
+        const upstream = await fetch(source, { headers, signal });
         if (!upstream.ok || !upstream.body) return reply(res, 502, `The carrier answered ${upstream.status}`);
         const length = Number(upstream.headers.get('content-length') ?? 0);
         if (length > MAX_MEDIA_BYTES) return reply(res, 413, 'Attachment too large to serve');

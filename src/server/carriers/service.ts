@@ -7,7 +7,7 @@ import type { CredentialBox } from './credentials.ts';
 import { twilioCarrier } from './twilio.ts';
 import { TWILIO_API_URL } from './twilio-client.ts';
 import type { Carrier } from './types.ts';
-import { whatsappCloudCarrier } from './whatsapp-cloud.ts';
+import { WHATSAPP_GRAPH_URL, whatsappCloudCarrier } from './whatsapp-cloud.ts';
 import { type RabbitCredentials, RabbitLinks, rabbitCarrier, rabbitCredentials } from './rabbitmq.ts';
 
 export interface CarrierOptions {
@@ -123,6 +123,11 @@ export class Carriers {
             ? { whatsapp: `${base}${WHATSAPP_WEBHOOK_PATH}` }
             : { sms: `${base}${WEBHOOK_PATHS.sms}`, status: `${base}${WEBHOOK_PATHS.status}`, voice: `${base}${WEBHOOK_PATHS.voice}` },
     };
+  }
+
+  /** Where Meta's Graph API is (WhatsApp Cloud media objects are fetched from there). */
+  get whatsappGraphUrl(): string {
+    return (this.options.whatsappGraphUrl ?? WHATSAPP_GRAPH_URL).replace(/\/+$/, '');
   }
 
   /** Where Twilio's API (and the media it keeps) is: a media URL elsewhere is never fetched. */

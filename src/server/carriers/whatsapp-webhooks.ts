@@ -6,18 +6,31 @@ import { stripControlCharacters } from '../../shared/text.ts';
 import { advanceMessageStatus, receiveInboundMessage } from '../comms/conversations.ts';
 import { normalizePhone } from '../comms/phone.ts';
 import { readBody, WebhookError } from '../comms/webhook-http.ts';
+import type { StoredMedia } from '../comms/wire.ts';
 import type { AppDeps } from '../context.ts';
+import { WHATSAPP_GRAPH_VERSION } from './whatsapp-cloud.ts';
 import { type OpenCarrier, WHATSAPP_WEBHOOK_PATH } from './service.ts';
 
 /** Meta batches updates; its payloads stay well under this. */
 const MAX_BODY_BYTES = 1024 * 1024;
 
 const digits = z.string().regex(/^\+?\d{6,20}$/);
+const attachment = z.object({
+  id: z.string().regex(/^\d{1,30}$/),
+  mime_type: z.string().regex(/^[\w.+-]{1,60}\/[\w.+-]{1,60}(;.{0,60})?$/),
+  caption: z.string().max(4096).optional(),
+});
+const MEDIA_TYPES = ['image', 'document', 'audio', 'video', 'sticker'] as const;
 const inboundMessage = z.object({
   from: digits,
   id: z.string().min(1).max(200),
   type: z.string().max(32),
   text: z.object({ body: z.string().max(4096) }).optional(),
+  image: attachment.optional(),
+  document: attachment.optional(),
+  audio: attachment.optional(),
+  video: attachment.optional(),
+  sticker: attachment.optional(),
 });
 const status = z.object({
   id: z.string().min(1).max(200),
@@ -60,9 +73,23 @@ function signedBy(secret: string, raw: Buffer, header: string): boolean {
 async function apply(deps: AppDeps, carrier: OpenCarrier, change: Change): Promise<void> {
   const orgNumber = normalizePhone(change.metadata.display_phone_number) ?? change.metadata.display_phone_number;
   for (const message of change.messages ?? []) {
-    const body = message.type === 'text' ? stripControlCharacters(message.text?.body ?? '') : `(a ${message.type} message, which Tandem does not show yet)`;
-    if (!body.trim()) continue;
-    await receiveInboundMessage(deps, { orgId: carrier.orgId, channel: 'whatsapp', from: `+${message.from.replace(/^\+/, '')}`, to: orgNumber, body, providerSid: message.id });
+    // A photo or document is kept as a reference to Meta's media object, fetched when opened (carriers/media.ts).
+    const file = (MEDIA_TYPES as readonly string[]).includes(message.type) ? message[message.type as (typeof MEDIA_TYPES)[number]] : undefined;
+    const media: StoredMedia[] = file
+      ? [{ url: `${deps.carriers.whatsappGraphUrl}/${WHATSAPP_GRAPH_VERSION}/${file.id}`, contentType: file.mime_type.split(';')[0]!.toLowerCase(), carrierId: carrier.id }]
+      : [];
+    const text = message.type === 'text' ? (message.text?.body ?? '') : (file?.caption ?? '');
+    const body = file || message.type === 'text' ? stripControlCharacters(text) : `(a ${message.type} message, which Tandem does not show yet)`;
+    if (!body.trim() && !media.length) continue;
+    await receiveInboundMessage(deps, {
+      orgId: carrier.orgId,
+      channel: 'whatsapp',
+      from: `+${message.from.replace(/^\+/, '')}`,
+      to: orgNumber,
+      body,
+      providerSid: message.id,
+      media,
+    });
   }
   for (const report of change.statuses ?? []) {
     const next = STATUSES[report.status as keyof typeof STATUSES];
