@@ -17,6 +17,7 @@ const runMultinode = runPostgres && !missing.includes('redis-server');
 const leftOut = [
   ...(missing.includes('chromium') ? ['tests/e2e/**'] : []),
   ...(missing.includes('postgresql') || missing.includes('redis-server') ? ['tests/multinode.test.ts', 'tests/multinode-presence.test.ts'] : []),
+  ...(missing.includes('postgresql') ? ['tests/outbox-two-nodes.test.ts'] : []),
   ...(missing.includes('redis-server') ? ['tests/session-channel.test.ts'] : []),
   ...(missing.includes('rabbitmq-server') ? ['tests/rabbitmq*.test.ts'] : []),
 ];
