@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startProxy, type TestProxy } from './helpers/proxy.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
@@ -155,5 +156,37 @@ describe('WhatsApp Cloud API', () => {
     const requests = standIn.mediaRequests;
     expect((await get('carol@globex.test')).status).toBe(404);
     expect(standIn.mediaRequests).toBe(requests);
+  });
+
+  it("holds at most 32 unsigned bodies at once: a stranger sending slowly gets 503s, not the server's memory", async () => {
+    const { port } = new URL(t.server.url);
+    const slow = await Promise.all(
+      Array.from({ length: 32 }, () => {
+        const socket = connect(Number(port), '127.0.0.1');
+        return new Promise<Socket>((resolve) =>
+          socket.once('connect', () => {
+            // Headers and the start of a 1 MB body that never comes.
+            socket.write(`POST /webhooks/whatsapp HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n{"object":`);
+            resolve(socket);
+          }),
+        );
+      }),
+    );
+    try {
+      await vi.waitFor(
+        async () => {
+          const refused = await fetch(webhookUrl(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+          expect(refused.status).toBe(503);
+        },
+        { timeout: 5_000, interval: 50 },
+      );
+    } finally {
+      for (const socket of slow) socket.destroy();
+    }
+    // Once they are gone, a signed update goes through again.
+    await vi.waitFor(async () => expect((await standIn.postSigned(webhookUrl(), standIn.inboundText(PHONE_NUMBER_ID, '15556001234', 'Back again'))).status).toBe(200), {
+      timeout: 5_000,
+      interval: 50,
+    });
   });
 });

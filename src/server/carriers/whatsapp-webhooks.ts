@@ -13,6 +13,8 @@ import { type OpenCarrier, WHATSAPP_WEBHOOK_PATH } from './service.ts';
 
 /** Meta batches updates; its payloads stay well under this. */
 const MAX_BODY_BYTES = 1024 * 1024;
+/** Bodies read at once, before any signature is known: at most this many megabytes held by strangers (Meta retries a 503). */
+const MAX_READING = 32;
 
 const digits = z.string().regex(/^\+?\d{6,20}$/);
 const attachment = z.object({
@@ -113,6 +115,7 @@ export function createWhatsAppWebhookHandler(deps: AppDeps) {
   const reply = (res: ServerResponse, status: number, body: string, type = 'application/json') => {
     if (!res.headersSent) res.writeHead(status, { 'content-type': type }).end(body);
   };
+  let reading = 0;
   return (req: IncomingMessage, res: ServerResponse, pathname: string): boolean => {
     if (pathname !== WHATSAPP_WEBHOOK_PATH) return false;
     void (async () => {
@@ -128,7 +131,14 @@ export function createWhatsAppWebhookHandler(deps: AppDeps) {
         return reply(res, 200, challenge, 'text/plain');
       }
       if (req.method !== 'POST') return reply(res, 405, JSON.stringify({ error: 'Use GET (handshake) or POST' }));
-      const raw = await readBody(req, MAX_BODY_BYTES);
+      if (reading >= MAX_READING) throw new WebhookError(503, 'Busy: try again');
+      reading += 1;
+      let raw: Buffer;
+      try {
+        raw = await readBody(req, MAX_BODY_BYTES);
+      } finally {
+        reading -= 1;
+      }
       const signature = req.headers['x-hub-signature-256'];
       if (typeof signature !== 'string') throw new WebhookError(403, 'Missing X-Hub-Signature-256');
       let parsed: z.infer<typeof payload>;
