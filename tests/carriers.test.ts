@@ -108,6 +108,35 @@ describe('carriers.connect / list / disconnect', () => {
   });
 });
 
+describe('numbers.list / create / delete', () => {
+  it("an admin adds the org's Twilio number, and a message to it reaches the org", async () => {
+    const alice = await t.caller('alice@acme.test');
+    expect(await alice.numbers.create({ number: '+1 (555) 010-4242' })).toEqual({ number: '+15550104242' });
+    expect(await alice.numbers.list()).toContain('+15550104242');
+    const sid = `SM${Date.now()}newnumber`;
+    const answer = await standIn.postSigned(ACCOUNT, `${publicProxy.url}/webhooks/twilio/sms`, {
+      AccountSid: ACCOUNT,
+      MessageSid: sid,
+      From: '+15557770009',
+      To: '+15550104242',
+      Body: 'To the new number',
+    });
+    expect(answer.status).toBe(200);
+    expect(await t.deps.db.message.count({ where: { providerSid: sid } })).toBe(1);
+    expect(await alice.numbers.delete({ number: '+15550104242' })).toEqual({ number: '+15550104242', deleted: true });
+    expect(await alice.numbers.list()).not.toContain('+15550104242');
+  });
+
+  it("refuses agents, another org's number (without saying whose), and a malformed one", async () => {
+    await expect((await t.caller('bob@acme.test')).numbers.create({ number: '+15550104243' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    const carol = await t.caller('carol@globex.test');
+    await expect(carol.numbers.create({ number: acmeNumber })).rejects.toMatchObject({ code: 'CONFLICT', message: `${acmeNumber} is already in use` });
+    await expect(carol.numbers.delete({ number: acmeNumber })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(carol.numbers.create({ number: 'call me' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    expect(await (await t.caller('alice@acme.test')).numbers.list()).toContain(acmeNumber);
+  });
+});
+
 describe('the outbox, through the real twilio client', () => {
   it('queues a reply in its transaction, sends it once, and moves it to sent then delivered from the signed callbacks', async () => {
     const { message, phone, body } = await reply();

@@ -41,6 +41,11 @@ describe('carriers in the web app', () => {
     // What to paste into Twilio's console; the token itself is gone from the page.
     expect(await listed.textContent()).toContain(`${publicProxy.url}/webhooks/twilio/sms`);
     expect(await alice.page.content()).not.toContain(TOKEN);
+    // The number Twilio gave the org.
+    const numbers = alice.page.getByRole('form', { name: "The org's numbers" });
+    await numbers.getByLabel('Add a number').fill('+1 555 010 7777');
+    await numbers.getByRole('button', { name: 'Add' }).click();
+    await alice.page.getByTestId('numbers').getByText('+15550107777').waitFor();
 
     // A reply Twilio refuses: the agent sees it failed, and why.
     const conversation = (await (await server.caller('alice@acme.test')).conversations.list()).items.find((item) => item.channel === 'sms')!;

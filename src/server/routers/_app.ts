@@ -9,6 +9,7 @@ import { eventsRouter } from './events.ts';
 import { invitationsRouter } from './invitations.ts';
 import { meRouter } from './me.ts';
 import { notificationsRouter } from './notifications.ts';
+import { numbersRouter } from './numbers.ts';
 import { usersRouter } from './users.ts';
 import { webhooksRouter } from './webhooks.ts';
 import { presenceRouter, typingRouter } from './presence.ts';
@@ -26,6 +27,7 @@ export const appRouter = router({
   invitations: invitationsRouter,
   me: meRouter,
   notifications: notificationsRouter,
+  numbers: numbersRouter,
   presence: presenceRouter,
   typing: typingRouter,
   users: usersRouter,

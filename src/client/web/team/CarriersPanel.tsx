@@ -50,9 +50,50 @@ export function CarriersPanel() {
         ))}
         {carriers.data?.length === 0 ? <li className="muted">No carrier connected.</li> : null}
       </ul>
+      <Numbers />
       <ConnectTwilio />
       <ConnectWhatsApp />
     </>
+  );
+}
+
+/** The numbers the org answers on: an inbound message or call to one of them is the org's. */
+function Numbers() {
+  const utils = trpc.useUtils();
+  const numbers = trpc.numbers.list.useQuery();
+  const [number, setNumber] = useState('');
+  const done = { onSuccess: () => void utils.numbers.list.invalidate() };
+  const create = trpc.numbers.create.useMutation(done);
+  const remove = trpc.numbers.delete.useMutation(done);
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    create.mutate({ number: number.trim() }, { onSuccess: () => setNumber('') });
+  };
+  const error = create.error ?? remove.error;
+  return (
+    <form className="filters" onSubmit={submit} aria-label="The org's numbers">
+      <ul className="numbers" data-testid="numbers">
+        {(numbers.data ?? []).map((each) => (
+          <li key={each}>
+            <code>{each}</code>{' '}
+            <button type="button" className="link-button" disabled={remove.isPending} onClick={() => remove.mutate({ number: each })}>
+              Remove
+            </button>
+          </li>
+        ))}
+      </ul>
+      <label>
+        Add a number <input className="input" value={number} onChange={(e) => setNumber(e.target.value)} placeholder="+15551234567" />
+      </label>
+      <button type="submit" className="button" disabled={create.isPending || !number.trim()}>
+        Add
+      </button>
+      {error ? (
+        <span className="error" role="alert">
+          {messageOf(error)}
+        </span>
+      ) : null}
+    </form>
   );
 }
 
