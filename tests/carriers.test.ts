@@ -106,6 +106,16 @@ describe('carriers.connect / list / disconnect', () => {
     await expect(alice.carriers.connect({ kind: 'smoke-signals', accountSid: ACCOUNT } as never)).rejects.toBeInstanceOf(TRPCError);
     expect(await t.deps.db.carrier.count()).toBe(before);
   });
+
+  it('checks the account with Twilio before connecting it: a wrong token is said now, and nothing changes', async () => {
+    const before = await t.deps.db.carrier.count();
+    const carol = await t.caller('carol@globex.test');
+    await expect(carol.carriers.connect({ kind: 'twilio', accountSid: ACCOUNT, authToken: 'deadbeefdeadbeefdeadbeefdeadbeef' })).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: 'Twilio refused this Account SID and Auth Token (20003: Authenticate)',
+    });
+    expect(await t.deps.db.carrier.count()).toBe(before);
+  });
 });
 
 describe('numbers.list / create / delete', () => {

@@ -141,6 +141,14 @@ describe('the RabbitMQ bridge', () => {
       message: expect.stringMatching(/RABBITMQ_ALLOWED_HOSTS/),
     });
     expect(await carol.carriers.list()).toEqual([]);
+    // An allowed host, but credentials the broker refuses: said now, nothing stored.
+    const refused = new URL(rabbit.url);
+    refused.password = 'wrong';
+    await expect(carol.carriers.connect({ kind: 'rabbitmq', url: refused.href })).rejects.toMatchObject({
+      code: 'PRECONDITION_FAILED',
+      message: expect.stringMatching(/^Could not reach the broker to check the account/),
+    });
+    expect(await carol.carriers.list()).toEqual([]);
   });
 
   it('keeps the broker password sealed: the list shows where, not how', async () => {

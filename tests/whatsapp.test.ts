@@ -132,6 +132,20 @@ describe('WhatsApp Cloud API', () => {
     expect(standIn.messages.filter((copy) => copy.body === 'Answer lost')).toHaveLength(1);
   });
 
+  it('checks the number and token with Meta before connecting them', async () => {
+    const before = await t.deps.db.carrier.count();
+    await expect(
+      (await t.caller('carol@globex.test')).carriers.connect({
+        kind: 'whatsapp_cloud',
+        phoneNumberId: PHONE_NUMBER_ID,
+        accessToken: `EAAG${'wrong'.repeat(8)}`,
+        appSecret: APP_SECRET,
+        verifyToken: 'another-verify-token',
+      }),
+    ).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/^Meta refused this phone number ID and access token \(\d+: /) });
+    expect(await t.deps.db.carrier.count()).toBe(before);
+  });
+
   it('shows an admin the number and the end of its token, never the secrets', async () => {
     const [listed] = await (await t.caller('alice@acme.test')).carriers.list();
     expect(listed).toMatchObject({ kind: 'whatsapp_cloud', channels: ['whatsapp'], label: `phone number ID ${PHONE_NUMBER_ID} · token …${ACCESS_TOKEN.slice(-4)}` });

@@ -245,6 +245,12 @@ export async function startTwilioStandIn(options: TwilioStandInOptions): Promise
         return;
       }
     }
+    // The account itself: what a client fetches to check its credentials.
+    const account = path.match(/^\/2010-04-01\/Accounts\/([^/]+)\.json$/);
+    if (account && req.method === 'GET') {
+      if (!authenticate(req, account[1]!)) return sendError(res, 401, 20003, 'Authenticate');
+      return sendJson(res, 200, { sid: account[1], friendly_name: 'Stand-in account', status: 'active', type: 'Full' });
+    }
     const fetched = path.match(/^\/2010-04-01\/Accounts\/([^/]+)\/Messages\/([^/]+)\.json$/);
     if (fetched && req.method === 'GET') {
       if (!authenticate(req, fetched[1]!)) return sendError(res, 401, 20003, 'Authenticate');

@@ -255,6 +255,13 @@ export async function startWhatsAppStandIn(options: {
     if (medium && req.method === 'GET') {
       standIn.mediaRequests++;
       if (!knownToken(req)) return sendGraphError(res, 401, { message: 'Invalid OAuth access token - Cannot parse access token', type: 'OAuthException', code: 190 });
+      // A phone number's own object: what a client fetches to check its token.
+      if (!path.startsWith('/download/') && phoneNumbers[medium[1]!] !== undefined) {
+        if (phoneNumbers[medium[1]!] !== /^Bearer (\S+)$/i.exec(req.headers.authorization ?? '')?.[1]) {
+          return sendGraphError(res, 400, { message: `Unsupported get request. Object with ID '${medium[1]}' does not exist`, type: 'GraphMethodException', code: 100 });
+        }
+        return sendJson(res, 200, { display_phone_number: displayPhoneNumber, verified_name: 'Stand-in Business', id: medium[1] });
+      }
       const file = media.get(medium[1]!);
       if (file && path.startsWith('/download/')) {
         res.writeHead(200, { 'Content-Type': file.mimeType, 'Content-Length': String(file.bytes.length) });

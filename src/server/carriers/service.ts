@@ -1,3 +1,5 @@
+import { Connection } from 'rabbitmq-client';
+import twilio from 'twilio';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import type { CarrierChannel, CarrierInfo, CarrierKind, ConnectCarrierInput } from '../../shared/carriers.ts';
@@ -5,9 +7,9 @@ import type { Db, Tx } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { CredentialBox } from './credentials.ts';
 import { twilioCarrier } from './twilio.ts';
-import { TWILIO_API_URL } from './twilio-client.ts';
+import { createTwilioClient, TWILIO_API_URL } from './twilio-client.ts';
 import type { Carrier } from './types.ts';
-import { WHATSAPP_GRAPH_URL, whatsappCloudCarrier } from './whatsapp-cloud.ts';
+import { WHATSAPP_GRAPH_URL, WHATSAPP_GRAPH_VERSION, whatsappCloudCarrier } from './whatsapp-cloud.ts';
 import { type RabbitCredentials, RabbitLinks, rabbitCarrier, rabbitCredentials } from './rabbitmq.ts';
 
 export interface CarrierOptions {
@@ -174,6 +176,59 @@ export class Carriers {
     this.logger.info('carrier connected', { orgId: user.orgId, carrierId: row.id, kind: row.kind, channels: row.channels });
     for (const listener of this.#listeners) listener();
     return this.#info(row);
+  }
+
+  /**
+   * Asks the carrier whether the account works, before it is connected: a wrong token is
+   * said now, not at the first customer's reply. BAD_REQUEST when the carrier refuses it,
+   * PRECONDITION_FAILED when it cannot be reached.
+   */
+  async verify(input: ConnectCarrierInput): Promise<void> {
+    const unreachable = (what: string, error: unknown) =>
+      new TRPCError({ code: 'PRECONDITION_FAILED', message: `Could not reach ${what} to check the account: ${(error as Error).message ?? String(error)}` });
+    if (input.kind === 'twilio') {
+      try {
+        await createTwilioClient(input, { apiUrl: this.options.twilioApiUrl, timeoutMs: this.options.sendTimeoutMs }).api.v2010.accounts(input.accountSid).fetch();
+      } catch (error) {
+        if (error instanceof twilio.RestException)
+          throw new TRPCError({ code: 'BAD_REQUEST', message: `Twilio refused this Account SID and Auth Token (${error.code ?? error.status}: ${error.message})` });
+        throw unreachable('Twilio', error);
+      }
+      return;
+    }
+    if (input.kind === 'whatsapp_cloud') {
+      let response: Response;
+      try {
+        response = await fetch(`${this.whatsappGraphUrl}/${WHATSAPP_GRAPH_VERSION}/${input.phoneNumberId}`, {
+          headers: { authorization: `Bearer ${input.accessToken}` },
+          signal: AbortSignal.timeout(this.options.sendTimeoutMs),
+        });
+      } catch (error) {
+        throw unreachable("Meta's Graph API", error);
+      }
+      if (response.ok) return;
+      const body = (await response.json().catch(() => ({}))) as { error?: { code?: number; message?: string } };
+      if (response.status >= 500) throw unreachable("Meta's Graph API", new Error(`HTTP ${response.status}`));
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: `Meta refused this phone number ID and access token (${body.error?.code ?? response.status}: ${body.error?.message ?? 'refused'})`,
+      });
+    }
+    this.#checkBroker(input.url);
+    const connection = new Connection({ url: input.url, retryLow: 100, retryHigh: 500, connectionTimeout: this.options.sendTimeoutMs });
+    let lastError: unknown = new Error('no answer');
+    connection.on('error', (error) => (lastError = error));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      // The client retries a refused login for ever: the check gives up after the send timeout.
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(lastError), this.options.sendTimeoutMs)));
+      await Promise.race([connection.onConnect(this.options.sendTimeoutMs), timeout]);
+    } catch (error) {
+      throw unreachable('the broker', error);
+    } finally {
+      clearTimeout(timer);
+      void connection.close().catch(() => {});
+    }
   }
 
   #checkBroker(url: string) {

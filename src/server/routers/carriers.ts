@@ -8,8 +8,9 @@ export const carriersRouter = router({
   /** The org's connected carriers; never their secrets. */
   list: carrierAdminProcedure.query(({ ctx }) => ctx.carriers.list(ctx.user.orgId)),
   /** Connects an account for its channels (replacing the org's carrier on them); the secret is sealed before it is stored. */
-  connect: carrierAdminProcedure.input(connectCarrierInput).mutation(({ ctx, input }) => {
+  connect: carrierAdminProcedure.input(connectCarrierInput).mutation(async ({ ctx, input }) => {
     const { idempotencyKey: _key, ...account } = input;
+    await ctx.carriers.verify(account);
     return ctx.carriers.connect(ctx.user, account);
   }),
   /** Messages still queued for it are sent with it; new ones are only recorded until another is connected. */
