@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createHttpClient } from '../src/client/trpc.ts';
 import { freePort, startServerProcess, type ServerProcess } from './helpers/process.ts';
+import { expectEachDeliveredOnce, type QueuedReply } from './helpers/outbox.ts';
 import { startTwilioStandIn } from './helpers/twilio-standin.ts';
 
 /**
@@ -54,7 +55,7 @@ describe('the outbox across kill -9', () => {
     // In flight at the kill: answers that never come (Twilio took three of them, three never reached it), and ordinary sends.
     standIn.failNext(3, { kind: 'hang-after-accept' });
     standIn.failNext(3, { kind: 'hang-before-accept' });
-    const replies: { id: string; conversationId: string; body: string }[] = [];
+    const replies: QueuedReply[] = [];
     for (let i = 0; i < 24; i++) {
       const body = `Chaos reply ${i} ${Date.now()}`;
       const { message } = await bob.conversations.start.mutate({ channel: 'sms', phone: `+1555400${String(i).padStart(4, '0')}`, body });
@@ -69,20 +70,7 @@ describe('the outbox across kill -9', () => {
 
     server = await startServerProcess(env);
     const bobAgain = await login('bob@acme.test');
-    const copies = (body: string) => standIn.messages.filter((message) => message.body === body).length;
-    await vi.waitFor(() => expect(replies.filter((reply) => copies(reply.body) === 0)).toEqual([]), { timeout: 30_000, interval: 50 });
-    // Every reply is settled as delivered (the callbacks reached the restarted server), none failed.
-    await vi.waitFor(
-      async () => {
-        const statuses = await Promise.all(
-          replies.map(async (reply) => (await bobAgain.messages.list.query({ conversationId: reply.conversationId })).items.find((item) => item.id === reply.id)?.status),
-        );
-        expect(statuses.filter((status) => status !== 'delivered')).toEqual([]);
-      },
-      { timeout: 30_000, interval: 100 },
-    );
-    expect(replies.map((reply) => copies(reply.body))).toEqual(replies.map(() => 1));
-    // Settled messages are never claimed again: nothing more reaches Twilio once all are delivered.
-    expect(standIn.messages).toHaveLength(replies.length);
+    // Every reply delivered (the callbacks reached the restarted server), each sent once.
+    await expectEachDeliveredOnce(standIn, bobAgain, replies);
   }, 120_000);
 });

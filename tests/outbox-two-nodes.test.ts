@@ -6,6 +6,7 @@ import { TEST_TOKEN_SECRET } from './helpers/app.ts';
 import { startPostgres } from './helpers/postgres.ts';
 import { freePort, startServerProcess, type ServerProcess } from './helpers/process.ts';
 import { startProxy } from './helpers/proxy.ts';
+import { expectEachDeliveredOnce, type QueuedReply } from './helpers/outbox.ts';
 import { startTwilioStandIn } from './helpers/twilio-standin.ts';
 
 /**
@@ -67,7 +68,7 @@ describe('the outbox on two nodes', () => {
 
     standIn.failNext(3, { kind: 'hang-after-accept' });
     standIn.failNext(3, { kind: 'hang-before-accept' });
-    const replies: { id: string; conversationId: string; body: string }[] = [];
+    const replies: QueuedReply[] = [];
     for (let i = 0; i < 20; i++) {
       const body = `Two-node reply ${i} ${Date.now()}`;
       const { message } = await bobOnA.conversations.start.mutate({ channel: 'sms', phone: `+1555500${String(i).padStart(4, '0')}`, body });
@@ -79,19 +80,6 @@ describe('the outbox on two nodes', () => {
     await a.exit;
     balancer.retarget({ port: portB });
 
-    const copies = (body: string) => standIn.messages.filter((message) => message.body === body).length;
-    await vi.waitFor(() => expect(replies.filter((reply) => copies(reply.body) === 0)).toEqual([]), { timeout: 30_000, interval: 50 });
-    const bobOnB = await login(b.url, 'bob@acme.test');
-    await vi.waitFor(
-      async () => {
-        const statuses = await Promise.all(
-          replies.map(async (reply) => (await bobOnB.messages.list.query({ conversationId: reply.conversationId })).items.find((item) => item.id === reply.id)?.status),
-        );
-        expect(statuses.filter((status) => status !== 'delivered')).toEqual([]);
-      },
-      { timeout: 30_000, interval: 100 },
-    );
-    expect(replies.map((reply) => copies(reply.body))).toEqual(replies.map(() => 1));
-    expect(standIn.messages).toHaveLength(replies.length);
+    await expectEachDeliveredOnce(standIn, await login(b.url, 'bob@acme.test'), replies);
   }, 120_000);
 });

@@ -146,6 +146,16 @@ describe('WhatsApp Cloud API', () => {
     expect(await t.deps.db.carrier.count()).toBe(before);
   });
 
+  it('refuses a body naming more than 20 phone numbers before looking any of them up', async () => {
+    const many = {
+      object: 'whatsapp_business_account',
+      entry: Array.from({ length: 21 }, (_, i) => (standIn.inboundText(String(900_000 + i), '15556001000', 'x') as { entry: unknown[] }).entry[0]),
+    };
+    const answer = await standIn.postSigned(webhookUrl(), many);
+    expect(answer.status).toBe(400);
+    expect(answer.body).toContain('More than 20 phone numbers');
+  });
+
   it('shows an admin the number and the end of its token, never the secrets', async () => {
     const [listed] = await (await t.caller('alice@acme.test')).carriers.list();
     expect(listed).toMatchObject({ kind: 'whatsapp_cloud', channels: ['whatsapp'], label: `phone number ID ${PHONE_NUMBER_ID} · token …${ACCESS_TOKEN.slice(-4)}` });

@@ -32,6 +32,8 @@ export interface OpenCarrier {
   id: string;
   orgId: string;
   kind: CarrierKind;
+  /** What names the account in webhooks (Twilio's Account SID, the WhatsApp phone number ID). */
+  accountRef: string;
   channels: CarrierChannel[];
   carrier: Carrier;
   /** The secret a webhook from this account is signed with (Twilio's Auth Token, the Meta app's secret). */
@@ -271,16 +273,24 @@ export class Carriers {
   }
 
   /** The connected carriers of an account (a webhook names its account); usually one. */
-  async byAccount(kind: CarrierKind, accountRef: string): Promise<OpenCarrier[]> {
-    const rows = await this.db.carrier.findMany({ where: { kind, accountRef, disconnectedAt: null } });
+  byAccount(kind: CarrierKind, accountRef: string): Promise<OpenCarrier[]> {
+    return this.byAccounts(kind, [accountRef]);
+  }
+
+  /** The connected carriers of any of these accounts, in one query (a webhook batch may name several). */
+  async byAccounts(kind: CarrierKind, accountRefs: readonly string[]): Promise<OpenCarrier[]> {
+    const rows = await this.db.carrier.findMany({ where: { kind, accountRef: { in: [...accountRefs] }, disconnectedAt: null } });
     return rows.map((row) => this.#openRow(row)).filter((open): open is OpenCarrier => open !== null);
   }
 
   #openRow(row: CarrierRow): OpenCarrier | null {
+    // A connected carrier's credentials never change (rekeying seals the same ones): opened once.
+    const known = row.disconnectedAt ? undefined : this.#opened.get(row.id);
+    if (known) return known;
     let open: OpenCarrier;
     try {
       const sealed = this.box.open(row.orgId, row);
-      const base = { id: row.id, orgId: row.orgId, channels: channelsOf(row), forwardTo: row.forwardTo };
+      const base = { id: row.id, orgId: row.orgId, accountRef: row.accountRef, channels: channelsOf(row), forwardTo: row.forwardTo };
       if (row.kind === 'rabbitmq') {
         const credentials = rabbitCredentials.parse(sealed);
         open = {

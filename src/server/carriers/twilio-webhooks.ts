@@ -67,6 +67,19 @@ function inboundMedia(deps: AppDeps, carrier: OpenCarrier, form: z.infer<typeof 
   return media;
 }
 
+/**
+ * The caller and the org's number a message or call names, once `To` is proven to be one of
+ * the numbers of the org the account is connected to: the account may serve numbers of
+ * other systems, and those are not ours to take.
+ */
+async function orgAddresses(deps: AppDeps, carrier: OpenCarrier, form: { To: string; From: string }) {
+  const to = parseAddress(form.To, 'To');
+  const from = parseAddress(form.From, 'From');
+  const owner = await deps.db.phoneNumber.findUnique({ where: { number: to.number }, select: { orgId: true } });
+  if (owner?.orgId !== carrier.orgId) throw new WebhookError(404, `To: ${to.number} is not a number of the org this account is connected to`);
+  return { to, from };
+}
+
 const emptyTwiml = () => new twilio.twiml.MessagingResponse().toString();
 
 /** What a caller hears when nobody took the call: a prompt, then a recorded message. */
@@ -81,11 +94,7 @@ export const twilioRoutes: Record<string, WebhookRoute> = {
   [WEBHOOK_PATHS.sms]: async (deps, req, raw) => {
     const form = parseForm(inboundForm, raw);
     const carrier = await authenticate(deps, req, raw, form.AccountSid);
-    const to = parseAddress(form.To, 'To');
-    const from = parseAddress(form.From, 'From');
-    const owner = await deps.db.phoneNumber.findUnique({ where: { number: to.number }, select: { orgId: true } });
-    // The account may serve numbers of other systems: a number that is not this org's is not ours to take.
-    if (owner?.orgId !== carrier.orgId) throw new WebhookError(404, `To: ${to.number} is not a number of the org this account is connected to`);
+    const { to, from } = await orgAddresses(deps, carrier, form);
     const media = inboundMedia(deps, carrier, form, raw);
     if (!form.Body.trim() && !media.length) throw new WebhookError(400, 'Body: the message is empty');
     await receiveInboundMessage(deps, {
@@ -108,10 +117,7 @@ export const twilioRoutes: Record<string, WebhookRoute> = {
   [WEBHOOK_PATHS.voice]: async (deps, req, raw, options) => {
     const form = parseForm(voiceForm, raw);
     const carrier = await authenticate(deps, req, raw, form.AccountSid);
-    const to = parseAddress(form.To, 'To');
-    const from = parseAddress(form.From, 'From');
-    const owner = await deps.db.phoneNumber.findUnique({ where: { number: to.number }, select: { orgId: true } });
-    if (owner?.orgId !== carrier.orgId) throw new WebhookError(404, `To: ${to.number} is not a number of the org this account is connected to`);
+    const { to, from } = await orgAddresses(deps, carrier, form);
     await receiveIncomingCall(deps, { orgId: carrier.orgId, callSid: form.CallSid, from: from.number, to: to.number, ringTimeoutMs: options.ringTimeoutMs });
     if (!carrier.forwardTo) return { status: 200, xml: voicemail() };
     const twiml = new twilio.twiml.VoiceResponse();

@@ -13,6 +13,8 @@ import { type OpenCarrier, WHATSAPP_WEBHOOK_PATH } from './service.ts';
 
 /** Meta batches updates; its payloads stay well under this. */
 const MAX_BODY_BYTES = 1024 * 1024;
+/** One app's webhook names its own numbers; a body naming more is not Meta's. */
+const MAX_NUMBERS_PER_BODY = 20;
 /** Bodies read at once, before any signature is known: at most this many megabytes held by strangers (Meta retries a 503). */
 const MAX_READING = 32;
 
@@ -147,16 +149,17 @@ export function createWhatsAppWebhookHandler(deps: AppDeps) {
       } catch {
         throw new WebhookError(400, 'Not a WhatsApp Business Account webhook');
       }
+      const changes = parsed.entry.flatMap((entry) => entry.changes.filter((change) => change.field === 'messages').map((change) => change.value));
+      // Nothing is trusted yet: one query for every number the body names, and a bound on how many.
+      const numbers = [...new Set(changes.map((change) => change.metadata.phone_number_id))];
+      if (numbers.length > MAX_NUMBERS_PER_BODY) throw new WebhookError(400, `More than ${MAX_NUMBERS_PER_BODY} phone numbers in one webhook`);
+      const signers = (await deps.carriers.byAccounts('whatsapp_cloud', numbers)).filter((candidate) => signedBy(candidate.webhookSecret, raw, signature));
       let applied = 0;
-      for (const entry of parsed.entry) {
-        for (const { field, value } of entry.changes) {
-          if (field !== 'messages') continue;
-          const carriers = await deps.carriers.byAccount('whatsapp_cloud', value.metadata.phone_number_id);
-          const carrier = carriers.find((candidate) => signedBy(candidate.webhookSecret, raw, signature));
-          if (!carrier) continue;
-          await apply(deps, carrier, value);
-          applied += 1;
-        }
+      for (const change of changes) {
+        const carrier = signers.find((candidate) => candidate.accountRef === change.metadata.phone_number_id);
+        if (!carrier) continue;
+        await apply(deps, carrier, change);
+        applied += 1;
       }
       if (!applied && parsed.entry.some((entry) => entry.changes.length)) throw new WebhookError(403, 'Unknown phone number or bad signature');
       reply(res, 200, JSON.stringify({ ok: true }));
