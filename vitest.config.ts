@@ -54,6 +54,7 @@ if (!jsdomLoads) {
  */
 const databaseSuites = [
   'tests/records.test.ts',
+  'tests/attachments.test.ts',
   'tests/subscriptions.test.ts',
   'tests/realtime.test.ts',
   'tests/concurrency.test.ts',

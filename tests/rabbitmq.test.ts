@@ -108,7 +108,13 @@ describe('the RabbitMQ bridge', () => {
     const reply = await (await t.caller('bob@acme.test')).messages.send({ conversationId, body: 'Tomorrow at ten?' });
     expect(reply.status).toBe('queued');
     await vi.waitFor(() => expect(outbound.filter((message) => message.messageId === reply.id)).toHaveLength(1), { timeout: 10_000, interval: 50 });
-    expect(outbound.find((message) => message.messageId === reply.id)!.body).toMatchObject({ messageId: reply.id, channel: 'whatsapp', to: first.from, body: 'Tomorrow at ten?' });
+    expect(outbound.find((message) => message.messageId === reply.id)!.body).toMatchObject({
+      messageId: reply.id,
+      channel: 'whatsapp',
+      to: first.from,
+      body: 'Tomorrow at ten?',
+      media: [],
+    });
     await vi.waitFor(async () => expect((await t.deps.db.message.findUniqueOrThrow({ where: { id: reply.id } })).status).toBe('sent'), { timeout: 5_000, interval: 50 });
     await publish(QUEUES.statusQueue, { messageId: reply.id, status: 'delivered' });
     await publish(QUEUES.statusQueue, { messageId: reply.id, status: 'read' });
@@ -121,6 +127,24 @@ describe('the RabbitMQ bridge', () => {
       interval: 50,
     });
     expect(outbound.filter((message) => message.messageId === reply.id)).toHaveLength(1);
+  });
+
+  it('refuses a file when the server has no public address the portal could fetch it from, and keeps the file', async () => {
+    const first = inbound({ body: 'Send me the plan' });
+    await publish(QUEUES.inboundQueue, first);
+    await vi.waitFor(async () => expect(await t.deps.db.message.count({ where: { providerSid: first.id } })).toBe(1), { timeout: 10_000, interval: 50 });
+    const { conversationId } = await t.deps.db.message.findFirstOrThrow({ where: { providerSid: first.id } });
+    const answer = await fetch(`${t.server.url}/uploads?name=plan.pdf`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/pdf', authorization: `Bearer ${await t.tokenFor('bob@acme.test')}` },
+      body: '%PDF-1.4 plan',
+    });
+    const { id } = (await answer.json()) as { id: string };
+    await expect((await t.caller('bob@acme.test')).messages.send({ conversationId, body: 'The plan', attachments: [id] })).rejects.toMatchObject({
+      code: 'PRECONDITION_FAILED',
+      message: expect.stringContaining('PUBLIC_URL'),
+    });
+    expect(await t.deps.db.upload.findUnique({ where: { id }, select: { messageId: true } })).toEqual({ messageId: null });
   });
 
   it('reconnects after the broker restarts and loses nothing published around it', async () => {

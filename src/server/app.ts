@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
 import { createMediaHandler } from './carriers/media.ts';
 import { createWhatsAppWebhookHandler } from './carriers/whatsapp-webhooks.ts';
+import { createUploadHandler } from './comms/upload-doors.ts';
 import { createWebhookHandler } from './comms/webhooks.ts';
 import { clientAddress, type AppDeps } from './context.ts';
 import { errorIdOf } from './errors.ts';
@@ -94,6 +95,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
   });
   const webhooks = createWebhookHandler(deps, { ringTimeoutMs: deps.callRingTimeoutMs });
   const media = createMediaHandler(deps);
+  const uploads = createUploadHandler(deps);
   const whatsapp = createWhatsAppWebhookHandler(deps);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     // An answer its client does not read for this long is dropped with its connection, rather
@@ -112,7 +114,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
       void deps.metrics.registry.metrics().then((text) => res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text));
     } else if (pathname.startsWith(`${TRPC_PATH}/`)) {
       trpcOverHttp(req, res, pathname);
-    } else if (webhooks(req, res, pathname) || whatsapp(req, res, pathname) || media(req, res, pathname)) {
+    } else if (webhooks(req, res, pathname) || whatsapp(req, res, pathname) || media(req, res, pathname) || uploads(req, res, pathname)) {
       // Served.
     } else if (!serveWebApp(req, res)) {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Not found' }));

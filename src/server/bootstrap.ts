@@ -21,6 +21,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { applyMigrations, withMigrationLock } from './db/migrate.ts';
 import { DEMO_LOGINS, DEMO_PASSWORD, seedDemoData } from './db/seed.ts';
 import { schedulePruning } from './events/retention.ts';
+import { pruneUnsentUploads } from './comms/uploads.ts';
 import { createInflightTracker } from './inflight.ts';
 import { defaultBackpressure } from './transport/ws-flow.ts';
 import { RedisPresenceSync } from './presence/redis.ts';
@@ -237,6 +238,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     eventRetentionMs: (config.EVENT_RETENTION_HOURS ?? 7 * 24) * 3_600_000,
     idempotencyTtlMs: (config.IDEMPOTENCY_TTL_HOURS ?? 24) * 3_600_000,
     everyMs: (config.PRUNE_INTERVAL_MINUTES ?? 60) * 60_000,
+    alsoPrune: [(db) => pruneUnsentUploads(db)],
     onError: (error) => logger.error('pruning failed', { err: error }),
   });
   outbox.start();

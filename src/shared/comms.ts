@@ -3,6 +3,7 @@ import { line, plain, text } from './text.ts';
 import { lastEventIdSchema, type CommsStream } from './events.ts';
 import { idSchema } from './modules.ts';
 import { withIdempotencyKey } from './mutations.ts';
+import { attachmentsSchema } from './uploads.ts';
 
 /**
  * Conversations, messages, calls, alerts and reminders: the second family of the
@@ -61,13 +62,16 @@ export interface Message {
   failedAt: string | null;
   /** Why it failed, as the carrier (or the outbox) said. */
   failureReason: string | null;
-  /** Photos and documents that came with it; `path` serves the file (GET, with the bearer token). */
+  /** Photos and documents that came with it or were attached to it; `path` serves the file (GET, with the bearer token). */
   media: MessageMedia[];
 }
 
 export interface MessageMedia {
   contentType: string;
   path: string;
+  /** Files an agent attached carry their name and size; a carrier's media carries neither. */
+  name?: string;
+  size?: number;
 }
 
 export interface Call {
@@ -184,11 +188,15 @@ export const messagesListInput = z.strictObject({
   direction: z.enum(['forward', 'backward']).optional(),
   limit: pageLimit,
 });
-export const sendMessageInput = z.strictObject({
-  conversationId: idSchema,
-  body: text(1600).min(1, 'The message is empty'),
-  ...withIdempotencyKey,
-});
+export const sendMessageInput = z
+  .strictObject({
+    conversationId: idSchema,
+    body: text(1600),
+    /** Files uploaded first (`POST /uploads`; shared/uploads.ts), in the order they are shown. */
+    attachments: attachmentsSchema.optional(),
+    ...withIdempotencyKey,
+  })
+  .refine((input) => input.body !== '' || (input.attachments?.length ?? 0) > 0, { message: 'The message is empty', path: ['body'] });
 export const markMessagesReadInput = z.strictObject({ conversationId: idSchema, ...withIdempotencyKey });
 /** A failed outbound message, queued again for the org's carrier. */
 export const retryMessageInput = z.strictObject({ id: idSchema, ...withIdempotencyKey });

@@ -15,7 +15,7 @@ const TOKEN = 'aaaabbbbccccddddeeeeffff00001111';
 const ONE_PIXEL_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 
 describe('carriers in the web app', () => {
-  it('an admin connects Twilio; a reply Twilio refuses shows why, Retry sends it once it can go, and a photo from the contact shows', async () => {
+  it('an admin connects Twilio; a reply Twilio refuses shows why, Retry sends it once it can go, a photo from the contact shows, and files the agent attaches go out', async () => {
     await using standIn = Object.assign(await startTwilioStandIn({ accounts: { [ACCOUNT]: TOKEN }, callbackDelayMs: 10 }), {
       async [Symbol.asyncDispose]() {
         await standIn.close();
@@ -80,6 +80,28 @@ describe('carriers in the web app', () => {
     const image = thread.getByTestId('message').filter({ hasText: 'Here is the signed form' }).getByRole('img');
     await image.waitFor({ timeout: 5_000 });
     await expect.poll(() => image.evaluate((node) => (node as HTMLImageElement).naturalWidth), { timeout: 5_000 }).toBe(1);
+
+    // The agent answers with a photo and a PDF: picked, uploaded, sent; Twilio fetches both from their public links.
+    const pdf = Buffer.from('%PDF-1.4\n% the lease\n');
+    await thread.getByLabel('Attach files').setInputFiles([
+      { name: 'keys.png', mimeType: 'image/png', buffer: ONE_PIXEL_PNG },
+      { name: 'Lease.pdf', mimeType: 'application/pdf', buffer: pdf },
+    ]);
+    const files = thread.getByRole('list', { name: 'Files to send' });
+    await files.getByText('keys.png').waitFor({ timeout: 5_000 });
+    await files.getByText('Lease.pdf').waitFor({ timeout: 5_000 });
+    await thread.getByLabel('Reply').fill('The keys and the lease');
+    await thread.getByRole('button', { name: 'Send' }).click();
+    const sentBubble = thread.getByTestId('message').filter({ hasText: 'The keys and the lease' });
+    await sentBubble.getByRole('img', { name: 'keys.png' }).waitFor({ timeout: 5_000 });
+    await sentBubble.getByRole('button', { name: 'Lease.pdf' }).waitFor();
+    await thread.locator('[data-status="delivered"]').filter({ hasText: 'The keys and the lease' }).waitFor({ timeout: 5_000 });
+    const atTwilio = standIn.messages.filter((message) => message.body === 'The keys and the lease');
+    expect(atTwilio).toHaveLength(1);
+    const fetched = await Promise.all(atTwilio[0]!.mediaUrls.map(async (url) => Buffer.from(await (await fetch(url)).arrayBuffer())));
+    expect(fetched).toEqual([ONE_PIXEL_PNG, pdf]);
+    expect(await files.count()).toBe(0);
+    await screenshot(alice.page, 'carrier-attachments');
     expect(alice.errors()).toEqual([]);
   });
 });

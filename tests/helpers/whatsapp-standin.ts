@@ -10,8 +10,13 @@ export interface CloudMessage {
   /** Digits, no `+` (the recipient's wa_id). */
   to: string;
   type: string;
-  /** `text.body`, or '' for other types. */
+  /** `text.body`, or a file's caption ('' without one). */
   body: string;
+  /**
+   * An image or document sent by link: as Meta does, the stand-in fetches the link (no
+   * credentials) once it has accepted the message; `fetched` settles with what it got.
+   */
+  media: { link: string; filename: string | null; fetched: Promise<{ status: number; contentType: string | null; bytes: Buffer }> } | null;
   bizOpaqueCallbackData: string | null;
   receivedAt: number;
 }
@@ -228,13 +233,27 @@ export async function startWhatsAppStandIn(options: {
     const text = (body.text ?? {}) as { body?: unknown };
     if (type === 'text' && (typeof text.body !== 'string' || text.body === ''))
       return sendGraphError(res, 400, { message: "(#100) The parameter text['body'] is required.", code: 100 });
+    const file = type === 'image' || type === 'document' ? ((body[type] ?? {}) as { link?: unknown; id?: unknown; filename?: unknown; caption?: unknown }) : null;
+    if (file && typeof file.link !== 'string' && typeof file.id !== 'string') {
+      return sendGraphError(res, 400, { message: `(#100) Param ${type}['link'] or ${type}['id'] is required`, code: 100 });
+    }
     const digits = to.replace(/^\+/, '');
+    const link = typeof file?.link === 'string' ? file.link : null;
     const m: CloudMessage = {
       id: newWamid(digits),
       phoneNumberId,
       to: digits,
       type,
-      body: type === 'text' ? (text.body as string) : '',
+      body: type === 'text' ? (text.body as string) : typeof file?.caption === 'string' ? file.caption : '',
+      media: link
+        ? {
+            link,
+            filename: typeof file?.filename === 'string' ? file.filename : null,
+            fetched: fetch(link)
+              .then(async (answer) => ({ status: answer.status, contentType: answer.headers.get('content-type'), bytes: Buffer.from(await answer.arrayBuffer()) }))
+              .catch(() => ({ status: 0, contentType: null, bytes: Buffer.alloc(0) })),
+          }
+        : null,
       bizOpaqueCallbackData: typeof body.biz_opaque_callback_data === 'string' ? body.biz_opaque_callback_data : null,
       receivedAt: Date.now(),
     };

@@ -1,8 +1,10 @@
 import type { AppDeps } from '../context.ts';
 import { advanceMessageStatus } from '../comms/conversations.ts';
+import { uploadLinks } from '../comms/uploads.ts';
+import { storedMedia } from '../comms/wire.ts';
 import type { Carriers } from './service.ts';
 import { WEBHOOK_PATHS } from './service.ts';
-import type { SendOutcome } from './types.ts';
+import type { OutboundFile, SendOutcome } from './types.ts';
 
 export interface OutboxOptions {
   /** How often each node looks for messages due (another node's, or retries); its own it sends at once. */
@@ -162,7 +164,7 @@ export class Outbox {
     }
     const message = await this.deps.db.message.findFirst({
       where: { id: row.messageId, orgId: row.orgId },
-      select: { body: true, status: true, conversationId: true },
+      select: { body: true, status: true, conversationId: true, media: true },
     });
     if (message?.status !== 'queued') return { outcome: 'sent', providerId: '' };
     const conversation = await this.deps.db.conversation.findFirst({
@@ -173,6 +175,8 @@ export class Outbox {
     // Another node may hold the key that sealed them (CARRIER_KEYS differs between nodes): not this message's fault.
     if (!open) return { outcome: 'retryable', reason: "This node cannot open the carrier's credentials (see CARRIER_KEYS)" };
     if (!conversation?.contactPhone) return { outcome: 'rejected', reason: 'The conversation has no phone number to send to' };
+    const media = await this.#files(row.orgId, message.media);
+    if (!media) return { outcome: 'rejected', reason: 'Attached files need the server’s public address (PUBLIC_URL), which the carrier fetches them from' };
     const channel = conversation.channel === 'whatsapp' ? 'whatsapp' : 'sms';
     this.deps.metrics.carrierSends.inc({ carrier: open.kind, attempt: row.attempts > 1 ? 'retry' : 'first' });
     return open.carrier.send({
@@ -181,7 +185,25 @@ export class Outbox {
       to: conversation.contactPhone,
       from: conversation.orgNumber,
       body: message.body,
+      media,
       statusCallbackUrl: this.deps.publicUrl ? `${this.deps.publicUrl}${WEBHOOK_PATHS.status}?m=${encodeURIComponent(row.messageId)}` : null,
+    });
+  }
+
+  /** The message's attached files at their public links; null when they cannot have one. */
+  async #files(orgId: string, stored: unknown): Promise<OutboundFile[] | null> {
+    const attached = storedMedia(stored).filter((item) => 'uploadId' in item);
+    if (!attached.length) return [];
+    if (!this.deps.publicUrl) return null;
+    const links = await uploadLinks(
+      this.deps.db,
+      orgId,
+      attached.map((item) => item.uploadId),
+      this.deps.publicUrl,
+    );
+    return attached.flatMap((item) => {
+      const url = links.get(item.uploadId);
+      return url ? [{ url, contentType: item.contentType, name: item.name }] : [];
     });
   }
 

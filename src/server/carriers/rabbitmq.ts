@@ -108,7 +108,7 @@ export function rabbitCarrier(carrierId: string, credentials: RabbitCredentials,
           .link(carrierId, credentials)
           .publisher.send(
             { routingKey: credentials.outboundQueue, durable: true, messageId: message.messageId, contentType: 'application/json' },
-            { messageId: message.messageId, channel: message.channel, to: message.to, from: message.from, body: message.body },
+            { messageId: message.messageId, channel: message.channel, to: message.to, from: message.from, body: message.body, media: message.media },
           );
         // The broker has it; the status queue reports the rest, naming `messageId`.
         return { outcome: 'sent', providerId: `amqp-${message.messageId}` };

@@ -34,7 +34,9 @@ export function twilioCarrier(credentials: TwilioCredentials, options: TwilioCli
       try {
         const sent = await client.messages.create({
           to: address(message.channel, message.to),
-          body: message.body,
+          // Twilio takes a message with files and no text, but not an empty Body beside them.
+          ...(message.body ? { body: message.body } : {}),
+          ...(message.media.length ? { mediaUrl: message.media.map((file) => file.url) } : {}),
           ...(message.from ? { from: address(message.channel, message.from) } : {}),
           ...(message.statusCallbackUrl ? { statusCallback: message.statusCallbackUrl } : {}),
         });

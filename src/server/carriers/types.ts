@@ -9,7 +9,10 @@ export interface OutboundMessage {
   to: string;
   /** The org's number (E.164); null: the carrier account's default sender. */
   from: string | null;
+  /** May be empty when files are attached. */
   body: string;
+  /** Attached files, each at a public link the carrier fetches (comms/upload-doors.ts). */
+  media: OutboundFile[];
   /** Where the carrier reports delivery; null when the server has no PUBLIC_URL. */
   statusCallbackUrl: string | null;
 }
@@ -26,4 +29,10 @@ export type SendOutcome = { outcome: 'sent'; providerId: string } | { outcome: '
 export interface Carrier {
   readonly kind: CarrierKind;
   send(message: OutboundMessage): Promise<SendOutcome>;
+}
+
+export interface OutboundFile {
+  url: string;
+  contentType: string;
+  name: string;
 }

@@ -1,4 +1,4 @@
-import type { Carrier, SendOutcome } from './types.ts';
+import type { Carrier, OutboundMessage, SendOutcome } from './types.ts';
 
 /** Where the Graph API is: `WHATSAPP_GRAPH_URL` replaces it (the tests' stand-in). */
 export const WHATSAPP_GRAPH_URL = 'https://graph.facebook.com';
@@ -40,6 +40,17 @@ function classifyFetchError(error: unknown): Exclude<SendOutcome, { outcome: 'se
   return { outcome: 'unknown', reason: `No answer from WhatsApp: ${name === 'TimeoutError' ? 'timed out' : String((error as Error)?.message ?? error)}` };
 }
 
+/** Photos (JPEG, PNG) go as images, any other file as a document under its name; the text is its caption. */
+const IMAGE_TYPES = new Set(['image/jpeg', 'image/png']);
+
+function content(message: OutboundMessage): Record<string, unknown> {
+  const file = message.media[0];
+  if (!file) return { type: 'text', text: { body: message.body, preview_url: false } };
+  const caption = message.body ? { caption: message.body } : {};
+  if (IMAGE_TYPES.has(file.contentType)) return { type: 'image', image: { link: file.url, ...caption } };
+  return { type: 'document', document: { link: file.url, filename: file.name, ...caption } };
+}
+
 /**
  * Messages out through one WhatsApp Business phone number of Meta's Cloud API: plain HTTPS
  * JSON, so `fetch` is the client. `biz_opaque_callback_data` carries our message id, and
@@ -60,8 +71,7 @@ export function whatsappCloudCarrier(credentials: WhatsAppCloudCredentials, opti
             messaging_product: 'whatsapp',
             recipient_type: 'individual',
             to: message.to.replace(/^\+/, ''),
-            type: 'text',
-            text: { body: message.body, preview_url: false },
+            ...content(message),
             biz_opaque_callback_data: message.messageId,
           }),
           signal: AbortSignal.timeout(options.timeoutMs),

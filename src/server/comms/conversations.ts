@@ -9,11 +9,12 @@ import { commitChange } from '../events/commit.ts';
 import { idempotencyOf } from '../events/idempotency.ts';
 import type { EventDraft } from '../events/log.ts';
 import { findContact, normalizePhone } from './phone.ts';
+import { attachUploads } from './uploads.ts';
 import { type StoredMedia, toConversation, toMessage } from './wire.ts';
 
 type Deps = Pick<AppDeps, 'db' | 'bus' | 'metrics'>;
 /** What sending needs besides: the org's carrier for the channel, and the outbox to wake once the message is committed. */
-type SendDeps = Deps & Partial<Pick<AppDeps, 'carriers' | 'outbox'>>;
+type SendDeps = Deps & Partial<Pick<AppDeps, 'carriers' | 'outbox' | 'publicUrl'>>;
 
 export interface Actor {
   deps: SendDeps;
@@ -22,6 +23,12 @@ export interface Actor {
 }
 
 const PREVIEW_LENGTH = 140;
+
+/** A conversation's last line in the list: the text, or what was attached when there is none. */
+function previewOf(body: string, attachments: number): string {
+  const preview = body.trim() || (attachments === 1 ? '📎 Attachment' : `📎 ${attachments} attachments`);
+  return preview.slice(0, PREVIEW_LENGTH);
+}
 
 /** One event of a conversation's stream; its messages' events are the conversation's too. */
 export function conversationEvent<T extends ConversationEvent['type']>(
@@ -82,13 +89,30 @@ async function createOutboundMessage(
   at: Date,
   body: string,
   authorId: string,
+  attachments: readonly string[] = [],
 ): Promise<Message> {
   const carrier = deps.carriers ? await deps.carriers.forChannel(tx, conversation.orgId, conversation.channel) : null;
+  const files = await attachUploads(tx, { userId: authorId, orgId: conversation.orgId }, attachments, conversation.channel, body);
+  const media = files.media.length ? { media: files.media } : {};
   if (!carrier) {
-    return createMessage(tx, conversation, at, { direction: 'outbound', body, status: 'sent', authorId, providerSid: `TM${randomBytes(16).toString('hex')}` });
+    const message = await createMessage(tx, conversation, at, {
+      direction: 'outbound',
+      body,
+      status: 'sent',
+      authorId,
+      providerSid: `TM${randomBytes(16).toString('hex')}`,
+      ...media,
+    });
+    await files.attach(message.id, at);
+    return message;
   }
   if (conversation.channel === 'whatsapp') await checkWhatsAppWindow(tx, conversation, at);
-  const message = await createMessage(tx, conversation, at, { direction: 'outbound', body, status: 'queued', authorId });
+  // The carrier fetches attached files from their public link, which needs the server's public address.
+  if (files.media.length && !deps.publicUrl) {
+    throw new TRPCError({ code: 'PRECONDITION_FAILED', message: 'attachments: Sending files needs the server’s public address (PUBLIC_URL), which the carrier fetches them from' });
+  }
+  const message = await createMessage(tx, conversation, at, { direction: 'outbound', body, status: 'queued', authorId, ...media });
+  await files.attach(message.id, at);
   await tx.outboxMessage.create({
     data: {
       orgId: conversation.orgId,
@@ -169,8 +193,7 @@ export async function receiveInboundMessage(deps: Deps, inbound: InboundMessage)
     }
     const now = new Date();
     const attachments = inbound.media?.length ?? 0;
-    const preview = inbound.body.trim() || (attachments === 1 ? '📎 Attachment' : `📎 ${attachments} attachments`);
-    const summary = { lastMessageAt: now, lastMessagePreview: preview.slice(0, PREVIEW_LENGTH) };
+    const summary = { lastMessageAt: now, lastMessagePreview: previewOf(inbound.body, attachments) };
     const { row, started } = await continueOrStart(
       tx,
       { orgId: inbound.orgId, channel: inbound.channel, contactPhone: inbound.from },
@@ -197,7 +220,7 @@ export async function receiveInboundMessage(deps: Deps, inbound: InboundMessage)
 }
 
 /** An agent's reply: queued for the org's carrier, or recorded as sent (see `createOutboundMessage`). */
-export async function sendMessage(actor: Actor, input: { conversationId: string; body: string }): Promise<Message> {
+export async function sendMessage(actor: Actor, input: { conversationId: string; body: string; attachments?: string[] | undefined }): Promise<Message> {
   const { user } = actor;
   const message = await commitChange(
     actor.deps,
@@ -208,9 +231,9 @@ export async function sendMessage(actor: Actor, input: { conversationId: string;
       const row = await tx.conversation.update({
         where: { id: current.id },
         // Replying reopens a closed conversation.
-        data: { status: 'open', lastMessageAt: now, lastMessagePreview: input.body.slice(0, PREVIEW_LENGTH), version: { increment: 1 } },
+        data: { status: 'open', lastMessageAt: now, lastMessagePreview: previewOf(input.body, input.attachments?.length ?? 0), version: { increment: 1 } },
       });
-      const message = await createOutboundMessage(tx, actor.deps, current, now, input.body, user.id);
+      const message = await createOutboundMessage(tx, actor.deps, current, now, input.body, user.id, input.attachments);
       const conversation = toConversation(row);
       return { result: message, event: conversationEvent('message:new', conversation, user.id, { message, conversation }) };
     },

@@ -45,18 +45,27 @@ export function toMessage(row: Rows['message']): Message {
     readAt: iso(row.readAt),
     failedAt: iso(row.failedAt),
     failureReason: row.failureReason,
-    media: storedMedia(row.media).map((item, index) => ({ contentType: item.contentType, path: mediaPath(row.id, index) })),
+    media: storedMedia(row.media).map((item, index) => ({
+      contentType: item.contentType,
+      path: mediaPath(row.id, index),
+      ...('name' in item ? { name: item.name, size: item.size } : {}),
+    })),
   };
 }
 
-/** An attachment as a message row keeps it: where the carrier holds it, and which carrier account can fetch it. (A type, not an interface: Prisma's JSON input takes it.) */
-export type StoredMedia = {
-  url: string;
-  contentType: string;
-  carrierId: string;
-};
+/**
+ * An attachment as a message row keeps it (a type, not an interface: Prisma's JSON input takes it):
+ * - inbound: where the carrier holds it, and which carrier account can fetch it;
+ * - outbound: the Upload the agent attached (comms/uploads.ts).
+ */
+export type StoredMedia = { url: string; contentType: string; carrierId: string } | { uploadId: string; contentType: string; name: string; size: number };
 
-const storedMediaSchema = z.array(z.object({ url: z.string(), contentType: z.string(), carrierId: z.string() }));
+const storedMediaSchema = z.array(
+  z.union([
+    z.object({ url: z.string(), contentType: z.string(), carrierId: z.string() }),
+    z.object({ uploadId: z.string(), contentType: z.string(), name: z.string(), size: z.number() }),
+  ]),
+);
 
 export function storedMedia(value: unknown): StoredMedia[] {
   const parsed = storedMediaSchema.safeParse(value ?? []);

@@ -35,11 +35,23 @@ export async function pruneExpired(db: Db, options: RetentionOptions): Promise<{
   return { events, idempotencyKeys };
 }
 
-/** Runs `pruneExpired` now and then every `everyMs`; returns the stop function, which waits for a run in progress. */
-export function schedulePruning(db: Db, options: RetentionOptions & { everyMs: number; onError(error: unknown): void }): () => Promise<void> {
+/**
+ * Runs `pruneExpired` now and then every `everyMs`, and with it the other layers' own
+ * clean-ups (`alsoPrune`: uploads never sent); returns the stop function, which waits for a
+ * run in progress.
+ */
+export function schedulePruning(
+  db: Db,
+  options: RetentionOptions & { everyMs: number; alsoPrune?: readonly ((db: Db) => Promise<unknown>)[]; onError(error: unknown): void },
+): () => Promise<void> {
   let running: Promise<unknown> = Promise.resolve();
   const run = () => {
-    running = running.then(() => pruneExpired(db, options)).catch(options.onError);
+    running = running
+      .then(async () => {
+        await pruneExpired(db, options);
+        for (const prune of options.alsoPrune ?? []) await prune(db);
+      })
+      .catch(options.onError);
   };
   run();
   const timer = setInterval(run, options.everyMs);

@@ -3,7 +3,8 @@ import type { MessageMedia } from '../../../shared/comms.ts';
 import { useSession } from '../session/SessionContext.tsx';
 
 /**
- * A message's photos and documents. The server fetches them from the carrier for a signed-in
+ * A message's photos and documents: a customer's, or files an agent attached. The server
+ * serves them (fetching a customer's from the carrier) for a signed-in
  * user of the org (GET media.path with the bearer token), so the page fetches them with its
  * token and shows them from a blob: URL; an <img src> could not send the token.
  */
@@ -49,7 +50,7 @@ function Photo({ item }: { item: MessageMedia }) {
     };
   }, [item.path]);
   if (error) return <span className="muted">{error}</span>;
-  return url ? <img className="attachment-photo" src={url} alt="Sent by the contact" /> : <span className="muted">Loading photo…</span>;
+  return url ? <img className="attachment-photo" src={url} alt={item.name ?? 'Photo from the contact'} /> : <span className="muted">Loading photo…</span>;
 }
 
 function Document({ item }: { item: MessageMedia }) {
@@ -61,7 +62,7 @@ function Document({ item }: { item: MessageMedia }) {
       const url = await load();
       const link = document.createElement('a');
       link.href = url;
-      link.download = `attachment.${item.contentType.split('/')[1]?.replace(/[^a-z0-9]/gi, '') || 'bin'}`;
+      link.download = item.name ?? `attachment.${item.contentType.split('/')[1]?.replace(/[^a-z0-9]/gi, '') || 'bin'}`;
       link.click();
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
     } catch (cause) {
@@ -71,7 +72,7 @@ function Document({ item }: { item: MessageMedia }) {
   return (
     <>
       <button type="button" className="link-button" onClick={() => void open()}>
-        📎 Download {item.contentType}
+        📎 {item.name ?? `Download ${item.contentType}`}
       </button>
       {error ? <span className="error"> {error}</span> : null}
     </>

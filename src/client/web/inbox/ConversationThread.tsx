@@ -2,6 +2,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { getQueryKey } from '@trpc/react-query';
 import { useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 import type { Conversation } from '../../../shared/comms.ts';
+import { MAX_ATTACHMENTS, type UploadedFile } from '../../../shared/uploads.ts';
 import { errorCode, messageOf } from '../modules/api.ts';
 import { formatDateTime } from '../modules/format.ts';
 import { useNamesOf, usePeople } from '../people/people.ts';
@@ -23,6 +24,7 @@ import {
 } from './cache.ts';
 import { Attachments } from './Attachments.tsx';
 import { channelLabel, contactOf, statusLabel } from './format.ts';
+import { ACCEPT, discardUpload, uploadFile } from './uploads.ts';
 import { usePageVisible } from './usePageVisible.ts';
 
 const PAGE = 30;
@@ -81,12 +83,12 @@ export function ConversationThread({ id }: { id: string }) {
   const setMessages = (update: (data: MessageListData | undefined) => MessageListData | undefined) =>
     utils.messages.list.setInfiniteData(messagesInput, (data) => update(data as MessageListData | undefined) as typeof data);
   const stickToBottom = useRef(false);
-  const sendBody = (body: string) => {
+  const sendBody = (body: string, files: UploadedFile[] = []) => {
     const tempId = `pending-${Date.now()}-${++pendingIds}`;
     stickToBottom.current = true;
-    setMessages((data) => withPending(data, pendingMessage(id, body, user.id, tempId)));
+    setMessages((data) => withPending(data, pendingMessage(id, body, user.id, tempId, files)));
     send.mutate(
-      { conversationId: id, body },
+      { conversationId: id, body, ...(files.length ? { attachments: files.map((file) => file.id) } : {}) },
       {
         onSuccess: (message) => setMessages((data) => settlePending(data, tempId, { message })),
         onError: () => setMessages((data) => settlePending(data, tempId, { error: true })),
@@ -132,7 +134,7 @@ export function ConversationThread({ id }: { id: string }) {
           setRetryError(null);
           if (message.pending === 'error') {
             discard(message.id);
-            sendBody(message.body);
+            sendBody(message.body, message.files);
           } else retry.mutate({ id: message.id });
         }}
         onDiscard={(message) => discard(message.id)}
@@ -278,6 +280,15 @@ function MessageList({ messages, myId, hasOlder, loadingOlder, onLoadOlder, stic
             {author ? <span className="bubble-author">{author}</span> : null}
             {message.body ? <p className="bubble-body">{message.body}</p> : null}
             <Attachments media={message.media ?? []} />
+            {message.pending && message.files?.length ? (
+              <ul className="attachments" aria-label="Attachments">
+                {message.files.map((file) => (
+                  <li key={file.id} className="file-chip">
+                    📎 {file.name}
+                  </li>
+                ))}
+              </ul>
+            ) : null}
             <span className="bubble-meta">
               <time dateTime={message.createdAt} title={formatDateTime(message.createdAt)}>
                 {new Date(message.createdAt).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' })}
@@ -335,18 +346,55 @@ export function Ticks({ message, onRetry, onDiscard }: { message: CachedMessage;
   );
 }
 
-function Composer({ conversationId, disabled, closed, onSend }: { conversationId: string; disabled: boolean; closed: boolean; onSend: (body: string) => void }) {
+function Composer({
+  conversationId,
+  disabled,
+  closed,
+  onSend,
+}: {
+  conversationId: string;
+  disabled: boolean;
+  closed: boolean;
+  onSend: (body: string, files: UploadedFile[]) => void;
+}) {
+  const { token } = useSession();
   const [body, setBody] = useState('');
+  const [files, setFiles] = useState<UploadedFile[]>([]);
+  const [uploading, setUploading] = useState(0);
+  const [fileError, setFileError] = useState<string | null>(null);
   const reporter = useTypingReporter('conversations', conversationId);
   const inputId = useId();
   const hintId = useId();
+  const fileInputId = useId();
+  const ready = !disabled && uploading === 0 && (body.trim() !== '' || files.length > 0);
   const submit = (event?: FormEvent) => {
     event?.preventDefault();
-    const text = body.trim();
-    if (!text || disabled) return;
+    if (!ready) return;
     reporter.done('');
-    onSend(text);
+    onSend(body.trim(), files);
     setBody('');
+    setFiles([]);
+  };
+  const pick = async (picked: FileList | null) => {
+    setFileError(null);
+    const chosen = [...(picked ?? [])];
+    if (files.length + chosen.length > MAX_ATTACHMENTS) return setFileError(`At most ${MAX_ATTACHMENTS} files per message`);
+    setUploading((count) => count + chosen.length);
+    // One at a time: the server reads at most two uploads of a user at once, and the chips keep the picked order.
+    for (const file of chosen) {
+      try {
+        const stored = await uploadFile(token, file);
+        setFiles((current) => [...current, stored]);
+      } catch (cause) {
+        setFileError((cause as Error).message);
+      } finally {
+        setUploading((count) => count - 1);
+      }
+    }
+  };
+  const remove = (file: UploadedFile) => {
+    setFiles((current) => current.filter((item) => item.id !== file.id));
+    void discardUpload(token, file.id);
   };
   const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
     // Enter sends; Shift+Enter is a new line; Enter that ends an IME composition is neither.
@@ -377,9 +425,44 @@ function Composer({ conversationId, disabled, closed, onSend }: { conversationId
       <span id={hintId} className="visually-hidden">
         Enter sends, Shift+Enter starts a new line.
       </span>
-      <button type="submit" className="button primary" disabled={disabled || !body.trim()}>
+      <label htmlFor={fileInputId} className="button ghost composer-attach" title="Attach files (photos, PDF, documents; 5 MB each)">
+        Attach<span className="visually-hidden"> files</span>
+      </label>
+      <input
+        id={fileInputId}
+        type="file"
+        multiple
+        accept={ACCEPT}
+        className="visually-hidden"
+        disabled={disabled}
+        onChange={(event) => {
+          void pick(event.target.files);
+          event.target.value = '';
+        }}
+      />
+      <button type="submit" className="button primary" disabled={!ready}>
         Send
       </button>
+      {files.length || uploading || fileError ? (
+        <div className="composer-files">
+          <ul aria-label="Files to send">
+            {files.map((file) => (
+              <li key={file.id} className="file-chip">
+                📎 {file.name}
+                <button type="button" className="link-button" aria-label={`Remove ${file.name}`} onClick={() => remove(file)}>
+                  ×
+                </button>
+              </li>
+            ))}
+            {uploading ? <li className="muted">Uploading {uploading === 1 ? 'a file' : `${uploading} files`}…</li> : null}
+          </ul>
+          {fileError ? (
+            <span className="error" role="alert">
+              {fileError}
+            </span>
+          ) : null}
+        </div>
+      ) : null}
     </form>
   );
 }

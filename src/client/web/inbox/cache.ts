@@ -10,6 +10,7 @@ import {
   type Message,
   type MessageStatus,
 } from '../../../shared/comms.ts';
+import type { UploadedFile } from '../../../shared/uploads.ts';
 import { isResync, type StreamItem } from '../../../shared/events.ts';
 import { inputChoice, inputField, isQueryOf } from '../realtime/query-keys.ts';
 import { trpc } from '../trpc.ts';
@@ -39,7 +40,7 @@ export interface MessagePage {
 export type MessageListData = InfiniteData<MessagePage, unknown>;
 
 /** A message as cached: the server's, or one being sent (`pending`, with a temporary id). */
-export type CachedMessage = Message & { pending?: 'sending' | 'error' };
+export type CachedMessage = Message & { pending?: 'sending' | 'error' /** The files a pending message goes with (sent again on Retry). */; files?: UploadedFile[] };
 
 export interface ConversationFilter {
   status?: ConversationStatus | undefined;
@@ -180,7 +181,8 @@ function merged(known: CachedMessage, incoming: Message): CachedMessage {
 export function withMessage(data: MessageListData, message: Message): MessageListData {
   const all = data.pages.flatMap((page) => page.items);
   if (all.some((item) => item.id === message.id)) return mapMessages(data, (item) => (item.id === message.id ? merged(item, message) : item));
-  const pending = message.direction === 'outbound' ? all.find((item) => item.pending && item.body === message.body) : undefined;
+  const pending =
+    message.direction === 'outbound' ? all.find((item) => item.pending && item.body === message.body && (item.files?.length ?? 0) === message.media.length) : undefined;
   if (pending) return mapMessages(data, (item) => (item === pending ? message : item));
   const [first, ...rest] = data.pages;
   if (!first) return data;
@@ -208,7 +210,7 @@ export function withStatus(data: MessageListData, messageIds: readonly string[],
 }
 
 /** An optimistic bubble for a reply being sent. */
-export function pendingMessage(conversationId: string, body: string, authorId: string, tempId: string): CachedMessage {
+export function pendingMessage(conversationId: string, body: string, authorId: string, tempId: string, files: UploadedFile[] = []): CachedMessage {
   return {
     id: tempId,
     conversationId,
@@ -223,6 +225,7 @@ export function pendingMessage(conversationId: string, body: string, authorId: s
     failureReason: null,
     media: [],
     pending: 'sending',
+    ...(files.length ? { files } : {}),
   };
 }
 
