@@ -116,6 +116,20 @@ describe('carriers.connect / list / disconnect', () => {
     });
     expect(await t.deps.db.carrier.count()).toBe(before);
   });
+
+  it('connects once when a connect is retried with its key (the client link retries a lost answer), and refuses the key for another account', async () => {
+    const carol = await t.caller('carol@globex.test');
+    const before = await t.deps.db.carrier.count();
+    const input = { kind: 'twilio' as const, accountSid: OTHER_ACCOUNT, authToken: OTHER_TOKEN, channels: ['whatsapp' as const], idempotencyKey: `connect-${Date.now()}` };
+    const [first, again] = await Promise.all([carol.carriers.connect(input), carol.carriers.connect(input)]);
+    expect(again).toEqual(first);
+    expect(await carol.carriers.connect(input)).toEqual(first);
+    expect(await t.deps.db.carrier.count()).toBe(before + 1);
+    expect((await carol.carriers.list()).map((carrier) => carrier.id)).toEqual([first.id]);
+    await expect(carol.carriers.connect({ ...input, channels: ['sms'] })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('idempotencyKey') });
+    await carol.carriers.disconnect({ id: first.id });
+    expect(await carol.carriers.list()).toEqual([]);
+  });
 });
 
 describe('numbers.list / create / delete', () => {

@@ -3,7 +3,8 @@ import twilio from 'twilio';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import type { CarrierChannel, CarrierInfo, CarrierKind, ConnectCarrierInput } from '../../shared/carriers.ts';
-import type { Db, Tx } from '../db/client.ts';
+import { type Db, runsOneTransactionAtATime, type Tx } from '../db/client.ts';
+import { findEarlierResult, hashRequest, type IdempotencyOptions, keepKey } from '../events/idempotency.ts';
 import type { Logger } from '../logger.ts';
 import type { CredentialBox } from './credentials.ts';
 import { twilioCarrier } from './twilio.ts';
@@ -150,17 +151,30 @@ export class Carriers {
   }
 
   /** Connects the account for its channels; a carrier of the org already on one of them is disconnected (one carrier per channel). */
-  async connect(user: { id: string; orgId: string }, input: ConnectCarrierInput): Promise<CarrierInfo> {
+  /** A connect retried with its idempotency key: what the first one answered, if it got that far. */
+  async earlierConnect(idempotency: IdempotencyOptions): Promise<CarrierInfo | undefined> {
+    return (await findEarlierResult<CarrierInfo>(this.db, idempotency, hashRequest(idempotency.request)))?.result;
+  }
+
+  async connect(user: { id: string; orgId: string }, input: ConnectCarrierInput, idempotency?: IdempotencyOptions): Promise<CarrierInfo> {
     if (input.kind === 'rabbitmq') this.#checkBroker(input.url);
     const account = describeAccount(input);
     const { secret, keyId } = this.box.seal(user.orgId, account.credentials);
     // A bridge without an outbound queue only receives: it carries no channel out.
     const channels: CarrierChannel[] = input.kind === 'rabbitmq' && !input.outboundQueue ? [] : [...input.channels];
-    const row = await this.db.$transaction(async (tx) => {
+    const requestHash = idempotency && hashRequest(idempotency.request);
+    const connected = await this.db.$transaction(async (tx) => {
+      // One connect of an org at a time: two at once would each leave their carrier on the same channel,
+      // and a retry waits for its first attempt's key (PGlite runs one transaction at a time anyway).
+      if (!runsOneTransactionAtATime(this.db)) await tx.$executeRawUnsafe('SELECT pg_advisory_xact_lock(hashtext($1))', `carriers:${user.orgId}`);
+      if (idempotency && requestHash) {
+        const earlier = await findEarlierResult<CarrierInfo>(tx, idempotency, requestHash);
+        if (earlier) return { earlier: earlier.result, created: null };
+      }
       const current = await tx.carrier.findMany({ where: { orgId: user.orgId, disconnectedAt: null } });
       const replaced = current.filter((other) => channelsOf(other).some((channel) => channels.includes(channel)));
       if (replaced.length) await tx.carrier.updateMany({ where: { id: { in: replaced.map((other) => other.id) } }, data: { disconnectedAt: new Date() } });
-      return tx.carrier.create({
+      const created = await tx.carrier.create({
         data: {
           orgId: user.orgId,
           kind: input.kind,
@@ -173,7 +187,11 @@ export class Carriers {
           createdById: user.id,
         },
       });
+      if (idempotency && requestHash) await keepKey(tx, idempotency, requestHash, this.#info(created));
+      return { earlier: null, created };
     });
+    if (!connected.created) return connected.earlier;
+    const row = connected.created;
     for (const id of this.#opened.keys()) if (this.#opened.get(id)?.orgId === user.orgId) this.#opened.delete(id);
     this.logger.info('carrier connected', { orgId: user.orgId, carrierId: row.id, kind: row.kind, channels: row.channels });
     for (const listener of this.#listeners) listener();

@@ -47,7 +47,7 @@ const EARLIER_USE = earlierUseSql('$1::text', '$2::text');
 const KEEP_KEY_VALUES = `${KEEP_KEY} VALUES ($1::text, $2::text, $3::text, $4::jsonb)`;
 
 /** In a transaction: the key's earlier result (see `earlierResult`), or undefined when the key is new. */
-export async function findEarlierResult<T>(tx: Tx, idempotency: IdempotencyOptions, requestHash: string): Promise<{ result: T } | undefined> {
+export async function findEarlierResult<T>(tx: Pick<Tx, '$queryRawUnsafe'>, idempotency: IdempotencyOptions, requestHash: string): Promise<{ result: T } | undefined> {
   const [previous] = await tx.$queryRawUnsafe<{ requestHash: string; result: unknown }[]>(EARLIER_USE, idempotency.userId, idempotency.key);
   return previous && { result: earlierResult<T>(previous, requestHash) };
 }

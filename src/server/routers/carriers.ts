@@ -1,4 +1,5 @@
 import { connectCarrierInput, disconnectCarrierInput } from '../../shared/carriers.ts';
+import { idempotencyOf } from '../events/idempotency.ts';
 import { adminProcedure, router } from '../trpc.ts';
 
 /** Carrier accounts hold secrets and decide where the org's messages go: admins only. */
@@ -9,9 +10,13 @@ export const carriersRouter = router({
   list: carrierAdminProcedure.query(({ ctx }) => ctx.carriers.list(ctx.user.orgId)),
   /** Connects an account for its channels (replacing the org's carrier on them); the secret is sealed before it is stored. */
   connect: carrierAdminProcedure.input(connectCarrierInput).mutation(async ({ ctx, input }) => {
-    const { idempotencyKey: _key, ...account } = input;
+    const { idempotencyKey, ...account } = input;
+    // A retry (the client link resends with the same key) answers the first connect, not a second carrier.
+    const idempotency = idempotencyOf({ user: ctx.user, idempotencyKey }, ['carriers', 'connect'], account);
+    const earlier = idempotency && (await ctx.carriers.earlierConnect(idempotency));
+    if (earlier) return earlier;
     await ctx.carriers.verify(account);
-    return ctx.carriers.connect(ctx.user, account);
+    return ctx.carriers.connect(ctx.user, account, idempotency);
   }),
   /** Messages still queued for it are sent with it; new ones are only recorded until another is connected. */
   disconnect: carrierAdminProcedure.input(disconnectCarrierInput).mutation(async ({ ctx, input }) => {
