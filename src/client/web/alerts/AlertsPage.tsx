@@ -1,10 +1,10 @@
 import { useRef } from 'react';
 import type { Alert } from '../../../shared/comms.ts';
-import { messageOf } from '../modules/api.ts';
 import { formatDateTime } from '../modules/format.ts';
 import { KindIcon, targetOf } from '../notifications/kinds.tsx';
 import { Link } from '../router.tsx';
 import { trpc } from '../trpc.ts';
+import { ErrorNote } from '../components/ErrorNote.tsx';
 
 export const ALERTS_INPUT = { limit: 50 };
 
@@ -48,11 +48,7 @@ export function AlertsPage() {
       <div className="page-header">
         <h1 id="alerts-heading">Alerts</h1>
       </div>
-      {query.isError ? (
-        <p className="error" role="alert">
-          Could not load the alerts: {messageOf(query.error)}
-        </p>
-      ) : null}
+      <ErrorNote error={query.error} prefix="Could not load the alerts" />
       {query.isPending ? <p className="muted">Loading…</p> : null}
       {query.isSuccess && items.length === 0 ? <p className="muted">No alerts. Closing escrows, price drops and leads waiting for a call show up here.</p> : null}
       <ul className="alert-list" aria-labelledby="alerts-heading" data-testid="alerts">

@@ -1,11 +1,11 @@
 import { useId, useState } from 'react';
 import type { Call } from '../../../shared/comms.ts';
-import { messageOf } from '../modules/api.ts';
 import { formatDateTime } from '../modules/format.ts';
 import { useUserName } from '../people/people.ts';
 import { trpc } from '../trpc.ts';
 import { useCallerName } from './CallBanner.tsx';
 import { RECENT_CALLS_INPUT, useCalls } from './CallsProvider.tsx';
+import { ErrorNote } from '../components/ErrorNote.tsx';
 
 const statusText = { ringing: 'Ringing', answered: 'Answered', missed: 'Missed' } as const;
 
@@ -24,11 +24,7 @@ export function CallsPage() {
         <input id={filterId} type="checkbox" checked={missedOnly} onChange={(event) => setMissedOnly(event.target.checked)} />
         <label htmlFor={filterId}>Missed only</label>
       </div>
-      {query.isError ? (
-        <p className="error" role="alert">
-          Could not load the calls: {messageOf(query.error)}
-        </p>
-      ) : null}
+      <ErrorNote error={query.error} prefix="Could not load the calls" />
       <div className="table-wrap">
         <table className="records" data-testid="calls">
           <caption className="visually-hidden">Recent calls, newest first</caption>

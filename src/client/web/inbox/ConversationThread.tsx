@@ -26,6 +26,7 @@ import { Attachments } from './Attachments.tsx';
 import { channelLabel, contactOf, statusLabel } from './format.ts';
 import { ACCEPT, discardUpload, uploadFile } from './uploads.ts';
 import { usePageVisible } from './usePageVisible.ts';
+import { ErrorNote } from '../components/ErrorNote.tsx';
 
 const PAGE = 30;
 /** Within this many pixels of the bottom, a new message scrolls the thread down with it. */
@@ -140,11 +141,7 @@ export function ConversationThread({ id }: { id: string }) {
         onDiscard={(message) => discard(message.id)}
         status={messages.status}
       />
-      {retryError ? (
-        <p className="error" role="alert">
-          {retryError}
-        </p>
-      ) : null}
+      <ErrorNote error={retryError} />
       <p className="typing thread-typing" aria-live="polite" data-testid="thread-typing">
         {typers.length ? `${typers.join(', ')} ${typers.length > 1 ? 'are' : 'is'} typing…` : ''}
       </p>
@@ -456,11 +453,7 @@ function Composer({
             ))}
             {uploading ? <li className="muted">Uploading {uploading === 1 ? 'a file' : `${uploading} files`}…</li> : null}
           </ul>
-          {fileError ? (
-            <span className="error" role="alert">
-              {fileError}
-            </span>
-          ) : null}
+          <ErrorNote error={fileError} inline />
         </div>
       ) : null}
     </form>

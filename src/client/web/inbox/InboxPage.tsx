@@ -1,12 +1,12 @@
 import { useId, useState } from 'react';
 import { CONVERSATION_STATUSES, type Conversation, type ConversationStatus } from '../../../shared/comms.ts';
-import { messageOf } from '../modules/api.ts';
 import { Link } from '../router.tsx';
 import { trpc } from '../trpc.ts';
 import { badgeText } from '../notifications/NotificationBell.tsx';
 import { unreadTotal } from './cache.ts';
 import { ConversationThread } from './ConversationThread.tsx';
 import { channelLabel, contactOf, formatShortTime } from './format.ts';
+import { ErrorNote } from '../components/ErrorNote.tsx';
 
 type StatusFilter = ConversationStatus | 'all';
 type OwnerFilter = 'all' | 'me' | 'unassigned';
@@ -69,11 +69,7 @@ export function InboxPage({ conversationId }: { conversationId?: string | undefi
               <option value="unassigned">Unassigned</option>
             </select>
           </search>
-          {query.isError ? (
-            <p className="error" role="alert">
-              Could not load the conversations: {messageOf(query.error)}
-            </p>
-          ) : null}
+          <ErrorNote error={query.error} prefix="Could not load the conversations" />
           <ul className="conversation-list" aria-label="Conversations" data-testid="conversation-list">
             {items.map((conversation) => (
               <li key={conversation.id}>

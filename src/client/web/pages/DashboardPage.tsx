@@ -2,10 +2,10 @@ import { useRef } from 'react';
 import { JOB_STATUSES } from '../../../shared/modules.ts';
 import type { DashboardCounters } from '../../../shared/dashboard.ts';
 import { enumLabel } from '../modules/ui.ts';
-import { messageOf } from '../modules/api.ts';
 import { Link } from '../router.tsx';
 import { useConnectionSnapshot } from '../TandemProvider.tsx';
 import { trpc } from '../trpc.ts';
+import { ErrorNote } from '../components/ErrorNote.tsx';
 
 const percent = new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: 0 });
 const hours = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
@@ -29,11 +29,7 @@ export function DashboardPage() {
       <div className="page-header">
         <h1 id="dashboard-heading">Dashboard</h1>
       </div>
-      {query.isError ? (
-        <p className="error" role="alert">
-          Could not load the dashboard: {messageOf(query.error)}
-        </p>
-      ) : null}
+      <ErrorNote error={query.error} prefix="Could not load the dashboard" />
       <div className="cards">
         <Card label="Open jobs" value={counters?.openJobs} href="/jobs" testId="open-jobs" />
         <Card label="Appointments today" value={counters?.appointmentsToday} href="/appointments" testId="appointments-today" />

@@ -1,12 +1,13 @@
 import { useEffect, useId, useState } from 'react';
 import { modules, type AnyModule, type ModuleListInput, type ModuleName } from '../../../shared/modules.ts';
-import { messageOf, recordApi } from '../modules/api.ts';
+import { recordApi } from '../modules/api.ts';
 import { fieldOf } from '../modules/fields.ts';
 import { formatValue } from '../modules/format.ts';
 import { enumLabel, fieldLabel, moduleUi } from '../modules/ui.ts';
 import type { CachedRecord } from '../realtime/patch.ts';
 import { useFlash } from '../realtime/flash.ts';
 import { Link, navigate } from '../router.tsx';
+import { ErrorNote } from '../components/ErrorNote.tsx';
 
 const PAGE_SIZE = 25;
 
@@ -76,11 +77,7 @@ export function ListPage({ module }: { module: ModuleName }) {
           {query.isFetching && !query.isFetchingNextPage ? 'Updating…' : `${items.length}${query.hasNextPage ? '+' : ''} shown`}
         </span>
       </search>
-      {query.isError ? (
-        <p className="error" role="alert">
-          Could not load {ui.plural.toLowerCase()}: {messageOf(query.error)}
-        </p>
-      ) : null}
+      <ErrorNote error={query.error} prefix={`Could not load ${ui.plural.toLowerCase()}`} />
       <div className="table-wrap">
         <table className="records">
           <thead>

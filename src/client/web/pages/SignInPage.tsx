@@ -3,6 +3,7 @@ import { createHttpClient } from '../../trpc.ts';
 import { messageOf } from '../modules/api.ts';
 import type { Session } from '../session/session.ts';
 import { SignInCard } from '../components/SignInCard.tsx';
+import { ErrorNote } from '../components/ErrorNote.tsx';
 
 /** Shown on the sign-in page: the accounts the demo database is seeded with. */
 const DEMO_LOGINS = [
@@ -44,11 +45,7 @@ export function SignInPage({ url, onSignedIn, notice }: { url: string; onSignedI
         <input id="email" className="input" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
         <label htmlFor="password">Password</label>
         <input id="password" className="input" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
-        {error ? (
-          <p className="error" role="alert">
-            {error}
-          </p>
-        ) : null}
+        <ErrorNote error={error} />
         <button type="submit" className="button primary wide" disabled={pending}>
           {pending ? 'Signing in…' : 'Sign in'}
         </button>

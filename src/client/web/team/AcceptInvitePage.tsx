@@ -3,6 +3,7 @@ import { createHttpClient } from '../../trpc.ts';
 import { messageOf } from '../modules/api.ts';
 import type { Session } from '../session/session.ts';
 import { SignInCard } from '../components/SignInCard.tsx';
+import { ErrorNote } from '../components/ErrorNote.tsx';
 
 /** `/invite/<token>`: join the org that invited you, choosing a name and a password; signs in. */
 export function AcceptInvitePage({ url, token, onSignedIn }: { url: string; token: string; onSignedIn: (session: Session) => void }) {
@@ -28,11 +29,7 @@ export function AcceptInvitePage({ url, token, onSignedIn }: { url: string; toke
         <input id="name" className="input" autoComplete="name" required value={name} onChange={(e) => setName(e.target.value)} />
         <label htmlFor="password">Choose a password (at least 8 characters)</label>
         <input id="password" className="input" type="password" autoComplete="new-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
-        {error ? (
-          <p className="error" role="alert">
-            {error}
-          </p>
-        ) : null}
+        <ErrorNote error={error} />
         <button type="submit" className="button primary wide" disabled={pending}>
           {pending ? 'Joining…' : 'Join'}
         </button>

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
-import { messageOf } from '../modules/api.ts';
 import { useSession } from '../session/SessionContext.tsx';
 import { trpc } from '../trpc.ts';
+import { ErrorNote } from '../components/ErrorNote.tsx';
 
 /** The signed-in user's account: change the password (other sessions are signed out). */
 export function AccountPage() {
@@ -47,11 +47,7 @@ export function AccountPage() {
           value={newPassword}
           onChange={(e) => setNewPassword(e.target.value)}
         />
-        {change.error ? (
-          <p className="error" role="alert">
-            {messageOf(change.error)}
-          </p>
-        ) : null}
+        <ErrorNote error={change.error} />
         {change.data ? (
           <p className="notice" role="status">
             Password changed; {change.data.signedOutSessions === 1 ? '1 other session was' : `${change.data.signedOutSessions} other sessions were`} signed out.

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { CARRIER_CHANNELS, type CarrierChannel } from '../../../shared/carriers.ts';
 import { messageOf } from '../modules/api.ts';
 import { trpc } from '../trpc.ts';
+import { ErrorNote } from '../components/ErrorNote.tsx';
 
 /**
  * Admins: the carrier accounts the org's messages leave and arrive through. The secret is
@@ -21,11 +22,7 @@ export function CarriersPanel() {
       <p className="muted">
         Replies to SMS and WhatsApp conversations leave through the org's carrier. Without one they are only recorded (for a relay of your own using the webhook settings).
       </p>
-      {error ? (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <ErrorNote error={error} />
       <ul className="carriers" data-testid="carriers">
         {(carriers.data ?? []).map((carrier) => (
           <li key={carrier.id} data-testid={`carrier-${carrier.id}`}>
@@ -88,11 +85,7 @@ function Numbers() {
       <button type="submit" className="button" disabled={create.isPending || !number.trim()}>
         Add
       </button>
-      {error ? (
-        <span className="error" role="alert">
-          {messageOf(error)}
-        </span>
-      ) : null}
+      <ErrorNote error={error} inline />
     </form>
   );
 }
@@ -132,11 +125,7 @@ function ConnectWhatsApp() {
       <button type="submit" className="button primary" disabled={connect.isPending}>
         Connect WhatsApp
       </button>
-      {connect.error ? (
-        <span className="error" role="alert">
-          {messageOf(connect.error)}
-        </span>
-      ) : null}
+      <ErrorNote error={connect.error} inline />
     </form>
   );
 }
@@ -176,11 +165,7 @@ function ConnectTwilio() {
       <button type="submit" className="button primary" disabled={connect.isPending || channels.length === 0}>
         Connect Twilio
       </button>
-      {connect.error ? (
-        <span className="error" role="alert">
-          {messageOf(connect.error)}
-        </span>
-      ) : null}
+      <ErrorNote error={connect.error} inline />
     </form>
   );
 }

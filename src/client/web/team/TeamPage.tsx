@@ -4,6 +4,7 @@ import { messageOf } from '../modules/api.ts';
 import { useSession } from '../session/SessionContext.tsx';
 import { trpc } from '../trpc.ts';
 import { CarriersPanel } from './CarriersPanel.tsx';
+import { ErrorNote } from '../components/ErrorNote.tsx';
 
 /** Members shown at first, and added by each "Load more". */
 const TEAM_PAGE = 50;
@@ -44,11 +45,7 @@ function Members() {
   return (
     <>
       <h2>Members</h2>
-      {error ? (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <ErrorNote error={error} />
       <div className="table-wrap">
         <table className="records">
           <thead>
@@ -150,11 +147,7 @@ function InviteForm() {
       <button type="submit" className="button primary" disabled={invite.isPending}>
         Invite
       </button>
-      {invite.error ? (
-        <span className="error" role="alert">
-          {messageOf(invite.error)}
-        </span>
-      ) : null}
+      <ErrorNote error={invite.error} inline />
       {link ? (
         <span role="status">
           Send this link (valid until {new Date(invite.data!.expiresAt).toLocaleDateString()}): <code data-testid="invite-link">{link}</code>
