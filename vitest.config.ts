@@ -55,6 +55,7 @@ if (!jsdomLoads) {
 const databaseSuites = [
   'tests/records.test.ts',
   'tests/attachments.test.ts',
+  'tests/history.test.ts',
   'tests/subscriptions.test.ts',
   'tests/realtime.test.ts',
   'tests/concurrency.test.ts',

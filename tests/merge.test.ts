@@ -55,13 +55,14 @@ describe('field-level merge', () => {
     expect((await bob.jobs.update({ id: job.id, expectedVersion: 5, patch: { title: 'Renamed' } })).version).toBe(8);
   });
 
-  it('refuses a merge when the history since the base version is no longer in the log, or the version is from the future', async () => {
+  it('refuses a merge when the history since the base version is no longer kept, or the version is from the future', async () => {
     const alice = await t.caller('alice@acme.test');
     const bob = await t.caller('bob@acme.test');
     const job = await jobAtVersion5();
     await alice.jobs.update({ id: job.id, expectedVersion: 5, patch: { status: 'done' } });
     await expect(bob.jobs.update({ id: job.id, expectedVersion: 9, patch: { notes: 'x' } })).rejects.toMatchObject({ code: 'CONFLICT' });
-    await pruneExpired(t.deps.db, { eventRetentionMs: 1, idempotencyTtlMs: 1, now: new Date(Date.now() + 60_000) });
+    // Past the history's retention too: record changes outlive the log for HISTORY_RETENTION_DAYS.
+    await pruneExpired(t.deps.db, { eventRetentionMs: 1, idempotencyTtlMs: 1, historyRetentionMs: 1, now: new Date(Date.now() + 60_000) });
     await expect(bob.jobs.update({ id: job.id, expectedVersion: 5, patch: { notes: 'x' } })).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 });

@@ -3,6 +3,7 @@ import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODULE_NAMES, type ModuleName } from '../src/shared/modules.ts';
 import { createTestApp, type TestApp } from './helpers/app.ts';
+import { validInputs } from './helpers/record-inputs.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -11,18 +12,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t[Symbol.asyncDispose]();
 });
-
-const validInputs: Record<ModuleName, { create: Record<string, unknown>; patch: Record<string, unknown> }> = {
-  jobs: { create: { title: 'Fix boiler', estimatedHours: 2.5, scheduledAt: '2026-12-01T09:00:00+01:00' }, patch: { status: 'scheduled' } },
-  escrows: { create: { propertyAddress: '1 Main St', purchasePriceCents: 450_000_00 }, patch: { purchasePriceCents: 5_000_000_000_00 } },
-  listings: { create: { address: '2 Oak Ave', beds: 3, baths: 2.5 }, patch: { status: 'active', listPriceCents: 699_000_00 } },
-  clients: { create: { firstName: 'Ada', lastName: 'Lovelace', email: 'ada@example.com' }, patch: { phone: '+1 555 123 4567' } },
-  leads: { create: { name: 'Grace Hopper', source: 'Referral' }, patch: { score: 80 } },
-  appointments: {
-    create: { title: 'Showing', startsAt: '2026-12-02T10:00:00Z', endsAt: '2026-12-02T11:00:00Z' },
-    patch: { location: 'On site' },
-  },
-};
 
 /** The same fields as `patch`, other values: what makes a stale update a real conflict. */
 const conflictingPatch: Record<ModuleName, Record<string, unknown>> = {

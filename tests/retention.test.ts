@@ -12,9 +12,9 @@ afterAll(async () => {
   await t[Symbol.asyncDispose]();
 });
 
-/** Prunes as if `ms` had passed: everything committed so far is older than a 1 s retention. */
+/** Prunes as if `ms` had passed: everything committed so far is older than a 1 s retention (the records' history's too). */
 function pruneAllSoFar(ms = 60_000) {
-  return pruneExpired(t.deps.db, { eventRetentionMs: 1_000, idempotencyTtlMs: 1_000, now: new Date(Date.now() + ms) });
+  return pruneExpired(t.deps.db, { eventRetentionMs: 1_000, idempotencyTtlMs: 1_000, historyRetentionMs: 1_000, now: new Date(Date.now() + ms) });
 }
 
 async function firstItems(iterable: AsyncIterable<unknown>, count: number): Promise<StreamItem[]> {

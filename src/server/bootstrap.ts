@@ -49,6 +49,7 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
     Pick<
       Config,
       | 'EVENT_RETENTION_HOURS'
+      | 'HISTORY_RETENTION_DAYS'
       | 'IDEMPOTENCY_TTL_HOURS'
       | 'PRUNE_INTERVAL_MINUTES'
       | 'MUTATIONS_PER_SECOND_PER_CONNECTION'
@@ -236,6 +237,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
   }
   const stopPruning = schedulePruning(deps.db, {
     eventRetentionMs: (config.EVENT_RETENTION_HOURS ?? 7 * 24) * 3_600_000,
+    historyRetentionMs: config.HISTORY_RETENTION_DAYS === 0 ? null : (config.HISTORY_RETENTION_DAYS ?? 365) * 24 * 3_600_000,
     idempotencyTtlMs: (config.IDEMPOTENCY_TTL_HOURS ?? 24) * 3_600_000,
     everyMs: (config.PRUNE_INTERVAL_MINUTES ?? 60) * 60_000,
     alsoPrune: [(db) => pruneUnsentUploads(db)],

@@ -49,6 +49,8 @@ const configSchema = z.object({
     .number()
     .positive()
     .default(7 * 24),
+  /** How long record changes are kept as the records' history; 0: for ever. */
+  HISTORY_RETENTION_DAYS: z.coerce.number().min(0).default(365),
   IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
   PRUNE_INTERVAL_MINUTES: z.coerce.number().positive().default(60),
   MUTATIONS_PER_SECOND_PER_CONNECTION: z.coerce.number().positive().default(20),

@@ -1,8 +1,18 @@
+import { MODULE_NAMES } from '../../shared/modules.ts';
 import type { Db } from '../db/client.ts';
+
+/** `HISTORY_RETENTION_DAYS`' default: a year. */
+export const DEFAULT_HISTORY_RETENTION_MS = 365 * 24 * 3_600_000;
 
 export interface RetentionOptions {
   /** Events older than this are deleted; resuming from before them gets a resync. */
   eventRetentionMs: number;
+  /**
+   * Record changes (the six modules' events) are kept this long instead, as the records'
+   * history (records/history.ts); null: for ever. A resume from before `eventRetentionMs`
+   * still resyncs: what is kept is history, not a replayable log.
+   */
+  historyRetentionMs?: number | null | undefined;
   /** Idempotency keys older than this are forgotten. */
   idempotencyTtlMs: number;
   now?: Date;
@@ -16,8 +26,12 @@ export interface RetentionOptions {
 export async function pruneExpired(db: Db, options: RetentionOptions): Promise<{ events: number; idempotencyKeys: number }> {
   const now = options.now ?? new Date();
   const eventCutoff = new Date(now.getTime() - options.eventRetentionMs);
+  const history = options.historyRetentionMs === undefined ? DEFAULT_HISTORY_RETENTION_MS : options.historyRetentionMs;
+  // The record changes still within the history's time are not deleted with the log.
+  const keep = { module: { in: [...MODULE_NAMES] }, ...(history === null ? {} : { createdAt: { gte: new Date(now.getTime() - history) } }) };
   const keyCutoff = new Date(now.getTime() - options.idempotencyTtlMs);
-  const perOrg = await db.event.groupBy({ by: ['orgId'], where: { createdAt: { lt: eventCutoff } }, _max: { seq: true } });
+  // The watermark is the last event deleted: a resume from after it misses nothing, since kept record changes are still there.
+  const perOrg = await db.event.groupBy({ by: ['orgId'], where: { createdAt: { lt: eventCutoff }, NOT: keep }, _max: { seq: true } });
   let events = 0;
   for (const { orgId, _max } of perOrg) {
     const through = _max.seq;
@@ -28,7 +42,7 @@ export async function pruneExpired(db: Db, options: RetentionOptions): Promise<{
       if (!state || state.prunedThroughSeq < through) {
         await tx.eventLogState.upsert({ where: { orgId }, create: { orgId, prunedThroughSeq: through }, update: { prunedThroughSeq: through } });
       }
-      events += (await tx.event.deleteMany({ where: { orgId, seq: { lte: through } } })).count;
+      events += (await tx.event.deleteMany({ where: { orgId, seq: { lte: through }, NOT: keep } })).count;
     });
   }
   const idempotencyKeys = (await db.idempotencyKey.deleteMany({ where: { createdAt: { lt: keyCutoff } } })).count;

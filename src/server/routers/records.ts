@@ -4,6 +4,8 @@ import { onChangeInput, type CrmEvent, type StreamItem } from '../../shared/even
 import { withIdempotencyKey } from '../../shared/mutations.ts';
 import { idSchema, modules, type AnyModule, type ModuleName, type ModulePatch } from '../../shared/modules.ts';
 import { subscribeToLog } from '../events/subscribe.ts';
+import { historyInput } from '../../shared/history.ts';
+import { recordHistory } from '../records/history.ts';
 import { createRecord, deleteRecord, getRecord, listRecords, updateRecord, type UpdateInput } from '../records/service.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
@@ -51,6 +53,10 @@ function recordRouterOf<D extends AnyModule>(module: D) {
     }),
     byId: authedProcedure.input(byIdInput).query(({ ctx, input }) => {
       return getRecord({ deps: ctx, user: ctx.user }, module, input.id);
+    }),
+    /** Who changed which field from what to what, and when, newest first (shared/history.ts). */
+    history: authedProcedure.input(historyInput).query(({ ctx, input }) => {
+      return recordHistory(ctx.db, ctx.user.orgId, module, input);
     }),
     create: authedProcedure.input(createInput).mutation(({ ctx, input }) => {
       const { idempotencyKey, ...values } = input;

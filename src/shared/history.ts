@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { idSchema } from './text.ts';
+
+/**
+ * A record's history: who changed which field from what to what, and when, newest first.
+ * It is the record's events, kept past the event log's retention for
+ * `HISTORY_RETENTION_DAYS` (docs/OPERATIONS.md).
+ */
+
+export const HISTORY_ACTIONS = ['created', 'updated', 'deleted', 'restored'] as const;
+export type HistoryAction = (typeof HISTORY_ACTIONS)[number];
+
+export interface HistoryItem {
+  /** The event's place in the org's log. */
+  seq: number;
+  /** The record's version after it (for `deleted`, the one it would have had). */
+  version: number;
+  action: HistoryAction;
+  /** Who; null for a change no user made (an inbound webhook, the scheduler). */
+  userId: string | null;
+  /** ISO-8601. */
+  timestamp: string;
+  /** Each field set or changed: `created` and `restored` from null, `deleted` none. */
+  changes: Record<string, { from: unknown; to: unknown }>;
+  /** Set when this edit was made on an older version and merged, since nobody had changed its fields meanwhile. */
+  mergedFromVersion: number | null;
+}
+
+export const historyInput = z.strictObject({
+  id: idSchema,
+  /** From `nextCursor`: the page of older changes. */
+  cursor: z.number().int().positive().optional(),
+  limit: z.number().int().min(1).max(100).default(50),
+});
+export type HistoryInput = z.input<typeof historyInput>;
+
+export interface HistoryPage {
+  items: HistoryItem[];
+  nextCursor: number | null;
+}
+
+/** Fields every record has that say nothing a person changed. */
+export const HISTORY_HIDDEN_FIELDS: ReadonlySet<string> = new Set(['id', 'orgId', 'version', 'createdAt', 'updatedAt', 'createdById', 'updatedById']);

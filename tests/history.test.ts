@@ -1,0 +1,93 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: records of the six modules through one generic caller; their fields are checked by the assertions
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pruneExpired } from '../src/server/events/retention.ts';
+import { MODULE_NAMES } from '../src/shared/modules.ts';
+import { createTestApp, type TestApp } from './helpers/app.ts';
+import { validInputs } from './helpers/record-inputs.ts';
+
+// On PGlite, PostgreSQL and two nodes (databaseSuites).
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await createTestApp({ perModule: 1 });
+});
+afterAll(async () => {
+  await t[Symbol.asyncDispose]();
+});
+
+const DAY = 24 * 3_600_000;
+
+describe('M.history', () => {
+  it.each(MODULE_NAMES)('%s: every change, newest first, with who, when, each field from and to', async (name) => {
+    const alice = (await t.caller('alice@acme.test')) as any;
+    const bob = (await t.caller('bob@acme.test')) as any;
+    const { create, patch } = validInputs[name];
+    const created = await alice[name].create(create);
+    const updated = await bob[name].update({ id: created.id, expectedVersion: created.version, patch });
+    const { items, nextCursor } = await bob[name].history({ id: created.id });
+    expect(nextCursor).toBeNull();
+    expect(items.map((item: any) => [item.action, item.version, item.userId])).toEqual([
+      ['updated', 2, t.users['bob@acme.test'].id],
+      ['created', 1, t.users['alice@acme.test'].id],
+    ]);
+    const expected = Object.fromEntries(Object.keys(patch).map((field) => [field, { from: created[field], to: updated[field] }]));
+    expect(items[0].changes).toEqual(expected);
+    expect(items[0].timestamp).toBe(updated.updatedAt);
+    // A creation lists what was set, from nothing; bookkeeping fields are not changes anyone made.
+    for (const field of Object.keys(create)) expect(items[1].changes[field]).toEqual({ from: null, to: created[field] });
+    expect(Object.keys(items[1].changes)).not.toContain('version');
+    expect(Object.keys(items[0].changes)).not.toContain('updatedAt');
+  });
+
+  it("pages from newest to oldest, and answers another org's record as a missing one", async () => {
+    const alice = await t.caller('alice@acme.test');
+    const lead = await alice.leads.create({ name: 'Paged Lead', source: 'Web' });
+    let version = lead.version;
+    for (let score = 1; score <= 5; score++) version = (await alice.leads.update({ id: lead.id, expectedVersion: version, patch: { score } })).version;
+    const first = await alice.leads.history({ id: lead.id, limit: 4 });
+    expect(first.items.map((item) => item.version)).toEqual([6, 5, 4, 3]);
+    const second = await alice.leads.history({ id: lead.id, limit: 4, cursor: first.nextCursor! });
+    expect(second.items.map((item) => item.version)).toEqual([2, 1]);
+    expect(second.nextCursor).toBeNull();
+
+    const carol = await t.caller('carol@globex.test');
+    await expect(carol.leads.history({ id: lead.id })).rejects.toMatchObject({ code: 'NOT_FOUND', message: `No lead with id ${lead.id}` });
+    await expect(alice.leads.history({ id: 'no-such-lead' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(alice.leads.history({ id: lead.id, limit: 101 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
+  it('says when an edit was merged over a colleague’s change to another field', async () => {
+    const alice = await t.caller('alice@acme.test');
+    const bob = await t.caller('bob@acme.test');
+    const client = await alice.clients.create({ firstName: 'Merge', lastName: 'Me' });
+    await alice.clients.update({ id: client.id, expectedVersion: 1, patch: { email: 'merge@example.com' } });
+    await bob.clients.update({ id: client.id, expectedVersion: 1, patch: { phone: '+1 555 222 3333' } });
+    const [latest] = (await bob.clients.history({ id: client.id })).items;
+    expect(latest).toMatchObject({ action: 'updated', version: 3, mergedFromVersion: 1, changes: { phone: { from: null, to: '+1 555 222 3333' } } });
+  });
+
+  it("outlives the event log's retention (a resume from before it still resyncs), and goes after HISTORY_RETENTION_DAYS", async () => {
+    const alice = await t.caller('alice@acme.test');
+    const job = await alice.jobs.create({ title: 'Kept in history' });
+    await alice.jobs.update({ id: job.id, expectedVersion: 1, patch: { status: 'scheduled' } });
+    // An event that is not a record change: the log's, not the history's.
+    await alice.conversations.start({ channel: 'sms', phone: '+15550004242', body: 'Your technician is on the way' });
+    const org = t.users['alice@acme.test'].orgId;
+    const before = await alice.jobs.history({ id: job.id });
+    // A month later, with a week of log and a year of history: the log is pruned, the history is not.
+    const monthLater = new Date(Date.now() + 30 * DAY);
+    await pruneExpired(t.deps.db, { eventRetentionMs: 7 * DAY, idempotencyTtlMs: DAY, historyRetentionMs: 365 * DAY, now: monthLater });
+    expect(await alice.jobs.history({ id: job.id })).toEqual(before);
+    const state = await t.deps.db.eventLogState.findUniqueOrThrow({ where: { orgId: org } });
+    expect(state.prunedThroughSeq).toBeGreaterThan(0);
+    // Only record changes stay: the org's other events (conversations, notifications…) are gone.
+    expect(await t.deps.db.event.count({ where: { orgId: org, seq: { lte: state.prunedThroughSeq }, module: { notIn: [...MODULE_NAMES] } } })).toBe(0);
+    const since = await alice.events.since({ lastEventId: '1', limit: 10 });
+    expect(since.events).toEqual([]);
+    expect(since.resync).toMatchObject({ reason: 'retention_exceeded' });
+
+    // Past the history's own retention, it goes too.
+    await pruneExpired(t.deps.db, { eventRetentionMs: 7 * DAY, idempotencyTtlMs: DAY, historyRetentionMs: 365 * DAY, now: new Date(Date.now() + 400 * DAY) });
+    expect((await alice.jobs.history({ id: job.id })).items).toEqual([]);
+  });
+});
