@@ -30,6 +30,8 @@ export const historyInput = z.strictObject({
   id: idSchema,
   /** From `nextCursor`: the page of older changes. */
   cursor: z.number().int().positive().optional(),
+  /** Sent by tRPC's infinite queries; pages go one way only (older). */
+  direction: z.enum(['forward', 'backward']).optional(),
   limit: z.number().int().min(1).max(100).default(50),
 });
 export type HistoryInput = z.input<typeof historyInput>;

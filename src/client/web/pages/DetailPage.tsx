@@ -16,6 +16,7 @@ import { useRecordActivity, useTypingReporter } from '../presence/PresenceProvid
 import { useNamesOf, usePersonLabel, useUserName } from '../people/people.ts';
 import { useSession } from '../session/SessionContext.tsx';
 import { TextContact } from '../inbox/TextContact.tsx';
+import { ActivityPanel } from './ActivityPanel.tsx';
 
 /** Any module's record: every field editable in place, kept current by the event stream. */
 export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
@@ -82,6 +83,7 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
           <InlineField key={spec.name} module={module} record={record} spec={spec} readOnly={deleted} typing={activity.typing.get(spec.name)} />
         ))}
       </dl>
+      <ActivityPanel module={module} id={id} version={record.version + (deleted ? 1 : 0)} />
     </section>
   );
 }

@@ -1,0 +1,44 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildWebApp, openBrowser, screenshot, signIn } from '../helpers/browser.ts';
+import { startTestServer } from '../helpers/server.ts';
+
+let web: Awaited<ReturnType<typeof buildWebApp>>;
+beforeAll(async () => {
+  web = await buildWebApp();
+  return async () => web[Symbol.asyncDispose]();
+});
+
+describe("a record's Activity panel", () => {
+  it('shows who changed what from what to what, and grows live when a colleague edits', async () => {
+    await using server = await startTestServer({ perModule: 1 });
+    const alice = await server.caller('alice@acme.test');
+    const bob = await server.caller('bob@acme.test');
+    const job = await alice.jobs.create({ title: 'Replace the boiler', estimatedHours: 3 });
+    await using page = await openBrowser();
+    await signIn(page.page, server.server.url, 'alice@acme.test');
+    await page.page.goto(`${server.server.url}/jobs/${job.id}`);
+    const activity = page.page.getByTestId('activity');
+    const items = activity.getByTestId('activity-item');
+    await expect.poll(() => items.count(), { timeout: 5_000 }).toBe(1);
+    expect(await items.first().textContent()).toContain('You created this job');
+
+    // Bob edits elsewhere: Alice's panel gains his change at the top, without a reload.
+    await bob.jobs.update({ id: job.id, expectedVersion: 1, patch: { status: 'scheduled', estimatedHours: 4.5 } });
+    await expect.poll(() => items.count(), { timeout: 5_000, interval: 50 }).toBe(2);
+    const latest = items.first();
+    expect(await latest.getAttribute('data-version')).toBe('2');
+    const text = await latest.textContent();
+    expect(text).toContain('Bob Brooks changed');
+    expect(text).toMatch(/Status: New → Scheduled/i);
+    expect(text).toContain('→ 4.5');
+
+    // Her own edit in place appears too.
+    await page.page.getByRole('button', { name: /Title/ }).click();
+    await page.page.getByLabel('Title').fill('Replace the boiler and the tank');
+    await page.page.getByLabel('Title').press('Enter');
+    await expect.poll(() => items.count(), { timeout: 5_000, interval: 50 }).toBe(3);
+    expect(await items.first().textContent()).toContain('Title: Replace the boiler → Replace the boiler and the tank');
+    await screenshot(page.page, 'activity-panel');
+    expect(page.errors()).toEqual([]);
+  });
+});
