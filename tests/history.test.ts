@@ -91,3 +91,55 @@ describe('M.history', () => {
     expect((await alice.jobs.history({ id: job.id })).items).toEqual([]);
   });
 });
+
+describe('deleted records', () => {
+  it('an admin finds a deleted record as it was, reads its history, and restores it once, under its id, with a restored event', async () => {
+    const alice = await t.caller('alice@acme.test');
+    const bob = await t.caller('bob@acme.test');
+    const listing = await alice.listings.create({ address: '9 Restore Row', beds: 2, baths: 1 });
+    const changed = await bob.listings.update({ id: listing.id, expectedVersion: 1, patch: { listPriceCents: 350_000_00 } });
+    await bob.listings.delete({ id: listing.id });
+    await expect(alice.listings.byId({ id: listing.id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    const { items } = await alice.listings.deleted({ limit: 50 });
+    const found = items.find((item) => item.id === listing.id)!;
+    expect(found).toMatchObject({ deletedById: t.users['bob@acme.test'].id, record: { address: '9 Restore Row', listPriceCents: 350_000_00, version: 2 } });
+    expect((await alice.listings.history({ id: listing.id })).items.map((item) => item.action)).toEqual(['deleted', 'updated', 'created']);
+    // Agents and other orgs do not see them.
+    await expect(bob.listings.deleted({ limit: 50 })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    const carol = await t.caller('carol@globex.test');
+    expect((await carol.listings.deleted({ limit: 50 })).items.map((item) => item.id)).not.toContain(listing.id);
+    await expect(carol.listings.restore({ id: listing.id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    const key = `restore-${Date.now()}`;
+    const restored = await alice.listings.restore({ id: listing.id, idempotencyKey: key });
+    expect(restored).toMatchObject({ id: listing.id, address: '9 Restore Row', listPriceCents: 350_000_00, version: 4, createdAt: listing.createdAt });
+    expect(await alice.listings.restore({ id: listing.id, idempotencyKey: key })).toEqual(restored);
+    await expect(alice.listings.restore({ id: listing.id })).rejects.toMatchObject({ code: 'CONFLICT', message: 'This listing is not deleted' });
+    expect(await alice.listings.byId({ id: listing.id })).toEqual(restored);
+    expect((await alice.listings.deleted({ limit: 50 })).items.map((item) => item.id)).not.toContain(listing.id);
+    const history = (await alice.listings.history({ id: listing.id })).items;
+    expect(history.map((item) => [item.action, item.version, item.userId])).toEqual([
+      ['restored', 4, t.users['alice@acme.test'].id],
+      ['deleted', 3, t.users['bob@acme.test'].id],
+      ['updated', 2, t.users['bob@acme.test'].id],
+      ['created', 1, t.users['alice@acme.test'].id],
+    ]);
+    const events = await alice.events.since({ lastEventId: String(history[1]!.seq), recordId: listing.id, limit: 10 });
+    expect(events.events.at(-1)).toMatchObject({ action: 'restored', type: 'LISTING_RESTORED', version: 4, data: { address: '9 Restore Row' } });
+    // It goes on as any record.
+    expect((await bob.listings.update({ id: listing.id, expectedVersion: 4, patch: { beds: 3 } })).version).toBe(5);
+    expect(changed.version).toBe(2);
+  });
+
+  it('refuses to restore a record whose reference was deleted meanwhile, and says which', async () => {
+    const alice = await t.caller('alice@acme.test');
+    const client = await alice.clients.create({ firstName: 'Gone', lastName: 'Client' });
+    const job = await alice.jobs.create({ title: 'For a gone client', clientId: client.id });
+    await alice.jobs.delete({ id: job.id });
+    await alice.clients.delete({ id: client.id });
+    await expect(alice.jobs.restore({ id: job.id })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: `clientId: No client with id ${client.id}` });
+    await alice.clients.restore({ id: client.id });
+    expect(await alice.jobs.restore({ id: job.id })).toMatchObject({ id: job.id, clientId: client.id });
+  });
+});

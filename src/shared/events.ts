@@ -3,7 +3,8 @@ import { idSchema } from './text.ts';
 import type { CommsEvent } from './comms.ts';
 import { MODULE_NAMES, modules, moduleNameSchema, type ModuleName, type RecordOf } from './modules.ts';
 
-export const EVENT_ACTIONS = ['created', 'updated', 'deleted'] as const;
+/** `restored`: an admin brought a deleted record back (it carries the record, as `created` does). */
+export const EVENT_ACTIONS = ['created', 'updated', 'deleted', 'restored'] as const;
 export type EventAction = (typeof EVENT_ACTIONS)[number];
 
 /** On update, the event carries only what changed: `{ field: { from, to } }`. */
@@ -32,7 +33,11 @@ interface EventBase<M extends ModuleName, A extends EventAction> {
 type Flatten<T> = { [K in keyof T]: T[K] };
 type EventOf<M extends ModuleName, A extends EventAction, D> = Flatten<EventBase<M, A> & { data: D }>;
 
-type EventsOf<M extends ModuleName> = EventOf<M, 'created', RecordOf<M>> | EventOf<M, 'updated', ChangesOf<M>> | EventOf<M, 'deleted', RecordOf<M>>;
+type EventsOf<M extends ModuleName> =
+  | EventOf<M, 'created', RecordOf<M>>
+  | EventOf<M, 'updated', ChangesOf<M>>
+  | EventOf<M, 'deleted', RecordOf<M>>
+  | EventOf<M, 'restored', RecordOf<M>>;
 
 /** Every event of the log, discriminated by `module` and `action` (or `type`). */
 export type CrmEvent = { [M in ModuleName]: EventsOf<M> }[ModuleName];

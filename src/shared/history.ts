@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { withIdempotencyKey } from './mutations.ts';
 import { idSchema } from './text.ts';
 
 /**
@@ -43,3 +44,24 @@ export interface HistoryPage {
 
 /** Fields every record has that say nothing a person changed. */
 export const HISTORY_HIDDEN_FIELDS: ReadonlySet<string> = new Set(['id', 'orgId', 'version', 'createdAt', 'updatedAt', 'createdById', 'updatedById']);
+
+/** Deleted records an admin can find and restore, newest deletion first. */
+export const deletedInput = z
+  .strictObject({
+    /** From `nextCursor`. */
+    cursor: z.number().int().positive().optional(),
+    direction: z.enum(['forward', 'backward']).optional(),
+    limit: z.number().int().min(1).max(100).default(50),
+  })
+  .default({ limit: 50 });
+
+export interface DeletedRecord<R = Record<string, unknown>> {
+  id: string;
+  /** ISO-8601. */
+  deletedAt: string;
+  deletedById: string | null;
+  /** As it was when it was deleted. */
+  record: R;
+}
+
+export const restoreInput = z.strictObject({ id: idSchema, ...withIdempotencyKey });

@@ -9,7 +9,7 @@ import { EVENT_INSERT, EVENT_RETURNING, previousSeqOf, sequenced, type Sequenced
  * same event.
  */
 
-export type RecordAction = 'created' | 'updated' | 'deleted';
+export type RecordAction = 'created' | 'updated' | 'deleted' | 'restored';
 
 /** A record change's event, from the record in its wire form (as the API returns it). */
 export interface RecordEventDraft {
@@ -78,7 +78,7 @@ function quoteLiteral(text: string): string {
 }
 
 const APPEND_RECORD_EVENT = Object.fromEntries(
-  (['created', 'updated', 'deleted'] as const).map((action) => [
+  (['created', 'updated', 'deleted', 'restored'] as const).map((action) => [
     action,
     `WITH rec AS (SELECT $5::text AS id, $6::integer AS version, $7::jsonb AS record, $8::jsonb AS before)
     ${recordEventSql(action, { org: '$1::text', module: '$2::text', action: '$3::text', user: '$4::text', mergedFromVersion: '$9::integer' }, 'rec')}`,

@@ -31,11 +31,11 @@ const delegates: { [Model in AnyModule['model']]: (db: Db | Tx) => RecordDelegat
   appointment: (db) => db.appointment,
 };
 
-function delegateOf(db: Db | Tx, module: AnyModule): RecordDelegate {
+export function delegateOf(db: Db | Tx, module: AnyModule): RecordDelegate {
   return delegates[module.model](db);
 }
 
-interface Actor {
+export interface Actor {
   deps: AppDeps;
   user: PublicUser;
   /** The mutation's idempotencyKey, if the caller gave one. */
@@ -55,12 +55,12 @@ function fieldError(field: string, message: string, input: unknown): TRPCError {
   });
 }
 
-function notFound(module: AnyModule, id: string): TRPCError {
+export function notFound(module: AnyModule, id: string): TRPCError {
   return new TRPCError({ code: 'NOT_FOUND', message: `No ${module.entity.toLowerCase()} with id ${id}` });
 }
 
 /** References to other records must point inside the caller's org. */
-async function checkRefs(tx: Tx, module: AnyModule, orgId: string, values: Record<string, unknown>) {
+export async function checkRefs(tx: Tx, module: AnyModule, orgId: string, values: Record<string, unknown>) {
   for (const [field, target] of Object.entries(module.refs)) {
     const id = values[field];
     if (typeof id !== 'string' || !target) continue;
@@ -344,6 +344,6 @@ export async function deleteRecord(actor: Actor, module: AnyModule, input: { id:
   );
 }
 
-function recordEvent(module: AnyModule, user: PublicUser, action: RecordAction, record: WireRecord): RecordEventDraft {
+export function recordEvent(module: AnyModule, user: PublicUser, action: RecordAction, record: WireRecord): RecordEventDraft {
   return { orgId: user.orgId, module: module.name, action, userId: user.id, record };
 }

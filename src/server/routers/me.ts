@@ -16,7 +16,7 @@ async function* personalEvents(
       yield tracked(id, item);
       continue;
     }
-    if (item.module !== 'jobs' || item.action === 'deleted') continue;
+    if (item.module !== 'jobs' || item.action === 'deleted' || item.action === 'restored') continue;
     // An update event carries only what changed; the title is looked up (assignments are rare).
     const title = item.action === 'created' ? item.data.title : (item.data.title?.to ?? (await titleOf(item.recordId)));
     yield tracked(id, {

@@ -2,12 +2,13 @@ import { z } from 'zod';
 import type { TrackedEnvelope } from '@trpc/server';
 import { onChangeInput, type CrmEvent, type StreamItem } from '../../shared/events.ts';
 import { withIdempotencyKey } from '../../shared/mutations.ts';
-import { idSchema, modules, type AnyModule, type ModuleName, type ModulePatch } from '../../shared/modules.ts';
+import { idSchema, modules, type AnyModule, type ModuleName, type ModulePatch, type ModuleRecord } from '../../shared/modules.ts';
 import { subscribeToLog } from '../events/subscribe.ts';
-import { historyInput } from '../../shared/history.ts';
+import { type DeletedRecord, deletedInput, historyInput, restoreInput } from '../../shared/history.ts';
 import { recordHistory } from '../records/history.ts';
+import { listDeleted, restoreRecord } from '../records/restore.ts';
 import { createRecord, deleteRecord, getRecord, listRecords, updateRecord, type UpdateInput } from '../records/service.ts';
-import { authedProcedure, router } from '../trpc.ts';
+import { adminProcedure, authedProcedure, router } from '../trpc.ts';
 
 /**
  * `input` as parsed by `schema`: the one place where this router states a type. tRPC
@@ -54,6 +55,20 @@ function recordRouterOf<D extends AnyModule>(module: D) {
     byId: authedProcedure.input(byIdInput).query(({ ctx, input }) => {
       return getRecord({ deps: ctx, user: ctx.user }, module, input.id);
     }),
+    /** Admins: records deleted and not restored, newest deletion first, each as it was. */
+    deleted: adminProcedure('see deleted records')
+      .input(deletedInput)
+      .query(async ({ ctx, input }) => {
+        const page = await listDeleted(ctx.db, ctx.user.orgId, module, input);
+        return page as { items: DeletedRecord<ModuleRecord<D>>[]; nextCursor: number | null };
+      }),
+    /** Admins: a deleted record back, as it was (a `restored` event). */
+    restore: adminProcedure('restore deleted records')
+      .input(restoreInput)
+      .mutation(async ({ ctx, input }) => {
+        const { idempotencyKey, ...target } = input;
+        return (await restoreRecord({ deps: ctx, user: ctx.user, idempotencyKey }, module, target)) as ModuleRecord<D>;
+      }),
     /** Who changed which field from what to what, and when, newest first (shared/history.ts). */
     history: authedProcedure.input(historyInput).query(({ ctx, input }) => {
       return recordHistory(ctx.db, ctx.user.orgId, module, input);

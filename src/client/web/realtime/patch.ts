@@ -95,7 +95,7 @@ export function patchRecord(cached: CachedRecord, event: CrmEvent): RecordOutcom
   if (event.recordId !== cached.id) return { type: 'ignore' };
   if (event.action === 'deleted') return { type: 'deleted' };
   if (event.version <= cached.version) return { type: 'ignore' };
-  if (event.action === 'created') return { type: 'gap' };
+  if (event.action === 'created' || event.action === 'restored') return { type: 'gap' };
   if (event.version !== cached.version + 1) return { type: 'gap' };
   const next: CachedRecord = { ...cached, version: event.version, updatedAt: event.timestamp, updatedById: event.userId };
   for (const [field, change] of Object.entries(event.data as Record<string, { to: unknown } | undefined>)) {
@@ -144,6 +144,9 @@ export function patchList(module: ModuleName, data: ListData, filter: ListFilter
     if (!located) return { type: 'ignore' };
     return { type: 'apply', data: replaceItem(data, located, null) };
   }
+
+  // A restored record goes back where its creation time puts it, which this page may not hold: read the list again.
+  if (event.action === 'restored') return located ? { type: 'ignore' } : { type: 'invalidate' };
 
   const fields = changedFields(event);
   const mayMove =
@@ -232,6 +235,7 @@ export function applyStreamItem(queryClient: QueryClient, item: StreamItem): Str
       void queryClient.cancelQueries({ queryKey: query.queryKey, exact: true });
       continue;
     }
+    if (event.action === 'restored') queryClient.setQueryData<Deletion | null>(deletedKey(event.module, event.recordId), null);
     if (!cached) continue;
     const outcome = patchRecord(cached, event);
     if (outcome.type === 'apply') {
