@@ -41,4 +41,32 @@ describe("a record's Activity panel", () => {
     await screenshot(page.page, 'activity-panel');
     expect(page.errors()).toEqual([]);
   });
+
+  it('an admin finds a deleted record, reads who deleted it and its history, and restores it as it was', async () => {
+    await using server = await startTestServer({ perModule: 1 });
+    const bob = await server.caller('bob@acme.test');
+    const lead = await bob.leads.create({ name: 'Deleted Dana', source: 'Referral' });
+    await bob.leads.update({ id: lead.id, expectedVersion: 1, patch: { score: 70 } });
+    await bob.leads.delete({ id: lead.id });
+    await using admin = await openBrowser();
+    await signIn(admin.page, server.server.url, 'alice@acme.test');
+    await admin.page.goto(`${server.server.url}/leads`);
+    const deleted = admin.page.getByTestId('deleted-records');
+    await deleted.getByText('Recently deleted leads').click();
+    const entry = deleted.locator(`li[data-id="${lead.id}"]`);
+    await entry.waitFor({ timeout: 5_000 });
+    expect(await entry.textContent()).toContain('deleted by Bob Brooks');
+
+    // Its page says who deleted it and keeps its history.
+    await entry.getByRole('link', { name: 'Deleted Dana' }).click();
+    await admin.page.getByTestId('deleted-notice').waitFor({ timeout: 5_000 });
+    expect(await admin.page.getByTestId('deleted-notice').textContent()).toContain('Deleted by Bob Brooks');
+    await expect.poll(() => admin.page.getByTestId('activity-item').count(), { timeout: 5_000 }).toBe(3);
+    await admin.page.getByRole('button', { name: 'Restore' }).click();
+    await admin.page.getByRole('heading', { name: 'Deleted Dana' }).waitFor({ timeout: 5_000 });
+    await expect.poll(() => admin.page.getByTestId('version').textContent()).toBe('Version 4');
+    expect(await admin.page.getByTestId('activity-item').first().textContent()).toContain('You restored this lead');
+    expect((await bob.leads.byId({ id: lead.id })).score).toBe(70);
+    expect(admin.errors()).toEqual([]);
+  });
 });

@@ -17,6 +17,8 @@ import { useNamesOf, usePersonLabel, useUserName } from '../people/people.ts';
 import { useSession } from '../session/SessionContext.tsx';
 import { TextContact } from '../inbox/TextContact.tsx';
 import { ActivityPanel } from './ActivityPanel.tsx';
+import { ErrorNote } from '../components/ErrorNote.tsx';
+import { useRestore } from './DeletedRecords.tsx';
 
 /** Any module's record: every field editable in place, kept current by the event stream. */
 export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
@@ -42,6 +44,7 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
         ) : (
           <p className="muted">Loading…</p>
         )}
+        {errorCode(query.error) === 'NOT_FOUND' ? <GoneRecord module={module} id={id} /> : null}
       </section>
     );
   }
@@ -62,6 +65,7 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
       {deletion ? (
         <p className="notice danger" role="alert" data-testid="deleted-notice">
           This {ui.singular} was deleted by {deletedBy} at {formatDateTime(deletion.timestamp)}. What you see is its last state.
+          {user.role === 'admin' ? <RestoreButton module={module} id={id} /> : null}
         </p>
       ) : null}
       <p className="meta muted">
@@ -329,5 +333,38 @@ function DeleteButton({ module, record }: { module: ModuleName; record: CachedRe
         </span>
       ) : null}
     </fieldset>
+  );
+}
+
+/** Admins bring a record deleted under their eyes back; its `restored` event refreshes the page. */
+function RestoreButton({ module, id }: { module: ModuleName; id: string }) {
+  const restore = useRestore(module);
+  return (
+    <>
+      {' '}
+      <button type="button" className="button small" disabled={restore.isPending} onClick={() => restore.mutate({ id })}>
+        Restore
+      </button>
+      <ErrorNote error={restore.error} inline />
+    </>
+  );
+}
+
+/**
+ * A record that is not there: when it was deleted, its history says so (by whom, when), an
+ * admin can restore it, and its Activity stays readable; an id that never was shows nothing more.
+ */
+function GoneRecord({ module, id }: { module: ModuleName; id: string }) {
+  const { user } = useSession();
+  const last = recordApi(module).history.useQuery({ id, limit: 1 }, { retry: false }).data?.items[0];
+  const by = useUserName(last?.userId);
+  if (last?.action !== 'deleted') return null;
+  return (
+    <>
+      <p className="notice danger" data-testid="deleted-notice">
+        Deleted by {by} at {formatDateTime(last.timestamp)}.{user.role === 'admin' ? <RestoreButton module={module} id={id} /> : null}
+      </p>
+      <ActivityPanel module={module} id={id} version={last.version} />
+    </>
   );
 }

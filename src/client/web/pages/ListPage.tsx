@@ -8,6 +8,7 @@ import type { CachedRecord } from '../realtime/patch.ts';
 import { useFlash } from '../realtime/flash.ts';
 import { Link, navigate } from '../router.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
+import { DeletedRecords } from './DeletedRecords.tsx';
 
 const PAGE_SIZE = 25;
 
@@ -118,6 +119,7 @@ export function ListPage({ module }: { module: ModuleName }) {
           </button>
         </div>
       ) : null}
+      <DeletedRecords module={module} />
     </section>
   );
 }
