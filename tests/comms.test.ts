@@ -142,6 +142,24 @@ describe('inbound SMS webhook', () => {
   });
 });
 
+describe('a new conversation', () => {
+  it('notifies everyone of the org who can answer it, once, with what the customer wrote; the next messages do not', async () => {
+    const bob = await t.client('bob@acme.test');
+    const notes = collect<Notification>((handlers) => bob.trpc.notifications.onNew.subscribe(undefined, handlers as never));
+    await vi.waitFor(() => expect(notes.isStarted()).toBe(true), { timeout: 5_000 });
+    const from = '+15557000777';
+    const first = await webhook('/webhooks/sms', { From: from, To: acmeNumber, Body: 'Do you service boilers?', MessageSid: nextSid('SM') });
+    expect(first.status).toBe(200);
+    await webhook('/webhooks/sms', { From: from, To: acmeNumber, Body: 'It is a 2015 Vaillant', MessageSid: nextSid('SM') });
+    const conversation = await t.deps.db.conversation.findFirstOrThrow({ where: { contactPhone: from } });
+    await vi.waitFor(() => expect(notes.items.map((note) => note.kind)).toEqual(['conversation_new']), { timeout: 5_000 });
+    expect(notes.items[0]).toMatchObject({ title: `New SMS conversation: ${from}`, body: 'Do you service boilers?', module: 'conversations', recordId: conversation.id });
+    const notified = await t.deps.db.notification.findMany({ where: { recordId: conversation.id }, select: { userId: true } });
+    expect(notified.map((row) => row.userId).sort()).toEqual([t.users['alice@acme.test'].id, t.users['bob@acme.test'].id].sort());
+    notes.stop();
+  });
+});
+
 describe('calls', () => {
   it('an incoming call rings the org; unanswered it is missed with a notification, answered in time it is not', async () => {
     const bob = await t.client('bob@acme.test');

@@ -127,7 +127,7 @@ interface Notifies {
 }
 
 export type ConversationEvent =
-  | CommsEventOf<'conversations', 'conversation:new', { conversation: Conversation }>
+  | CommsEventOf<'conversations', 'conversation:new', { conversation: Conversation } & Partial<Notifies>>
   | CommsEventOf<'conversations', 'conversation:updated', { conversation: Conversation }>
   | CommsEventOf<'conversations', 'conversation:assigned', { conversation: Conversation; previousAssigneeId: string | null } & Notifies>
   | CommsEventOf<'conversations', 'message:new', { message: Message; conversation: Conversation }>

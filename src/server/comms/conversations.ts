@@ -205,7 +205,7 @@ export async function receiveInboundMessage(deps: Deps, inbound: InboundMessage)
     );
     const events: EventDraft[] = [];
     const conversation = toConversation(row);
-    if (started) events.push(conversationEvent('conversation:new', conversation, null, { conversation }));
+    if (started) events.push(await newConversationEvent(tx, conversation, inbound.body, attachments));
     const message = await createMessage(tx, row, now, {
       direction: 'inbound',
       body: inbound.body,
@@ -217,6 +217,28 @@ export async function receiveInboundMessage(deps: Deps, inbound: InboundMessage)
     events.push(conversationEvent('message:new', conversation, null, { message, conversation }));
     return { result: { duplicate: false, message, conversation }, events };
   });
+}
+
+/**
+ * A customer starts a conversation: its assignee is told, or when it has none (a new
+ * contact), everyone who can answer it, that is every active person of the org.
+ */
+async function newConversationEvent(tx: Tx, conversation: Conversation, body: string, attachments: number): Promise<EventDraft> {
+  const people = conversation.assigneeId
+    ? [{ id: conversation.assigneeId }]
+    : await tx.user.findMany({ where: { orgId: conversation.orgId, deactivatedAt: null }, select: { id: true } });
+  const notifiedUserIds = people.map((person) => person.id);
+  const event = conversationEvent('conversation:new', conversation, null, { conversation, notifiedUserIds });
+  const channel = conversation.channel === 'whatsapp' ? 'WhatsApp' : conversation.channel === 'sms' ? 'SMS' : 'chat';
+  event.notifications = notifiedUserIds.map((userId) => ({
+    userId,
+    kind: 'conversation_new' as const,
+    title: `New ${channel} conversation: ${conversation.contactName ?? conversation.contactPhone ?? 'a contact'}`,
+    body: previewOf(body, attachments),
+    module: 'conversations',
+    recordId: conversation.id,
+  }));
+  return event;
 }
 
 /** An agent's reply: queued for the org's carrier, or recorded as sent (see `createOutboundMessage`). */

@@ -17,6 +17,13 @@ const icons: Record<string, ReactNode> = {
   ),
   // A speech bubble.
   conversation_assigned: <path d="M4 5h16v11H9l-5 4z" />,
+  // A speech bubble with a dot: someone new writes.
+  conversation_new: (
+    <>
+      <path d="M4 5h16v11H9l-5 4z" />
+      <path d="M12 10.5v.01" />
+    </>
+  ),
   // A handset with a cross.
   call_missed: (
     <>
