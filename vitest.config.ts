@@ -56,6 +56,7 @@ const databaseSuites = [
   'tests/records.test.ts',
   'tests/attachments.test.ts',
   'tests/history.test.ts',
+  'tests/teams.test.ts',
   'tests/subscriptions.test.ts',
   'tests/realtime.test.ts',
   'tests/concurrency.test.ts',

@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import type { JOB_STATUSES } from './modules.ts';
+import { idSchema } from './text.ts';
 
 export interface CrewLoad {
   userId: string;
@@ -6,9 +8,24 @@ export interface CrewLoad {
   /** Estimated hours of this week's scheduled jobs assigned to them. */
   scheduledHours: number;
   capacityHours: number;
-  /** scheduledHours / capacityHours, 0..∞ (over 1 is overbooked). */
+  /** scheduledHours / capacityHours, 0..∞ (over 1 is overbooked); 0 with no capacity. */
+  utilization: number;
+  /** The teams they are in. */
+  teamIds: string[];
+}
+
+/** A team's load this week: its people's scheduled hours against their capacities together. */
+export interface TeamLoad {
+  teamId: string;
+  name: string;
+  members: number;
+  scheduledHours: number;
+  capacityHours: number;
   utilization: number;
 }
+
+/** `dashboard.counters` and `onCounters`: `teamId` follows one team (its people in the crew table). */
+export const countersInput = z.strictObject({ teamId: idSchema.optional() }).optional();
 
 export interface DashboardCounters {
   jobsByStatus: Record<(typeof JOB_STATUSES)[number], number>;
@@ -21,7 +38,9 @@ export interface DashboardCounters {
   unreadMessages: number;
   /** Calls missed since midnight (UTC). */
   missedCallsToday: number;
+  /** Everyone, or the followed team's people. */
   crew: CrewLoad[];
+  teams: TeamLoad[];
   /** ISO-8601: when these were computed. */
   asOf: string;
 }

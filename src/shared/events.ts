@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { idSchema } from './text.ts';
 import type { CommsEvent } from './comms.ts';
+import type { TeamEvent } from './teams.ts';
 import { MODULE_NAMES, modules, moduleNameSchema, type ModuleName, type RecordOf } from './modules.ts';
 
 /** `restored`: an admin brought a deleted record back (it carries the record, as `created` does). */
@@ -64,11 +65,11 @@ export interface NotificationsReadEvent {
   data: { ids: string[] | null; readAt: string; unread: number };
 }
 
-/** Every event of the log: the six record modules, the communications family, users' own streams. */
-export type LogEvent = CrmEvent | CommsEvent | NotificationsReadEvent;
-/** The `module` of a log event: a record module, a communications stream or `notifications` (personal). */
-export type LogModule = ModuleName | CommsStream | 'notifications';
-export const LOG_MODULES = [...MODULE_NAMES, ...COMMS_STREAMS] as const;
+/** Every event of the log: the six record modules, the communications family, teams, users' own streams. */
+export type LogEvent = CrmEvent | CommsEvent | NotificationsReadEvent | TeamEvent;
+/** The `module` of a log event: a record module, a communications stream, `teams` or `notifications` (personal). */
+export type LogModule = ModuleName | CommsStream | 'teams' | 'notifications';
+export const LOG_MODULES = [...MODULE_NAMES, ...COMMS_STREAMS, 'teams'] as const;
 export const logModuleSchema = z.enum(LOG_MODULES);
 
 export function isRecordEvent(event: LogEvent): event is CrmEvent {

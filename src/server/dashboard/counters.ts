@@ -1,12 +1,16 @@
-import type { CrewLoad, DashboardCounters } from '../../shared/dashboard.ts';
+import type { CrewLoad, DashboardCounters, TeamLoad } from '../../shared/dashboard.ts';
 import { JOB_STATUSES } from '../../shared/modules.ts';
 import type { Db } from '../db/client.ts';
 
 export interface CounterOptions {
-  /** Weekly hours an agent can take. @default 40 */
+  /** Weekly hours of a person without their own (`users.setCapacity`). @default 40 */
   weeklyCapacityHours: number;
+  /** Only this team's people in `crew`. */
+  teamId?: string | undefined;
   now?: Date;
 }
+
+const ratio = (hours: number, capacity: number) => (capacity > 0 ? hours / capacity : 0);
 
 /** Monday 00:00 UTC of the week of `now`, and the Monday after. */
 function weekOf(now: Date): { start: Date; end: Date } {
@@ -23,7 +27,7 @@ export async function computeCounters(db: Db, orgId: string, options: CounterOpt
   const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
   const dayEnd = new Date(dayStart.getTime() + 86_400_000);
   const week = weekOf(now);
-  const [byStatus, appointmentsToday, newLeadsThisWeek, scheduled, users, conversations, missedCallsToday] = await Promise.all([
+  const [byStatus, appointmentsToday, newLeadsThisWeek, scheduled, users, conversations, missedCallsToday, teamRows] = await Promise.all([
     db.job.groupBy({ by: ['status'], where: { orgId }, _count: { _all: true } }),
     db.appointment.count({ where: { orgId, startsAt: { gte: dayStart, lt: dayEnd }, status: { not: 'cancelled' } } }),
     db.lead.count({ where: { orgId, createdAt: { gte: week.start, lt: week.end } } }),
@@ -32,16 +36,25 @@ export async function computeCounters(db: Db, orgId: string, options: CounterOpt
       where: { orgId, assigneeId: { not: null }, scheduledAt: { gte: week.start, lt: week.end }, status: { not: 'cancelled' } },
       _sum: { estimatedHours: true },
     }),
-    db.user.findMany({ where: { orgId }, select: { id: true, name: true }, orderBy: { name: 'asc' } }),
+    db.user.findMany({ where: { orgId }, select: { id: true, name: true, weeklyCapacityHours: true, teams: { select: { teamId: true } } }, orderBy: { name: 'asc' } }),
     db.conversation.aggregate({ where: { orgId, status: 'open' }, _count: { _all: true }, _sum: { unreadCount: true } }),
     db.call.count({ where: { orgId, status: 'missed', createdAt: { gte: dayStart, lt: dayEnd } } }),
+    db.team.findMany({ where: { orgId }, select: { id: true, name: true }, orderBy: { name: 'asc' } }),
   ]);
   const jobsByStatus = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as DashboardCounters['jobsByStatus'];
   for (const row of byStatus) if (row.status in jobsByStatus) jobsByStatus[row.status as keyof typeof jobsByStatus] = row._count._all;
   const hours = new Map(scheduled.map((row) => [row.assigneeId, row._sum.estimatedHours ?? 0]));
-  const crew: CrewLoad[] = users.map((user) => {
+  const everyone: CrewLoad[] = users.map((user) => {
     const scheduledHours = hours.get(user.id) ?? 0;
-    return { userId: user.id, name: user.name, scheduledHours, capacityHours: options.weeklyCapacityHours, utilization: scheduledHours / options.weeklyCapacityHours };
+    const capacityHours = user.weeklyCapacityHours ?? options.weeklyCapacityHours;
+    return { userId: user.id, name: user.name, scheduledHours, capacityHours, utilization: ratio(scheduledHours, capacityHours), teamIds: user.teams.map((team) => team.teamId) };
+  });
+  const crew = options.teamId ? everyone.filter((person) => person.teamIds.includes(options.teamId!)) : everyone;
+  const teams: TeamLoad[] = teamRows.map((team) => {
+    const people = everyone.filter((person) => person.teamIds.includes(team.id));
+    const scheduledHours = people.reduce((sum, person) => sum + person.scheduledHours, 0);
+    const capacityHours = people.reduce((sum, person) => sum + person.capacityHours, 0);
+    return { teamId: team.id, name: team.name, members: people.length, scheduledHours, capacityHours, utilization: ratio(scheduledHours, capacityHours) };
   });
   return {
     jobsByStatus,
@@ -52,6 +65,7 @@ export async function computeCounters(db: Db, orgId: string, options: CounterOpt
     unreadMessages: conversations._sum.unreadCount ?? 0,
     missedCallsToday,
     crew,
+    teams,
     asOf: now.toISOString(),
   };
 }

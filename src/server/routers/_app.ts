@@ -2,6 +2,7 @@ import { router } from '../trpc.ts';
 import { alertsRouter } from './alerts.ts';
 import { authRouter } from './auth.ts';
 import { callsRouter } from './calls.ts';
+import { teamsRouter } from './teams.ts';
 import { carriersRouter } from './carriers.ts';
 import { conversationsRouter, messagesRouter } from './conversations.ts';
 import { dashboardRouter } from './dashboard.ts';
@@ -19,6 +20,7 @@ export const appRouter = router({
   alerts: alertsRouter,
   auth: authRouter,
   calls: callsRouter,
+  teams: teamsRouter,
   carriers: carriersRouter,
   conversations: conversationsRouter,
   messages: messagesRouter,

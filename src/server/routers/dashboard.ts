@@ -1,23 +1,25 @@
 import { z } from 'zod';
-import type { DashboardCounters } from '../../shared/dashboard.ts';
-import { plain } from '../../shared/text.ts';
+import { countersInput, type DashboardCounters } from '../../shared/dashboard.ts';
+import { idSchema, plain } from '../../shared/text.ts';
 import { computeCounters } from '../dashboard/counters.ts';
 import { subscribeToLog } from '../events/subscribe.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
 /** Counters move at most this often, however busy the org is. */
 const MIN_INTERVAL_MS = 250;
-const onCountersInput = z.strictObject({ lastEventId: plain().max(32).nullish() }).optional();
+const onCountersInput = z.strictObject({ lastEventId: plain().max(32).nullish(), teamId: idSchema.optional() }).optional();
 
 export const dashboardRouter = router({
-  counters: authedProcedure.query(({ ctx }) => computeCounters(ctx.db, ctx.user.orgId, { weeklyCapacityHours: ctx.weeklyCapacityHours })),
+  counters: authedProcedure
+    .input(countersInput)
+    .query(({ ctx, input }) => computeCounters(ctx.db, ctx.user.orgId, { weeklyCapacityHours: ctx.weeklyCapacityHours, teamId: input?.teamId })),
   /**
    * The counters now, then again whenever a change of the org may move them, at most
    * a few times per second (a burst of changes is one recomputation).
    */
-  onCounters: authedProcedure.input(onCountersInput).subscription(async function* ({ ctx, signal }) {
-    const changes = subscribeToLog(ctx, { modules: ['jobs', 'appointments', 'leads', 'conversations', 'calls'] }, {}, signal);
-    const compute = () => computeCounters(ctx.db, ctx.user.orgId, { weeklyCapacityHours: ctx.weeklyCapacityHours });
+  onCounters: authedProcedure.input(onCountersInput).subscription(async function* ({ ctx, input, signal }) {
+    const changes = subscribeToLog(ctx, { modules: ['jobs', 'appointments', 'leads', 'conversations', 'calls', 'teams'] }, {}, signal);
+    const compute = () => computeCounters(ctx.db, ctx.user.orgId, { weeklyCapacityHours: ctx.weeklyCapacityHours, teamId: input?.teamId });
     let last: string | undefined;
     let next = changes.next(undefined);
     try {

@@ -16,6 +16,8 @@ import { idSchema } from '../../shared/text.ts';
 import type { Context, Session } from '../context.ts';
 import { runsOneTransactionAtATime, type Tx } from '../db/client.ts';
 import { adminProcedure, authedProcedure, router } from '../trpc.ts';
+import { setCapacityInput } from '../../shared/teams.ts';
+import { setCapacity } from '../teams/service.ts';
 
 /** How long an invitation link can be used. */
 export const INVITATION_TTL_MS = 7 * 24 * 3_600_000;
@@ -122,6 +124,11 @@ export const usersRouter = router({
     return { id: input.id };
   }),
   /** A new role, in force on every open connection of the user within a second. */
+  /** A person's weekly hours for the dashboard's utilization (null: the org's default, `WEEKLY_CAPACITY_HOURS`). */
+  setCapacity: teamAdminProcedure.input(setCapacityInput).mutation(({ ctx, input }) => {
+    const { idempotencyKey, ...capacity } = input;
+    return setCapacity({ deps: ctx, user: ctx.user, idempotencyKey }, capacity);
+  }),
   setRole: teamAdminProcedure.input(setRoleInput).mutation(async ({ ctx, input }) => {
     const user = await changeTeamMember(ctx, input.userId, 'demote', input.role === 'agent', (tx) =>
       tx.user.update({ where: { id: input.userId }, data: { role: input.role }, select: memberSelect }),

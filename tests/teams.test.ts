@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { DashboardCounters } from '../src/shared/dashboard.ts';
+import type { TeamEvent } from '../src/shared/teams.ts';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+
+// On PGlite, PostgreSQL and two nodes (databaseSuites).
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await startTestServer({ config: { WEEKLY_CAPACITY_HOURS: 40 } });
+});
+afterAll(async () => {
+  await t?.[Symbol.asyncDispose]();
+});
+
+/** What a subscription yields (the data of tracked envelopes), and whether it started. */
+function collect<T>(subscribe: (handlers: { onStarted: () => void; onData: (value: unknown) => void; onError: (error: unknown) => void }) => { unsubscribe(): void }) {
+  const items: T[] = [];
+  let started = false;
+  const subscription = subscribe({
+    onStarted: () => (started = true),
+    onData: (value) => {
+      const tracked = value as { id?: unknown; data?: T };
+      items.push(typeof tracked.id === 'string' && 'data' in tracked ? tracked.data! : (value as T));
+    },
+    onError: () => {},
+  });
+  return { items, isStarted: () => started, stop: () => subscription.unsubscribe() };
+}
+
+/** Monday noon UTC of this week: inside the dashboard's week whatever today is. */
+function thisWeek(): string {
+  const now = new Date();
+  const monday = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), 12));
+  monday.setUTCDate(monday.getUTCDate() - ((monday.getUTCDay() + 6) % 7));
+  return monday.toISOString();
+}
+
+describe('teams', () => {
+  it('admins make teams and put people of the org in them; everyone sees them; nobody else can', async () => {
+    const alice = await t.caller('alice@acme.test');
+    const bob = await t.caller('bob@acme.test');
+    const carol = await t.caller('carol@globex.test');
+    const team = await alice.teams.create({ name: 'North crew' });
+    expect(team).toEqual({ id: expect.any(String), name: 'North crew', version: 1, memberIds: [] });
+    const withBob = await alice.teams.addMember({ teamId: team.id, userId: t.users['bob@acme.test'].id });
+    expect(withBob).toMatchObject({ version: 2, memberIds: [t.users['bob@acme.test'].id] });
+    // Again: nothing changes, no new version.
+    expect((await alice.teams.addMember({ teamId: team.id, userId: t.users['bob@acme.test'].id })).version).toBe(2);
+    expect(await bob.teams.list()).toEqual([withBob]);
+    expect(await carol.teams.list()).toEqual([]);
+
+    await expect(bob.teams.create({ name: 'Mine' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(bob.users.setCapacity({ userId: t.users['bob@acme.test'].id, weeklyHours: 60 })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(alice.teams.create({ name: 'north CREW' })).rejects.toMatchObject({ code: 'CONFLICT', message: 'name: There is already a team called north CREW' });
+    await expect(alice.teams.create({ name: '  ' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(alice.teams.addMember({ teamId: team.id, userId: t.users['carol@globex.test'].id })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(carol.teams.addMember({ teamId: team.id, userId: t.users['carol@globex.test'].id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(carol.users.setCapacity({ userId: t.users['bob@acme.test'].id, weeklyHours: 10 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+
+    const renamed = await alice.teams.update({ id: team.id, name: 'North division' });
+    expect(renamed).toMatchObject({ name: 'North division', version: 3 });
+    const removed = await alice.teams.removeMember({ teamId: team.id, userId: t.users['bob@acme.test'].id });
+    expect(removed.memberIds).toEqual([]);
+    expect(await alice.teams.delete({ id: team.id })).toEqual({ id: team.id, deleted: true });
+    expect(await alice.teams.list()).toEqual([]);
+  });
+
+  it("streams the org's team changes (and capacity) to its people, resumably, and to no other org", async () => {
+    const bob = await t.client('bob@acme.test');
+    const carol = await t.client('carol@globex.test');
+    const seen = collect<TeamEvent>((handlers) => bob.trpc.teams.onChange.subscribe(undefined, handlers as never));
+    const globex = collect<TeamEvent>((handlers) => carol.trpc.teams.onChange.subscribe(undefined, handlers as never));
+    await vi.waitFor(() => expect(seen.isStarted() && globex.isStarted()).toBe(true), { timeout: 5_000 });
+    const alice = await t.caller('alice@acme.test');
+    const team = await alice.teams.create({ name: 'Streamed' });
+    await alice.teams.addMember({ teamId: team.id, userId: t.users['alice@acme.test'].id });
+    await alice.users.setCapacity({ userId: t.users['alice@acme.test'].id, weeklyHours: 32 });
+    await vi.waitFor(() => expect(seen.items.map((event) => event.type)).toEqual(['team:created', 'team:members', 'capacity:updated']), { timeout: 5_000 });
+    expect(seen.items[2]).toMatchObject({ recordId: t.users['alice@acme.test'].id, data: { capacity: { weeklyHours: 32, isDefault: false } } });
+    expect(globex.items).toEqual([]);
+    seen.stop();
+    globex.stop();
+    await alice.teams.delete({ id: team.id });
+    await alice.users.setCapacity({ userId: t.users['alice@acme.test'].id, weeklyHours: null });
+  });
+
+  it("puts each person's own capacity and each team's load on the dashboard, follows one team, and moves live", async () => {
+    const alice = await t.caller('alice@acme.test');
+    const bobId = t.users['bob@acme.test'].id;
+    const aliceId = t.users['alice@acme.test'].id;
+    const team = await alice.teams.create({ name: 'Field' });
+    await alice.teams.addMember({ teamId: team.id, userId: bobId });
+    await alice.users.setCapacity({ userId: bobId, weeklyHours: 20 });
+
+    const bob = await t.client('bob@acme.test');
+    const followed = collect<DashboardCounters>((handlers) => bob.trpc.dashboard.onCounters.subscribe({ teamId: team.id }, handlers as never));
+    await vi.waitFor(() => expect(followed.items.length).toBeGreaterThan(0), { timeout: 5_000 });
+    const first = followed.items.at(-1)!;
+    expect(first.crew.map((person) => person.userId)).toEqual([bobId]);
+    const load = (counters: DashboardCounters) => counters.teams.find((row) => row.teamId === team.id)!;
+    expect(load(first)).toMatchObject({ name: 'Field', members: 1, capacityHours: 20 });
+    const before = load(first).scheduledHours;
+
+    // A job scheduled this week for Bob moves his and his team's load.
+    const job = await alice.jobs.create({ title: 'Boiler service', assigneeId: bobId, scheduledAt: thisWeek(), estimatedHours: 5, status: 'scheduled' });
+    await vi.waitFor(() => expect(load(followed.items.at(-1)!).scheduledHours).toBe(before + 5), { timeout: 5_000 });
+    const mine = followed.items.at(-1)!.crew[0]!;
+    expect(mine).toMatchObject({ userId: bobId, capacityHours: 20, scheduledHours: before + 5, utilization: (before + 5) / 20, teamIds: [team.id] });
+
+    // Reassigned to Alice, who is not in the team: the team's load drops again.
+    await alice.jobs.update({ id: job.id, expectedVersion: job.version, patch: { assigneeId: aliceId } });
+    await vi.waitFor(() => expect(load(followed.items.at(-1)!).scheduledHours).toBe(before), { timeout: 5_000 });
+    // A new capacity moves it too.
+    await alice.users.setCapacity({ userId: bobId, weeklyHours: 10 });
+    await vi.waitFor(() => expect(load(followed.items.at(-1)!).capacityHours).toBe(10), { timeout: 5_000 });
+
+    // Unfollowed: everyone, with the org's default for those without their own.
+    const everyone = await alice.dashboard.counters();
+    expect(everyone.crew.find((person) => person.userId === aliceId)).toMatchObject({ capacityHours: 40 });
+    followed.stop();
+    await alice.teams.delete({ id: team.id });
+  });
+});
