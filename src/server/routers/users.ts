@@ -51,19 +51,19 @@ function decodeUserCursor(cursor: string): { name: string; id: string } {
   }
 }
 
-type ListedUser = Omit<TeamMember, 'active'> & { active?: boolean };
+type ListedUser = Omit<TeamMember, 'active'> & { active?: boolean; weeklyCapacityHours?: number | null };
 
 export const usersRouter = router({
   /**
    * The people of the caller's org by name, a page at a time (an org has no upper size),
    * to name assignees, viewers and authors of changes. Admins also see `active` (false
-   * while deactivated), for the team page.
+   * while deactivated) and `weeklyCapacityHours` (null: the org's default), for the team page.
    */
   list: authedProcedure.input(usersListInput).query(async ({ ctx, input }): Promise<{ items: ListedUser[]; nextCursor: string | null }> => {
     const after = input.cursor ? decodeUserCursor(input.cursor) : null;
     const rows = await ctx.db.user.findMany({
       where: { orgId: ctx.user.orgId, ...(after ? { OR: [{ name: { gt: after.name } }, { name: after.name, id: { gt: after.id } }] } : {}) },
-      select: { id: true, name: true, email: true, role: true, deactivatedAt: true },
+      select: { id: true, name: true, email: true, role: true, deactivatedAt: true, weeklyCapacityHours: true },
       orderBy: [{ name: 'asc' }, { id: 'asc' }],
       take: input.limit + 1,
     });
@@ -71,7 +71,11 @@ export const usersRouter = router({
     const page = rows.slice(0, input.limit);
     const last = page.at(-1);
     return {
-      items: page.map(({ deactivatedAt, ...user }) => ({ ...user, role: user.role as Role, ...(isAdmin ? { active: deactivatedAt === null } : {}) })),
+      items: page.map(({ deactivatedAt, weeklyCapacityHours, ...user }) => ({
+        ...user,
+        role: user.role as Role,
+        ...(isAdmin ? { active: deactivatedAt === null, weeklyCapacityHours } : {}),
+      })),
       nextCursor: rows.length > input.limit && last ? encodeUserCursor(last) : null,
     };
   }),

@@ -1,6 +1,6 @@
-import { useRef } from 'react';
+import { useId, useRef, useState } from 'react';
 import { JOB_STATUSES } from '../../../shared/modules.ts';
-import type { DashboardCounters } from '../../../shared/dashboard.ts';
+import type { DashboardCounters, TeamLoad } from '../../../shared/dashboard.ts';
 import { enumLabel } from '../modules/ui.ts';
 import { Link } from '../router.tsx';
 import { useConnectionSnapshot } from '../TandemProvider.tsx';
@@ -18,16 +18,34 @@ const hours = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
 export function DashboardPage() {
   const utils = trpc.useUtils();
   const { state } = useConnectionSnapshot();
-  const query = trpc.dashboard.counters.useQuery(undefined, { refetchInterval: state === 'open' ? false : 5_000 });
-  trpc.dashboard.onCounters.useSubscription(undefined, {
-    onData: (counters) => utils.dashboard.counters.setData(undefined, counters as DashboardCounters),
+  // Following one team: its people in the crew table (the rest of the page is the org's).
+  const [teamId, setTeamId] = useState('');
+  const input = teamId ? { teamId } : undefined;
+  const query = trpc.dashboard.counters.useQuery(input, { refetchInterval: state === 'open' ? false : 5_000 });
+  trpc.dashboard.onCounters.useSubscription(input, {
+    onData: (counters) => utils.dashboard.counters.setData(input, counters as DashboardCounters),
   });
   const counters = query.data;
+  const followed = counters?.teams.find((team) => team.teamId === teamId);
+  const filterId = useId();
 
   return (
     <section aria-labelledby="dashboard-heading">
       <div className="page-header">
         <h1 id="dashboard-heading">Dashboard</h1>
+        {counters?.teams.length ? (
+          <span className="team-filter">
+            <label htmlFor={filterId}>Team</label>
+            <select id={filterId} className="input" value={teamId} onChange={(event) => setTeamId(event.target.value)}>
+              <option value="">Everyone</option>
+              {counters.teams.map((team) => (
+                <option key={team.teamId} value={team.teamId}>
+                  {team.name}
+                </option>
+              ))}
+            </select>
+          </span>
+        ) : null}
       </div>
       <ErrorNote error={query.error} prefix="Could not load the dashboard" />
       <div className="cards">
@@ -60,8 +78,8 @@ export function DashboardPage() {
           </dl>
         </section>
         <section className="panel" aria-labelledby="crew-heading">
-          <h2 id="crew-heading">Crew this week</h2>
-          {counters && counters.crew.length === 0 ? <p className="muted">Nobody has scheduled jobs this week.</p> : null}
+          <h2 id="crew-heading">{followed ? `${followed.name} this week` : 'Crew this week'}</h2>
+          {counters && counters.crew.length === 0 ? <p className="muted">{followed ? 'Nobody is in this team yet.' : 'Nobody has scheduled jobs this week.'}</p> : null}
           <table className="records compact">
             <thead>
               <tr>
@@ -76,7 +94,7 @@ export function DashboardPage() {
             </thead>
             <tbody>
               {counters?.crew.map((member) => (
-                <tr key={member.userId}>
+                <tr key={member.userId} data-testid="crew-row" data-user={member.userId}>
                   <th scope="row">{member.name}</th>
                   <td className="col-number">
                     {hours.format(member.scheduledHours)} / {hours.format(member.capacityHours)} h
@@ -87,6 +105,7 @@ export function DashboardPage() {
             </tbody>
           </table>
         </section>
+        {counters?.teams.length ? <TeamsPanel teams={counters.teams} onFollow={setTeamId} /> : null}
       </div>
       {counters ? <p className="muted small">As of {new Date(counters.asOf).toLocaleTimeString()}</p> : null}
     </section>
@@ -106,5 +125,43 @@ function Card({ label, value, href, testId, alert = false }: { label: string; va
         {value ?? '–'}
       </span>
     </Link>
+  );
+}
+
+/** Each team's load this week: its people's scheduled hours against their capacities together. */
+function TeamsPanel({ teams, onFollow }: { teams: TeamLoad[]; onFollow: (teamId: string) => void }) {
+  return (
+    <section className="panel" aria-labelledby="teams-heading">
+      <h2 id="teams-heading">Teams this week</h2>
+      <table className="records compact" data-testid="teams-load">
+        <thead>
+          <tr>
+            <th scope="col">Team</th>
+            <th scope="col" className="col-number">
+              Scheduled
+            </th>
+            <th scope="col" className="col-number">
+              Utilization
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {teams.map((team) => (
+            <tr key={team.teamId} data-testid="team-row" data-team={team.teamId}>
+              <th scope="row">
+                <button type="button" className="link-button" onClick={() => onFollow(team.teamId)} title={`Follow ${team.name}`}>
+                  {team.name}
+                </button>{' '}
+                <span className="muted">({team.members})</span>
+              </th>
+              <td className="col-number">
+                {hours.format(team.scheduledHours)} / {hours.format(team.capacityHours)} h
+              </td>
+              <td className={`col-number${team.utilization > 1 ? ' over' : ''}`}>{percent.format(team.utilization)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }

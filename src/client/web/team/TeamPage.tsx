@@ -4,6 +4,7 @@ import { messageOf } from '../modules/api.ts';
 import { useSession } from '../session/SessionContext.tsx';
 import { trpc } from '../trpc.ts';
 import { CarriersPanel } from './CarriersPanel.tsx';
+import { CapacityInput, TeamsPanel } from './TeamsPanel.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 
 /** Members shown at first, and added by each "Load more". */
@@ -28,6 +29,7 @@ export function TeamPage() {
       <InviteForm />
       <PendingInvitations />
       <Members />
+      <TeamsPanel />
       <CarriersPanel />
     </section>
   );
@@ -54,6 +56,7 @@ function Members() {
               <th scope="col">Email</th>
               <th scope="col">Role</th>
               <th scope="col">Status</th>
+              <th scope="col">Hours a week</th>
               <th scope="col">
                 <span className="visually-hidden">Actions</span>
               </th>
@@ -86,6 +89,9 @@ function Members() {
                   </td>
                   <td>
                     <span className={`pill ${member.active === false ? 'pill-cancelled' : 'pill-active'}`}>{member.active === false ? 'deactivated' : 'active'}</span>
+                  </td>
+                  <td>
+                    <CapacityInput userId={member.id} name={member.name} hours={member.weeklyCapacityHours ?? null} onError={setError} />
                   </td>
                   <td>
                     {self ? (
