@@ -121,4 +121,47 @@ describe('teams', () => {
     followed.stop();
     await alice.teams.delete({ id: team.id });
   });
+
+  it('puts records in a team: lists filter by it, events.onAny({ teamId }) follows it (a record leaving it too), and a team with records is not deleted', async () => {
+    const alice = await t.caller('alice@acme.test');
+    const carol = await t.caller('carol@globex.test');
+    const team = await alice.teams.create({ name: 'South crew' });
+    const other = await alice.teams.create({ name: 'East crew' });
+    const globexTeam = await carol.teams.create({ name: 'Globex crew' });
+    await expect(alice.jobs.create({ title: 'Not theirs', teamId: globexTeam.id })).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: `teamId: No team with id ${globexTeam.id}`,
+    });
+
+    const bob = await t.client('bob@acme.test');
+    const followed = collect<{ type: string; recordId: string; teamId?: string }>((handlers) => bob.trpc.events.onAny.subscribe({ teamId: team.id }, handlers as never));
+    await vi.waitFor(() => expect(followed.isStarted()).toBe(true), { timeout: 5_000 });
+    const inTeam = await alice.jobs.create({ title: 'South roof', teamId: team.id });
+    const elsewhere = await alice.jobs.create({ title: 'East roof', teamId: other.id });
+    const noTeam = await alice.leads.create({ name: 'Nobody’s lead' });
+    const lead = await alice.leads.create({ name: 'South lead', teamId: team.id });
+    const moved = await alice.jobs.update({ id: inTeam.id, expectedVersion: 1, patch: { status: 'scheduled' } });
+    await alice.jobs.update({ id: inTeam.id, expectedVersion: moved.version, patch: { teamId: other.id } });
+    await alice.jobs.update({ id: elsewhere.id, expectedVersion: 1, patch: { notes: 'Not followed' } });
+    await vi.waitFor(() => expect(followed.items).toHaveLength(4), { timeout: 5_000 });
+    expect(followed.items.map((event) => [event.type, event.recordId])).toEqual([
+      ['JOB_CREATED', inTeam.id],
+      ['LEAD_CREATED', lead.id],
+      ['JOB_UPDATED', inTeam.id],
+      ['JOB_UPDATED', inTeam.id],
+    ]);
+    expect(followed.items.slice(0, 3).every((event) => event.teamId === team.id)).toBe(true);
+    expect(followed.items[3]!.teamId).toBe(other.id);
+    expect(followed.items.map((event) => event.recordId)).not.toContain(noTeam.id);
+    followed.stop();
+
+    expect((await alice.leads.list({ teamId: team.id })).items.map((item) => item.id)).toEqual([lead.id]);
+    expect((await alice.jobs.list({ teamId: other.id })).items.map((item) => item.id).sort()).toEqual([inTeam.id, elsewhere.id].sort());
+    await expect(alice.teams.delete({ id: team.id })).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: '1 record still belongs to South crew: move them to another team or to none first',
+    });
+    await alice.leads.update({ id: lead.id, expectedVersion: lead.version, patch: { teamId: null } });
+    expect(await alice.teams.delete({ id: team.id })).toEqual({ id: team.id, deleted: true });
+  });
 });

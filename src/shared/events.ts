@@ -28,6 +28,8 @@ interface EventBase<M extends ModuleName, A extends EventAction> {
   timestamp: string;
   /** Only on an update merged over a stale `expectedVersion`: the version its author had loaded. */
   mergedFromVersion?: number;
+  /** The record's team after the change, when it has one. */
+  teamId?: string;
 }
 
 /** Flattened into one object type: tRPC's output inference would merge the members of a union of intersections. */
@@ -98,6 +100,8 @@ export const onChangeInput = z.strictObject({
 
 export const onAnyInput = z.strictObject({
   modules: moduleFilterSchema.optional(),
+  /** Only records of this team: what they became, and what left it. */
+  teamId: idSchema.optional(),
   lastEventId: lastEventIdSchema.nullish(),
   coalesceMs: coalesceMsSchema,
 });

@@ -31,7 +31,7 @@ export type ModuleName = (typeof MODULE_NAMES)[number];
 export const moduleNameSchema = z.enum(MODULE_NAMES);
 
 /** What another record's id in a field must point at, checked within the caller's org. */
-export type RefTarget = ModuleName | 'users';
+export type RefTarget = ModuleName | 'users' | 'teams';
 
 /** The create input: the required fields as given, every other one optional. */
 type CreateSchema<F extends z.ZodRawShape, R extends keyof F> = z.ZodObject<{ [K in keyof F]: K extends R ? F[K] : z.ZodOptional<F[K]> }, z.core.$strict>;
@@ -96,6 +96,8 @@ function defineModule<
       direction: z.enum(['forward', 'backward']).optional(),
       search: line(200).optional(),
       status: statusSchema.optional(),
+      /** Only the records of this team. */
+      teamId: id.optional(),
     }),
     record: z.object({ ...recordMeta, ...fields.shape }),
   };
@@ -123,12 +125,14 @@ export const modules = {
       clientId: id.nullable(),
       estimatedHours: z.number().nonnegative().max(10_000).nullable(),
       notes: text(5000).nullable(),
+      /** The team (division, crew) it belongs to; null: the whole org. */
+      teamId: id.nullable(),
     },
     required: ['title'],
     search: ['title', 'notes'],
     statusField: 'status',
     dateFields: ['scheduledAt'],
-    refs: { assigneeId: 'users', clientId: 'clients' },
+    refs: { assigneeId: 'users', clientId: 'clients', teamId: 'teams' },
   }),
   escrows: defineModule('escrows', {
     entity: 'ESCROW',
@@ -141,13 +145,15 @@ export const modules = {
       closingDate: isoDateTime.nullable(),
       listingId: id.nullable(),
       buyerClientId: id.nullable(),
+      /** The team (division, crew) it belongs to; null: the whole org. */
+      teamId: id.nullable(),
     },
     required: ['propertyAddress'],
     search: ['escrowNumber', 'propertyAddress'],
     statusField: 'status',
     dateFields: ['closingDate'],
     bigIntFields: ['purchasePriceCents'],
-    refs: { listingId: 'listings', buyerClientId: 'clients' },
+    refs: { listingId: 'listings', buyerClientId: 'clients', teamId: 'teams' },
   }),
   listings: defineModule('listings', {
     entity: 'LISTING',
@@ -160,10 +166,13 @@ export const modules = {
       beds: z.number().int().min(0).max(100).nullable(),
       baths: z.number().min(0).max(100).multipleOf(0.5).nullable(),
       sqft: z.number().int().min(0).max(10_000_000).nullable(),
+      /** The team (division, crew) it belongs to; null: the whole org. */
+      teamId: id.nullable(),
     },
     required: ['address'],
     search: ['mlsNumber', 'address'],
     statusField: 'status',
+    refs: { teamId: 'teams' },
     bigIntFields: ['listPriceCents'],
   }),
   clients: defineModule('clients', {
@@ -176,10 +185,13 @@ export const modules = {
       phone: phone.nullable(),
       kind: z.enum(CLIENT_KINDS),
       notes: text(5000).nullable(),
+      /** The team (division, crew) it belongs to; null: the whole org. */
+      teamId: id.nullable(),
     },
     required: ['firstName', 'lastName'],
     search: ['firstName', 'lastName', 'email', 'phone'],
     statusField: 'kind',
+    refs: { teamId: 'teams' },
   }),
   leads: defineModule('leads', {
     entity: 'LEAD',
@@ -192,11 +204,13 @@ export const modules = {
       status: z.enum(LEAD_STATUSES),
       score: z.number().int().min(0).max(100).nullable(),
       assigneeId: id.nullable(),
+      /** The team (division, crew) it belongs to; null: the whole org. */
+      teamId: id.nullable(),
     },
     required: ['name'],
     search: ['name', 'email', 'phone', 'source'],
     statusField: 'status',
-    refs: { assigneeId: 'users' },
+    refs: { assigneeId: 'users', teamId: 'teams' },
   }),
   appointments: defineModule('appointments', {
     entity: 'APPOINTMENT',
@@ -211,12 +225,14 @@ export const modules = {
       reminderMinutes: z.number().int().min(0).max(10_080).nullable(),
       /** Who the appointment is for: gets its reminder (the creator when empty). */
       assigneeId: id.nullable(),
+      /** The team (division, crew) it belongs to; null: the whole org. */
+      teamId: id.nullable(),
     },
     required: ['title', 'startsAt', 'endsAt'],
     search: ['title', 'location'],
     statusField: 'status',
     dateFields: ['startsAt', 'endsAt'],
-    refs: { clientId: 'clients', assigneeId: 'users' },
+    refs: { clientId: 'clients', assigneeId: 'users', teamId: 'teams' },
     check: (record) =>
       Date.parse(String(record.endsAt)) < Date.parse(String(record.startsAt)) ? { field: 'endsAt', message: 'An appointment cannot end before it starts' } : undefined,
   }),

@@ -143,6 +143,15 @@ describe('patchList', () => {
     expect(outcome.type === 'apply' && ids(outcome.data)).toEqual([['d', 'a']]);
   });
 
+  it("adds a created record to a team's list only when it is the team's, and refetches it when a record changes team", () => {
+    const data = list([escrow('a', 1, { teamId: 't1' })]);
+    expect(patchList('escrows', data, { teamId: 't1' }, created(escrow('c', 1, { teamId: 't2' })))).toEqual({ type: 'ignore' });
+    const outcome = patchList('escrows', data, { teamId: 't1' }, created(escrow('d', 1, { teamId: 't1' })));
+    expect(outcome.type === 'apply' && ids(outcome.data)).toEqual([['d', 'a']]);
+    expect(patchList('escrows', data, { teamId: 't1' }, updated('a', 2, { teamId: { from: 't1', to: 't2' } }))).toEqual({ type: 'invalidate' });
+    expect(parseRecordKey([['escrows', 'list'], { input: { limit: 25, teamId: 't1' }, type: 'infinite' }])).toEqual({ module: 'escrows', kind: 'list', filter: { teamId: 't1' } });
+  });
+
   it('refetches a searched list on create (the server decides what matches) and an empty cache', () => {
     expect(patchList('escrows', list([escrow('a')]), { search: 'harbor' }, created(escrow('c')))).toEqual({ type: 'invalidate' });
     expect(patchList('escrows', { pages: [], pageParams: [] }, {}, created(escrow('c')))).toEqual({ type: 'invalidate' });

@@ -24,6 +24,7 @@ interface EventRow extends Omit<EventDraft, 'module' | 'data' | 'notifications'>
   module: string;
   data: unknown;
   createdAt: Date;
+  teamId?: string | null;
 }
 
 const isRecordModule = (module: string): module is ModuleName => (MODULE_NAMES as readonly string[]).includes(module);
@@ -42,6 +43,7 @@ export function toEvent(row: EventRow): LogEvent {
     orgId: row.orgId,
     timestamp: row.createdAt.toISOString(),
     ...(row.mergedFromVersion != null ? { mergedFromVersion: row.mergedFromVersion } : {}),
+    ...(row.teamId ? { teamId: row.teamId } : {}),
   } as LogEvent;
 }
 
@@ -66,9 +68,9 @@ export interface SequencedEvent {
 }
 
 /** An event row's columns as written, in this order; `prevSeq` last (see `previousSeqOf`). */
-export const EVENT_INSERT = `INSERT INTO "Event" ("orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq")`;
+export const EVENT_INSERT = `INSERT INTO "Event" ("orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq", "teamId")`;
 /** What `toEvent` needs of a written event row, with its prevSeq. */
-export const EVENT_RETURNING = `RETURNING seq, "orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq", "createdAt"`;
+export const EVENT_RETURNING = `RETURNING seq, "orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq", "createdAt", "teamId"`;
 
 /**
  * The org's newest seq (else how far retention pruned, else 0), as SQL on the org id
@@ -81,7 +83,7 @@ export function previousSeqOf(orgParam: string): string {
 export type WrittenEventRow = EventRow & { prevSeq: number };
 
 const APPEND_EVENT = `${EVENT_INSERT}
-  VALUES ($1::text, $2::text, $3::text, $4::text, $5::integer, $6::text, $7::jsonb, $8::integer, ${previousSeqOf('$1::text')})
+  VALUES ($1::text, $2::text, $3::text, $4::text, $5::integer, $6::text, $7::jsonb, $8::integer, ${previousSeqOf('$1::text')}, NULL)
   ${EVENT_RETURNING}`;
 
 /**

@@ -46,7 +46,7 @@ export function recordEventSql(action: RecordAction, columns: RecordEventColumns
   const data = action === 'updated' ? changesSql(`${source}.before`, `${source}.record`, fields) : `${source}.record`;
   return `${EVENT_INSERT}
     SELECT ${columns.org}, ${columns.module}, ${columns.action}, ${source}.id, ${version}, ${columns.user}, ${data},
-      ${columns.mergedFromVersion}, ${previousSeqOf(columns.org)} FROM ${source}
+      ${columns.mergedFromVersion}, ${previousSeqOf(columns.org)}, ${source}.record->>'teamId' FROM ${source}
     ${EVENT_RETURNING}`;
 }
 

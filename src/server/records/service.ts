@@ -67,8 +67,11 @@ export async function checkRefs(tx: Tx, module: AnyModule, orgId: string, values
     const found =
       target === 'users'
         ? await tx.user.findFirst({ where: { id, orgId }, select: { id: true } })
-        : await delegateOf(tx, modules[target]).findFirst({ where: { id, orgId }, select: { id: true } });
-    if (!found) throw fieldError(field, `No ${target === 'users' ? 'user' : modules[target].entity.toLowerCase()} with id ${id}`, id);
+        : target === 'teams'
+          ? await tx.team.findFirst({ where: { id, orgId }, select: { id: true } })
+          : await delegateOf(tx, modules[target]).findFirst({ where: { id, orgId }, select: { id: true } });
+    const noun = target === 'users' ? 'user' : target === 'teams' ? 'team' : modules[target].entity.toLowerCase();
+    if (!found) throw fieldError(field, `No ${noun} with id ${id}`, id);
   }
 }
 
@@ -107,6 +110,7 @@ export async function listRecords<D extends AnyModule>(
 ): Promise<{ items: ModuleRecord<D>[]; nextCursor: string | null }> {
   const and: object[] = [{ orgId: user.orgId }];
   if (input.status) and.push({ [module.statusField]: input.status });
+  if (input.teamId) and.push({ teamId: input.teamId });
   if (input.search) {
     const contains = likeLiteral(input.search);
     and.push({ OR: module.search.map((field) => ({ [field]: { contains, mode: 'insensitive' } })) });

@@ -83,6 +83,22 @@ export function deleteTeam(actor: Actor, input: { id: string }): Promise<{ id: s
     user.orgId,
     async (tx) => {
       const current = toTeam(await teamInOrg(tx, user.orgId, input.id));
+      const where = { orgId: user.orgId, teamId: input.id };
+      const counts = await Promise.all([
+        tx.job.count({ where }),
+        tx.escrow.count({ where }),
+        tx.listing.count({ where }),
+        tx.client.count({ where }),
+        tx.lead.count({ where }),
+        tx.appointment.count({ where }),
+      ]);
+      const held = counts.reduce((sum, count) => sum + count, 0);
+      // Deleting it would leave them pointing at nothing: they are moved first, each with its own event.
+      if (held > 0)
+        throw new TRPCError({
+          code: 'CONFLICT',
+          message: `${held} record${held === 1 ? ' still belongs' : 's still belong'} to ${current.name}: move them to another team or to none first`,
+        });
       await tx.team.delete({ where: { id: input.id } });
       return { result: { id: input.id, deleted: true as const }, event: teamEvent('team:deleted', user, { ...current, version: current.version + 1 }) };
     },

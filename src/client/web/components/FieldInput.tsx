@@ -2,6 +2,7 @@ import type { ModuleName } from '../../../shared/modules.ts';
 import type { FieldSpec } from '../modules/fields.ts';
 import { recordApi } from '../modules/api.ts';
 import { enumLabel, moduleUi } from '../modules/ui.ts';
+import { trpc } from '../trpc.ts';
 import { usePeople } from '../people/people.ts';
 import { useSession } from '../session/SessionContext.tsx';
 
@@ -41,11 +42,9 @@ export function FieldInput({ id, spec, value, onChange, invalid, describedBy, au
         </select>
       );
     case 'ref':
-      return spec.ref === 'users' ? (
-        <UserSelect {...common} value={value} onChange={onChange} />
-      ) : (
-        <RecordSelect {...common} target={spec.ref!} value={value} onChange={onChange} />
-      );
+      if (spec.ref === 'users') return <UserSelect {...common} value={value} onChange={onChange} />;
+      if (spec.ref === 'teams') return <TeamSelect {...common} value={value} onChange={onChange} />;
+      return <RecordSelect {...common} target={spec.ref!} value={value} onChange={onChange} />;
     case 'textarea':
       return <textarea {...common} rows={4} value={value} onChange={(event) => onChange(event.target.value)} />;
     case 'money':
@@ -102,6 +101,23 @@ function UserSelect({ value, onChange, ...props }: SelectProps) {
       {choices.map((person) => (
         <option key={person.id} value={person.id}>
           {person.id === user.id ? `${person.name} (you)` : person.name}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+/** The org's teams (`teams.list`); none: the whole org. */
+function TeamSelect({ value, onChange, ...props }: SelectProps) {
+  const teams = trpc.teams.list.useQuery(undefined, { staleTime: 60_000 });
+  const known = !value || teams.data?.some((team) => team.id === value);
+  return (
+    <select {...props} value={value} onChange={(event) => onChange(event.target.value)}>
+      <option value="">No team</option>
+      {!known ? <option value={value}>{teams.isLoading ? 'Loading…' : 'Unknown team'}</option> : null}
+      {teams.data?.map((team) => (
+        <option key={team.id} value={team.id}>
+          {team.name}
         </option>
       ))}
     </select>

@@ -16,6 +16,7 @@ import { useRecordActivity, useTypingReporter } from '../presence/PresenceProvid
 import { useNamesOf, usePersonLabel, useUserName } from '../people/people.ts';
 import { useSession } from '../session/SessionContext.tsx';
 import { TextContact } from '../inbox/TextContact.tsx';
+import { trpc } from '../trpc.ts';
 import { ActivityPanel } from './ActivityPanel.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { useRestore } from './DeletedRecords.tsx';
@@ -282,7 +283,13 @@ function InlineField({
 function RefValue({ spec, id }: { spec: FieldSpec; id: string }) {
   const target = spec.ref!;
   if (target === 'users') return <PersonRef id={id} />;
+  if (target === 'teams') return <TeamRef id={id} />;
   return <RecordRef module={target} id={id} />;
+}
+
+function TeamRef({ id }: { id: string }) {
+  const teams = trpc.teams.list.useQuery(undefined, { staleTime: 60_000 });
+  return <>{teams.data?.find((team) => team.id === id)?.name ?? (teams.isLoading ? '…' : 'Unknown team')}</>;
 }
 
 function PersonRef({ id }: { id: string }) {

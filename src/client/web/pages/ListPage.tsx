@@ -8,6 +8,7 @@ import type { CachedRecord } from '../realtime/patch.ts';
 import { useFlash } from '../realtime/flash.ts';
 import { Link, navigate } from '../router.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
+import { trpc } from '../trpc.ts';
 import { DeletedRecords } from './DeletedRecords.tsx';
 
 const PAGE_SIZE = 25;
@@ -33,12 +34,15 @@ export function ListPage({ module }: { module: ModuleName }) {
   const statusSpec = fieldOf(module, modules[module].statusField);
   const [search, setSearch] = useState('');
   const [status, setStatus] = useState<Status | ''>('');
+  const [teamId, setTeamId] = useState('');
+  const teams = trpc.teams.list.useQuery(undefined, { staleTime: 60_000 });
+  const teamFilterId = useId();
   const debouncedSearch = useDebounced(search.trim(), 250);
   const searchId = useId();
   const statusId = useId();
 
   const query = recordApi(module).list.useInfiniteQuery(
-    { limit: PAGE_SIZE, ...(debouncedSearch ? { search: debouncedSearch } : {}), ...(status ? { status } : {}) },
+    { limit: PAGE_SIZE, ...(debouncedSearch ? { search: debouncedSearch } : {}), ...(status ? { status } : {}), ...(teamId ? { teamId } : {}) },
     { getNextPageParam: (page) => page.nextCursor ?? undefined, placeholderData: (previous) => previous },
   );
   const items: CachedRecord[] = query.data?.pages.flatMap((page) => page.items) ?? [];
@@ -74,6 +78,21 @@ export function ListPage({ module }: { module: ModuleName }) {
             </option>
           ))}
         </select>
+        {teams.data?.length ? (
+          <>
+            <label htmlFor={teamFilterId} className="visually-hidden">
+              Filter by team
+            </label>
+            <select id={teamFilterId} className="input" value={teamId} onChange={(event) => setTeamId(event.target.value)}>
+              <option value="">Any team</option>
+              {teams.data.map((team) => (
+                <option key={team.id} value={team.id}>
+                  {team.name}
+                </option>
+              ))}
+            </select>
+          </>
+        ) : null}
         <span className="muted count" aria-live="polite">
           {query.isFetching && !query.isFetchingNextPage ? 'Updating…' : `${items.length}${query.hasNextPage ? '+' : ''} shown`}
         </span>
@@ -98,7 +117,7 @@ export function ListPage({ module }: { module: ModuleName }) {
             {query.isSuccess && items.length === 0 ? (
               <tr>
                 <td colSpan={ui.columns.length + 1} className="empty">
-                  No {ui.plural.toLowerCase()} {debouncedSearch || status ? 'match these filters' : 'yet'}.
+                  No {ui.plural.toLowerCase()} {debouncedSearch || status || teamId ? 'match these filters' : 'yet'}.
                 </td>
               </tr>
             ) : null}

@@ -37,6 +37,7 @@ export type ListData = InfiniteData<ListPage, unknown>;
 export interface ListFilter {
   search?: string | undefined;
   status?: string | undefined;
+  teamId?: string | undefined;
 }
 
 export type RecordKey = { module: ModuleName; kind: 'byId'; id: string } | { module: ModuleName; kind: 'list'; filter: ListFilter };
@@ -47,13 +48,13 @@ export type RecordKey = { module: ModuleName; kind: 'byId'; id: string } | { mod
  */
 const recordQueryKeys = (module: ModuleName) => ({ byId: getQueryKey(trpc[module].byId), list: getQueryKey(trpc[module].list) });
 
-const filterText = (key: QueryKey, field: 'search' | 'status') => {
+const filterText = (key: QueryKey, field: keyof ListFilter) => {
   const value = inputField(key, field);
   return typeof value === 'string' && value !== '' ? value : undefined;
 };
 
 /** The filter of a cached list query. */
-const listFilterOf = (key: QueryKey): ListFilter => ({ search: filterText(key, 'search'), status: filterText(key, 'status') });
+const listFilterOf = (key: QueryKey): ListFilter => ({ search: filterText(key, 'search'), status: filterText(key, 'status'), teamId: filterText(key, 'teamId') });
 
 /** Which of our record queries a cache key is, or null for anything else. */
 export function parseRecordKey(key: QueryKey): RecordKey | null {
@@ -135,6 +136,7 @@ export function patchList(module: ModuleName, data: ListData, filter: ListFilter
     // A created event carries the whole record; anything else cannot be put in a list.
     if (!isCachedRecord(record)) return { type: 'invalidate' };
     if (filter.status && statusOf(module, record) !== filter.status) return { type: 'ignore' };
+    if (filter.teamId && record.teamId !== filter.teamId) return { type: 'ignore' };
     const [first, ...rest] = data.pages;
     if (!first) return { type: 'invalidate' };
     return { type: 'apply', data: { ...data, pages: [{ ...first, items: [record, ...first.items] }, ...rest] } };
@@ -151,6 +153,7 @@ export function patchList(module: ModuleName, data: ListData, filter: ListFilter
   const fields = changedFields(event);
   const mayMove =
     (filter.status !== undefined && fields.includes(definition.statusField)) ||
+    (filter.teamId !== undefined && fields.includes('teamId')) ||
     (filter.search !== undefined && fields.some((field) => (definition.search as readonly string[]).includes(field)));
   if (mayMove) return { type: 'invalidate' };
   if (!located) return { type: 'ignore' };
