@@ -69,4 +69,50 @@ describe("a record's Activity panel", () => {
     expect((await bob.leads.byId({ id: lead.id })).score).toBe(70);
     expect(admin.errors()).toEqual([]);
   });
+
+  it("a detail page follows its record's events only, a list its module's, and each still moves live", async () => {
+    await using server = await startTestServer({ perModule: 1 });
+    const alice = await server.caller('alice@acme.test');
+    const watched = await alice.jobs.create({ title: 'Watched job' });
+    const other = await alice.jobs.create({ title: 'Another job' });
+    await using page = await openBrowser();
+    /** tRPC's subscription requests and the events the socket brought, by record. */
+    const subscribed: { path: string; input: unknown }[] = [];
+    const received: string[] = [];
+    page.page.on('websocket', (socket) => {
+      socket.on('framesent', ({ payload }) => {
+        for (const message of [JSON.parse(String(payload))].flat()) {
+          if (message?.method === 'subscription') subscribed.push({ path: message.params.path, input: message.params.input });
+        }
+      });
+      socket.on('framereceived', ({ payload }) => {
+        for (const message of [JSON.parse(String(payload))].flat()) {
+          const recordId = message?.result?.data?.data?.recordId;
+          if (typeof recordId === 'string') received.push(recordId);
+        }
+      });
+    });
+    await signIn(page.page, server.server.url, 'alice@acme.test');
+    await page.page.goto(`${server.server.url}/jobs/${watched.id}`);
+    await expect.poll(() => subscribed.some((request) => request.path === 'jobs.onChange'), { timeout: 5_000 }).toBe(true);
+    expect(subscribed.filter((request) => request.path === 'jobs.onChange').at(-1)!.input).toMatchObject({ id: watched.id });
+    expect(subscribed.map((request) => request.path)).not.toContain('events.onAny');
+
+    // Its own record's change arrives; another record's does not reach this page.
+    await alice.jobs.update({ id: other.id, expectedVersion: 1, patch: { notes: 'Not for this page' } });
+    await alice.jobs.update({ id: watched.id, expectedVersion: 1, patch: { notes: 'For this page' } });
+    await expect.poll(() => page.page.getByTestId('version').textContent(), { timeout: 5_000 }).toBe('Version 2');
+    expect(received).toContain(watched.id);
+    expect(received).not.toContain(other.id);
+
+    // The list follows the module, live.
+    await page.page.getByRole('link', { name: '← Jobs' }).click();
+    await expect
+      .poll(() => subscribed.filter((request) => request.path === 'jobs.onChange').some((request) => !(request.input as { id?: string } | undefined)?.id), { timeout: 5_000 })
+      .toBe(true);
+    await page.page.locator(`tr[data-id="${other.id}"]`).waitFor({ timeout: 5_000 });
+    const fresh = await alice.jobs.create({ title: 'Appears live' });
+    await page.page.locator(`tr[data-id="${fresh.id}"]`).waitFor({ timeout: 5_000 });
+    expect(page.errors()).toEqual([]);
+  });
 });

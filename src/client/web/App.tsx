@@ -152,9 +152,11 @@ function TokenRefresher({ expiresAt, onRefreshed }: { expiresAt: string; onRefre
 
 function SignedIn({ pathname }: { pathname: string }) {
   const { user, signOut } = useSession();
-  useRealtime(undefined, { userId: user.id, onUnauthorized: () => signOut('Your session ended. Sign in again.') });
-  useConversationsRealtime(user.id);
   const route = parseRoute(pathname);
+  // A list follows its module, a detail page its record; the other pages have streams of their own.
+  const scope = route?.page === 'list' ? { module: route.module } : route?.page === 'detail' ? { module: route.module, id: route.id } : null;
+  useRealtime(scope, { userId: user.id, onUnauthorized: () => signOut('Your session ended. Sign in again.') });
+  useConversationsRealtime(user.id);
   // An invitation opened while signed in: it is someone else's to accept.
   const elsewhere = !route || route.page === 'signin' || route.page === 'invite';
   useEffect(() => {
