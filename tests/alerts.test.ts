@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setAlertAudiences } from '../src/server/alerts/audience.ts';
 import { sweepAlerts } from '../src/server/alerts/rules.ts';
 import { createTestApp, type TestApp } from './helpers/app.ts';
 
@@ -69,5 +70,47 @@ describe('alerts', () => {
     expect(leadAlerts.flat()).not.toContain(fresh.id);
     const bobs = await (await t.caller('bob@acme.test')).notifications.list();
     expect(bobs.items[0]).toMatchObject({ kind: 'alert', title: 'Lead not contacted within 24 h: Waiting Walsh', recordId: waiting.id });
+  });
+
+  it("reaches everyone concerned: the record's team, else the assignee's teams, else the whole org; per kind, only the owner or the org", async () => {
+    const alice = await t.caller('alice@acme.test');
+    const [aliceId, bobId] = [t.users['alice@acme.test'].id, t.users['bob@acme.test'].id];
+    const notifiedBy = async (recordId: string) =>
+      (await t.deps.db.notification.findMany({ where: { recordId, kind: 'alert' }, select: { userId: true } })).map((row) => row.userId).sort();
+    const dropPrice = async (teamId: string | null) => {
+      const listing = await alice.listings.create({ address: `${Math.random()} Team Way`, listPriceCents: 300_000_00, teamId });
+      await alice.listings.update({ id: listing.id, expectedVersion: 1, patch: { listPriceCents: 290_000_00 } });
+      return listing.id;
+    };
+    // Unassigned, in no team: the whole org (Acme's two people), nobody of another org.
+    expect(await notifiedBy(await dropPrice(null))).toEqual([aliceId, bobId].sort());
+    // In a team: its people only.
+    const crew = await alice.teams.create({ name: 'Listings crew' });
+    await alice.teams.addMember({ teamId: crew.id, userId: bobId });
+    expect(await notifiedBy(await dropPrice(crew.id))).toEqual([bobId]);
+
+    // A lead's assignee in a team: the assignee and their team mates; in none, the assignee alone.
+    const sweepLead = async (assigneeId: string) => {
+      const lead = await alice.leads.create({ name: `Lead for ${assigneeId}`, assigneeId });
+      await t.deps.db.lead.update({ where: { id: lead.id }, data: { createdAt: new Date(Date.now() - 25 * 3_600_000) } });
+      await sweepAlerts(t.deps, new Date());
+      return lead.id;
+    };
+    const mate = await alice.teams.create({ name: 'Lead desk' });
+    await alice.teams.addMember({ teamId: mate.id, userId: bobId });
+    await alice.teams.addMember({ teamId: mate.id, userId: aliceId });
+    expect(await notifiedBy(await sweepLead(bobId))).toEqual([aliceId, bobId].sort());
+    await alice.teams.removeMember({ teamId: mate.id, userId: aliceId });
+    await alice.teams.removeMember({ teamId: crew.id, userId: bobId });
+    await alice.teams.removeMember({ teamId: mate.id, userId: bobId });
+    expect(await notifiedBy(await sweepLead(bobId))).toEqual([bobId]);
+
+    // Configured per kind: price drops to their owner only.
+    setAlertAudiences({ listing_price_drop: 'owner' });
+    try {
+      expect(await notifiedBy(await dropPrice(null))).toEqual([aliceId]);
+    } finally {
+      setAlertAudiences({});
+    }
   });
 });

@@ -81,6 +81,15 @@ describe('configuration', () => {
       /PORT[\s\S]*DATABASE_URL: DATABASE_URL must be a postgresql:\/\/ URL[\s\S]*TOKEN_SECRET/,
     );
   });
+
+  it('reads who each kind of alert notifies, and the history kept', () => {
+    expect(readConfig({}).ALERT_AUDIENCE).toEqual({});
+    expect(readConfig({ ALERT_AUDIENCE: ' lead_uncontacted:owner, escrow_closing:org ' }).ALERT_AUDIENCE).toEqual({ lead_uncontacted: 'owner', escrow_closing: 'org' });
+    expect(() => readConfig({ ALERT_AUDIENCE: 'lead_uncontacted:everybody' })).toThrow(/ALERT_AUDIENCE: "lead_uncontacted:everybody" is not kind:audience/);
+    expect(() => readConfig({ ALERT_AUDIENCE: 'fire:org' })).toThrow(/ALERT_AUDIENCE/);
+    expect(readConfig({}).HISTORY_RETENTION_DAYS).toBe(365);
+    expect(readConfig({ HISTORY_RETENTION_DAYS: '0' }).HISTORY_RETENTION_DAYS).toBe(0);
+  });
 });
 
 describe('auth pieces', () => {

@@ -1,3 +1,4 @@
+import { setAlertAudiences } from './alerts/audience.ts';
 import { alertEffect } from './alerts/rules.ts';
 import { registerChangeEffect } from './events/effects.ts';
 import { notificationEffect } from './notifications/sources.ts';
@@ -49,6 +50,7 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
     Pick<
       Config,
       | 'EVENT_RETENTION_HOURS'
+      | 'ALERT_AUDIENCE'
       | 'HISTORY_RETENTION_DAYS'
       | 'IDEMPOTENCY_TTL_HOURS'
       | 'PRUNE_INTERVAL_MINUTES'
@@ -151,6 +153,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
   // What record changes raise in their own transaction: the event log knows none of it (events/effects.ts).
   registerChangeEffect(notificationEffect);
   registerChangeEffect(alertEffect);
+  setAlertAudiences(config.ALERT_AUDIENCE ?? {});
   const database = await openDatabase(config);
   const applied = config.DATABASE_URL
     ? await withMigrationLock(config.DATABASE_URL, () => applyMigrations(new PrismaPg({ connectionString: config.DATABASE_URL }), { closeConnections: true }))

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { DEFAULT_MAX_BATCH_SIZE } from '../shared/limits.ts';
 import { parseCarrierKeys } from './carriers/credentials.ts';
 import { DEV_SERVER_ORIGINS, parseOrigins } from './transport/origins.ts';
+import { ALERT_KINDS, type AlertKind } from '../shared/comms.ts';
+import { ALERT_AUDIENCES, type AlertAudience } from './alerts/audience.ts';
 
 /** An on/off setting: `true` or `false`, nothing else. */
 const flag = (byDefault: boolean) =>
@@ -153,6 +155,29 @@ const configSchema = z.object({
         .map((host) => host.trim().toLowerCase())
         .filter(Boolean),
     ),
+  /**
+   * Who each kind of alert notifies: `kind:audience` pairs, comma-separated, audience one of
+   * `owner`, `team`, `org` (alerts/rules.ts); a kind not named notifies its `team`.
+   * e.g. `lead_uncontacted:owner,escrow_closing:org`.
+   */
+  ALERT_AUDIENCE: z
+    .string()
+    .default('')
+    .transform((value, context) => {
+      const byKind: Partial<Record<AlertKind, AlertAudience>> = {};
+      for (const pair of value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean)) {
+        const [kind, audience] = pair.split(':').map((part) => part.trim());
+        if (!(ALERT_KINDS as readonly string[]).includes(kind ?? '') || !(ALERT_AUDIENCES as readonly string[]).includes(audience ?? '')) {
+          context.addIssue({ code: 'custom', message: `"${pair}" is not kind:audience with a kind of ${ALERT_KINDS.join(', ')} and an audience of ${ALERT_AUDIENCES.join(', ')}` });
+          return z.NEVER;
+        }
+        byKind[kind as AlertKind] = audience as AlertAudience;
+      }
+      return byKind;
+    }),
   /** How often each node checks which RabbitMQ bridges it should be consuming for (carriers connected on other nodes). */
   RABBITMQ_SYNC_MS: z.coerce.number().int().positive().default(5_000),
   /** Browser origins besides the server's own that may use the API (WebSocket and CORS): transport/origins.ts. */

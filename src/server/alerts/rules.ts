@@ -6,6 +6,7 @@ import { commitChange } from '../events/commit.ts';
 import type { ChangeEffect } from '../events/effects.ts';
 import type { EventDraft } from '../events/log.ts';
 import { toAlert } from '../comms/wire.ts';
+import { audienceOf } from './audience.ts';
 
 /** An escrow closing this soon while still `opened` or `in_escrow` (not yet `pending`) needs attention. */
 export const ESCROW_CLOSING_WINDOW_MS = 3 * 24 * 3_600_000;
@@ -24,16 +25,20 @@ interface AlertCandidate {
   recordId: string;
   /** Whoever looks after the record: its assignee, else its creator. */
   ownerId: string;
+  /** The record's assignee (null: unassigned) and team: who else is concerned (see `ALERT_AUDIENCES`). */
+  assigneeId: string | null;
+  teamId: string | null;
 }
 
 const money = (cents: number) => `$${(cents / 100).toLocaleString('en-US', { maximumFractionDigits: 2 })}`;
 
-/** Writes the alert unless its key already exists, and returns its event (with the owner's notification). */
+/** Writes the alert unless its key already exists, and returns its event (with its audience's notifications). */
 async function raiseAlert(tx: Tx, candidate: AlertCandidate): Promise<EventDraft | null> {
-  const { ownerId, ...fields } = candidate;
+  const { ownerId: _owner, assigneeId: _assignee, teamId: _team, ...fields } = candidate;
   const existing = await tx.alert.findUnique({ where: { orgId_key: { orgId: candidate.orgId, key: candidate.key } }, select: { id: true } });
   if (existing) return null;
   const alert = toAlert(await tx.alert.create({ data: fields }));
+  const notified = await audienceOf(tx, candidate);
   return {
     orgId: candidate.orgId,
     module: 'alerts',
@@ -41,8 +46,8 @@ async function raiseAlert(tx: Tx, candidate: AlertCandidate): Promise<EventDraft
     recordId: alert.id,
     version: 1,
     userId: null,
-    data: { alert, notifiedUserIds: [ownerId] },
-    notifications: [{ userId: ownerId, kind: 'alert', title: alert.title, body: alert.body, module: candidate.module, recordId: candidate.recordId }],
+    data: { alert, notifiedUserIds: notified },
+    notifications: notified.map((userId) => ({ userId, kind: 'alert' as const, title: alert.title, body: alert.body, module: candidate.module, recordId: candidate.recordId })),
   };
 }
 
@@ -53,6 +58,7 @@ interface EscrowLike {
   closingDate: string | Date | null;
   propertyAddress: string;
   createdById: string;
+  teamId: string | null;
 }
 
 /**
@@ -60,7 +66,7 @@ interface EscrowLike {
  * it has what the rule reads (an escrow's always does).
  */
 function isEscrowLike(record: Record<string, unknown>): record is Record<string, unknown> & EscrowLike {
-  const { id, orgId, status, closingDate, propertyAddress, createdById } = record;
+  const { id, orgId, status, closingDate, propertyAddress, createdById, teamId } = record;
   const isText = (value: unknown) => typeof value === 'string';
   return (
     isText(id) &&
@@ -68,6 +74,7 @@ function isEscrowLike(record: Record<string, unknown>): record is Record<string,
     isText(status) &&
     isText(propertyAddress) &&
     isText(createdById) &&
+    (teamId === null || teamId === undefined || isText(teamId)) &&
     (closingDate === null || typeof closingDate === 'string' || closingDate instanceof Date)
   );
 }
@@ -86,6 +93,8 @@ function escrowClosingAlert(escrow: EscrowLike, now: Date): AlertCandidate | nul
     module: 'escrows',
     recordId: escrow.id,
     ownerId: escrow.createdById,
+    assigneeId: null,
+    teamId: escrow.teamId ?? null,
   };
 }
 
@@ -114,6 +123,8 @@ export async function alertsFor(tx: Tx, event: CrmEvent, record: Record<string, 
         module: 'listings',
         recordId: event.recordId,
         ownerId: String(record.createdById),
+        assigneeId: null,
+        teamId: typeof record.teamId === 'string' ? record.teamId : null,
       };
     }
   } else if (event.module === 'escrows' && event.action !== 'deleted' && isEscrowLike(record)) {
@@ -127,12 +138,12 @@ export async function alertsFor(tx: Tx, event: CrmEvent, record: Record<string, 
 export async function sweepAlerts(deps: Pick<AppDeps, 'db' | 'bus' | 'metrics'>, now: Date): Promise<number> {
   const escrows = await deps.db.escrow.findMany({
     where: { status: { in: ESCROW_STATUSES_AT_RISK }, closingDate: { gte: now, lte: new Date(now.getTime() + ESCROW_CLOSING_WINDOW_MS) } },
-    select: { id: true, orgId: true, status: true, closingDate: true, propertyAddress: true, createdById: true },
+    select: { id: true, orgId: true, status: true, closingDate: true, propertyAddress: true, createdById: true, teamId: true },
     take: 500,
   });
   const leads = await deps.db.lead.findMany({
     where: { status: 'new', createdAt: { lte: new Date(now.getTime() - LEAD_CONTACT_WITHIN_MS) } },
-    select: { id: true, orgId: true, name: true, source: true, assigneeId: true, createdById: true },
+    select: { id: true, orgId: true, name: true, source: true, assigneeId: true, createdById: true, teamId: true },
     take: 500,
   });
   const candidates: AlertCandidate[] = [
@@ -146,6 +157,8 @@ export async function sweepAlerts(deps: Pick<AppDeps, 'db' | 'bus' | 'metrics'>,
       module: 'leads',
       recordId: lead.id,
       ownerId: lead.assigneeId ?? lead.createdById,
+      assigneeId: lead.assigneeId,
+      teamId: lead.teamId,
     })),
   ];
   if (!candidates.length) return 0;
