@@ -2,7 +2,8 @@ import { createServer, request, type IncomingMessage } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
-export type ProxyMode = 'pass' | 'no-websocket' | 'offline';
+/** `api-down`: the web app's files still load (as from a cache), the API and WebSockets do not. */
+export type ProxyMode = 'pass' | 'no-websocket' | 'api-down' | 'offline';
 
 export interface TestProxy extends AsyncDisposable {
   url: string;
@@ -35,7 +36,7 @@ export async function startProxy(initialTarget: { port: number }): Promise<TestP
   const requests = new Set<Socket>();
 
   const server = createServer((req, res) => {
-    if (mode === 'offline') {
+    if (mode === 'offline' || (mode === 'api-down' && req.url?.startsWith('/trpc'))) {
       req.socket.destroy();
       return;
     }
@@ -92,7 +93,7 @@ export async function startProxy(initialTarget: { port: number }): Promise<TestP
     setMode(next) {
       mode = next;
       if (mode !== 'pass') for (const socket of tunnels) socket.destroy();
-      if (mode === 'offline') for (const socket of requests) socket.destroy();
+      if (mode === 'offline' || mode === 'api-down') for (const socket of requests) socket.destroy();
     },
     openTunnels: () => tunnels.size,
     dropReplyContaining(marker) {

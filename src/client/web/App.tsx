@@ -23,6 +23,7 @@ import { AcceptInvitePage } from './team/AcceptInvitePage.tsx';
 import { AccountPage } from './team/AccountPage.tsx';
 import { TeamPage } from './team/TeamPage.tsx';
 import { trpc } from './trpc.ts';
+import { OfflineProvider } from './offline/OfflineProvider.tsx';
 
 /** The link's backoff, capped at 10 s: someone watching the indicator should not wait half a minute. */
 const retryDelayMs = (attempt: number) => backoffDelay(attempt, { capMs: 10_000 });
@@ -165,21 +166,23 @@ function SignedIn({ pathname }: { pathname: string }) {
   if (elsewhere) return null;
   return (
     <PresenceProvider>
-      <NotificationsProvider>
-        <CallsProvider>
-          <Layout current={'module' in route ? route.module : route.page}>
-            {route.page === 'dashboard' ? <DashboardPage /> : null}
-            {route.page === 'inbox' ? <InboxPage conversationId={route.id} /> : null}
-            {route.page === 'calls' ? <CallsPage /> : null}
-            {route.page === 'alerts' ? <AlertsPage /> : null}
-            {route.page === 'team' ? <TeamPage /> : null}
-            {route.page === 'account' ? <AccountPage /> : null}
-            {route.page === 'list' ? <ListPage key={route.module} module={route.module} /> : null}
-            {route.page === 'new' ? <CreatePage key={route.module} module={route.module} /> : null}
-            {route.page === 'detail' ? <DetailPage key={`${route.module}/${route.id}`} module={route.module} id={route.id} /> : null}
-          </Layout>
-        </CallsProvider>
-      </NotificationsProvider>
+      <OfflineProvider>
+        <NotificationsProvider>
+          <CallsProvider>
+            <Layout current={'module' in route ? route.module : route.page}>
+              {route.page === 'dashboard' ? <DashboardPage /> : null}
+              {route.page === 'inbox' ? <InboxPage conversationId={route.id} /> : null}
+              {route.page === 'calls' ? <CallsPage /> : null}
+              {route.page === 'alerts' ? <AlertsPage /> : null}
+              {route.page === 'team' ? <TeamPage /> : null}
+              {route.page === 'account' ? <AccountPage /> : null}
+              {route.page === 'list' ? <ListPage key={route.module} module={route.module} /> : null}
+              {route.page === 'new' ? <CreatePage key={route.module} module={route.module} /> : null}
+              {route.page === 'detail' ? <DetailPage key={`${route.module}/${route.id}`} module={route.module} id={route.id} /> : null}
+            </Layout>
+          </CallsProvider>
+        </NotificationsProvider>
+      </OfflineProvider>
     </PresenceProvider>
   );
 }

@@ -11,6 +11,7 @@ import { useInboxUnread } from '../inbox/InboxPage.tsx';
 import { badgeText } from '../notifications/NotificationBell.tsx';
 import { trpc } from '../trpc.ts';
 import { ConnectionIndicator } from './ConnectionIndicator.tsx';
+import { SyncStatus } from '../offline/SyncStatus.tsx';
 
 export type Section = ModuleName | 'dashboard' | 'inbox' | 'calls' | 'alerts' | 'team' | 'account';
 
@@ -33,6 +34,7 @@ export function Layout({ current, children }: { current: Section | null; childre
           <OnlineAvatars />
         </div>
         <ConnectionIndicator />
+        <SyncStatus />
         <NotificationBell />
         <div className="user">
           <span className="avatar" aria-hidden="true">

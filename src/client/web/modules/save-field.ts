@@ -1,10 +1,13 @@
 import type { CachedRecord } from '../realtime/patch.ts';
+import { QueuedOffline } from '../offline/queue.ts';
 import { conflictCurrent } from './api.ts';
 
 export type SaveOutcome =
   | { type: 'saved'; record: CachedRecord }
   /** Someone else changed the same field: `current` is the record now. */
   | { type: 'conflict'; current: CachedRecord; mine: unknown }
+  /** Kept on this device until the connection is back (offline/queue.ts): the new value stays shown. */
+  | { type: 'queued' }
   | { type: 'error'; error: unknown };
 
 export const sameValue = (a: unknown, b: unknown) => Object.is(a ?? null, b ?? null);
@@ -17,7 +20,7 @@ export interface FieldSaveTarget {
   cancel(): Promise<void>;
   /** Refetches the record. */
   invalidate(): void;
-  update(input: { expectedVersion: number; patch: Record<string, unknown> }): Promise<CachedRecord>;
+  update(input: { expectedVersion: number; patch: Record<string, unknown>; fromValue: unknown }): Promise<CachedRecord>;
 }
 
 /**
@@ -39,19 +42,20 @@ export async function saveField(target: FieldSaveTarget, field: string, value: u
   };
   const expectedVersion = sameValue(before[field], from.value) ? before.version : from.version;
   target.write({ ...before, [field]: value });
-  const send = (version: number) => target.update({ expectedVersion: version, patch: { [field]: value } });
+  const send = (version: number, fromValue: unknown) => target.update({ expectedVersion: version, patch: { [field]: value }, fromValue });
   try {
     let record: CachedRecord;
     try {
-      record = await send(expectedVersion);
+      record = await send(expectedVersion, from.value);
     } catch (error) {
       const current = conflictCurrent(error);
       if (!current || !sameValue(current[field], from.value)) throw error;
-      record = await send(current.version);
+      record = await send(current.version, current[field]);
     }
     settle(record);
     return { type: 'saved', record };
   } catch (error) {
+    if (error instanceof QueuedOffline) return { type: 'queued' };
     const current = conflictCurrent(error);
     if (current) {
       settle(current);

@@ -62,9 +62,12 @@ export const moduleUi: Record<ModuleName, ModuleUi> = {
   },
 };
 
+/** Fields every module has. */
+const SHARED_LABELS: Record<string, string> = { teamId: 'Team' };
+
 /** "purchasePriceCents" → "Purchase price cents" unless the module gives a label. */
 export function fieldLabel(module: ModuleName, field: string): string {
-  const label = moduleUi[module].labels?.[field];
+  const label = moduleUi[module].labels?.[field] ?? SHARED_LABELS[field];
   if (label) return label;
   const words = field.replace(/([A-Z])/g, ' $1').toLowerCase();
   return words.charAt(0).toUpperCase() + words.slice(1);

@@ -5,6 +5,7 @@ import { isCachedRecord } from '../realtime/patch.ts';
 import { trpc } from '../trpc.ts';
 import { recordApi } from './api.ts';
 import { saveField, type FieldSaveTarget } from './save-field.ts';
+import { useOffline } from '../offline/OfflineProvider.tsx';
 
 export { sameValue, type SaveOutcome } from './save-field.ts';
 
@@ -16,6 +17,7 @@ export { sameValue, type SaveOutcome } from './save-field.ts';
 export function useFieldUpdate(module: ModuleName, id: string) {
   const queryClient = useQueryClient();
   const update = recordApi(module).update.useMutation();
+  const { queue } = useOffline();
   /** The record as `byId.useQuery` caches it. */
   const cached = getQueryKey(trpc[module].byId, { id }, 'query');
   /** Every query of the record's `byId`, whatever its type. */
@@ -28,7 +30,11 @@ export function useFieldUpdate(module: ModuleName, id: string) {
     write: (record) => void queryClient.setQueryData(cached, record),
     cancel: () => queryClient.cancelQueries({ queryKey: queries }),
     invalidate: () => void queryClient.invalidateQueries({ queryKey: queries }),
-    update: ({ expectedVersion, patch }) => update.mutateAsync({ id, expectedVersion, patch }),
+    // Through the device's queue when there is one: the edit is kept until the server has it.
+    update: ({ expectedVersion, patch, fromValue }) => {
+      const [field, value] = Object.entries(patch)[0]!;
+      return queue ? queue.submit({ module, recordId: id, field, value, fromValue, fromVersion: expectedVersion }) : update.mutateAsync({ id, expectedVersion, patch });
+    },
   };
   return {
     save: (field: string, value: unknown, from: { value: unknown; version: number }) => saveField(target, field, value, from),

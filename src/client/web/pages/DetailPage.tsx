@@ -18,6 +18,7 @@ import { useSession } from '../session/SessionContext.tsx';
 import { TextContact } from '../inbox/TextContact.tsx';
 import { trpc } from '../trpc.ts';
 import { ActivityPanel } from './ActivityPanel.tsx';
+import { useOffline, usePendingChange } from '../offline/OfflineProvider.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { useRestore } from './DeletedRecords.tsx';
 
@@ -127,6 +128,11 @@ function InlineField({
   const typingNames = useNamesOf(typing);
   const label = fieldLabel(module, spec.name);
   const value = record[spec.name];
+  // An edit kept on this device shows as made until the server has it (after a reload too).
+  const kept = usePendingChange(module, record.id, spec.name);
+  const { queue } = useOffline();
+  const shownValue = kept?.state === 'waiting' ? kept.value : value;
+  const keptBy = useUserName(kept?.theirBy);
   const valueButton = useRef<HTMLButtonElement>(null);
   const wasEditing = useRef(false);
   // Keyboard users land back on the value they edited, not at the top of the page.
@@ -139,7 +145,7 @@ function InlineField({
     if (readOnly) return;
     setError(null);
     setConflict(null);
-    setEditing({ text: toInputValue(spec, value), from: { value, version: record.version } });
+    setEditing({ text: toInputValue(spec, shownValue), from: { value, version: record.version } });
   };
 
   const commit = async (text: string, from: { value: unknown; version: number }) => {
@@ -171,8 +177,8 @@ function InlineField({
     }
   };
 
-  const shown = formatValue(spec, value);
-  const displayRef = spec.kind === 'ref' && value ? <RefValue spec={spec} id={String(value)} /> : null;
+  const shown = formatValue(spec, shownValue);
+  const displayRef = spec.kind === 'ref' && shownValue ? <RefValue spec={spec} id={String(shownValue)} /> : null;
   return (
     <div className={`field${flashing ? ' flash' : ''}`} data-field={spec.name}>
       <dt>
@@ -247,6 +253,36 @@ function InlineField({
             ) : null}
           </button>
         )}
+        {kept?.state === 'waiting' ? (
+          <span className="pending-sync" data-testid={`pending-${spec.name}`}>
+            Saved on this device, waiting to sync
+          </span>
+        ) : null}
+        {kept?.state === 'refused' ? (
+          <div className="conflict" role="alert" data-testid="refused">
+            <p>
+              <strong>Not saved:</strong> your value {formatValue(spec, kept.value) || 'empty'} was refused: {kept.reason}
+            </p>
+            <button type="button" className="button small ghost" onClick={() => void queue?.discard(kept.seq)}>
+              Discard it
+            </button>
+          </div>
+        ) : null}
+        {kept?.state === 'conflict' ? (
+          <div className="conflict" role="alert" data-testid="conflict">
+            <p>
+              <strong>Not saved: {keptBy === 'you' ? 'this was changed elsewhere' : `${keptBy} changed this`}</strong> while your edit waited to sync. It is now{' '}
+              <strong data-testid="conflict-theirs">{formatValue(spec, kept.theirs) || 'empty'}</strong> (version {kept.theirVersion}); your value was{' '}
+              <strong>{formatValue(spec, kept.value) || 'empty'}</strong>.
+            </p>
+            <button type="button" className="button small" onClick={() => void queue?.saveMine(kept.seq)}>
+              Use my value
+            </button>
+            <button type="button" className="button small ghost" onClick={() => void queue?.discard(kept.seq)}>
+              Keep theirs
+            </button>
+          </div>
+        ) : null}
         {error ? (
           <p id={messageId} className="field-error" role="alert">
             {error}
