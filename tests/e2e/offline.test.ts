@@ -10,7 +10,7 @@ beforeAll(async () => {
 });
 
 describe('edits made offline', () => {
-  it('survive a reload, land once and in order when the API is back, and a conflict on landing asks the person', async () => {
+  it('survive a reload (which shows what was last seen), land once and in order when the API is back, and a conflict on landing asks the person', async () => {
     await using server = await startTestServer({ perModule: 1 });
     const alice = await server.caller('alice@acme.test');
     const job = await alice.jobs.create({ title: 'Fix the gate', notes: 'Call first', estimatedHours: 1 });
@@ -41,6 +41,11 @@ describe('edits made offline', () => {
     // A reload while the API is still down: the edits are still there, counted.
     await bob.page.reload();
     await expect.poll(() => status.textContent(), { timeout: 10_000 }).toBe('3 changes waiting to sync');
+    // It reads what it last saw, and says so; the kept edits show over it.
+    await bob.page.getByTestId('offline-notice').waitFor({ timeout: 10_000 });
+    await bob.page.getByRole('heading', { name: 'Fix the gate' }).waitFor({ timeout: 10_000 });
+    expect(await bob.page.locator('[data-field="estimatedHours"] .value').textContent()).toContain('3');
+    await screenshot(bob.page, 'offline-after-reload');
     // Meanwhile a colleague changes the notes.
     await alice.jobs.update({ id: job.id, expectedVersion: 1, patch: { notes: 'Dog in the yard' } });
 

@@ -12,6 +12,7 @@ import { badgeText } from '../notifications/NotificationBell.tsx';
 import { trpc } from '../trpc.ts';
 import { ConnectionIndicator } from './ConnectionIndicator.tsx';
 import { SyncStatus } from '../offline/SyncStatus.tsx';
+import { OfflineNotice } from '../offline/OfflineNotice.tsx';
 
 export type Section = ModuleName | 'dashboard' | 'inbox' | 'calls' | 'alerts' | 'team' | 'account';
 
@@ -91,6 +92,7 @@ export function Layout({ current, children }: { current: Section | null; childre
         </ul>
       </nav>
       <main id="main" className="content" tabIndex={-1}>
+        <OfflineNotice />
         {children}
       </main>
       <CallBanner />

@@ -7,6 +7,7 @@ import { isCachedRecord, type CachedRecord } from '../realtime/patch.ts';
 import { useSession } from '../session/SessionContext.tsx';
 import { useConnection } from '../TandemProvider.tsx';
 import { trpc } from '../trpc.ts';
+import { keepRecordsForOffline } from './persist.ts';
 import { OfflineQueue } from './queue.ts';
 import { memoryStore, openOfflineStore, type PendingChange } from './store.ts';
 
@@ -79,8 +80,32 @@ export function OfflineProvider({ children }: { children: ReactNode }) {
     [connection, queue],
   );
 
+  // What was last seen of records, for reading while the server cannot be reached: read in
+  // before the pages mount (they would otherwise ask the server first), kept as they change.
+  const [restored, setRestored] = useState(false);
+  useEffect(() => {
+    let stop: (() => void) | undefined;
+    let ended = false;
+    const giveUp = setTimeout(() => setRestored(true), 1_000);
+    keepRecordsForOffline(queryClient, user.id)
+      .then((unkeep) => {
+        if (ended) unkeep();
+        else stop = unkeep;
+      })
+      .catch(() => {})
+      .finally(() => {
+        clearTimeout(giveUp);
+        setRestored(true);
+      });
+    return () => {
+      ended = true;
+      clearTimeout(giveUp);
+      stop?.();
+    };
+  }, [queryClient, user.id]);
+
   const value = useMemo(() => ({ changes, queue }), [changes, queue]);
-  return <OfflineContext.Provider value={value}>{children}</OfflineContext.Provider>;
+  return <OfflineContext.Provider value={value}>{restored ? children : null}</OfflineContext.Provider>;
 }
 
 export function useOffline(): OfflineValue {

@@ -1,0 +1,53 @@
+import { dehydrate, hydrate, type DehydratedState, type QueryClient } from '@tanstack/react-query';
+import { openDB } from 'idb';
+import { parseRecordKey } from '../realtime/patch.ts';
+
+/** Records and lists kept for reading offline: the most recently fetched ones, at most this many. */
+export const MAX_KEPT_QUERIES = 200;
+/** Older than this, a kept copy is not shown. */
+const KEEP_FOR_MS = 7 * 24 * 3_600_000;
+
+/**
+ * What the signed-in user last saw of records (details and lists), kept in IndexedDB so
+ * that a reload while the server cannot be reached still shows it (with a notice that it is
+ * what was last seen). Per user, like the edits waiting to sync; nothing else of the cache.
+ */
+export async function keepRecordsForOffline(queryClient: QueryClient, userId: string): Promise<() => void> {
+  const db = await openDB(`tandem-cache-${userId}`, 1, {
+    upgrade(database) {
+      database.createObjectStore('state');
+    },
+  });
+  const kept = (await db.get('state', 'records')) as { savedAt: number; state: DehydratedState } | undefined;
+  // What the server sends now always wins over the kept copy: only queries not in the cache are filled in.
+  if (kept && Date.now() - kept.savedAt < KEEP_FOR_MS) hydrate(queryClient, kept.state);
+
+  let queued = false;
+  const write = () => {
+    if (!queued) return;
+    queued = false;
+    const newest = queryClient
+      .getQueryCache()
+      .getAll()
+      // With data, whatever the last fetch did: a refetch that failed offline keeps what was seen.
+      .filter((query) => query.state.data !== undefined && parseRecordKey(query.queryKey) !== null)
+      .sort((a, b) => b.state.dataUpdatedAt - a.state.dataUpdatedAt)
+      .slice(0, MAX_KEPT_QUERIES);
+    const chosen = new Set(newest.map((query) => query.queryHash));
+    // Through JSON: only what the server sent is kept (no promise or error object of a fetch in flight).
+    const state = JSON.parse(JSON.stringify(dehydrate(queryClient, { shouldDehydrateQuery: (query) => chosen.has(query.queryHash) }))) as DehydratedState;
+    void db.put('state', { savedAt: Date.now(), state }, 'records').catch((error: unknown) => console.error('Could not keep the records for offline reading', error));
+  };
+  // Once per burst of cache changes (a microtask, not a timer: a timer may not run before the page goes away).
+  const unsubscribe = queryClient.getQueryCache().subscribe((event) => {
+    if (event.type !== 'updated' || queued || parseRecordKey(event.query.queryKey) === null) return;
+    queued = true;
+    queueMicrotask(write);
+  });
+  return () => {
+    unsubscribe();
+    // A burst still to write goes now: closing waits for the write's transaction.
+    if (queued) write();
+    db.close();
+  };
+}
