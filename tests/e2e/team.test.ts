@@ -16,7 +16,7 @@ describe('team', () => {
     await signIn(alice.page, server.server.url, 'alice@acme.test');
 
     await alice.page.getByRole('link', { name: 'Team' }).click();
-    await alice.page.getByRole('heading', { name: 'Team' }).waitFor();
+    await alice.page.getByRole('heading', { name: 'Team', exact: true }).waitFor();
     await alice.page.getByPlaceholder('name@example.com').fill('dave@acme.test');
     await alice.page.getByRole('button', { name: 'Invite' }).click();
     const link = (await alice.page.getByTestId('invite-link').textContent())!;
