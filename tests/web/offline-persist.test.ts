@@ -2,13 +2,13 @@ import 'fake-indexeddb/auto';
 import { QueryClient } from '@tanstack/react-query';
 import { getQueryKey } from '@trpc/react-query';
 import { describe, expect, it } from 'vitest';
-import { keepRecordsForOffline } from '../../src/client/web/offline/persist.ts';
+import { forgetRecordsSeen, keepRecordsForOffline } from '../../src/client/web/offline/persist.ts';
 import { trpc } from '../../src/client/web/trpc.ts';
 
 // What was last seen of records, kept in IndexedDB (fake-indexeddb, the browser's API) for reading offline.
 
 describe('records kept for reading offline', () => {
-  it('keeps records and lists with data (a failed refetch included), and a new page starts with them', async () => {
+  it('keeps records and lists with data (a failed refetch included), a new page starts with them, and signing out forgets them', async () => {
     (globalThis as { window?: unknown }).window ??= globalThis;
     (globalThis as { document?: unknown }).document ??= { addEventListener() {}, removeEventListener() {} };
     (globalThis as { addEventListener?: unknown }).addEventListener ??= () => {};
@@ -33,5 +33,11 @@ describe('records kept for reading offline', () => {
     const other = new QueryClient();
     (await keepRecordsForOffline(other, 'someone-else'))();
     expect(other.getQueryData(byId)).toBeUndefined();
+
+    // Signing out forgets them.
+    await forgetRecordsSeen('kept-user');
+    const again = new QueryClient();
+    (await keepRecordsForOffline(again, 'kept-user'))();
+    expect(again.getQueryData(byId)).toBeUndefined();
   });
 });

@@ -24,6 +24,7 @@ import { AccountPage } from './team/AccountPage.tsx';
 import { TeamPage } from './team/TeamPage.tsx';
 import { trpc } from './trpc.ts';
 import { OfflineProvider } from './offline/OfflineProvider.tsx';
+import { forgetRecordsSeen } from './offline/persist.ts';
 
 /** The link's backoff, capped at 10 s: someone watching the indicator should not wait half a minute. */
 const retryDelayMs = (attempt: number) => backoffDelay(attempt, { capMs: 10_000 });
@@ -68,6 +69,8 @@ export function App({ url = window.location.origin }: { url?: string }) {
   const getToken = useCallback(() => tokenRef.current, []);
 
   const signOut = useCallback((reason?: string) => {
+    const leaving = loadSession()?.user.id;
+    if (leaving) void forgetRecordsSeen(leaving);
     clearSession();
     setSession(null);
     setNotice(reason);

@@ -1,5 +1,5 @@
 import { dehydrate, hydrate, type DehydratedState, type QueryClient } from '@tanstack/react-query';
-import { openDB } from 'idb';
+import { deleteDB, openDB } from 'idb';
 import { parseRecordKey } from '../realtime/patch.ts';
 
 /** Records and lists kept for reading offline: the most recently fetched ones, at most this many. */
@@ -50,4 +50,12 @@ export async function keepRecordsForOffline(queryClient: QueryClient, userId: st
     if (queued) write();
     db.close();
   };
+}
+
+/**
+ * On signing out: what this user last saw leaves the device (another person may use it
+ * next). Their edits waiting to sync stay, and go when they sign in again.
+ */
+export async function forgetRecordsSeen(userId: string): Promise<void> {
+  await deleteDB(`tandem-cache-${userId}`).catch(() => {});
 }
