@@ -85,7 +85,7 @@ describe('teams', () => {
     await alice.users.setCapacity({ userId: t.users['alice@acme.test'].id, weeklyHours: null });
   });
 
-  it("puts each person's own capacity and each team's load on the dashboard, follows one team, and moves live", async () => {
+  it("puts each person's own capacity and each team's load (jobs and appointments) on the dashboard, follows one team, and moves live", async () => {
     const alice = await t.caller('alice@acme.test');
     const bobId = t.users['bob@acme.test'].id;
     const aliceId = t.users['alice@acme.test'].id;
@@ -107,6 +107,14 @@ describe('teams', () => {
     await vi.waitFor(() => expect(load(followed.items.at(-1)!).scheduledHours).toBe(before + 5), { timeout: 5_000 });
     const mine = followed.items.at(-1)!.crew[0]!;
     expect(mine).toMatchObject({ userId: bobId, capacityHours: 20, scheduledHours: before + 5, utilization: (before + 5) / 20, teamIds: [team.id] });
+
+    // An appointment of his this week takes his time too (its length); a cancelled one does not.
+    const startsAt = thisWeek();
+    const endsAt = new Date(Date.parse(startsAt) + 2 * 3_600_000).toISOString();
+    const visit = await alice.appointments.create({ title: 'Site visit', startsAt, endsAt, assigneeId: bobId });
+    await vi.waitFor(() => expect(load(followed.items.at(-1)!).scheduledHours).toBe(before + 7), { timeout: 5_000 });
+    await alice.appointments.update({ id: visit.id, expectedVersion: visit.version, patch: { status: 'cancelled' } });
+    await vi.waitFor(() => expect(load(followed.items.at(-1)!).scheduledHours).toBe(before + 5), { timeout: 5_000 });
 
     // Reassigned to Alice, who is not in the team: the team's load drops again.
     await alice.jobs.update({ id: job.id, expectedVersion: job.version, patch: { assigneeId: aliceId } });

@@ -5,7 +5,7 @@ import { idSchema } from './text.ts';
 export interface CrewLoad {
   userId: string;
   name: string;
-  /** Estimated hours of this week's scheduled jobs assigned to them. */
+  /** Estimated hours of this week's scheduled jobs assigned to them, and the length of their appointments this week. */
   scheduledHours: number;
   capacityHours: number;
   /** scheduledHours / capacityHours, 0..∞ (over 1 is overbooked); 0 with no capacity. */

@@ -27,7 +27,7 @@ export async function computeCounters(db: Db, orgId: string, options: CounterOpt
   const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
   const dayEnd = new Date(dayStart.getTime() + 86_400_000);
   const week = weekOf(now);
-  const [byStatus, appointmentsToday, newLeadsThisWeek, scheduled, users, conversations, missedCallsToday, teamRows] = await Promise.all([
+  const [byStatus, appointmentsToday, newLeadsThisWeek, scheduled, users, conversations, missedCallsToday, teamRows, booked] = await Promise.all([
     db.job.groupBy({ by: ['status'], where: { orgId }, _count: { _all: true } }),
     db.appointment.count({ where: { orgId, startsAt: { gte: dayStart, lt: dayEnd }, status: { not: 'cancelled' } } }),
     db.lead.count({ where: { orgId, createdAt: { gte: week.start, lt: week.end } } }),
@@ -40,10 +40,16 @@ export async function computeCounters(db: Db, orgId: string, options: CounterOpt
     db.conversation.aggregate({ where: { orgId, status: 'open' }, _count: { _all: true }, _sum: { unreadCount: true } }),
     db.call.count({ where: { orgId, status: 'missed', createdAt: { gte: dayStart, lt: dayEnd } } }),
     db.team.findMany({ where: { orgId }, select: { id: true, name: true }, orderBy: { name: 'asc' } }),
+    // Appointments take their people's time too: their length, this week, unless cancelled.
+    db.$queryRaw<{ assigneeId: string; hours: number }[]>`
+      SELECT "assigneeId", SUM(EXTRACT(EPOCH FROM ("endsAt" - "startsAt")) / 3600)::float8 AS hours FROM "Appointment"
+      WHERE "orgId" = ${orgId} AND "assigneeId" IS NOT NULL AND "startsAt" >= ${week.start} AND "startsAt" < ${week.end} AND status <> 'cancelled'
+      GROUP BY "assigneeId"`,
   ]);
   const jobsByStatus = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as DashboardCounters['jobsByStatus'];
   for (const row of byStatus) if (row.status in jobsByStatus) jobsByStatus[row.status as keyof typeof jobsByStatus] = row._count._all;
   const hours = new Map(scheduled.map((row) => [row.assigneeId, row._sum.estimatedHours ?? 0]));
+  for (const row of booked) hours.set(row.assigneeId, (hours.get(row.assigneeId) ?? 0) + Number(row.hours));
   const everyone: CrewLoad[] = users.map((user) => {
     const scheduledHours = hours.get(user.id) ?? 0;
     const capacityHours = user.weeklyCapacityHours ?? options.weeklyCapacityHours;
