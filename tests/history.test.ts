@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: records of the six modules through one generic caller; their fields are checked by the assertions
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pruneExpired } from '../src/server/events/retention.ts';
+import { CONVERSATION_HISTORY_ACTIONS } from '../src/shared/history.ts';
 import { MODULE_NAMES } from '../src/shared/modules.ts';
 import { createTestApp, type TestApp } from './helpers/app.ts';
 import { validInputs } from './helpers/record-inputs.ts';
@@ -80,8 +81,9 @@ describe('M.history', () => {
     expect(await alice.jobs.history({ id: job.id })).toEqual(before);
     const state = await t.deps.db.eventLogState.findUniqueOrThrow({ where: { orgId: org } });
     expect(state.prunedThroughSeq).toBeGreaterThan(0);
-    // Only record changes stay: the org's other events (conversations, notifications…) are gone.
-    expect(await t.deps.db.event.count({ where: { orgId: org, seq: { lte: state.prunedThroughSeq }, module: { notIn: [...MODULE_NAMES] } } })).toBe(0);
+    // Only record changes (and conversations' own) stay: the org's other events (messages, notifications…) are gone.
+    const left = await t.deps.db.event.findMany({ where: { orgId: org, seq: { lte: state.prunedThroughSeq }, module: { notIn: [...MODULE_NAMES] } }, select: { action: true } });
+    expect(left.map((event) => event.action).filter((action) => !(CONVERSATION_HISTORY_ACTIONS as readonly string[]).includes(action))).toEqual([]);
     const since = await alice.events.since({ lastEventId: '1', limit: 10 });
     expect(since.events).toEqual([]);
     expect(since.resync).toMatchObject({ reason: 'retention_exceeded' });
@@ -141,5 +143,26 @@ describe('deleted records', () => {
     await expect(alice.jobs.restore({ id: job.id })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: `clientId: No client with id ${client.id}` });
     await alice.clients.restore({ id: client.id });
     expect(await alice.jobs.restore({ id: job.id })).toMatchObject({ id: job.id, clientId: client.id });
+  });
+});
+
+describe('conversations.history', () => {
+  it('says who opened, assigned, closed and reopened a conversation, and outlives the log; another org gets NOT_FOUND', async () => {
+    const alice = await t.caller('alice@acme.test');
+    const [aliceId, bobId] = [t.users['alice@acme.test'].id, t.users['bob@acme.test'].id];
+    const { conversation } = await alice.conversations.start({ channel: 'sms', phone: '+15550009911', body: 'Hello' });
+    await alice.conversations.assign({ id: conversation.id, assigneeId: bobId });
+    await alice.conversations.close({ id: conversation.id });
+    await alice.messages.send({ conversationId: conversation.id, body: 'Reopened by a reply' });
+    const { items } = await alice.conversations.history({ id: conversation.id });
+    expect(items.map((item) => [item.action, item.userId, item.changes])).toEqual([
+      ['updated', aliceId, { status: { from: 'open', to: 'closed' } }],
+      ['updated', aliceId, { assigneeId: { from: aliceId, to: bobId } }],
+      ['created', aliceId, expect.objectContaining({ status: { from: null, to: 'open' }, assigneeId: { from: null, to: aliceId } })],
+    ]);
+    const pruned = await pruneExpired(t.deps.db, { eventRetentionMs: 7 * DAY, idempotencyTtlMs: DAY, historyRetentionMs: 365 * DAY, now: new Date(Date.now() + 30 * DAY) });
+    expect(pruned.events).toBeGreaterThan(0);
+    expect((await alice.conversations.history({ id: conversation.id })).items).toEqual(items);
+    await expect((await t.caller('carol@globex.test')).conversations.history({ id: conversation.id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });

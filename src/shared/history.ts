@@ -9,6 +9,8 @@ import { idSchema } from './text.ts';
  */
 
 export const HISTORY_ACTIONS = ['created', 'updated', 'deleted', 'restored'] as const;
+/** A conversation's own changes, kept as history like the records'; its messages are its thread. */
+export const CONVERSATION_HISTORY_ACTIONS = ['conversation:new', 'conversation:updated', 'conversation:assigned'] as const;
 export type HistoryAction = (typeof HISTORY_ACTIONS)[number];
 
 export interface HistoryItem {

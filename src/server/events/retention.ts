@@ -1,4 +1,5 @@
 import { MODULE_NAMES } from '../../shared/modules.ts';
+import { CONVERSATION_HISTORY_ACTIONS } from '../../shared/history.ts';
 import type { Db } from '../db/client.ts';
 
 /** `HISTORY_RETENTION_DAYS`' default: a year. */
@@ -28,7 +29,8 @@ export async function pruneExpired(db: Db, options: RetentionOptions): Promise<{
   const eventCutoff = new Date(now.getTime() - options.eventRetentionMs);
   const history = options.historyRetentionMs === undefined ? DEFAULT_HISTORY_RETENTION_MS : options.historyRetentionMs;
   // The record changes still within the history's time are not deleted with the log.
-  const keep = { module: { in: [...MODULE_NAMES] }, ...(history === null ? {} : { createdAt: { gte: new Date(now.getTime() - history) } }) };
+  const kept = { OR: [{ module: { in: [...MODULE_NAMES] } }, { module: 'conversations', action: { in: [...CONVERSATION_HISTORY_ACTIONS] } }] };
+  const keep = { ...kept, ...(history === null ? {} : { createdAt: { gte: new Date(now.getTime() - history) } }) };
   const keyCutoff = new Date(now.getTime() - options.idempotencyTtlMs);
   // The watermark is the last event deleted: a resume from after it misses nothing, since kept record changes are still there.
   const perOrg = await db.event.groupBy({ by: ['orgId'], where: { createdAt: { lt: eventCutoff }, NOT: keep }, _max: { seq: true } });

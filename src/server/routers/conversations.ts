@@ -22,6 +22,8 @@ import { toConversation, toMessage } from '../comms/wire.ts';
 import { subscribeToLog } from '../events/subscribe.ts';
 import { authedProcedure, router } from '../trpc.ts';
 import { TRPCError } from '@trpc/server';
+import { historyInput } from '../../shared/history.ts';
+import { conversationHistory } from '../comms/history.ts';
 
 type ConversationStream = AsyncGenerator<TrackedEnvelope<StreamItem<ConversationEvent>>>;
 
@@ -58,6 +60,8 @@ export const conversationsRouter = router({
   byId: authedProcedure.input(conversationIdInput).query(async ({ ctx, input }): Promise<Conversation> => {
     return toConversation(await findConversation(ctx.db, ctx.user.orgId, input.id));
   }),
+  /** Who opened, assigned, closed or reopened it, and when, newest first (its messages are its thread). */
+  history: authedProcedure.input(historyInput).query(({ ctx, input }) => conversationHistory(ctx.db, ctx.user.orgId, input)),
   /** Texts a client, a lead or a number: their open conversation on that channel, or a new one assigned to the caller. */
   start: authedProcedure.input(startConversationInput).mutation(({ ctx, input }) => {
     const { idempotencyKey, ...start } = input;
