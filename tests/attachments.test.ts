@@ -39,6 +39,8 @@ beforeAll(async () => {
       CARRIER_RECONCILE_MS: 2_000,
       OUTBOX_POLL_MS: 100,
       CARRIER_KEYS: [{ id: 'test', key: Buffer.alloc(32, 5) }],
+      // Small, so that a test can reach it; the other tests' files are a few bytes.
+      ORG_FILES_QUOTA_MB: 3,
     },
   });
   publicProxy.retarget({ port: Number(new URL(t.server.url).port) });
@@ -245,5 +247,20 @@ describe('attachments', () => {
     expect(await t.deps.db.upload.count({ where: { messageId: null } })).toBe(0);
     expect(await t.deps.db.upload.count({ where: { messageId: { not: null } } })).toBe(sent);
     await uploaded('carol@globex.test', Buffer.from('room again'), 'text/plain');
+  });
+
+  it("refuses a file past the disk the org's files may take, saying how much they take; another org is not held back", async () => {
+    const big = () => Buffer.alloc(1024 * 1024 + 1, 7);
+    const first = await uploaded('carol@globex.test', big(), 'application/pdf', 'one.pdf');
+    const second = await uploaded('carol@globex.test', big(), 'application/pdf', 'two.pdf');
+    const refused = await upload('carol@globex.test', big(), 'application/pdf', 'three.pdf');
+    expect(refused.status).toBe(413);
+    expect(((await refused.json()) as { error: string }).error).toMatch(/^Your team's files take 2 MB of the 3 MB it may keep/);
+    await uploaded('bob@acme.test', big(), 'application/pdf', 'acme.pdf');
+    // Taking one back makes room again.
+    const remove = await fetch(`${t.server.url}/uploads/${first.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${await t.tokenFor('carol@globex.test')}` } });
+    expect(remove.status).toBe(204);
+    await uploaded('carol@globex.test', big(), 'application/pdf', 'three.pdf');
+    expect(second.size).toBe(1024 * 1024 + 1);
   });
 });

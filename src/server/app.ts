@@ -95,7 +95,7 @@ export async function startServer(deps: AppDeps, options: ServerOptions): Promis
   });
   const webhooks = createWebhookHandler(deps, { ringTimeoutMs: deps.callRingTimeoutMs });
   const media = createMediaHandler(deps);
-  const uploads = createUploadHandler(deps);
+  const uploads = createUploadHandler(deps, { quotaBytes: deps.filesQuotaBytes });
   const whatsapp = createWhatsAppWebhookHandler(deps);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     // An answer its client does not read for this long is dropped with its connection, rather

@@ -52,6 +52,7 @@ export type AppConfig = Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'TOKEN_SECRET
       | 'EVENT_RETENTION_HOURS'
       | 'ALERT_AUDIENCE'
       | 'HISTORY_RETENTION_DAYS'
+      | 'ORG_FILES_QUOTA_MB'
       | 'IDEMPOTENCY_TTL_HOURS'
       | 'PRUNE_INTERVAL_MINUTES'
       | 'MUTATIONS_PER_SECOND_PER_CONNECTION'
@@ -207,6 +208,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
     inflight: createInflightTracker(),
     admission: new CommitAdmission(commitLimits(config.MAX_COMMITS_WAITING, config.MAX_COMMIT_LATENCY_MS)),
     weeklyCapacityHours: config.WEEKLY_CAPACITY_HOURS ?? 40,
+    filesQuotaBytes: (config.ORG_FILES_QUOTA_MB ?? 2048) * 1024 * 1024,
     callRingTimeoutMs: config.CALL_RING_TIMEOUT_MS ?? 30_000,
     directDelivery: config.WS_DIRECT_DELIVERY ?? true,
     replays: new ReplayCache(database.prisma),

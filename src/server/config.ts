@@ -51,6 +51,8 @@ const configSchema = z.object({
     .number()
     .positive()
     .default(7 * 24),
+  /** All the files one org's agents attached to replies, together: past it, uploads are refused. */
+  ORG_FILES_QUOTA_MB: z.coerce.number().positive().default(2048),
   /** How long record changes are kept as the records' history; 0: for ever. */
   HISTORY_RETENTION_DAYS: z.coerce.number().min(0).default(365),
   IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),

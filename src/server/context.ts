@@ -47,6 +47,8 @@ export interface AppDeps {
   trustedProxies: number;
   /** The orgs' carrier accounts (carriers/service.ts). */
   carriers: Carriers;
+  /** The disk one org's attached files may take (`ORG_FILES_QUOTA_MB`; comms/uploads.ts). */
+  filesQuotaBytes?: number | undefined;
   /** Sends queued messages through them (carriers/outbox.ts). */
   outbox: Pick<Outbox, 'wake' | 'deadlineMs'>;
 }

@@ -20,7 +20,7 @@ const FILE = /^\/files\/([a-z0-9]{1,64})\/([A-Za-z0-9_-]{43})$/;
  *   MediaUrl, WhatsApp's link). No token: the 256-bit secret is the key, and it works for
  *   a week after sending.
  */
-export function createUploadHandler(deps: AppDeps) {
+export function createUploadHandler(deps: AppDeps, options: { quotaBytes?: number | undefined } = {}) {
   const slots = new TransferSlots(UPLOAD_SLOTS.perNode, UPLOAD_SLOTS.perUser);
 
   async function upload(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -38,7 +38,7 @@ export function createUploadHandler(deps: AppDeps) {
         throw error;
       });
       if (!data.length) return replyError(res, 400, 'The file is empty');
-      const file = await createUpload(deps.db, user, { name: uploadName(url.searchParams.get('name') ?? ''), contentType, data });
+      const file = await createUpload(deps.db, user, { name: uploadName(url.searchParams.get('name') ?? ''), contentType, data }, options.quotaBytes);
       res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(file));
     } finally {
       release();

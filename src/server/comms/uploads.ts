@@ -12,6 +12,8 @@ import type { StoredMedia } from './wire.ts';
 
 /** Files uploaded but not yet sent, per org: the rest wait (a bound on what one org can park). */
 export const MAX_UNSENT_UPLOADS_PER_ORG = 50;
+/** All the files of one org together, sent or not: past it, uploads are refused (a bound on the disk one org can take). */
+export const DEFAULT_ORG_FILES_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 /** An upload never sent is deleted after this. */
 export const UNSENT_UPLOAD_TTL_MS = 24 * 3_600_000;
 /** How long after it is sent the carrier may fetch a file from its public link. */
@@ -26,10 +28,20 @@ export class UploadRefused extends Error {
   }
 }
 
-export async function createUpload(db: Db, user: { id: string; orgId: string }, file: { name: string; contentType: UploadType; data: Buffer }): Promise<UploadedFile> {
+export async function createUpload(
+  db: Db,
+  user: { id: string; orgId: string },
+  file: { name: string; contentType: UploadType; data: Buffer },
+  quotaBytes = DEFAULT_ORG_FILES_QUOTA_BYTES,
+): Promise<UploadedFile> {
   const unsent = await db.upload.count({ where: { orgId: user.orgId, messageId: null } });
   if (unsent >= MAX_UNSENT_UPLOADS_PER_ORG) {
     throw new UploadRefused(429, `Your team has ${unsent} files uploaded and not sent: send or remove some, or wait a day for them to be cleared`);
+  }
+  const used = (await db.upload.aggregate({ where: { orgId: user.orgId }, _sum: { size: true } }))._sum.size ?? 0;
+  if (used + file.data.length > quotaBytes) {
+    const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
+    throw new UploadRefused(413, `Your team's files take ${mb(used)} of the ${mb(quotaBytes)} it may keep: ask the operator for more (ORG_FILES_QUOTA_MB)`);
   }
   const row = await db.upload.create({
     data: {
