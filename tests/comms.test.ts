@@ -6,6 +6,7 @@ import type { DashboardCounters } from '../src/shared/dashboard.ts';
 import type { Notification } from '../src/shared/notifications.ts';
 import { startProxy } from './helpers/proxy.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
+import { collect } from './helpers/collect.ts';
 
 let t: TestServer;
 let acmeNumber: string;
@@ -40,22 +41,6 @@ async function webhook(path: string, fields: Record<string, string>, { secret = 
     body,
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
-/** Collects what a subscription yields (the data of tracked envelopes). */
-function collect<T>(subscribe: (handlers: { onStarted: () => void; onData: (value: unknown) => void; onError: (error: unknown) => void }) => { unsubscribe(): void }) {
-  const items: T[] = [];
-  const errors: unknown[] = [];
-  let started = false;
-  const subscription = subscribe({
-    onStarted: () => (started = true),
-    onData: (value) => {
-      const tracked = value as { id?: unknown; data?: T };
-      items.push(typeof tracked.id === 'string' && 'data' in tracked ? tracked.data! : (value as T));
-    },
-    onError: (error) => errors.push(error),
-  });
-  return { items, errors, isStarted: () => started, stop: () => subscription.unsubscribe() };
 }
 
 const onConversations = (client: TandemClient) => collect<CommsEvent>((handlers) => client.trpc.conversations.onChange.subscribe(undefined, handlers as never));

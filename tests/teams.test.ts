@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DashboardCounters } from '../src/shared/dashboard.ts';
 import type { TeamEvent } from '../src/shared/teams.ts';
+import { collect } from './helpers/collect.ts';
+import { thisWeek } from './helpers/dates.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
 // On PGlite, PostgreSQL and two nodes (databaseSuites).
@@ -12,29 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.[Symbol.asyncDispose]();
 });
-
-/** What a subscription yields (the data of tracked envelopes), and whether it started. */
-function collect<T>(subscribe: (handlers: { onStarted: () => void; onData: (value: unknown) => void; onError: (error: unknown) => void }) => { unsubscribe(): void }) {
-  const items: T[] = [];
-  let started = false;
-  const subscription = subscribe({
-    onStarted: () => (started = true),
-    onData: (value) => {
-      const tracked = value as { id?: unknown; data?: T };
-      items.push(typeof tracked.id === 'string' && 'data' in tracked ? tracked.data! : (value as T));
-    },
-    onError: () => {},
-  });
-  return { items, isStarted: () => started, stop: () => subscription.unsubscribe() };
-}
-
-/** Monday noon UTC of this week: inside the dashboard's week whatever today is. */
-function thisWeek(): string {
-  const now = new Date();
-  const monday = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), 12));
-  monday.setUTCDate(monday.getUTCDate() - ((monday.getUTCDay() + 6) % 7));
-  return monday.toISOString();
-}
 
 describe('teams', () => {
   it('admins make teams and put people of the org in them; everyone sees them; nobody else can', async () => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { line, plain, text } from './text.ts';
-import { lastEventIdSchema, type CommsStream } from './events.ts';
+import { lastEventIdSchema, type CommsStream, type StreamEventOf } from './events.ts';
 import { idSchema } from './modules.ts';
 import { withIdempotencyKey } from './mutations.ts';
 import { attachmentsSchema } from './uploads.ts';
@@ -105,21 +105,8 @@ export interface AppointmentReminder {
   reminderMinutes: number;
 }
 
-type Flatten<T> = { [K in keyof T]: T[K] };
-type CommsEventOf<S extends CommsStream, T extends string, D> = Flatten<{
-  seq: number;
-  type: T;
-  /** The stream; events of a conversation (its messages too) have the conversation's id as `recordId`. */
-  module: S;
-  action: T;
-  recordId: string;
-  version: number;
-  /** Null when no user caused it (an inbound webhook, the scheduler). */
-  userId: string | null;
-  orgId: string;
-  timestamp: string;
-  data: D;
-}>;
+/** Events of a conversation (its messages too) have the conversation's id as `recordId`. */
+type CommsEventOf<S extends CommsStream, T extends string, D> = StreamEventOf<S, T, D>;
 
 /** Who got a notification from the event (the notifications stream follows this). */
 interface Notifies {

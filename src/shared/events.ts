@@ -45,6 +45,22 @@ type EventsOf<M extends ModuleName> =
 /** Every event of the log, discriminated by `module` and `action` (or `type`). */
 export type CrmEvent = { [M in ModuleName]: EventsOf<M> }[ModuleName];
 
+/** An event of a stream that is not a record module (communications, teams): its action is its type. */
+export type StreamEventOf<S extends string, T extends string, D> = Flatten<{
+  seq: number;
+  type: T;
+  /** The stream. */
+  module: S;
+  action: T;
+  recordId: string;
+  version: number;
+  /** Null when no user caused it (an inbound webhook, the scheduler). */
+  userId: string | null;
+  orgId: string;
+  timestamp: string;
+  data: D;
+}>;
+
 /** The communications streams of the log (the `module` of their events); see comms.ts. */
 export const COMMS_STREAMS = ['conversations', 'calls', 'alerts', 'reminders'] as const;
 export type CommsStream = (typeof COMMS_STREAMS)[number];

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { StreamEventOf } from './events.ts';
 import { withIdempotencyKey } from './mutations.ts';
 import { idSchema, line } from './text.ts';
 
@@ -38,19 +39,8 @@ export const setCapacityInput = z.strictObject({
   ...withIdempotencyKey,
 });
 
-type TeamEventOf<T extends string, D> = {
-  seq: number;
-  type: T;
-  module: 'teams';
-  action: T;
-  /** The team's id; for `capacity:updated`, the person's. */
-  recordId: string;
-  version: number;
-  userId: string | null;
-  orgId: string;
-  timestamp: string;
-  data: D;
-};
+/** `recordId` is the team's id; for `capacity:updated`, the person's. */
+type TeamEventOf<T extends string, D> = StreamEventOf<'teams', T, D>;
 
 export type TeamEvent =
   | TeamEventOf<'team:created' | 'team:updated' | 'team:members', { team: Team }>

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildWebApp, openBrowser, screenshot, signIn } from '../helpers/browser.ts';
+import { thisWeek } from '../helpers/dates.ts';
 import { startTestServer } from '../helpers/server.ts';
 
 let web: Awaited<ReturnType<typeof buildWebApp>>;
@@ -7,14 +8,6 @@ beforeAll(async () => {
   web = await buildWebApp();
   return async () => web[Symbol.asyncDispose]();
 });
-
-/** Monday noon UTC of this week: inside the dashboard's week whatever today is. */
-function thisWeek(): string {
-  const now = new Date();
-  const monday = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), 12));
-  monday.setUTCDate(monday.getUTCDate() - ((monday.getUTCDay() + 6) % 7));
-  return monday.toISOString();
-}
 
 describe('teams in the web app', () => {
   it('an admin makes a team with its own capacity; the dashboard follows it and moves live when its work is scheduled', async () => {

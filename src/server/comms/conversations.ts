@@ -280,7 +280,7 @@ export async function startConversation(
     async (tx) => {
       const contact = await contactToWrite(tx, user.orgId, input);
       const now = new Date();
-      const summary = { lastMessageAt: now, lastMessagePreview: input.body.slice(0, PREVIEW_LENGTH) };
+      const summary = { lastMessageAt: now, lastMessagePreview: previewOf(input.body, 0) };
       const { row, started } = await continueOrStart(tx, { orgId: user.orgId, channel: input.channel, contactPhone: contact.phone }, summary, async () => {
         const orgNumber = await tx.phoneNumber.findFirst({ where: { orgId: user.orgId }, orderBy: { createdAt: 'asc' } });
         const { phone: _phone, ...names } = contact;

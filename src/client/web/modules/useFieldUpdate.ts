@@ -1,4 +1,5 @@
 import { useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
 import { getQueryKey } from '@trpc/react-query';
 import type { ModuleName } from '../../../shared/modules.ts';
 import { isCachedRecord } from '../realtime/patch.ts';
@@ -18,6 +19,8 @@ export function useFieldUpdate(module: ModuleName, id: string) {
   const queryClient = useQueryClient();
   const update = recordApi(module).update.useMutation();
   const { queue } = useOffline();
+  // Saves in flight, whichever way they go (the queue or the mutation): what `pending` says.
+  const [saving, setSaving] = useState(0);
   /** The record as `byId.useQuery` caches it. */
   const cached = getQueryKey(trpc[module].byId, { id }, 'query');
   /** Every query of the record's `byId`, whatever its type. */
@@ -37,7 +40,14 @@ export function useFieldUpdate(module: ModuleName, id: string) {
     },
   };
   return {
-    save: (field: string, value: unknown, from: { value: unknown; version: number }) => saveField(target, field, value, from),
-    pending: update.isPending,
+    save: async (field: string, value: unknown, from: { value: unknown; version: number }) => {
+      setSaving((count) => count + 1);
+      try {
+        return await saveField(target, field, value, from);
+      } finally {
+        setSaving((count) => count - 1);
+      }
+    },
+    pending: saving > 0,
   };
 }

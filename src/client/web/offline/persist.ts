@@ -22,10 +22,22 @@ export async function keepRecordsForOffline(queryClient: QueryClient, userId: st
   // What the server sends now always wins over the kept copy: only queries not in the cache are filled in.
   if (kept && Date.now() - kept.savedAt < KEEP_FOR_MS) hydrate(queryClient, kept.state);
 
+  // One write at a time: changes that come while one is under way are written once it is done,
+  // so a busy page (a list taking live events) costs at most one copy per write, not one per event.
   let queued = false;
+  let writing = false;
+  let again = false;
+  const schedule = () => {
+    if (writing) again = true;
+    else if (!queued) {
+      queued = true;
+      queueMicrotask(write);
+    }
+  };
   const write = () => {
     if (!queued) return;
     queued = false;
+    writing = true;
     const newest = queryClient
       .getQueryCache()
       .getAll()
@@ -36,17 +48,27 @@ export async function keepRecordsForOffline(queryClient: QueryClient, userId: st
     const chosen = new Set(newest.map((query) => query.queryHash));
     // Through JSON: only what the server sent is kept (no promise or error object of a fetch in flight).
     const state = JSON.parse(JSON.stringify(dehydrate(queryClient, { shouldDehydrateQuery: (query) => chosen.has(query.queryHash) }))) as DehydratedState;
-    void db.put('state', { savedAt: Date.now(), state }, 'records').catch((error: unknown) => console.error('Could not keep the records for offline reading', error));
+    void db
+      .put('state', { savedAt: Date.now(), state }, 'records')
+      .catch((error: unknown) => console.error('Could not keep the records for offline reading', error))
+      .finally(() => {
+        writing = false;
+        if (!again) return;
+        again = false;
+        schedule();
+      });
   };
-  // Once per burst of cache changes (a microtask, not a timer: a timer may not run before the page goes away).
+  // Per burst of cache changes (a microtask, not a timer: a timer may not run before the page goes away).
   const unsubscribe = queryClient.getQueryCache().subscribe((event) => {
-    if (event.type !== 'updated' || queued || parseRecordKey(event.query.queryKey) === null) return;
-    queued = true;
-    queueMicrotask(write);
+    if (event.type === 'updated' && parseRecordKey(event.query.queryKey) !== null) schedule();
   });
   return () => {
     unsubscribe();
-    // A burst still to write goes now: closing waits for the write's transaction.
+    // What is still to write goes now: closing waits for the write's transaction.
+    if (again) {
+      queued = true;
+      again = false;
+    }
     if (queued) write();
     db.close();
   };

@@ -1,4 +1,4 @@
-import { useId, useRef, useState } from 'react';
+import { type ReactNode, useId, useRef, useState } from 'react';
 import { JOB_STATUSES } from '../../../shared/modules.ts';
 import type { DashboardCounters, TeamLoad } from '../../../shared/dashboard.ts';
 import { enumLabel } from '../modules/ui.ts';
@@ -80,30 +80,15 @@ export function DashboardPage() {
         <section className="panel" aria-labelledby="crew-heading">
           <h2 id="crew-heading">{followed ? `${followed.name} this week` : 'Crew this week'}</h2>
           {counters && counters.crew.length === 0 ? <p className="muted">{followed ? 'Nobody is in this team yet.' : 'Nobody has scheduled jobs this week.'}</p> : null}
-          <table className="records compact">
-            <thead>
-              <tr>
-                <th scope="col">Person</th>
-                <th scope="col" className="col-number">
-                  Scheduled
-                </th>
-                <th scope="col" className="col-number">
-                  Utilization
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {counters?.crew.map((member) => (
-                <tr key={member.userId} data-testid="crew-row" data-user={member.userId}>
-                  <th scope="row">{member.name}</th>
-                  <td className="col-number">
-                    {hours.format(member.scheduledHours)} / {hours.format(member.capacityHours)} h
-                  </td>
-                  <td className={`col-number${member.utilization > 1 ? ' over' : ''}`}>{percent.format(member.utilization)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <LoadTable
+            label="Person"
+            rows={(counters?.crew ?? []).map((member) => ({
+              key: member.userId,
+              name: member.name,
+              load: member,
+              attributes: { 'data-testid': 'crew-row', 'data-user': member.userId },
+            }))}
+          />
         </section>
         {counters?.teams.length ? <TeamsPanel teams={counters.teams} onFollow={setTeamId} /> : null}
       </div>
@@ -133,35 +118,61 @@ function TeamsPanel({ teams, onFollow }: { teams: TeamLoad[]; onFollow: (teamId:
   return (
     <section className="panel" aria-labelledby="teams-heading">
       <h2 id="teams-heading">Teams this week</h2>
-      <table className="records compact" data-testid="teams-load">
-        <thead>
-          <tr>
-            <th scope="col">Team</th>
-            <th scope="col" className="col-number">
-              Scheduled
-            </th>
-            <th scope="col" className="col-number">
-              Utilization
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {teams.map((team) => (
-            <tr key={team.teamId} data-testid="team-row" data-team={team.teamId}>
-              <th scope="row">
-                <button type="button" className="link-button" onClick={() => onFollow(team.teamId)} title={`Follow ${team.name}`}>
-                  {team.name}
-                </button>{' '}
-                <span className="muted">({team.members})</span>
-              </th>
-              <td className="col-number">
-                {hours.format(team.scheduledHours)} / {hours.format(team.capacityHours)} h
-              </td>
-              <td className={`col-number${team.utilization > 1 ? ' over' : ''}`}>{percent.format(team.utilization)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <LoadTable
+        label="Team"
+        testId="teams-load"
+        rows={teams.map((team) => ({
+          key: team.teamId,
+          name: (
+            <>
+              <button type="button" className="link-button" onClick={() => onFollow(team.teamId)} title={`Follow ${team.name}`}>
+                {team.name}
+              </button>{' '}
+              <span className="muted">({team.members})</span>
+            </>
+          ),
+          load: team,
+          attributes: { 'data-testid': 'team-row', 'data-team': team.teamId },
+        }))}
+      />
     </section>
+  );
+}
+
+/** People's or teams' hours this week against their capacity, over 100 % marked. */
+function LoadTable({
+  label,
+  testId,
+  rows,
+}: {
+  label: string;
+  testId?: string;
+  rows: { key: string; name: ReactNode; load: Pick<TeamLoad, 'scheduledHours' | 'capacityHours' | 'utilization'>; attributes: Record<string, string> }[];
+}) {
+  return (
+    <table className="records compact" data-testid={testId}>
+      <thead>
+        <tr>
+          <th scope="col">{label}</th>
+          <th scope="col" className="col-number">
+            Scheduled
+          </th>
+          <th scope="col" className="col-number">
+            Utilization
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map(({ key, name, load, attributes }) => (
+          <tr key={key} {...attributes}>
+            <th scope="row">{name}</th>
+            <td className="col-number">
+              {hours.format(load.scheduledHours)} / {hours.format(load.capacityHours)} h
+            </td>
+            <td className={`col-number${load.utilization > 1 ? ' over' : ''}`}>{percent.format(load.utilization)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
