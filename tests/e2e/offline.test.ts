@@ -58,6 +58,7 @@ describe('edits made offline', () => {
     await conflict.getByRole('button', { name: 'Use my value' }).click();
     await expect.poll(async () => status.count(), { timeout: 10_000 }).toBe(0);
 
+    await expect.poll(async () => (await alice.jobs.byId({ id: job.id })).notes, { timeout: 10_000, interval: 100 }).toBe('Gate code 4411');
     const now = await alice.jobs.byId({ id: job.id });
     expect(now).toMatchObject({ title: 'Fix the gate and the fence', estimatedHours: 3, notes: 'Gate code 4411' });
     // Each edit once, in the order made (Alice's between them).

@@ -62,10 +62,18 @@ export class OfflineQueue {
    * otherwise `QueuedOffline`, and the queue sends it when the connection is back.
    */
   async submit(change: Omit<NewChange, 'idempotencyKey'>): Promise<CachedRecord> {
+    return this.#send(await this.#keep(change));
+  }
+
+  async #keep(change: Omit<NewChange, 'idempotencyKey'>): Promise<PendingChange> {
     const kept = await this.options.store.add({ ...change, idempotencyKey: this.options.newKey() });
     this.#changes = [...this.#changes, kept];
     this.#notify();
-    if (!this.options.online()) throw new QueuedOffline();
+    return kept;
+  }
+
+  #send(kept: PendingChange): Promise<CachedRecord> {
+    if (!this.options.online()) return Promise.reject(new QueuedOffline());
     const answer = new Promise<CachedRecord>((resolve, reject) => this.#waiters.set(kept.seq, { resolve, reject }));
     void this.flush();
     return answer;
@@ -133,9 +141,11 @@ export class OfflineQueue {
   async saveMine(seq: number): Promise<void> {
     const change = this.#changes.find((item) => item.seq === seq);
     if (change?.state !== 'conflict') return;
-    await this.#forget(seq);
     const { module, recordId, field, value } = change;
-    await this.submit({ module, recordId, field, value, fromValue: change.theirs, fromVersion: change.theirVersion ?? change.fromVersion }).catch(() => {});
+    // The new edit is kept before the settled one goes: the count of changes never dips to nothing in between.
+    const kept = await this.#keep({ module, recordId, field, value, fromValue: change.theirs, fromVersion: change.theirVersion ?? change.fromVersion });
+    await this.#forget(seq);
+    await this.#send(kept).catch(() => {});
   }
 
   async #forget(seq: number) {
