@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DashboardCounters } from '../src/shared/dashboard.ts';
+import type { Notification } from '../src/shared/notifications.ts';
 import type { TeamEvent } from '../src/shared/teams.ts';
 import { collect } from './helpers/collect.ts';
-import { thisWeek } from './helpers/dates.ts';
+import { thisWeek, weekStartOf } from './helpers/dates.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
 // On PGlite, PostgreSQL and two nodes (databaseSuites).
@@ -56,7 +57,10 @@ describe('teams', () => {
     await alice.teams.addMember({ teamId: team.id, userId: t.users['alice@acme.test'].id });
     await alice.users.setCapacity({ userId: t.users['alice@acme.test'].id, weeklyHours: 32 });
     await vi.waitFor(() => expect(seen.items.map((event) => event.type)).toEqual(['team:created', 'team:members', 'capacity:updated']), { timeout: 5_000 });
-    expect(seen.items[2]).toMatchObject({ recordId: t.users['alice@acme.test'].id, data: { capacity: { weeklyHours: 32, isDefault: false } } });
+    expect(seen.items[2]).toMatchObject({
+      recordId: t.users['alice@acme.test'].id,
+      data: { capacity: { weeklyHours: 32, isDefault: false }, load: { userId: t.users['alice@acme.test'].id, capacityHours: 32 } },
+    });
     expect(globex.items).toEqual([]);
     seen.stop();
     globex.stop();
@@ -107,6 +111,93 @@ describe('teams', () => {
     expect(everyone.crew.find((person) => person.userId === aliceId)).toMatchObject({ capacityHours: 40 });
     followed.stop();
     await alice.teams.delete({ id: team.id });
+  });
+
+  it("writes each person's new load for every week a job or appointment moves them in (load:updated), and nothing when hours do not move", async () => {
+    const alice = await t.caller('alice@acme.test');
+    const aliceId = t.users['alice@acme.test'].id;
+    const bobId = t.users['bob@acme.test'].id;
+    await alice.users.setCapacity({ userId: bobId, weeklyHours: 20 });
+    await alice.users.setCapacity({ userId: aliceId, weeklyHours: null });
+    // Weeks far ahead, which the other tests leave empty.
+    const day = 86_400_000;
+    const later = new Date(Date.parse(thisWeek()) + 70 * day).toISOString();
+    const laterStill = new Date(Date.parse(later) + 7 * day).toISOString();
+    const bob = await t.client('bob@acme.test');
+    const seen = collect<TeamEvent>((handlers) => bob.trpc.teams.onChange.subscribe(undefined, handlers as never));
+    await vi.waitFor(() => expect(seen.isStarted()).toBe(true), { timeout: 5_000 });
+    const loads = () => seen.items.flatMap((event) => (event.action === 'load:updated' ? [event.data.load] : []));
+    const load = (userId: string, at: string, scheduledHours: number, capacityHours: number) => ({
+      userId,
+      weekStart: weekStartOf(at),
+      scheduledHours,
+      capacityHours,
+      utilization: scheduledHours / capacityHours,
+    });
+
+    const job = await alice.jobs.create({ title: 'Chimney', assigneeId: bobId, scheduledAt: later, estimatedHours: 6 });
+    const visitEnds = new Date(Date.parse(later) + 3 * 3_600_000).toISOString();
+    const visit = await alice.appointments.create({ title: 'Survey', startsAt: later, endsAt: visitEnds, assigneeId: bobId });
+    // Neither dated nor assigned: nobody's week.
+    const loose = await alice.jobs.create({ title: 'Someday', estimatedHours: 8 });
+    await vi.waitFor(() => expect(loads()).toHaveLength(2), { timeout: 5_000 });
+    expect(loads()).toEqual([load(bobId, later, 6, 20), load(bobId, later, 9, 20)]);
+
+    // Moved a week on: both weeks; status along the way (new → scheduled) moves no hours.
+    const moved = await alice.jobs.update({ id: job.id, expectedVersion: job.version, patch: { scheduledAt: laterStill } });
+    const scheduled = await alice.jobs.update({ id: job.id, expectedVersion: moved.version, patch: { status: 'scheduled' } });
+    await alice.jobs.update({ id: loose.id, expectedVersion: loose.version, patch: { estimatedHours: 9 } });
+    // Reassigned: Bob's week and Alice's (with the org's default capacity).
+    const reassigned = await alice.jobs.update({ id: job.id, expectedVersion: scheduled.version, patch: { assigneeId: aliceId } });
+    await alice.appointments.update({ id: visit.id, expectedVersion: visit.version, patch: { status: 'cancelled' } });
+    await alice.jobs.delete({ id: job.id, expectedVersion: reassigned.version });
+    await vi.waitFor(() => expect(loads()).toHaveLength(8), { timeout: 5_000 });
+    expect(loads().slice(2)).toEqual([
+      load(bobId, later, 3, 20),
+      load(bobId, laterStill, 6, 20),
+      load(bobId, laterStill, 0, 20),
+      load(aliceId, laterStill, 6, 40),
+      load(bobId, later, 0, 20),
+      load(aliceId, laterStill, 0, 40),
+    ]);
+    expect(seen.items.filter((event) => event.action === 'load:updated').every((event) => event.userId === aliceId)).toBe(true);
+    seen.stop();
+  });
+
+  it('tells a team about work given to it with nobody on it (team_assigned), not whoever gave it, and nobody for assigned work', async () => {
+    const alice = await t.caller('alice@acme.test');
+    const aliceId = t.users['alice@acme.test'].id;
+    const bobId = t.users['bob@acme.test'].id;
+    const team = await alice.teams.create({ name: 'Dispatch' });
+    await alice.teams.addMember({ teamId: team.id, userId: bobId });
+    await alice.teams.addMember({ teamId: team.id, userId: aliceId });
+    const bob = await t.client('bob@acme.test');
+    const notes = collect<Notification>((handlers) => bob.trpc.notifications.onNew.subscribe(undefined, handlers as never));
+    await vi.waitFor(() => expect(notes.isStarted()).toBe(true), { timeout: 5_000 });
+    const mine = async () => (await (await t.caller('bob@acme.test')).notifications.list()).items.filter((note) => note.kind === 'team_assigned');
+    const before = (await mine()).length;
+
+    const job = await alice.jobs.create({ title: 'Burst pipe', teamId: team.id });
+    // Assigned work is its assignee's news (job_assigned), not the team's.
+    await alice.jobs.create({ title: 'Fence', teamId: team.id, assigneeId: bobId });
+    // An escrow is nobody's work to pick up.
+    await alice.escrows.create({ propertyAddress: '1 Team St', teamId: team.id });
+    const lead = await alice.leads.create({ name: 'Walk-in Wendy' });
+    await alice.leads.update({ id: lead.id, expectedVersion: lead.version, patch: { teamId: team.id } });
+    await vi.waitFor(() => expect(notes.items.filter((note) => note.kind === 'team_assigned')).toHaveLength(2), { timeout: 5_000 });
+    expect(notes.items.filter((note) => note.kind === 'team_assigned')).toEqual([
+      expect.objectContaining({ title: 'New job for Dispatch: Burst pipe', module: 'jobs', recordId: job.id }),
+      expect.objectContaining({ title: 'New lead for Dispatch: Walk-in Wendy', module: 'leads', recordId: lead.id }),
+    ]);
+    expect(await mine()).toHaveLength(before + 2);
+
+    // Taken, then let go by Bob: back to the team, which is Alice now, not Bob.
+    const taken = await (await t.caller('bob@acme.test')).jobs.update({ id: job.id, expectedVersion: job.version, patch: { assigneeId: bobId } });
+    await (await t.caller('bob@acme.test')).jobs.update({ id: job.id, expectedVersion: taken.version, patch: { assigneeId: null } });
+    const alicesNotes = async () => (await alice.notifications.list()).items.filter((note) => note.kind === 'team_assigned' && note.recordId === job.id);
+    await vi.waitFor(async () => expect(await alicesNotes()).toHaveLength(1), { timeout: 5_000 });
+    expect(await mine()).toHaveLength(before + 2);
+    notes.stop();
   });
 
   it('puts records in a team: lists filter by it, events.onAny({ teamId }) follows it (a record leaving it too), and a team with records is not deleted', async () => {

@@ -2,6 +2,8 @@ import { setAlertAudiences } from './alerts/audience.ts';
 import { alertEffect } from './alerts/rules.ts';
 import { registerChangeEffect } from './events/effects.ts';
 import { notificationEffect } from './notifications/sources.ts';
+import { teamNotificationEffect } from './notifications/team.ts';
+import { loadEffect, setDefaultWeeklyCapacity } from './teams/load-effect.ts';
 import { InProcessSessionChannel, RedisSessionChannel, type SessionChannel } from './auth/session-channel.ts';
 import { SessionService } from './auth/sessions.ts';
 import { loadTokenSecret, createTokenService, type TokenService } from './auth/tokens.ts';
@@ -154,7 +156,10 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<App>
   // What record changes raise in their own transaction: the event log knows none of it (events/effects.ts).
   registerChangeEffect(notificationEffect);
   registerChangeEffect(alertEffect);
+  registerChangeEffect(loadEffect);
+  registerChangeEffect(teamNotificationEffect);
   setAlertAudiences(config.ALERT_AUDIENCE ?? {});
+  setDefaultWeeklyCapacity(config.WEEKLY_CAPACITY_HOURS ?? 40);
   const database = await openDatabase(config);
   const applied = config.DATABASE_URL
     ? await withMigrationLock(config.DATABASE_URL, () => applyMigrations(new PrismaPg({ connectionString: config.DATABASE_URL }), { closeConnections: true }))

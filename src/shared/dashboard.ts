@@ -14,6 +14,19 @@ export interface CrewLoad {
   teamIds: string[];
 }
 
+/**
+ * A person's booked hours in one week (from Monday 00:00 UTC) against their capacity:
+ * `load:updated` in the `teams` stream whenever a job or appointment moves them.
+ */
+export interface PersonLoad {
+  userId: string;
+  /** ISO-8601: the Monday 00:00 UTC that starts the week. */
+  weekStart: string;
+  scheduledHours: number;
+  capacityHours: number;
+  utilization: number;
+}
+
 /** A team's load this week: its people's scheduled hours against their capacities together. */
 export interface TeamLoad {
   teamId: string;

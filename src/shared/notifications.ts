@@ -3,7 +3,7 @@ import { idSchema } from './text.ts';
 import { lastEventIdSchema } from './events.ts';
 import { withIdempotencyKey } from './mutations.ts';
 
-export const NOTIFICATION_KINDS = ['job_assigned', 'conversation_assigned', 'conversation_new', 'call_missed', 'appointment_reminder', 'alert'] as const;
+export const NOTIFICATION_KINDS = ['job_assigned', 'team_assigned', 'conversation_assigned', 'conversation_new', 'call_missed', 'appointment_reminder', 'alert'] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
 export interface Notification {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { PersonLoad } from './dashboard.ts';
 import type { StreamEventOf } from './events.ts';
 import { withIdempotencyKey } from './mutations.ts';
 import { idSchema, line } from './text.ts';
@@ -39,10 +40,15 @@ export const setCapacityInput = z.strictObject({
   ...withIdempotencyKey,
 });
 
-/** `recordId` is the team's id; for `capacity:updated`, the person's. */
+/** `recordId` is the team's id; for `capacity:updated` and `load:updated`, the person's. */
 type TeamEventOf<T extends string, D> = StreamEventOf<'teams', T, D>;
 
 export type TeamEvent =
   | TeamEventOf<'team:created' | 'team:updated' | 'team:members', { team: Team }>
   | TeamEventOf<'team:deleted', { team: Team }>
-  | TeamEventOf<'capacity:updated', { capacity: Capacity }>;
+  /** With the person's load this week at the new capacity. */
+  | TeamEventOf<'capacity:updated', { capacity: Capacity; load: PersonLoad }>
+  /** A job, lead or appointment given to the team with nobody assigned: its people were notified (`team_assigned`). */
+  | TeamEventOf<'team:handed', { teamId: string; module: 'jobs' | 'leads' | 'appointments'; title: string; notifiedUserIds: string[] }>
+  /** A job or appointment scheduled, moved, resized, reassigned or cancelled changed a person's week. */
+  | TeamEventOf<'load:updated', { load: PersonLoad }>;

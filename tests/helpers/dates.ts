@@ -5,3 +5,11 @@ export function thisWeek(): string {
   monday.setUTCDate(monday.getUTCDate() - ((monday.getUTCDay() + 6) % 7));
   return monday.toISOString();
 }
+
+/** The Monday 00:00 UTC (ISO-8601) starting the week of `at`. */
+export function weekStartOf(at: string): string {
+  const day = new Date(at);
+  const monday = new Date(Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate()));
+  monday.setUTCDate(monday.getUTCDate() - ((monday.getUTCDay() + 6) % 7));
+  return monday.toISOString();
+}

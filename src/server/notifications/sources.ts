@@ -47,7 +47,7 @@ export function notificationsFor(event: CrmEvent, record: Record<string, unknown
 }
 
 /** The streams whose events can notify someone: what a notifications subscription reads. */
-export const NOTIFYING_MODULES: readonly LogModule[] = ['jobs', 'conversations', 'calls', 'alerts', 'reminders'];
+export const NOTIFYING_MODULES: readonly LogModule[] = ['jobs', 'conversations', 'calls', 'alerts', 'reminders', 'teams'];
 
 /**
  * Whether `event` raised a notification for `userId`: for records the same rule as

@@ -1,7 +1,8 @@
 import { TRPCError } from '@trpc/server';
 import type { PublicUser } from '../../shared/auth.ts';
-import { type Capacity, MAX_TEAMS_PER_ORG, type Team } from '../../shared/teams.ts';
+import { type Capacity, MAX_TEAMS_PER_ORG, type Team, type TeamEvent } from '../../shared/teams.ts';
 import type { AppDeps } from '../context.ts';
+import { personLoad, weekOf } from '../dashboard/load.ts';
 import type { Db, Tx } from '../db/client.ts';
 import { type CommitDeps, commitChange } from '../events/commit.ts';
 import { idempotencyOf } from '../events/idempotency.ts';
@@ -127,7 +128,7 @@ export function setMembership(actor: Actor, input: { teamId: string; userId: str
   );
 }
 
-/** A person's weekly hours (null: back to the org's default), as `capacity:updated` in the log. */
+/** A person's weekly hours (null: back to the org's default), as `capacity:updated` in the log with their load this week. */
 export function setCapacity(actor: Actor, input: { userId: string; weeklyHours: number | null }): Promise<Capacity> {
   const { user } = actor;
   return commitChange(
@@ -139,7 +140,9 @@ export function setCapacity(actor: Actor, input: { userId: string; weeklyHours: 
       const capacity: Capacity = { userId: person.id, weeklyHours: input.weeklyHours ?? actor.deps.weeklyCapacityHours, isDefault: input.weeklyHours === null };
       if (person.weeklyCapacityHours === input.weeklyHours) return { result: capacity };
       await tx.user.update({ where: { id: person.id }, data: { weeklyCapacityHours: input.weeklyHours } });
-      const event: EventDraft = { orgId: user.orgId, module: 'teams', action: 'capacity:updated', recordId: person.id, version: 0, userId: user.id, data: { capacity } };
+      const load = await personLoad(tx, user.orgId, person.id, weekOf(new Date()), actor.deps.weeklyCapacityHours);
+      const data: Extract<TeamEvent, { action: 'capacity:updated' }>['data'] = { capacity, load: load! };
+      const event: EventDraft = { orgId: user.orgId, module: 'teams', action: 'capacity:updated', recordId: person.id, version: 0, userId: user.id, data };
       return { result: capacity, event };
     },
     { idempotency: idempotencyOf(actor, ['users', 'setCapacity'], input) },

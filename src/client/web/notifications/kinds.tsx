@@ -15,6 +15,14 @@ const icons: Record<string, ReactNode> = {
       <path d="M9 4V3h6v1M9 13l2 2 4-4" />
     </>
   ),
+  // Two people: work given to your team, nobody on it yet.
+  team_assigned: (
+    <>
+      <circle cx="9" cy="8" r="3" />
+      <circle cx="17" cy="9" r="2.5" />
+      <path d="M3 20a6 6 0 0 1 12 0M14 20a5 5 0 0 1 7-4.5" />
+    </>
+  ),
   // A speech bubble.
   conversation_assigned: <path d="M4 5h16v11H9l-5 4z" />,
   // A speech bubble with a dot: someone new writes.
