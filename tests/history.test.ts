@@ -67,6 +67,28 @@ describe('M.history', () => {
     expect(latest).toMatchObject({ action: 'updated', version: 3, mergedFromVersion: 1, changes: { phone: { from: null, to: '+1 555 222 3333' } } });
   });
 
+  it('says when an edit kept its author’s value over a colleague’s change after a conflict, in the log and in the history', async () => {
+    const alice = await t.caller('alice@acme.test');
+    const bob = await t.caller('bob@acme.test');
+    const lead = await alice.leads.create({ name: 'Contested', source: 'Web' });
+    const theirs = await alice.leads.update({ id: lead.id, expectedVersion: 1, patch: { source: 'Referral' } });
+    await expect(bob.leads.update({ id: lead.id, expectedVersion: 1, patch: { source: 'Walk-in' } })).rejects.toMatchObject({ code: 'CONFLICT' });
+    // Bob chooses his value, knowing Alice's change (version 2) is replaced.
+    const mine = await bob.leads.update({ id: lead.id, expectedVersion: theirs.version, patch: { source: 'Walk-in' }, overridesVersion: theirs.version });
+    const [latest, replaced] = (await alice.leads.history({ id: lead.id })).items;
+    expect(latest).toMatchObject({ version: mine.version, overridesVersion: 2, mergedFromVersion: null, changes: { source: { from: 'Referral', to: 'Walk-in' } } });
+    expect(replaced).toMatchObject({ version: 2, overridesVersion: null });
+    // The event says so to whoever follows the record, as read back from the log.
+    const { events } = await alice.events.since({ lastEventId: String(replaced!.seq), recordId: lead.id });
+    expect(events).toEqual([expect.objectContaining({ type: 'LEAD_UPDATED', version: mine.version, overridesVersion: 2 })]);
+    // A version the record never had is refused, and changes nothing.
+    await expect(bob.leads.update({ id: lead.id, expectedVersion: mine.version, patch: { source: 'Ad' }, overridesVersion: mine.version + 1 })).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: `overridesVersion: The lead has no version ${mine.version + 1} yet`,
+    });
+    expect((await alice.leads.byId({ id: lead.id })).source).toBe('Walk-in');
+  });
+
   it("outlives the event log's retention (a resume from before it still resyncs), and goes after HISTORY_RETENTION_DAYS", async () => {
     const alice = await t.caller('alice@acme.test');
     const job = await alice.jobs.create({ title: 'Kept in history' });

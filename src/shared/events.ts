@@ -28,6 +28,8 @@ interface EventBase<M extends ModuleName, A extends EventAction> {
   timestamp: string;
   /** Only on an update merged over a stale `expectedVersion`: the version its author had loaded. */
   mergedFromVersion?: number;
+  /** Only on an update made after a conflict, keeping its author's value: the version of the change it replaced. */
+  overridesVersion?: number;
   /** The record's team after the change, when it has one. */
   teamId?: string;
 }

@@ -27,6 +27,8 @@ export interface HistoryItem {
   changes: Record<string, { from: unknown; to: unknown }>;
   /** Set when this edit was made on an older version and merged, since nobody had changed its fields meanwhile. */
   mergedFromVersion: number | null;
+  /** Set when its author made this edit after a conflict, keeping their own value over the change at this version. */
+  overridesVersion: number | null;
 }
 
 export const historyInput = z.strictObject({

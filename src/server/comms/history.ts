@@ -40,6 +40,7 @@ export async function conversationHistory(db: Db, orgId: string, input: { id: st
       timestamp: row.createdAt.toISOString(),
       changes,
       mergedFromVersion: null,
+      overridesVersion: null,
     };
   });
   return { items, nextCursor: rows.length > input.limit ? (page.at(-1)?.seq ?? null) : null };

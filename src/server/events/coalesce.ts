@@ -9,7 +9,8 @@ function mergeUpdates(earlier: Update, later: Update): Update {
   for (const [field, change] of Object.entries(later.data as Changes)) {
     data[field] = { from: data[field] ? data[field].from : change.from, to: change.to };
   }
-  const { mergedFromVersion: _dropped, ...rest } = later;
+  // Said of one edit, not of a burst.
+  const { mergedFromVersion: _merged, overridesVersion: _overrides, ...rest } = later;
   return { ...rest, data } as Update;
 }
 

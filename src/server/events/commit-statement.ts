@@ -87,6 +87,8 @@ export async function commitInOneStatement<T>(
     action: params.add(change.action, 'text'),
     user: params.add(change.userId, 'text'),
     mergedFromVersion: 'NULL::integer',
+    // A choice made after a conflict goes the general way (records/service.ts).
+    overridesVersion: 'NULL::integer',
   };
   // A deletion answers with the id it deleted, as the general strategy's does.
   const result = change.action === 'deleted' ? `jsonb_build_object('id', rec.id)` : 'rec.record';

@@ -25,6 +25,7 @@ interface EventRow extends Omit<EventDraft, 'module' | 'data' | 'notifications'>
   data: unknown;
   createdAt: Date;
   teamId?: string | null;
+  overridesVersion?: number | null;
 }
 
 const isRecordModule = (module: string): module is ModuleName => (MODULE_NAMES as readonly string[]).includes(module);
@@ -44,6 +45,7 @@ export function toEvent(row: EventRow): LogEvent {
     timestamp: row.createdAt.toISOString(),
     ...(row.mergedFromVersion != null ? { mergedFromVersion: row.mergedFromVersion } : {}),
     ...(row.teamId ? { teamId: row.teamId } : {}),
+    ...(row.overridesVersion != null ? { overridesVersion: row.overridesVersion } : {}),
   } as LogEvent;
 }
 
@@ -68,9 +70,9 @@ export interface SequencedEvent {
 }
 
 /** An event row's columns as written, in this order; `prevSeq` last (see `previousSeqOf`). */
-export const EVENT_INSERT = `INSERT INTO "Event" ("orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq", "teamId")`;
+export const EVENT_INSERT = `INSERT INTO "Event" ("orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq", "teamId", "overridesVersion")`;
 /** What `toEvent` needs of a written event row, with its prevSeq. */
-export const EVENT_RETURNING = `RETURNING seq, "orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq", "createdAt", "teamId"`;
+export const EVENT_RETURNING = `RETURNING seq, "orgId", module, action, "recordId", version, "userId", data, "mergedFromVersion", "prevSeq", "createdAt", "teamId", "overridesVersion"`;
 
 /**
  * The org's newest seq (else how far retention pruned, else 0), as SQL on the org id
@@ -83,7 +85,7 @@ export function previousSeqOf(orgParam: string): string {
 export type WrittenEventRow = EventRow & { prevSeq: number };
 
 const APPEND_EVENT = `${EVENT_INSERT}
-  VALUES ($1::text, $2::text, $3::text, $4::text, $5::integer, $6::text, $7::jsonb, $8::integer, ${previousSeqOf('$1::text')}, NULL)
+  VALUES ($1::text, $2::text, $3::text, $4::text, $5::integer, $6::text, $7::jsonb, $8::integer, ${previousSeqOf('$1::text')}, NULL, NULL)
   ${EVENT_RETURNING}`;
 
 /**

@@ -23,6 +23,8 @@ export interface RecordEventDraft {
   before?: Record<string, unknown>;
   /** For `updated`: the older version a stale update was merged from. */
   mergedFromVersion?: number | null;
+  /** For `updated`: the version of a colleague's change its author chose to replace after a conflict. */
+  overridesVersion?: number | null;
 }
 
 /** SQL (each a parameter or expression) of the event's columns that do not come from the record. */
@@ -32,6 +34,7 @@ export interface RecordEventColumns {
   action: string;
   user: string;
   mergedFromVersion: string;
+  overridesVersion: string;
 }
 
 /**
@@ -46,7 +49,7 @@ export function recordEventSql(action: RecordAction, columns: RecordEventColumns
   const data = action === 'updated' ? changesSql(`${source}.before`, `${source}.record`, fields) : `${source}.record`;
   return `${EVENT_INSERT}
     SELECT ${columns.org}, ${columns.module}, ${columns.action}, ${source}.id, ${version}, ${columns.user}, ${data},
-      ${columns.mergedFromVersion}, ${previousSeqOf(columns.org)}, ${source}.record->>'teamId' FROM ${source}
+      ${columns.mergedFromVersion}, ${previousSeqOf(columns.org)}, ${source}.record->>'teamId', ${columns.overridesVersion} FROM ${source}
     ${EVENT_RETURNING}`;
 }
 
@@ -81,7 +84,7 @@ const APPEND_RECORD_EVENT = Object.fromEntries(
   (['created', 'updated', 'deleted', 'restored'] as const).map((action) => [
     action,
     `WITH rec AS (SELECT $5::text AS id, $6::integer AS version, $7::jsonb AS record, $8::jsonb AS before)
-    ${recordEventSql(action, { org: '$1::text', module: '$2::text', action: '$3::text', user: '$4::text', mergedFromVersion: '$9::integer' }, 'rec')}`,
+    ${recordEventSql(action, { org: '$1::text', module: '$2::text', action: '$3::text', user: '$4::text', mergedFromVersion: '$9::integer', overridesVersion: '$10::integer' }, 'rec')}`,
   ]),
 ) as Record<RecordAction, string>;
 
@@ -98,6 +101,7 @@ export async function appendRecordEvent(tx: Tx, draft: RecordEventDraft): Promis
     JSON.stringify(draft.record),
     draft.before ? JSON.stringify(draft.before) : null,
     draft.mergedFromVersion ?? null,
+    draft.overridesVersion ?? null,
   );
   if (!row) throw new Error('The event row was not written');
   return sequenced(row);

@@ -12,6 +12,7 @@ interface EventRow {
   data: unknown;
   createdAt: Date;
   mergedFromVersion: number | null;
+  overridesVersion: number | null;
 }
 
 /**
@@ -24,7 +25,7 @@ export async function recordHistory(db: Db, orgId: string, module: AnyModule, in
     where: { orgId, module: module.name, recordId: input.id, ...(input.cursor ? { seq: { lt: input.cursor } } : {}) },
     orderBy: { seq: 'desc' },
     take: input.limit + 1,
-    select: { seq: true, version: true, action: true, userId: true, data: true, createdAt: true, mergedFromVersion: true },
+    select: { seq: true, version: true, action: true, userId: true, data: true, createdAt: true, mergedFromVersion: true, overridesVersion: true },
   });
   if (rows.length === 0 && !input.cursor) {
     if (!(await isRecordOfOrg(db, module, orgId, input.id))) throw new TRPCError({ code: 'NOT_FOUND', message: `No ${module.entity.toLowerCase()} with id ${input.id}` });
@@ -54,6 +55,7 @@ export function historyItem(row: EventRow): HistoryItem {
     timestamp: timestampOf(action, data) ?? row.createdAt.toISOString(),
     changes,
     mergedFromVersion: row.mergedFromVersion,
+    overridesVersion: row.overridesVersion,
   };
 }
 

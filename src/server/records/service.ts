@@ -190,6 +190,8 @@ export interface UpdateInput<Patch = Record<string, unknown>> {
   id: string;
   expectedVersion: number;
   patch: Patch;
+  /** After a CONFLICT: the version of the change this edit knowingly replaces (its event says so). */
+  overridesVersion?: number | undefined;
 }
 
 /**
@@ -211,6 +213,9 @@ async function updateAnyRecord(actor: Actor, module: AnyModule, input: UpdateInp
     user.orgId,
     async (tx) => {
       const current = await recordInOrg(tx, module, user.orgId, input.id);
+      if (input.overridesVersion !== undefined && input.overridesVersion > current.version) {
+        throw new TRPCError({ code: 'BAD_REQUEST', message: `overridesVersion: The ${module.entity.toLowerCase()} has no version ${input.overridesVersion} yet` });
+      }
       let mergedFromVersion: number | null = null;
       if (current.version !== input.expectedVersion) {
         // A stale version is merged when no field it changes was changed by someone else since.
@@ -238,7 +243,7 @@ async function updateAnyRecord(actor: Actor, module: AnyModule, input: UpdateInp
           data: { ...toDbData(module, changed), version: { increment: 1 }, updatedById: user.id },
         }),
       );
-      return { result: updated, event: { ...recordEvent(module, user, 'updated', updated), before: current, mergedFromVersion } };
+      return { result: updated, event: { ...recordEvent(module, user, 'updated', updated), before: current, mergedFromVersion, overridesVersion: input.overridesVersion ?? null } };
     },
     {
       idempotency: idempotencyOf(actor, [module.name, 'update'], { ...input, patch }),
@@ -262,7 +267,8 @@ function changedFields(current: WireRecord, patch: Record<string, unknown>): Rec
  */
 async function updateStatement(actor: Actor, module: AnyModule, input: UpdateInput, patch: Record<string, unknown>) {
   const { deps, user } = actor;
-  if (!setsNoRefs(module, patch)) return undefined;
+  // Rare (a person's choice after a conflict), and only the general form writes it.
+  if (!setsNoRefs(module, patch) || input.overridesVersion !== undefined) return undefined;
   if (module.check) {
     // A rule across fields is checked on the record as the patch would leave it: read it first.
     const row = await delegateOf(deps.db, module).findFirst({ where: { id: input.id, orgId: user.orgId } });

@@ -44,6 +44,8 @@ function recordRouterOf<D extends AnyModule>(module: D) {
     id: idSchema,
     expectedVersion: z.number().int().positive(),
     patch,
+    /** After a CONFLICT, "use my value": the version of the colleague's change this edit knowingly replaces; the history says so. */
+    overridesVersion: z.number().int().positive().optional(),
     ...withIdempotencyKey,
   });
   const deleteInput = z.strictObject({ id: idSchema, expectedVersion: z.number().int().positive().optional(), ...withIdempotencyKey });
