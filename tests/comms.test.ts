@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TandemClient } from '../src/client/trpc.ts';
 import { signWebhook } from '../src/server/comms/webhooks.ts';
-import type { CallEvent, ConversationEvent, CommsEvent } from '../src/shared/comms.ts';
+import { NEW_CONVERSATION_WINDOW_MS, NEW_CONVERSATIONS_ANNOUNCED, type CallEvent, type ConversationEvent, type CommsEvent } from '../src/shared/comms.ts';
 import type { DashboardCounters } from '../src/shared/dashboard.ts';
 import type { Notification } from '../src/shared/notifications.ts';
 import { startProxy } from './helpers/proxy.ts';
@@ -142,6 +142,26 @@ describe('a new conversation', () => {
     const notified = await t.deps.db.notification.findMany({ where: { recordId: conversation.id }, select: { userId: true } });
     expect(notified.map((row) => row.userId).sort()).toEqual([t.users['alice@acme.test'].id, t.users['bob@acme.test'].id].sort());
     notes.stop();
+  });
+
+  it(`past ${NEW_CONVERSATIONS_ANNOUNCED} new conversations in ${NEW_CONVERSATION_WINDOW_MS / 60_000} minutes, shows the next ones in the inbox without notifying anyone`, async () => {
+    const acme = t.users['alice@acme.test'].orgId;
+    const since = new Date(Date.now() - NEW_CONVERSATION_WINDOW_MS);
+    const recent = await t.deps.db.conversation.count({ where: { orgId: acme, createdAt: { gte: since } } });
+    const numbers = Array.from({ length: Math.max(0, NEW_CONVERSATIONS_ANNOUNCED - recent) + 2 }, (_, i) => `+1555710${String(i).padStart(4, '0')}`);
+    for (const from of numbers) expect((await webhook('/webhooks/sms', { From: from, To: acmeNumber, Body: 'Hello?', MessageSid: nextSid('SM') })).status).toBe(200);
+    const started = await t.deps.db.conversation.findMany({ where: { contactPhone: { in: numbers } }, orderBy: { createdAt: 'asc' }, select: { id: true } });
+    expect(started).toHaveLength(numbers.length);
+    const notified = async (id: string) => t.deps.db.notification.count({ where: { recordId: id, kind: 'conversation_new' } });
+    const quiet = started.slice(-2);
+    const announced = started.slice(0, -2);
+    for (const { id } of quiet) expect(await notified(id)).toBe(0);
+    for (const { id } of announced) expect(await notified(id)).toBe(2);
+    const events = await t.deps.db.event.findMany({ where: { recordId: { in: quiet.map((row) => row.id) }, action: 'conversation:new' } });
+    expect(events.map((event) => (event.data as { quieted?: boolean; notifiedUserIds: string[] }).quieted)).toEqual([true, true]);
+    // Still in everyone's inbox.
+    const inbox = await (await t.caller('bob@acme.test')).conversations.list({ limit: 100 });
+    expect(inbox.items.map((item) => item.id)).toEqual(expect.arrayContaining(quiet.map((row) => row.id)));
   });
 });
 

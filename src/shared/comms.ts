@@ -105,6 +105,14 @@ export interface AppointmentReminder {
   reminderMinutes: number;
 }
 
+/**
+ * Unassigned new conversations notify everyone in the org; past this many in
+ * `NEW_CONVERSATION_WINDOW_MS` (a flood, or someone texting from many numbers) they are
+ * only shown in the inbox, so no sender can raise people × numbers notifications.
+ */
+export const NEW_CONVERSATIONS_ANNOUNCED = 20;
+export const NEW_CONVERSATION_WINDOW_MS = 10 * 60_000;
+
 /** Events of a conversation (its messages too) have the conversation's id as `recordId`. */
 type CommsEventOf<S extends CommsStream, T extends string, D> = StreamEventOf<S, T, D>;
 
@@ -114,7 +122,8 @@ interface Notifies {
 }
 
 export type ConversationEvent =
-  | CommsEventOf<'conversations', 'conversation:new', { conversation: Conversation } & Partial<Notifies>>
+  /** `quieted`: one of more new conversations in a short time than are announced to everyone (see NEW_CONVERSATIONS_ANNOUNCED); nobody was notified. */
+  | CommsEventOf<'conversations', 'conversation:new', { conversation: Conversation; quieted?: true } & Partial<Notifies>>
   | CommsEventOf<'conversations', 'conversation:updated', { conversation: Conversation }>
   | CommsEventOf<'conversations', 'conversation:assigned', { conversation: Conversation; previousAssigneeId: string | null } & Notifies>
   | CommsEventOf<'conversations', 'message:new', { message: Message; conversation: Conversation }>

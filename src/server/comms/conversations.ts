@@ -1,7 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
 import type { PublicUser } from '../../shared/auth.ts';
-import { MESSAGE_STATUSES, type Channel, type CommsDataOf, type Conversation, type ConversationEvent, type Message, type MessageStatus } from '../../shared/comms.ts';
+import {
+  MESSAGE_STATUSES,
+  NEW_CONVERSATION_WINDOW_MS,
+  NEW_CONVERSATIONS_ANNOUNCED,
+  type Channel,
+  type CommsDataOf,
+  type Conversation,
+  type ConversationEvent,
+  type Message,
+  type MessageStatus,
+} from '../../shared/comms.ts';
 import type { AppDeps } from '../context.ts';
 import type { Tx } from '../db/client.ts';
 import type { Prisma } from '../../generated/prisma/client.ts';
@@ -221,9 +231,16 @@ export async function receiveInboundMessage(deps: Deps, inbound: InboundMessage)
 
 /**
  * A customer starts a conversation: its assignee is told, or when it has none (a new
- * contact), everyone who can answer it, that is every active person of the org.
+ * contact), everyone who can answer it, that is every active person of the org, unless
+ * the org already had `NEW_CONVERSATIONS_ANNOUNCED` new ones within the window.
  */
 async function newConversationEvent(tx: Tx, conversation: Conversation, body: string, attachments: number): Promise<EventDraft> {
+  if (!conversation.assigneeId) {
+    const since = new Date(Date.now() - NEW_CONVERSATION_WINDOW_MS);
+    // This one included: it was written in this transaction, under the org's lock.
+    const recent = await tx.conversation.count({ where: { orgId: conversation.orgId, createdAt: { gte: since } } });
+    if (recent > NEW_CONVERSATIONS_ANNOUNCED) return conversationEvent('conversation:new', conversation, null, { conversation, notifiedUserIds: [], quieted: true });
+  }
   const people = conversation.assigneeId
     ? [{ id: conversation.assigneeId }]
     : await tx.user.findMany({ where: { orgId: conversation.orgId, deactivatedAt: null }, select: { id: true } });

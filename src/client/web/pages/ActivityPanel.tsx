@@ -61,6 +61,12 @@ function ActivityItem({ module, item }: { module: ModuleName; item: ShownItem })
       <p>
         <strong>{Who}</strong> {item.action === 'updated' ? VERBS.updated : `${VERBS[item.action]} this ${moduleUi[module].singular}`}
         {item.mergedFromVersion ? <span className="muted"> (merged: made on version {item.mergedFromVersion}, nobody had changed it since)</span> : null}
+        {item.overridesVersion ? (
+          <span className="muted" data-testid="activity-overrides">
+            {' '}
+            (kept {who === 'you' ? 'your' : 'their'} own value over version {item.overridesVersion}, after a conflict)
+          </span>
+        ) : null}
         <time className="muted" dateTime={item.timestamp}>
           {' '}
           · {formatDateTime(item.timestamp)}
