@@ -104,5 +104,19 @@ await measure('leads.update', async (i) => {
   const updated = (await caller.leads.update({ id: (lead as { id: string }).id, expectedVersion: version, patch: { name: `P ${i}` } } as never)) as { version: number };
   version = updated.version;
 });
+// A dispatcher's job moving along: a status change may be a cancellation, which moves its
+// assignee's hours (load:updated), so it takes the general commit path; a title does not.
+const job = (await caller.jobs.create({ title: 'Probe job', assigneeId: user.id, scheduledAt: new Date().toISOString(), estimatedHours: 2 } as never)) as {
+  id: string;
+  version: number;
+};
+let jobVersion = job.version;
+await measure('jobs.update title', async (i) => {
+  jobVersion = ((await caller.jobs.update({ id: job.id, expectedVersion: jobVersion, patch: { title: `Job ${i}` } } as never)) as { version: number }).version;
+});
+await measure('jobs.update status', async (i) => {
+  const status = i % 2 ? 'scheduled' : 'in_progress';
+  jobVersion = ((await caller.jobs.update({ id: job.id, expectedVersion: jobVersion, patch: { status } } as never)) as { version: number }).version;
+});
 await measure('leads.byId', () => caller.leads.byId({ id: (lead as { id: string }).id } as never));
 await app.close();

@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.ts';
+import type { CurrentValues } from './effects.ts';
 import { groupCommitOf } from './group-commit.ts';
 import { earlierResult, earlierUseSql, hashRequest, KEEP_KEY, type IdempotencyOptions } from './idempotency.ts';
 import { sequenced, type SequencedEvent, type WrittenEventRow } from './log.ts';
@@ -53,7 +54,12 @@ export interface OneStatement {
    * (jsonb, as the API returns it) and, for `updated`, the row before as `before`. No row (not found, moved on,
    * nothing to change): the change is left to the general strategy.
    */
-  write(params: StatementParams, guard: string): string;
+  write(params: StatementParams, guard: string, unlessBefore?: CurrentValues): string;
+  /**
+   * For `updated`: writes nothing where the record holds one of these values before (see
+   * `mayFollowFrom` in effects.ts); the general strategy then makes the change.
+   */
+  unlessBefore?: CurrentValues;
 }
 
 interface StatementRow extends Partial<WrittenEventRow> {
@@ -80,7 +86,7 @@ export async function commitInOneStatement<T>(
       hash: params.add(requestHash, 'text'),
     };
   const guard = key ? 'NOT EXISTS (SELECT FROM prior)' : 'true';
-  const write = change.write(params, guard);
+  const write = change.write(params, guard, change.unlessBefore);
   const columns = {
     org,
     module: params.add(change.module, 'text'),

@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics.ts';
 import type { CommitAdmission } from './commit-admission.ts';
 import { commitInOneStatement, type OneStatement } from './commit-statement.ts';
 import { commitInTransaction, type ChangeOutcome } from './commit-transaction.ts';
-import { effectsMayFollow } from './effects.ts';
+import { effectsMayFollow, effectsMayFollowFrom } from './effects.ts';
 import type { IdempotencyOptions } from './idempotency.ts';
 import type { SequencedEvent } from './log.ts';
 
@@ -98,7 +98,10 @@ function commitInOrder<T>(deps: CommitDeps, orgId: string, change: (tx: Tx) => P
 
 function chooseStatement({ statement, strategy = 'auto' }: CommitOptions): OneStatement | undefined {
   if (!statement || strategy === 'general') return undefined;
-  return strategy === 'one-statement' || !effectsMayFollow(statement.module, statement.action, statement.preview) ? statement : undefined;
+  if (strategy === 'one-statement') return statement;
+  if (effectsMayFollow(statement.module, statement.action, statement.preview)) return undefined;
+  const unlessBefore = effectsMayFollowFrom(statement.module, statement.action, statement.preview);
+  return unlessBefore ? { ...statement, unlessBefore } : statement;
 }
 
 /** After the commit, in the org's queue: the change's events on the bus, in seq order. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AnyModule } from '../../shared/modules.ts';
 import type { Db } from '../db/client.ts';
 import type { OneStatement, StatementParams } from '../events/commit-statement.ts';
+import type { CurrentValues } from '../events/effects.ts';
 import type { RecordAction } from '../events/record-event.ts';
 
 /**
@@ -81,11 +82,11 @@ export async function recordStatement(
   write: RecordWrite,
 ): Promise<OneStatement> {
   const shape = await tableShape(db, module);
-  return { module: module.name, ...change, fields: write.fields, write: (params, guard) => write(shape, params, guard) };
+  return { module: module.name, ...change, fields: write.fields, write: (params, guard, unlessBefore) => write(shape, params, guard, unlessBefore) };
 }
 
 /** A write over a module's table; `fields`: the only columns it can change, when it knows them. */
-type RecordWrite = ((shape: TableShape, params: StatementParams, guard: string) => string) & { fields?: readonly string[] };
+type RecordWrite = ((shape: TableShape, params: StatementParams, guard: string, unlessBefore?: CurrentValues) => string) & { fields?: readonly string[] };
 
 /** Record values → columns: the given ones, each cast to its column's type. */
 function columnValues(shape: TableShape, params: StatementParams, values: Record<string, unknown>): { columns: string[]; placeholders: string[] } {
@@ -119,7 +120,7 @@ export function insertRecord(values: Record<string, unknown>) {
 export function updateRecordIfChanged(where: { id: string; orgId: string; version: number }, values: Record<string, unknown>, bookkeeping: Record<string, unknown>): RecordWrite {
   const written = { ...values, ...bookkeeping };
   const fields = Object.keys(written).filter((field) => written[field] !== undefined);
-  const write = (shape: TableShape, params: StatementParams, guard: string) => {
+  const write = (shape: TableShape, params: StatementParams, guard: string, unlessBefore?: CurrentValues) => {
     const { columns, placeholders } = columnValues(shape, params, written);
     const set = columns.map((column, i) => `${column} = ${placeholders[i]}`);
     const changes = Object.keys(values)
@@ -129,11 +130,23 @@ export function updateRecordIfChanged(where: { id: string; orgId: string; versio
     return `UPDATE ${table} AS rec SET ${[...set, 'version = rec.version + 1'].join(', ')}
       FROM (SELECT * FROM ${table} WHERE id = ${params.add(where.id, 'text')} AND "orgId" = ${params.add(where.orgId, 'text')}
             AND version = ${params.add(where.version, 'integer')}) AS cur
-      WHERE rec.id = cur.id AND (${changes.join(' OR ') || 'false'}) AND ${guard}
+      WHERE rec.id = cur.id AND (${changes.join(' OR ') || 'false'}) AND ${guard}${notBefore(shape, params, unlessBefore)}
       RETURNING rec.id, rec.version, ${shape.wire('rec')} AS record, ${shape.wireOf('cur', fields)} AS before`;
   };
   // Only these columns change: the event's changes are read from them alone (record-event.ts).
   return Object.assign(write, { fields });
+}
+
+/** SQL that holds unless the current row (`cur`) has one of these values: ` AND (cur.f IS NULL OR cur.f NOT IN (…))`. */
+function notBefore(shape: TableShape, params: StatementParams, unlessBefore: CurrentValues | undefined): string {
+  let sql = '';
+  for (const [field, values] of Object.entries(unlessBefore ?? {})) {
+    const type = shape.types.get(field);
+    if (!type) throw new Error(`${shape.table} has no column ${field}`);
+    const listed = values.filter((value) => value !== null).map((value) => params.add(value, type));
+    if (listed.length) sql += ` AND (cur.${quote(field)} IS NULL OR cur.${quote(field)} NOT IN (${listed.join(', ')}))`;
+  }
+  return sql;
 }
 
 /** DELETE of the record, only if it is still at `version` when one is given. No row: not found or moved on. */

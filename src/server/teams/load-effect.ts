@@ -2,7 +2,7 @@ import type { CrmEvent } from '../../shared/events.ts';
 import type { TeamEvent } from '../../shared/teams.ts';
 import { personLoad, weekOf } from '../dashboard/load.ts';
 import type { Tx } from '../db/client.ts';
-import type { ChangeEffect } from '../events/effects.ts';
+import type { ChangeEffect, CurrentValues } from '../events/effects.ts';
 import type { EventDraft } from '../events/log.ts';
 
 /**
@@ -26,7 +26,8 @@ export function setDefaultWeeklyCapacity(hours: number): void {
   defaultCapacity = hours;
 }
 
-type Changes = Record<string, { from?: unknown; to?: unknown } | undefined>;
+type Change = { from?: unknown; to?: unknown };
+type Changes = Record<string, Change | undefined>;
 
 /** Only a move to or from `cancelled` changes anyone's hours: new → scheduled → done does not. */
 function movesHours(module: BookingModule, changes: Changes): boolean {
@@ -41,10 +42,17 @@ function movesHours(module: BookingModule, changes: Changes): boolean {
 function mayFollow(module: string, action: string, data: Record<string, unknown>): boolean {
   if (!isBooking(module)) return false;
   if (action === 'created') return typeof data.assigneeId === 'string' && data[BOOKINGS[module].at] != null;
-  // The one-statement preview has no `from`: any status change may be a cancellation.
-  if (action === 'updated') return BOOKINGS[module].fields.some((field) => field in data);
+  if (action === 'updated') {
+    // A status moving along (new → scheduled → done) is a dispatcher's everyday change: it keeps the one-statement path unless it cancels.
+    return BOOKINGS[module].fields.some((field) => field in data && (field !== 'status' || (data.status as Change | undefined)?.to === 'cancelled'));
+  }
   return true;
 }
+
+/** Out of `cancelled` moves hours too, which an update's preview (no `from`) cannot show. */
+const fromCancelled: CurrentValues = { status: ['cancelled'] };
+const mayFollowFrom = (module: string, action: string, data: Record<string, unknown>) =>
+  isBooking(module) && action === 'updated' && 'status' in data ? fromCancelled : undefined;
 
 /** The person and week a record's hours count in, if any. */
 function slotOf(module: BookingModule, record: Record<string, unknown>): { userId: string; at: Date } | null {
@@ -84,4 +92,4 @@ async function loadEventsFor(tx: Tx, event: CrmEvent, record: Record<string, unk
 }
 
 /** Registered at start (bootstrap.ts): the log knows nothing of loads. */
-export const loadEffect: ChangeEffect = { mayFollow, eventsFor: loadEventsFor };
+export const loadEffect: ChangeEffect = { mayFollow, mayFollowFrom, eventsFor: loadEventsFor };
