@@ -66,6 +66,10 @@ describe('two people editing one escrow at once', () => {
     await expect.poll(() => version(alice.page)).toBe('Version 5');
     await expect.poll(() => field(alice.page, 'purchasePriceCents').locator('.value').textContent()).toContain('$480,000.00');
     expect((await api.escrows.byId({ id: escrow.id })).purchasePriceCents).toBe(480_000_00);
+    // Both Activity panels say so: the edit replaced alice's version 4 knowingly.
+    const overrides = (page: typeof alice.page) => page.getByTestId('activity-item').first().getByTestId('activity-overrides');
+    await expect.poll(() => overrides(alice.page).textContent(), { timeout: 5_000 }).toContain('kept their own value over version 4, after a conflict');
+    await expect.poll(() => overrides(bob.page).textContent(), { timeout: 5_000 }).toContain('kept your own value over version 4');
 
     for (const session of [alice, bob]) expect(session.errors()).toEqual([]);
   });

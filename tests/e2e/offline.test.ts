@@ -73,4 +73,101 @@ describe('edits made offline', () => {
     await expect.poll(() => bob.page.getByTestId('version').textContent(), { timeout: 5_000 }).toBe('Version 5');
     expect(bob.errors()).toEqual([]);
   });
+
+  it('creates and deletes made offline survive a reload as pending rows, are counted, and land once when the API is back', async () => {
+    await using server = await startTestServer({ perModule: 1 });
+    const alice = await server.caller('alice@acme.test');
+    const doomed = await alice.jobs.create({ title: 'Old shed' });
+    await using proxy = await startProxy(server.server);
+    await using bob = await openBrowser();
+    bob.allow(/Failed to load resource|ERR_EMPTY_RESPONSE|ERR_CONNECTION|WebSocket/);
+    bob.page.setDefaultTimeout(8_000);
+    await signIn(bob.page, proxy.url, 'bob@acme.test');
+    // Seen while online, so kept for reading offline: the list and the record to delete.
+    await bob.page.goto(`${proxy.url}/jobs`);
+    await bob.page.locator(`tr[data-id="${doomed.id}"]`).getByRole('link', { name: 'Old shed' }).click();
+    await bob.page.getByRole('heading', { name: 'Old shed' }).waitFor();
+
+    proxy.setMode('api-down');
+    await expect.poll(() => bob.page.getByTestId('connection').getAttribute('class'), { timeout: 10_000 }).toMatch(/tone-(offline|reconnecting)/);
+    await bob.page.getByRole('button', { name: 'Delete' }).click();
+    await bob.page.getByRole('group', { name: 'Delete this job?' }).getByRole('button', { name: 'Delete' }).click();
+    await bob.page.getByTestId('pending-delete').filter({ hasText: 'Will be deleted when back online' }).waitFor();
+    const status = bob.page.getByTestId('sync-status');
+    await expect.poll(() => status.textContent(), { timeout: 5_000 }).toBe('1 change waiting to sync');
+
+    await bob.page.getByRole('link', { name: '← Jobs' }).click();
+    await bob.page.getByRole('button', { name: 'New job' }).click();
+    await bob.page.getByRole('heading', { name: 'New job' }).waitFor();
+    await bob.page.getByLabel('Title').fill('Fix boiler');
+    await bob.page.getByRole('button', { name: 'Create job' }).click();
+    await bob.page.getByTestId('create-kept').filter({ hasText: 'Fix boiler' }).waitFor();
+    await expect.poll(() => status.textContent(), { timeout: 5_000 }).toBe('2 changes waiting to sync');
+
+    // A reload on the list while the API is still down: both kept, shown and counted.
+    await bob.page.getByTestId('create-kept').getByRole('link', { name: 'jobs' }).click();
+    await bob.page.reload();
+    await expect.poll(() => status.textContent(), { timeout: 10_000 }).toBe('2 changes waiting to sync');
+    await bob.page.getByTestId('offline-notice').waitFor({ timeout: 10_000 });
+    const pendingRow = bob.page.locator('tr.pending-create');
+    await pendingRow.waitFor({ timeout: 10_000 });
+    expect(await pendingRow.textContent()).toContain('Fix boiler');
+    expect(await pendingRow.getByTestId('pending-create-row').textContent()).toBe('Waiting to sync');
+    // Not a link: there is no record to open yet.
+    expect(await pendingRow.getByRole('link').count()).toBe(0);
+    const doomedRow = bob.page.locator(`tr[data-id="${doomed.id}"]`);
+    await doomedRow.getByTestId('pending-delete-row').filter({ hasText: 'Will be deleted when back online' }).waitFor({ timeout: 10_000 });
+    expect(await doomedRow.getAttribute('class')).toContain('pending-delete');
+    await status.click();
+    const kept = bob.page.getByRole('list', { name: 'Changes kept on this device' });
+    expect(await kept.getByRole('listitem').allTextContents()).toEqual([expect.stringContaining('Delete job: Old shed'), expect.stringContaining('New job: Fix boiler')]);
+    await screenshot(bob.page, 'offline-create-delete');
+
+    proxy.setMode('pass');
+    await expect.poll(async () => status.count(), { timeout: 15_000, interval: 100 }).toBe(0);
+    // On the server: one new job (whatever was resent), and the other gone.
+    const created = (await alice.jobs.list({ search: 'Fix boiler', limit: 10 })).items;
+    expect(created).toHaveLength(1);
+    expect(created[0]).toMatchObject({ createdById: server.users['bob@acme.test'].id });
+    await expect(alice.jobs.byId({ id: doomed.id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    // The list now shows the server's word: the new job as a record, the old one gone.
+    await bob.page.locator(`tr[data-id="${created[0]!.id}"]`).waitFor({ timeout: 10_000 });
+    await expect.poll(() => doomedRow.count(), { timeout: 10_000 }).toBe(0);
+    expect(await pendingRow.count()).toBe(0);
+    expect(bob.errors()).toEqual([]);
+  });
+
+  it('a delete made offline of a record someone changed meanwhile asks on the record: "Delete anyway" deletes it', async () => {
+    await using server = await startTestServer({ perModule: 1 });
+    const alice = await server.caller('alice@acme.test');
+    const job = await alice.jobs.create({ title: 'Broken window' });
+    await using proxy = await startProxy(server.server);
+    await using bob = await openBrowser();
+    bob.allow(/Failed to load resource|ERR_EMPTY_RESPONSE|ERR_CONNECTION|WebSocket/);
+    bob.page.setDefaultTimeout(8_000);
+    await signIn(bob.page, proxy.url, 'bob@acme.test');
+    await bob.page.goto(`${proxy.url}/jobs/${job.id}`);
+    await bob.page.getByRole('heading', { name: 'Broken window' }).waitFor();
+
+    proxy.setMode('api-down');
+    await expect.poll(() => bob.page.getByTestId('connection').getAttribute('class'), { timeout: 10_000 }).toMatch(/tone-(offline|reconnecting)/);
+    await bob.page.getByRole('button', { name: 'Delete' }).click();
+    await bob.page.getByRole('group', { name: 'Delete this job?' }).getByRole('button', { name: 'Delete' }).click();
+    await bob.page.getByTestId('pending-delete').waitFor();
+    await alice.jobs.update({ id: job.id, expectedVersion: 1, patch: { notes: 'Glass ordered' } });
+
+    proxy.setMode('pass');
+    const status = bob.page.getByTestId('sync-status');
+    await expect.poll(() => status.textContent(), { timeout: 15_000, interval: 100 }).toBe('1 needs you');
+    const conflict = bob.page.getByTestId('delete-conflict');
+    await conflict.waitFor({ timeout: 10_000 });
+    expect(await conflict.textContent()).toContain('Alice');
+    expect(await alice.jobs.byId({ id: job.id })).toMatchObject({ version: 2 });
+    await screenshot(bob.page, 'offline-delete-conflict');
+    await conflict.getByRole('button', { name: 'Delete anyway' }).click();
+    await expect.poll(async () => status.count(), { timeout: 10_000 }).toBe(0);
+    await expect(alice.jobs.byId({ id: job.id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await bob.page.getByTestId('deleted-notice').waitFor({ timeout: 10_000 });
+    expect(bob.errors()).toEqual([]);
+  });
 });

@@ -17,6 +17,11 @@ export function navigate(to: string, { replace = false } = {}) {
   emit();
 }
 
+/** `navigate`, only while the page is still at `from`: an answer that comes after the person went elsewhere does not take them back. */
+export function navigateFrom(from: string, to: string, options?: { replace?: boolean }) {
+  if (window.location.pathname === from) navigate(to, options);
+}
+
 function subscribe(listener: () => void) {
   listeners.add(listener);
   return () => void listeners.delete(listener);

@@ -20,7 +20,17 @@ export interface FieldSaveTarget {
   cancel(): Promise<void>;
   /** Refetches the record. */
   invalidate(): void;
-  update(input: { expectedVersion: number; patch: Record<string, unknown>; fromValue: unknown }): Promise<CachedRecord>;
+  update(input: { expectedVersion: number; patch: Record<string, unknown>; fromValue: unknown; overridesVersion?: number | undefined }): Promise<CachedRecord>;
+}
+
+/**
+ * What an edit started from: the field's value and the record's version then; after a
+ * conflict settled for one's own value, the version whose value it knowingly replaces.
+ */
+export interface FieldBase {
+  value: unknown;
+  version: number;
+  overridesVersion?: number | undefined;
 }
 
 /**
@@ -31,7 +41,7 @@ export interface FieldSaveTarget {
  * - a CONFLICT where the other change left this field alone is retried once on the current
  *   version (both edits survive); a conflict on this field, or an error, rolls back.
  */
-export async function saveField(target: FieldSaveTarget, field: string, value: unknown, from: { value: unknown; version: number }): Promise<SaveOutcome> {
+export async function saveField(target: FieldSaveTarget, field: string, value: unknown, from: FieldBase): Promise<SaveOutcome> {
   await target.cancel();
   const before = target.read();
   if (!before) return { type: 'error', error: new Error('The record is not loaded') };
@@ -42,7 +52,7 @@ export async function saveField(target: FieldSaveTarget, field: string, value: u
   };
   const expectedVersion = sameValue(before[field], from.value) ? before.version : from.version;
   target.write({ ...before, [field]: value });
-  const send = (version: number, fromValue: unknown) => target.update({ expectedVersion: version, patch: { [field]: value }, fromValue });
+  const send = (version: number, fromValue: unknown) => target.update({ expectedVersion: version, patch: { [field]: value }, fromValue, overridesVersion: from.overridesVersion });
   try {
     let record: CachedRecord;
     try {

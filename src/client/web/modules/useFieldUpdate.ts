@@ -5,10 +5,10 @@ import type { ModuleName } from '../../../shared/modules.ts';
 import { isCachedRecord } from '../realtime/patch.ts';
 import { trpc } from '../trpc.ts';
 import { recordApi } from './api.ts';
-import { saveField, type FieldSaveTarget } from './save-field.ts';
+import { saveField, type FieldBase, type FieldSaveTarget } from './save-field.ts';
 import { useOffline } from '../offline/OfflineProvider.tsx';
 
-export { sameValue, type SaveOutcome } from './save-field.ts';
+export { sameValue, type FieldBase, type SaveOutcome } from './save-field.ts';
 
 /**
  * `saveField` over the React Query cache entry of one record and its `update` mutation.
@@ -34,13 +34,16 @@ export function useFieldUpdate(module: ModuleName, id: string) {
     cancel: () => queryClient.cancelQueries({ queryKey: queries }),
     invalidate: () => void queryClient.invalidateQueries({ queryKey: queries }),
     // Through the device's queue when there is one: the edit is kept until the server has it.
-    update: ({ expectedVersion, patch, fromValue }) => {
+    update: ({ expectedVersion, patch, fromValue, overridesVersion }) => {
       const [field, value] = Object.entries(patch)[0]!;
-      return queue ? queue.submit({ module, recordId: id, field, value, fromValue, fromVersion: expectedVersion }) : update.mutateAsync({ id, expectedVersion, patch });
+      const overrides = overridesVersion === undefined ? {} : { overridesVersion };
+      return queue
+        ? queue.submit({ module, recordId: id, field, value, fromValue, fromVersion: expectedVersion, ...overrides })
+        : update.mutateAsync({ id, expectedVersion, patch, ...overrides });
     },
   };
   return {
-    save: async (field: string, value: unknown, from: { value: unknown; version: number }) => {
+    save: async (field: string, value: unknown, from: FieldBase) => {
       setSaving((count) => count + 1);
       try {
         return await saveField(target, field, value, from);

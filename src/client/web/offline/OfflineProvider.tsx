@@ -3,13 +3,15 @@ import { getQueryKey } from '@trpc/react-query';
 import { createContext, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { newIdempotencyKey } from '../../link/request.ts';
 import type { ModuleName } from '../../../shared/modules.ts';
-import { isCachedRecord, type CachedRecord } from '../realtime/patch.ts';
+import { isCachedRecord } from '../realtime/patch.ts';
 import { useSession } from '../session/SessionContext.tsx';
 import { useConnection } from '../TandemProvider.tsx';
+import type { ConnectionStatus } from '../../trpc.ts';
 import { trpc } from '../trpc.ts';
 import { keepRecordsForOffline } from './persist.ts';
 import { OfflineQueue } from './queue.ts';
-import { memoryStore, openOfflineStore, type PendingChange } from './store.ts';
+import { sendChange, type RecordCalls } from './send.ts';
+import { memoryStore, openOfflineStore, type PendingChange, type PendingCreate, type PendingDelete, type PendingEdit } from './store.ts';
 
 interface OfflineValue {
   changes: readonly PendingChange[];
@@ -19,16 +21,10 @@ interface OfflineValue {
 
 const OfflineContext = createContext<OfflineValue>({ changes: [], queue: null });
 
-/** Each module's update, as the queue sends it (the six have one shape). */
-type UpdateClient = Record<
-  ModuleName,
-  { update: { mutate(input: { id: string; expectedVersion: number; patch: Record<string, unknown>; idempotencyKey: string }): Promise<CachedRecord> } }
->;
-
 /**
- * The signed-in user's field edits not yet confirmed by the server (offline/queue.ts): loaded
- * from IndexedDB at start, sent when the connection is (back) up, and written into the
- * record's cache when the server takes them.
+ * The signed-in user's changes (field edits, creates, deletes) not yet confirmed by the
+ * server (offline/queue.ts): loaded from IndexedDB at start, sent when the connection is
+ * (back) up, and written into the cache when the server takes them.
  */
 export function OfflineProvider({ children }: { children: ReactNode }) {
   const { user } = useSession();
@@ -37,8 +33,8 @@ export function OfflineProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
   const [changes, setChanges] = useState<readonly PendingChange[]>([]);
   const [queue, setQueue] = useState<OfflineQueue | null>(null);
-  const clientRef = useRef(utils.client as unknown as UpdateClient);
-  clientRef.current = utils.client as unknown as UpdateClient;
+  const clientRef = useRef(utils.client as unknown as RecordCalls);
+  clientRef.current = utils.client as unknown as RecordCalls;
 
   useEffect(() => {
     let closed = false;
@@ -49,14 +45,18 @@ export function OfflineProvider({ children }: { children: ReactNode }) {
       if (closed) return store.close();
       const created = new OfflineQueue({
         store,
-        send: (change, expectedVersion) =>
-          clientRef.current[change.module].update.mutate({ id: change.recordId, expectedVersion, patch: { [change.field]: change.value }, idempotencyKey: change.idempotencyKey }),
+        send: (change) => sendChange(clientRef.current, change),
         online: () => connection.state === 'open' || connection.state === 'fallback-polling',
+        settled: () => firstAttempt(connection),
         onChanges: (next) => setChanges([...next]),
         onSent: (change, record) => {
-          const key = getQueryKey(trpc[change.module].byId, { id: change.recordId }, 'query');
-          const cached = queryClient.getQueryData(key);
-          if (!isCachedRecord(cached) || cached.version <= record.version) queryClient.setQueryData(key, record);
+          if (record) {
+            const key = getQueryKey(trpc[change.module].byId, { id: record.id }, 'query');
+            const cached = queryClient.getQueryData(key);
+            if (!isCachedRecord(cached) || cached.version <= record.version) queryClient.setQueryData(key, record);
+          }
+          // Its pending row (or its mark) has just gone: the lists show the server's word, whether or not its event came first.
+          if (change.kind !== 'edit') void queryClient.invalidateQueries({ queryKey: getQueryKey(trpc[change.module].list) });
         },
         newKey: newIdempotencyKey,
       });
@@ -112,8 +112,47 @@ export function useOffline(): OfflineValue {
   return useContext(OfflineContext);
 }
 
+/** How long a change made while the page's first connection is under way waits for it before it is kept for later. */
+const FIRST_ATTEMPT_WAIT_MS = 3_000;
+
+/** Resolves when the connection's first attempt has ended (or at once, when it has). */
+function firstAttempt(connection: ConnectionStatus): Promise<void> {
+  if (connection.state !== 'connecting') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      stop();
+      resolve();
+    };
+    const timer = setTimeout(done, FIRST_ATTEMPT_WAIT_MS);
+    const stop = connection.subscribe(({ state }) => {
+      if (state !== 'connecting') done();
+    });
+  });
+}
+
 /** The newest kept edit of one field of one record, if any. */
-export function usePendingChange(module: ModuleName, recordId: string, field: string): PendingChange | undefined {
+export function usePendingChange(module: ModuleName, recordId: string, field: string): PendingEdit | undefined {
   const { changes } = useOffline();
-  return changes.findLast((change) => change.module === module && change.recordId === recordId && change.field === field);
+  return changes.findLast((change): change is PendingEdit => change.kind === 'edit' && change.module === module && change.recordId === recordId && change.field === field);
+}
+
+/** The module's records created on this device and not yet on the server, oldest first. */
+export function usePendingCreates(module: ModuleName): PendingCreate[] {
+  const { changes } = useOffline();
+  return useMemo(() => changes.filter((change): change is PendingCreate => change.kind === 'create' && change.module === module), [changes, module]);
+}
+
+/** The module's records deleted on this device and not yet on the server, by id. */
+export function usePendingDeletes(module: ModuleName): ReadonlyMap<string, PendingDelete> {
+  const { changes } = useOffline();
+  return useMemo(
+    () => new Map(changes.filter((change): change is PendingDelete => change.kind === 'delete' && change.module === module).map((change) => [change.recordId, change])),
+    [changes, module],
+  );
+}
+
+/** The kept delete of one record, if any. */
+export function usePendingDelete(module: ModuleName, recordId: string): PendingDelete | undefined {
+  return usePendingDeletes(module).get(recordId);
 }

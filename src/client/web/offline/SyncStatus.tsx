@@ -1,12 +1,20 @@
 import { useState } from 'react';
-import { fieldLabel, moduleUi } from '../modules/ui.ts';
 import { Link } from '../router.tsx';
+import { describeChange, hrefOf } from './describe.ts';
 import { useOffline } from './OfflineProvider.tsx';
+import type { PendingChange } from './store.ts';
+
+/** What became of a kept change, after its name in the list. */
+function stateOf(change: PendingChange): string {
+  if (change.state === 'waiting') return 'waiting to sync';
+  if (change.state === 'conflict') return 'changed by someone else meanwhile: choose on the record';
+  return `${change.kind === 'create' ? 'not created' : change.kind === 'delete' ? 'not deleted' : 'not saved'}: ${change.reason}`;
+}
 
 /**
- * In the header while edits are kept on this device: "3 changes waiting to sync", and those
- * that need the person (a conflict, a refusal), each linking to its record. Nothing when all
- * is sent.
+ * In the header while changes are kept on this device: "3 changes waiting to sync" (edits,
+ * new records and deletes alike), and those that need the person (a conflict, a refusal),
+ * each linking to where it is shown. Nothing when all is sent.
  */
 export function SyncStatus() {
   const { changes, queue } = useOffline();
@@ -25,17 +33,8 @@ export function SyncStatus() {
       {open ? (
         <ul className="sync-list" aria-label="Changes kept on this device">
           {changes.map((change) => (
-            <li key={change.seq} data-state={change.state}>
-              <Link href={`/${change.module}/${change.recordId}`}>
-                {moduleUi[change.module].singular}: {fieldLabel(change.module, change.field)}
-              </Link>{' '}
-              <span className="muted">
-                {change.state === 'waiting'
-                  ? 'waiting to sync'
-                  : change.state === 'conflict'
-                    ? 'changed by someone else meanwhile: choose on the record'
-                    : `not saved: ${change.reason}`}
-              </span>
+            <li key={change.seq} data-state={change.state} data-kind={change.kind}>
+              <Link href={hrefOf(change)}>{describeChange(change)}</Link> <span className="muted">{stateOf(change)}</span>
               {change.state === 'refused' ? (
                 <button type="button" className="link-button" onClick={() => void queue?.discard(change.seq)}>
                   Discard

@@ -1,23 +1,55 @@
 import { useId, useState, type FormEvent } from 'react';
 import { modules, type ModuleName } from '../../../shared/modules.ts';
 import { FieldInput } from '../components/FieldInput.tsx';
-import { fieldErrorsOf, messageOf, recordApi } from '../modules/api.ts';
+import { fieldErrorsOf, messageOf } from '../modules/api.ts';
 import { fieldsOf } from '../modules/fields.ts';
 import { fromInputValue } from '../modules/format.ts';
 import { fieldLabel, moduleUi } from '../modules/ui.ts';
-import { Link, navigate } from '../router.tsx';
+import { useOffline } from '../offline/OfflineProvider.tsx';
+import { QueuedOffline } from '../offline/queue.ts';
+import { Link, navigateFrom } from '../router.tsx';
 
-/** Any module's "New …" form: the module's fields, checked by its own create schema. */
+/** The form as it opens: enums at their first option, the rest empty. */
+const emptyForm = (module: ModuleName) => Object.fromEntries(fieldsOf(module).map((spec) => [spec.name, spec.kind === 'enum' ? spec.options![0]! : '']));
+
+/**
+ * Any module's "New …" form: the module's fields, checked by its own create schema. It goes
+ * through the device's queue: online the new record opens at once; offline it is kept on
+ * this device (shown as a pending row on the list) and created when the connection is back.
+ */
 export function CreatePage({ module }: { module: ModuleName }) {
   const ui = moduleUi[module];
   const specs = fieldsOf(module);
   const formId = useId();
-  const [values, setValues] = useState<Record<string, string>>(() => Object.fromEntries(specs.map((spec) => [spec.name, spec.kind === 'enum' ? spec.options![0]! : ''])));
+  const { queue } = useOffline();
+  const [values, setValues] = useState<Record<string, string>>(() => emptyForm(module));
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const create = recordApi(module).create.useMutation({
-    onSuccess: (record) => navigate(`/${module}/${record.id}`, { replace: true }),
-    onError: (error) => setErrors(Object.fromEntries(Object.entries(fieldErrorsOf(error)).map(([field, messages]) => [field, messages[0] ?? 'Invalid']))),
-  });
+  const [creating, setCreating] = useState(false);
+  const [failure, setFailure] = useState<unknown>(null);
+  /** The title of the last record kept on this device, to say so. */
+  const [keptTitle, setKeptTitle] = useState<string | null>(null);
+
+  const create = async (input: Record<string, unknown>) => {
+    if (!queue) return;
+    setCreating(true);
+    setFailure(null);
+    setKeptTitle(null);
+    try {
+      const record = await queue.create(module, input);
+      navigateFrom(`/${module}/new`, `/${module}/${record.id}`, { replace: true });
+    } catch (error) {
+      if (error instanceof QueuedOffline) {
+        // Kept: the form is free for the next one.
+        setKeptTitle(ui.title(input) || '(untitled)');
+        setValues(emptyForm(module));
+      } else {
+        setFailure(error);
+        setErrors(Object.fromEntries(Object.entries(fieldErrorsOf(error)).map(([field, messages]) => [field, messages[0] ?? 'Invalid'])));
+      }
+    } finally {
+      setCreating(false);
+    }
+  };
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -42,7 +74,7 @@ export function CreatePage({ module }: { module: ModuleName }) {
     }
     setErrors(found);
     // What is sent is what the module's schema made of it (the server parses it the same way again).
-    if (checked.success && Object.keys(found).length === 0) create.mutate(checked.data);
+    if (checked.success && Object.keys(found).length === 0) void create(checked.data);
   };
 
   return (
@@ -86,9 +118,15 @@ export function CreatePage({ module }: { module: ModuleName }) {
             </div>
           );
         })}
-        {create.isError && Object.keys(fieldErrorsOf(create.error)).length === 0 ? (
+        {failure && Object.keys(fieldErrorsOf(failure)).length === 0 ? (
           <p className="error wide" role="alert">
-            Not created: {messageOf(create.error)}
+            Not created: {messageOf(failure)}
+          </p>
+        ) : null}
+        {keptTitle !== null ? (
+          <p className="notice wide" role="status" data-testid="create-kept">
+            Saved on this device: <strong>{keptTitle}</strong> will be created when the connection is back. It shows on the{' '}
+            <Link href={`/${module}`}>{ui.plural.toLowerCase()}</Link> list, waiting to sync.
           </p>
         ) : null}
         {Object.keys(errors).length > 0 ? (
@@ -97,8 +135,8 @@ export function CreatePage({ module }: { module: ModuleName }) {
           </p>
         ) : null}
         <div className="form-actions wide">
-          <button type="submit" className="button primary" disabled={create.isPending}>
-            {create.isPending ? 'Creating…' : `Create ${ui.singular}`}
+          <button type="submit" className="button primary" disabled={creating || !queue}>
+            {creating ? 'Creating…' : `Create ${ui.singular}`}
           </button>
           <Link href={`/${module}`} className="button ghost">
             Cancel

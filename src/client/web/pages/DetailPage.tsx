@@ -7,10 +7,10 @@ import { errorCode, messageOf, recordApi } from '../modules/api.ts';
 import { fieldsOf, type FieldSpec } from '../modules/fields.ts';
 import { formatDateTime, formatValue, fromInputValue, toInputValue } from '../modules/format.ts';
 import { fieldLabel, moduleUi } from '../modules/ui.ts';
-import { sameValue, useFieldUpdate } from '../modules/useFieldUpdate.ts';
+import { sameValue, useFieldUpdate, type FieldBase } from '../modules/useFieldUpdate.ts';
 import { useFlash } from '../realtime/flash.ts';
 import { deletedKey, type CachedRecord, type Deletion } from '../realtime/patch.ts';
-import { Link, navigate } from '../router.tsx';
+import { Link, navigateFrom } from '../router.tsx';
 import { Avatar } from '../presence/Avatars.tsx';
 import { useRecordActivity, useTypingReporter } from '../presence/PresenceProvider.tsx';
 import { useNamesOf, usePersonLabel, useUserName } from '../people/people.ts';
@@ -18,7 +18,9 @@ import { useSession } from '../session/SessionContext.tsx';
 import { TextContact } from '../inbox/TextContact.tsx';
 import { trpc } from '../trpc.ts';
 import { ActivityPanel } from './ActivityPanel.tsx';
-import { useOffline, usePendingChange } from '../offline/OfflineProvider.tsx';
+import { useOffline, usePendingChange, usePendingDelete } from '../offline/OfflineProvider.tsx';
+import { PendingDeleteNotice } from '../offline/PendingDeleteNotice.tsx';
+import { QueuedOffline } from '../offline/queue.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { useRestore } from './DeletedRecords.tsx';
 
@@ -32,6 +34,7 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
   const updatedBy = useUserName(record ? String(record.updatedById ?? '') : undefined);
   const { user } = useSession();
   const activity = useRecordActivity(module, id, user.id);
+  const pendingDelete = usePendingDelete(module, id);
 
   if (!record) {
     return (
@@ -52,6 +55,8 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
   }
 
   const deleted = Boolean(deletion);
+  // A record on its way out is not edited meanwhile: an edit sent after its delete could only be refused.
+  const readOnly = deleted || (pendingDelete !== undefined && pendingDelete.state !== 'refused');
   return (
     <section aria-labelledby="detail-heading" className="detail">
       <p className="breadcrumb">
@@ -64,6 +69,7 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
         ) : null}
         {!deleted ? <DeleteButton module={module} record={record} /> : null}
       </div>
+      {pendingDelete && !deleted ? <PendingDeleteNotice change={pendingDelete} /> : null}
       {deletion ? (
         <p className="notice danger" role="alert" data-testid="deleted-notice">
           This {ui.singular} was deleted by {deletedBy} at {formatDateTime(deletion.timestamp)}. What you see is its last state.
@@ -86,7 +92,7 @@ export function DetailPage({ module, id }: { module: ModuleName; id: string }) {
       </div>
       <dl className="fields">
         {fieldsOf(module).map((spec) => (
-          <InlineField key={spec.name} module={module} record={record} spec={spec} readOnly={deleted} typing={activity.typing.get(spec.name)} />
+          <InlineField key={spec.name} module={module} record={record} spec={spec} readOnly={readOnly} typing={activity.typing.get(spec.name)} />
         ))}
       </dl>
       <ActivityPanel module={module} id={id} version={record.version + (deleted ? 1 : 0)} />
@@ -148,7 +154,7 @@ function InlineField({
     setEditing({ text: toInputValue(spec, shownValue), from: { value, version: record.version } });
   };
 
-  const commit = async (text: string, from: { value: unknown; version: number }) => {
+  const commit = async (text: string, from: FieldBase) => {
     const parsed = fromInputValue(spec, text);
     if ('error' in parsed) return setError(parsed.error);
     const checked = modules[module].patch.safeParse({ [spec.name]: parsed.value });
@@ -301,7 +307,8 @@ function InlineField({
               onClick={() => {
                 const mine = toInputValue(spec, conflict.mine);
                 setConflict(null);
-                void commit(mine, { value: conflict.theirs, version: conflict.version });
+                // Chosen knowing theirs: the record's history says this edit replaced it.
+                void commit(mine, { value: conflict.theirs, version: conflict.version, overridesVersion: conflict.version });
               }}
             >
               Use my value
@@ -338,15 +345,39 @@ function RecordRef({ module, id }: { module: ModuleName; id: string }) {
   return <>{title ?? (query.isError ? `Unknown ${moduleUi[module].singular}` : '…')}</>;
 }
 
+/**
+ * Delete, through the device's queue: online it is sent at once (a conflict is said here);
+ * offline it is kept, and the page says it will be deleted when the connection is back.
+ */
 function DeleteButton({ module, record }: { module: ModuleName; record: CachedRecord }) {
   const ui = moduleUi[module];
+  const { queue } = useOffline();
+  const kept = usePendingDelete(module, record.id);
   const [confirming, setConfirming] = useState(false);
-  const remove = recordApi(module).delete.useMutation({ onSuccess: () => navigate(`/${module}`) });
+  const [sending, setSending] = useState(false);
+  const [failure, setFailure] = useState<unknown>(null);
   const confirm = useRef<HTMLButtonElement>(null);
   // Asked for by a click on Delete: the keyboard goes on to the question it opened.
   useEffect(() => {
     if (confirming) confirm.current?.focus();
   }, [confirming]);
+  const remove = async () => {
+    if (!queue) return;
+    setSending(true);
+    setFailure(null);
+    try {
+      await queue.delete({ module, recordId: record.id, fromVersion: record.version, title: ui.title(record) });
+      // The record's own deletion event may have turned this page into its "deleted" view first.
+      navigateFrom(`/${module}/${record.id}`, `/${module}`);
+    } catch (error) {
+      if (error instanceof QueuedOffline) setConfirming(false);
+      else setFailure(error);
+    } finally {
+      setSending(false);
+    }
+  };
+  // Kept on this device: the notice under the heading says what becomes of it.
+  if (kept && !sending) return null;
   if (!confirming) {
     return (
       <button type="button" className="button danger-outline" onClick={() => setConfirming(true)}>
@@ -357,7 +388,7 @@ function DeleteButton({ module, record }: { module: ModuleName; record: CachedRe
   return (
     <fieldset className="confirm" aria-label={`Delete this ${ui.singular}?`}>
       <span>Delete this {ui.singular}?</span>
-      <button ref={confirm} type="button" className="button danger" disabled={remove.isPending} onClick={() => remove.mutate({ id: record.id, expectedVersion: record.version })}>
+      <button ref={confirm} type="button" className="button danger" disabled={sending || !queue} onClick={() => void remove()}>
         Delete
       </button>
       <button
@@ -365,14 +396,14 @@ function DeleteButton({ module, record }: { module: ModuleName; record: CachedRe
         className="button ghost"
         onClick={() => {
           setConfirming(false);
-          remove.reset();
+          setFailure(null);
         }}
       >
         Cancel
       </button>
-      {remove.isError ? (
+      {failure ? (
         <span className="field-error" role="alert">
-          {errorCode(remove.error) === 'CONFLICT' ? `It changed since you opened it; look again before deleting.` : messageOf(remove.error)}
+          {errorCode(failure) === 'CONFLICT' ? `It changed since you opened it; look again before deleting.` : messageOf(failure)}
         </span>
       ) : null}
     </fieldset>

@@ -10,6 +10,8 @@ import { Link, navigate } from '../router.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { trpc } from '../trpc.ts';
 import { DeletedRecords } from './DeletedRecords.tsx';
+import { usePendingCreates, usePendingDeletes } from '../offline/OfflineProvider.tsx';
+import type { PendingCreate, PendingDelete } from '../offline/store.ts';
 
 const PAGE_SIZE = 25;
 
@@ -46,6 +48,10 @@ export function ListPage({ module }: { module: ModuleName }) {
     { getNextPageParam: (page) => page.nextCursor ?? undefined, placeholderData: (previous) => previous },
   );
   const items: CachedRecord[] = query.data?.pages.flatMap((page) => page.items) ?? [];
+  // Made on this device and not yet on the server: new records on top (whatever the filters:
+  // they are the person's own, waiting), records on their way out marked.
+  const created = usePendingCreates(module);
+  const deleting = usePendingDeletes(module);
 
   return (
     <section aria-labelledby="list-heading">
@@ -111,10 +117,13 @@ export function ListPage({ module }: { module: ModuleName }) {
             </tr>
           </thead>
           <tbody>
-            {items.map((item) => (
-              <Row key={item.id} module={module} record={item} />
+            {created.map((change) => (
+              <PendingCreateRow key={change.seq} change={change} />
             ))}
-            {query.isSuccess && items.length === 0 ? (
+            {items.map((item) => (
+              <Row key={item.id} module={module} record={item} deleting={deleting.get(item.id)} />
+            ))}
+            {query.isSuccess && items.length === 0 && created.length === 0 ? (
               <tr>
                 <td colSpan={ui.columns.length + 1} className="empty">
                   No {ui.plural.toLowerCase()} {debouncedSearch || status || teamId ? 'match these filters' : 'yet'}.
@@ -148,23 +157,55 @@ function titleFieldOf(module: ModuleName): string {
   return (modules[module].required as readonly string[])[0]!;
 }
 
-function Row({ module, record }: { module: ModuleName; record: CachedRecord }) {
+/** The list's columns after the title, of a record or of values not yet a record. */
+function Cells({ module, values }: { module: ModuleName; values: Record<string, unknown> }) {
+  return moduleUi[module].columns.map((column) => {
+    const spec = fieldOf(module, column);
+    const text = formatValue(spec, values[column]);
+    return (
+      <td key={column} className={`col-${spec.kind}`} data-field={column}>
+        {spec.kind === 'enum' && text ? <span className={`pill pill-${String(values[column])}`}>{text}</span> : text || <span className="muted">—</span>}
+      </td>
+    );
+  });
+}
+
+/** What becomes of a record deleted on this device, on its row. */
+const deletingLabel = (change: PendingDelete) =>
+  change.state === 'waiting' ? 'Will be deleted when back online' : change.state === 'conflict' ? 'Changed meanwhile: delete or keep it?' : null;
+
+function Row({ module, record, deleting }: { module: ModuleName; record: CachedRecord; deleting: PendingDelete | undefined }) {
   const flashing = useFlash(module, record.id);
   const ui = moduleUi[module];
+  const label = deleting ? deletingLabel(deleting) : null;
+  const className = [flashing ? 'flash' : '', label ? 'pending-delete' : ''].filter(Boolean).join(' ');
   return (
-    <tr className={flashing ? 'flash' : undefined} data-id={record.id} data-version={record.version}>
+    <tr className={className || undefined} data-id={record.id} data-version={record.version}>
       <th scope="row">
         <Link href={`/${module}/${record.id}`}>{ui.title(record) || '(untitled)'}</Link>
+        {label ? (
+          <span className="pending-sync" data-testid="pending-delete-row">
+            {label}
+          </span>
+        ) : null}
       </th>
-      {ui.columns.map((column) => {
-        const spec = fieldOf(module, column);
-        const text = formatValue(spec, record[column]);
-        return (
-          <td key={column} className={`col-${spec.kind}`} data-field={column}>
-            {spec.kind === 'enum' && text ? <span className={`pill pill-${String(record[column])}`}>{text}</span> : text || <span className="muted">—</span>}
-          </td>
-        );
-      })}
+      <Cells module={module} values={record} />
+    </tr>
+  );
+}
+
+/** A record created on this device and not yet on the server: no id, so nothing to open yet. */
+function PendingCreateRow({ change }: { change: PendingCreate }) {
+  const ui = moduleUi[change.module];
+  return (
+    <tr className="pending-create" data-pending-create={change.seq} data-state={change.state}>
+      <th scope="row">
+        {ui.title(change.values) || '(untitled)'}
+        <span className="pending-sync" data-testid="pending-create-row">
+          {change.state === 'refused' ? `Not created: ${change.reason}` : 'Waiting to sync'}
+        </span>
+      </th>
+      <Cells module={change.module} values={change.values} />
     </tr>
   );
 }
