@@ -118,5 +118,11 @@ await measure('jobs.update status', async (i) => {
   const status = i % 2 ? 'scheduled' : 'in_progress';
   jobVersion = ((await caller.jobs.update({ id: job.id, expectedVersion: jobVersion, patch: { status } } as never)) as { version: number }).version;
 });
+// Moved to another day: the general path, with the assignee's load for the week(s) it touches (load:updated).
+const day = 86_400_000;
+await measure('jobs.update when', async (i) => {
+  const scheduledAt = new Date(Date.now() + (i % 2) * day).toISOString();
+  jobVersion = ((await caller.jobs.update({ id: job.id, expectedVersion: jobVersion, patch: { scheduledAt } } as never)) as { version: number }).version;
+});
 await measure('leads.byId', () => caller.leads.byId({ id: (lead as { id: string }).id } as never));
 await app.close();

@@ -1,4 +1,5 @@
 import type { PersonLoad } from '../../shared/dashboard.ts';
+import { Prisma } from '../../generated/prisma/client.ts';
 import type { Tx } from '../db/client.ts';
 
 /**
@@ -23,38 +24,32 @@ export function weekOf(at: Date): Week {
 
 export const utilizationOf = (hours: number, capacity: number) => (capacity > 0 ? hours / capacity : 0);
 
-/** Booked hours in `week` by person, of everyone in the org or only of `userId`. */
-export async function bookedHours(db: Tx, orgId: string, week: Week, userId?: string): Promise<Map<string, number>> {
-  const [jobs, appointments] = await Promise.all([
-    db.job.groupBy({
-      by: ['assigneeId'],
-      where: { orgId, assigneeId: userId ?? { not: null }, scheduledAt: { gte: week.start, lt: week.end }, status: { not: 'cancelled' } },
-      _sum: { estimatedHours: true },
-    }),
-    // Summed in the database: an org's week may hold many appointments.
-    userId
-      ? db.$queryRaw<AppointmentHours[]>`
-        SELECT "assigneeId", SUM(EXTRACT(EPOCH FROM ("endsAt" - "startsAt")) / 3600)::float8 AS hours FROM "Appointment"
-        WHERE "orgId" = ${orgId} AND "assigneeId" = ${userId} AND "startsAt" >= ${week.start} AND "startsAt" < ${week.end} AND status <> 'cancelled'
-        GROUP BY "assigneeId"`
-      : db.$queryRaw<AppointmentHours[]>`
-        SELECT "assigneeId", SUM(EXTRACT(EPOCH FROM ("endsAt" - "startsAt")) / 3600)::float8 AS hours FROM "Appointment"
-        WHERE "orgId" = ${orgId} AND "assigneeId" IS NOT NULL AND "startsAt" >= ${week.start} AND "startsAt" < ${week.end} AND status <> 'cancelled'
-        GROUP BY "assigneeId"`,
-  ]);
-  const hours = new Map<string, number>();
-  for (const row of jobs) if (row.assigneeId) hours.set(row.assigneeId, row._sum.estimatedHours ?? 0);
-  for (const row of appointments) hours.set(row.assigneeId, (hours.get(row.assigneeId) ?? 0) + Number(row.hours));
-  return hours;
+/** The one definition of booked hours: `("assigneeId", hours)` rows of the week, of everyone assigned or of one person. */
+function bookingsSql(orgId: string, week: Week, userId?: string): Prisma.Sql {
+  const whose = (column: string) => (userId ? Prisma.sql`${Prisma.raw(column)} = ${userId}` : Prisma.sql`${Prisma.raw(column)} IS NOT NULL`);
+  return Prisma.sql`
+    SELECT "assigneeId", COALESCE("estimatedHours", 0) AS hours FROM "Job"
+    WHERE "orgId" = ${orgId} AND ${whose('"assigneeId"')} AND "scheduledAt" >= ${week.start} AND "scheduledAt" < ${week.end} AND status <> 'cancelled'
+    UNION ALL
+    SELECT "assigneeId", EXTRACT(EPOCH FROM ("endsAt" - "startsAt")) / 3600 FROM "Appointment"
+    WHERE "orgId" = ${orgId} AND ${whose('"assigneeId"')} AND "startsAt" >= ${week.start} AND "startsAt" < ${week.end} AND status <> 'cancelled'`;
 }
 
-type AppointmentHours = { assigneeId: string; hours: number };
+/** Booked hours in `week` by person, of everyone in the org. */
+export async function bookedHours(db: Tx, orgId: string, week: Week): Promise<Map<string, number>> {
+  const rows = await db.$queryRaw<{ assigneeId: string; hours: number }[]>`
+    SELECT "assigneeId", SUM(hours)::float8 AS hours FROM (${bookingsSql(orgId, week)}) AS booked GROUP BY "assigneeId"`;
+  return new Map(rows.map((row) => [row.assigneeId, Number(row.hours)]));
+}
 
 /** One person's load in a week, their own capacity or else `defaultCapacity`; null when they are not of the org. */
 export async function personLoad(db: Tx, orgId: string, userId: string, week: Week, defaultCapacity: number): Promise<PersonLoad | null> {
-  const [person, hours] = await Promise.all([db.user.findFirst({ where: { id: userId, orgId }, select: { weeklyCapacityHours: true } }), bookedHours(db, orgId, week, userId)]);
-  if (!person) return null;
-  const scheduledHours = hours.get(userId) ?? 0;
-  const capacityHours = person.weeklyCapacityHours ?? defaultCapacity;
+  // One statement: it runs inside the commit of the change that moved them.
+  const [row] = await db.$queryRaw<{ capacity: number | null; hours: number }[]>`
+    SELECT u."weeklyCapacityHours" AS capacity, (SELECT COALESCE(SUM(hours), 0) FROM (${bookingsSql(orgId, week, userId)}) AS booked)::float8 AS hours
+    FROM "User" u WHERE u.id = ${userId} AND u."orgId" = ${orgId}`;
+  if (!row) return null;
+  const scheduledHours = Number(row.hours);
+  const capacityHours = row.capacity ?? defaultCapacity;
   return { userId, weekStart: week.start.toISOString(), scheduledHours, capacityHours, utilization: utilizationOf(scheduledHours, capacityHours) };
 }
