@@ -25,6 +25,7 @@ let users = 0;
 async function queueFor(options: {
   userId?: string;
   online: () => boolean;
+  settled?: () => Promise<void>;
   /** Around the real call (`send`), e.g. to lose its answer. */
   around?: (change: PendingChange, send: () => Promise<CachedRecord | null>) => Promise<CachedRecord | null>;
 }) {
@@ -43,6 +44,7 @@ async function queueFor(options: {
       return options.around ? options.around(change, send) : send();
     },
     online: options.online,
+    ...(options.settled ? { settled: options.settled } : {}),
     onChanges: (next) => (changes = [...next]),
     onSent: (change, record) => landed.push({ change, record }),
     newKey: newIdempotencyKey,
@@ -76,6 +78,21 @@ describe('the offline queue', () => {
     const { queue, store } = await queueFor({ online: () => true });
     const record = await queue.submit(edit(job, 'notes', 'Sent now'));
     expect(record).toMatchObject({ id: job.id, version: 2, notes: 'Sent now' });
+    expect(await store.all()).toEqual([]);
+  });
+
+  it("waits for the page's first connection before calling a change offline: made while it is under way, it is answered once it opens", async () => {
+    const job = await (await t.caller('alice@acme.test')).jobs.create({ title: 'Early' });
+    let online = false;
+    let open!: () => void;
+    const firstAttempt = new Promise<void>((resolve) => (open = resolve));
+    const { queue, store } = await queueFor({ online: () => online, settled: () => firstAttempt });
+    const answer = queue.submit(edit(job, 'notes', 'Right after load'));
+    // Kept while it waits.
+    await expect.poll(async () => (await store.all()).length).toBe(1);
+    online = true;
+    open();
+    expect(await answer).toMatchObject({ id: job.id, version: 2, notes: 'Right after load' });
     expect(await store.all()).toEqual([]);
   });
 
