@@ -4,11 +4,18 @@ import { messageOf } from '../modules/api.ts';
 import { usePeople } from '../people/people.ts';
 import { trpc } from '../trpc.ts';
 
+const TEAM_CHANGES: ReadonlySet<string> = new Set(['team:created', 'team:updated', 'team:members', 'team:deleted']);
+
 /** Admins: the org's teams, their people, and new teams. Kept current by `teams.onChange`. */
 export function TeamsPanel() {
   const utils = trpc.useUtils();
   const teams = trpc.teams.list.useQuery();
-  trpc.teams.onChange.useSubscription(undefined, { onData: () => void utils.teams.list.invalidate() });
+  trpc.teams.onChange.useSubscription(undefined, {
+    // The stream also carries loads and work handed to teams, which change no team.
+    onData: ({ data }) => {
+      if (!('action' in data) || TEAM_CHANGES.has(data.action)) void utils.teams.list.invalidate();
+    },
+  });
   const [name, setName] = useState('');
   const nameId = useId();
   const create = trpc.teams.create.useMutation({ onSuccess: () => void utils.teams.list.invalidate() });
