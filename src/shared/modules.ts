@@ -242,6 +242,11 @@ export type Modules = typeof modules;
 
 export type AnyModule = Modules[ModuleName];
 
+/** The field that names a record (its first required field): a job's title, a lead's name. */
+export function titleFieldOf(module: ModuleName): string {
+  return (modules[module].required as readonly string[])[0]!;
+}
+
 /**
  * A module's types from its definition, for code generic over the module (`D extends AnyModule`).
  * The inputs are as parsed (zod's output): what the records service receives.

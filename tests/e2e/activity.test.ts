@@ -1,12 +1,8 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp, openBrowser, screenshot, signIn } from '../helpers/browser.ts';
+import { describe, expect, it } from 'vitest';
+import { openBrowser, screenshot, signIn, withBuiltWebApp } from '../helpers/browser.ts';
 import { startTestServer } from '../helpers/server.ts';
 
-let web: Awaited<ReturnType<typeof buildWebApp>>;
-beforeAll(async () => {
-  web = await buildWebApp();
-  return async () => web[Symbol.asyncDispose]();
-});
+withBuiltWebApp();
 
 describe("a record's Activity panel", () => {
   it('shows who changed what from what to what, and grows live when a colleague edits', async () => {

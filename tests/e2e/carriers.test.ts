@@ -1,14 +1,10 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp, openBrowser, screenshot, signIn } from '../helpers/browser.ts';
+import { describe, expect, it } from 'vitest';
+import { openBrowser, screenshot, signIn, withBuiltWebApp } from '../helpers/browser.ts';
 import { startProxy } from '../helpers/proxy.ts';
 import { startTestServer } from '../helpers/server.ts';
 import { startTwilioStandIn } from '../helpers/twilio-standin.ts';
 
-let web: Awaited<ReturnType<typeof buildWebApp>>;
-beforeAll(async () => {
-  web = await buildWebApp();
-  return async () => web[Symbol.asyncDispose]();
-});
+withBuiltWebApp();
 
 const ACCOUNT = `AC${'4d'.repeat(16)}`;
 const TOKEN = 'aaaabbbbccccddddeeeeffff00001111';

@@ -1,13 +1,9 @@
 import type { Page } from 'playwright-core';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp, openBrowser, screenshot, signIn } from '../helpers/browser.ts';
+import { describe, expect, it } from 'vitest';
+import { openBrowser, screenshot, signIn, withBuiltWebApp } from '../helpers/browser.ts';
 import { startTestServer } from '../helpers/server.ts';
 
-let web: Awaited<ReturnType<typeof buildWebApp>>;
-beforeAll(async () => {
-  web = await buildWebApp();
-  return async () => web[Symbol.asyncDispose]();
-});
+withBuiltWebApp();
 
 const field = (page: Page, name: string) => page.locator(`[data-field="${name}"]`);
 const version = (page: Page) => page.getByTestId('version').textContent();

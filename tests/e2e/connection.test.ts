@@ -1,16 +1,12 @@
 import type { Page } from 'playwright-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startServer } from '../../src/server/app.ts';
 import { createLogger } from '../../src/server/logger.ts';
-import { buildWebApp, connectionBadge, openBrowser, screenshot, signIn } from '../helpers/browser.ts';
+import { connectionBadge, openBrowser, screenshot, signIn, withBuiltWebApp } from '../helpers/browser.ts';
 import { startProxy } from '../helpers/proxy.ts';
 import { startTestServer } from '../helpers/server.ts';
 
-let web: Awaited<ReturnType<typeof buildWebApp>>;
-beforeAll(async () => {
-  web = await buildWebApp();
-  return async () => web[Symbol.asyncDispose]();
-});
+withBuiltWebApp();
 
 /** What Chromium itself logs when a WebSocket or request is refused: expected in these tests. */
 const NETWORK_NOISE = [/WebSocket connection to .* failed/, /Failed to load resource/, /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET/];

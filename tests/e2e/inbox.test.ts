@@ -1,17 +1,13 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { signWebhook } from '../../src/server/comms/webhooks.ts';
-import { buildWebApp, connectionBadge, openBrowser, screenshot, SCREENSHOTS, signIn } from '../helpers/browser.ts';
+import { connectionBadge, openBrowser, screenshot, SCREENSHOTS, signIn, withBuiltWebApp } from '../helpers/browser.ts';
 import { startProxy } from '../helpers/proxy.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-let web: Awaited<ReturnType<typeof buildWebApp>>;
-beforeAll(async () => {
-  web = await buildWebApp();
-  return async () => web[Symbol.asyncDispose]();
-});
+withBuiltWebApp();
 
 /** POSTs a Twilio-style form to one of the server's webhooks, signed with the org's secret. */
 async function postWebhook(server: Pick<TestServer, 'server'>, secret: string, route: string, fields: Record<string, string>) {

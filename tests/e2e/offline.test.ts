@@ -1,13 +1,35 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp, openBrowser, screenshot, signIn } from '../helpers/browser.ts';
-import { startProxy } from '../helpers/proxy.ts';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { openBrowser, screenshot, signIn, withBuiltWebApp, type BrowserSession } from '../helpers/browser.ts';
+import { startProxy, type TestProxy } from '../helpers/proxy.ts';
 import { startTestServer } from '../helpers/server.ts';
 
-let web: Awaited<ReturnType<typeof buildWebApp>>;
-beforeAll(async () => {
-  web = await buildWebApp();
-  return async () => web[Symbol.asyncDispose]();
-});
+withBuiltWebApp();
+
+/** Bob signed in through the proxy; while the API is unreachable the page's calls fail: expected, and said in the console. */
+async function bobThrough(proxy: TestProxy): Promise<BrowserSession> {
+  const bob = await openBrowser();
+  bob.allow(/Failed to load resource|ERR_EMPTY_RESPONSE|ERR_CONNECTION|WebSocket/);
+  bob.page.setDefaultTimeout(8_000);
+  try {
+    await signIn(bob.page, proxy.url, 'bob@acme.test');
+  } catch (error) {
+    await bob[Symbol.asyncDispose]();
+    throw error;
+  }
+  return bob;
+}
+
+/** The API gone (socket and HTTP), and the page saying so. */
+async function takeApiAway(proxy: TestProxy, page: Page): Promise<void> {
+  proxy.setMode('api-down');
+  await expect.poll(() => page.getByTestId('connection').getAttribute('class'), { timeout: 10_000 }).toMatch(/tone-(offline|reconnecting)/);
+}
+
+async function deleteThisJob(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('group', { name: 'Delete this job?' }).getByRole('button', { name: 'Delete' }).click();
+}
 
 describe('edits made offline', () => {
   it('survive a reload (which shows what was last seen), land once and in order when the API is back, and a conflict on landing asks the person', async () => {
@@ -15,16 +37,11 @@ describe('edits made offline', () => {
     const alice = await server.caller('alice@acme.test');
     const job = await alice.jobs.create({ title: 'Fix the gate', notes: 'Call first', estimatedHours: 1 });
     await using proxy = await startProxy(server.server);
-    await using bob = await openBrowser();
-    // While the API is unreachable the page's calls fail: expected, and said in the console.
-    bob.allow(/Failed to load resource|ERR_EMPTY_RESPONSE|ERR_CONNECTION|WebSocket/);
-    bob.page.setDefaultTimeout(8_000);
-    await signIn(bob.page, proxy.url, 'bob@acme.test');
+    await using bob = await bobThrough(proxy);
     await bob.page.goto(`${proxy.url}/jobs/${job.id}`);
     await bob.page.getByRole('heading', { name: 'Fix the gate' }).waitFor({ timeout: 5_000 });
 
-    proxy.setMode('api-down');
-    await expect.poll(() => bob.page.getByTestId('connection').getAttribute('class'), { timeout: 10_000 }).toMatch(/tone-(offline|reconnecting)/);
+    await takeApiAway(proxy, bob.page);
     const change = async (label: string, value: string) => {
       await bob.page.getByRole('button', { name: new RegExp(`^${label}`) }).click();
       await bob.page.getByLabel(label).fill(value);
@@ -79,19 +96,14 @@ describe('edits made offline', () => {
     const alice = await server.caller('alice@acme.test');
     const doomed = await alice.jobs.create({ title: 'Old shed' });
     await using proxy = await startProxy(server.server);
-    await using bob = await openBrowser();
-    bob.allow(/Failed to load resource|ERR_EMPTY_RESPONSE|ERR_CONNECTION|WebSocket/);
-    bob.page.setDefaultTimeout(8_000);
-    await signIn(bob.page, proxy.url, 'bob@acme.test');
+    await using bob = await bobThrough(proxy);
     // Seen while online, so kept for reading offline: the list and the record to delete.
     await bob.page.goto(`${proxy.url}/jobs`);
     await bob.page.locator(`tr[data-id="${doomed.id}"]`).getByRole('link', { name: 'Old shed' }).click();
     await bob.page.getByRole('heading', { name: 'Old shed' }).waitFor();
 
-    proxy.setMode('api-down');
-    await expect.poll(() => bob.page.getByTestId('connection').getAttribute('class'), { timeout: 10_000 }).toMatch(/tone-(offline|reconnecting)/);
-    await bob.page.getByRole('button', { name: 'Delete' }).click();
-    await bob.page.getByRole('group', { name: 'Delete this job?' }).getByRole('button', { name: 'Delete' }).click();
+    await takeApiAway(proxy, bob.page);
+    await deleteThisJob(bob.page);
     await bob.page.getByTestId('pending-delete').filter({ hasText: 'Will be deleted when back online' }).waitFor();
     const status = bob.page.getByTestId('sync-status');
     await expect.poll(() => status.textContent(), { timeout: 5_000 }).toBe('1 change waiting to sync');
@@ -142,17 +154,12 @@ describe('edits made offline', () => {
     const alice = await server.caller('alice@acme.test');
     const job = await alice.jobs.create({ title: 'Broken window' });
     await using proxy = await startProxy(server.server);
-    await using bob = await openBrowser();
-    bob.allow(/Failed to load resource|ERR_EMPTY_RESPONSE|ERR_CONNECTION|WebSocket/);
-    bob.page.setDefaultTimeout(8_000);
-    await signIn(bob.page, proxy.url, 'bob@acme.test');
+    await using bob = await bobThrough(proxy);
     await bob.page.goto(`${proxy.url}/jobs/${job.id}`);
     await bob.page.getByRole('heading', { name: 'Broken window' }).waitFor();
 
-    proxy.setMode('api-down');
-    await expect.poll(() => bob.page.getByTestId('connection').getAttribute('class'), { timeout: 10_000 }).toMatch(/tone-(offline|reconnecting)/);
-    await bob.page.getByRole('button', { name: 'Delete' }).click();
-    await bob.page.getByRole('group', { name: 'Delete this job?' }).getByRole('button', { name: 'Delete' }).click();
+    await takeApiAway(proxy, bob.page);
+    await deleteThisJob(bob.page);
     await bob.page.getByTestId('pending-delete').waitFor();
     await alice.jobs.update({ id: job.id, expectedVersion: 1, patch: { notes: 'Glass ordered' } });
 

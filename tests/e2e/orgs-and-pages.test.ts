@@ -1,15 +1,11 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MODULE_NAMES } from '../../src/shared/modules.ts';
-import { buildWebApp, openBrowser, screenshot, SCREENSHOTS, signIn } from '../helpers/browser.ts';
+import { openBrowser, screenshot, SCREENSHOTS, signIn, withBuiltWebApp } from '../helpers/browser.ts';
 import { startTestServer } from '../helpers/server.ts';
 
-let web: Awaited<ReturnType<typeof buildWebApp>>;
-beforeAll(async () => {
-  web = await buildWebApp();
-  return async () => web[Symbol.asyncDispose]();
-});
+withBuiltWebApp();
 
 describe('organizations', () => {
   it("carol (Globex) never sees Acme's records, in lists, by URL or live", async () => {

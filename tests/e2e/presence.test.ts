@@ -1,15 +1,11 @@
 import type { Page } from 'playwright-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
-import { buildWebApp, openBrowser, screenshot, SCREENSHOTS, signIn } from '../helpers/browser.ts';
+import { openBrowser, screenshot, SCREENSHOTS, signIn, withBuiltWebApp } from '../helpers/browser.ts';
 import { startTestServer } from '../helpers/server.ts';
 
-let web: Awaited<ReturnType<typeof buildWebApp>>;
-beforeAll(async () => {
-  web = await buildWebApp();
-  return async () => web[Symbol.asyncDispose]();
-});
+withBuiltWebApp();
 
 const online = (page: Page) =>
   page

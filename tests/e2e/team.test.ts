@@ -1,12 +1,8 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp, openBrowser, signIn } from '../helpers/browser.ts';
+import { describe, expect, it } from 'vitest';
+import { openBrowser, signIn, withBuiltWebApp } from '../helpers/browser.ts';
 import { startTestServer } from '../helpers/server.ts';
 
-let web: Awaited<ReturnType<typeof buildWebApp>>;
-beforeAll(async () => {
-  web = await buildWebApp();
-  return async () => web[Symbol.asyncDispose]();
-});
+withBuiltWebApp();
 
 describe('team', () => {
   it('an admin invites, the invitee joins by the link, and is signed out everywhere once deactivated', async () => {

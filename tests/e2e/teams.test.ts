@@ -1,13 +1,9 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp, openBrowser, screenshot, signIn } from '../helpers/browser.ts';
+import { describe, expect, it } from 'vitest';
+import { openBrowser, screenshot, signIn, withBuiltWebApp } from '../helpers/browser.ts';
 import { thisWeek } from '../helpers/dates.ts';
 import { startTestServer } from '../helpers/server.ts';
 
-let web: Awaited<ReturnType<typeof buildWebApp>>;
-beforeAll(async () => {
-  web = await buildWebApp();
-  return async () => web[Symbol.asyncDispose]();
-});
+withBuiltWebApp();
 
 describe('teams in the web app', () => {
   it('an admin makes a team with its own capacity; the dashboard follows it and moves live when its work is scheduled', async () => {

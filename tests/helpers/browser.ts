@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { beforeAll } from 'vitest';
 import { chromiumPath } from '../../scripts/test-machine.mjs';
 import type { DemoEmail } from './app.ts';
 
@@ -39,6 +40,14 @@ export async function buildWebApp(): Promise<AsyncDisposable & { dir: string }> 
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Builds the web app once for the test file that calls it (beforeAll), and removes it after its tests. */
+export function withBuiltWebApp(): void {
+  beforeAll(async () => {
+    const web = await buildWebApp();
+    return () => web[Symbol.asyncDispose]();
+  });
 }
 
 export interface BrowserSession extends AsyncDisposable {

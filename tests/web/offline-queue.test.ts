@@ -53,6 +53,20 @@ async function queueFor(options: {
   return { queue, store, sent, landed, userId, client, changes: () => changes };
 }
 
+/** Sends for real, but the first answer never reaches the page: the server committed, then the network dropped. */
+function losingFirstAnswer() {
+  let calls = 0;
+  return {
+    calls: () => calls,
+    async around(_change: PendingChange, send: () => Promise<CachedRecord | null>) {
+      calls += 1;
+      const record = await send();
+      if (calls === 1) throw new Error('fetch failed');
+      return record;
+    },
+  };
+}
+
 /** The field edits among kept or sent changes, in order. */
 const edits = (changes: PendingChange[]) => changes.filter((change): change is PendingEdit => change.kind === 'edit');
 
@@ -131,21 +145,12 @@ describe('the offline queue', () => {
   it('sends an edit whose answer was lost again with its key: the server applies it once', async () => {
     const alice = await t.caller('alice@acme.test');
     const job = await alice.jobs.create({ title: 'Lost answer' });
-    let calls = 0;
-    const { queue, store } = await queueFor({
-      online: () => true,
-      async around(_change, send) {
-        calls += 1;
-        const record = await send();
-        // The first time, the answer never reaches the page (the network dropped after the server committed).
-        if (calls === 1) throw new Error('fetch failed');
-        return record;
-      },
-    });
+    const lossy = losingFirstAnswer();
+    const { queue, store } = await queueFor({ online: () => true, around: lossy.around });
     await expect(queue.submit(edit(job, 'notes', 'once'))).rejects.toBeInstanceOf(QueuedOffline);
     expect((await store.all()).length).toBe(1);
     await queue.flush();
-    expect(calls).toBe(2);
+    expect(lossy.calls()).toBe(2);
     expect(await store.all()).toEqual([]);
     expect(await alice.jobs.byId({ id: job.id })).toMatchObject({ version: 2, notes: 'once' });
     expect((await alice.jobs.history({ id: job.id })).items).toHaveLength(2);
@@ -204,25 +209,15 @@ describe('creates and deletes kept offline', () => {
     expect(first.changes()).toMatchObject([{ kind: 'create', module: 'jobs', values: { title, estimatedHours: 2 }, state: 'waiting' }]);
     first.store.close();
 
-    let calls = 0;
-    const reloaded = await queueFor({
-      userId: first.userId,
-      online: () => online,
-      async around(_change, send) {
-        calls += 1;
-        const record = await send();
-        // The server made it; the page never hears so.
-        if (calls === 1) throw new Error('fetch failed');
-        return record;
-      },
-    });
+    const lossy = losingFirstAnswer();
+    const reloaded = await queueFor({ userId: first.userId, online: () => online, around: lossy.around });
     expect(reloaded.changes().map((change) => change.idempotencyKey)).toEqual(first.changes().map((change) => change.idempotencyKey));
     online = true;
     await reloaded.queue.flush();
-    expect(calls).toBe(1);
+    expect(lossy.calls()).toBe(1);
     expect(await reloaded.store.all()).toHaveLength(1);
     await reloaded.queue.flush();
-    expect(calls).toBe(2);
+    expect(lossy.calls()).toBe(2);
     expect(await reloaded.store.all()).toEqual([]);
     expect(reloaded.changes()).toEqual([]);
     const found = (await alice.jobs.list({ search: title, limit: 10 })).items;

@@ -1,4 +1,5 @@
 import type { CrmEvent } from '../../shared/events.ts';
+import { titleFieldOf } from '../../shared/modules.ts';
 import type { TeamEvent } from '../../shared/teams.ts';
 import type { Tx } from '../db/client.ts';
 import type { ChangeEffect } from '../events/effects.ts';
@@ -12,8 +13,8 @@ import type { EventDraft } from '../events/log.ts';
  * change's own transaction.
  */
 
-/** The modules whose records are somebody's work, and the field that names one. */
-const WORK = { jobs: { noun: 'job', title: 'title' }, leads: { noun: 'lead', title: 'name' }, appointments: { noun: 'appointment', title: 'title' } } as const;
+/** The modules whose records are somebody's work, and what one is called. */
+const WORK = { jobs: 'job', leads: 'lead', appointments: 'appointment' } as const;
 type WorkModule = keyof typeof WORK;
 const isWork = (module: string): module is WorkModule => module in WORK;
 
@@ -48,8 +49,8 @@ async function handedEventsFor(tx: Tx, event: CrmEvent, record: Record<string, u
   });
   const notified = (team?.members ?? []).map((member) => member.userId).filter((userId) => userId !== event.userId);
   if (!team || notified.length === 0) return [];
-  const { noun, title: titleField } = WORK[module];
-  const title = String(record[titleField] ?? '');
+  const noun = WORK[module];
+  const title = String(record[titleFieldOf(module)] ?? '');
   const data: Extract<TeamEvent, { action: 'team:handed' }>['data'] = { teamId, module, title, notifiedUserIds: notified };
   return [
     {

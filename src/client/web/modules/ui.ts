@@ -69,12 +69,13 @@ const SHARED_LABELS: Record<string, string> = { teamId: 'Team' };
 export function fieldLabel(module: ModuleName, field: string): string {
   const label = moduleUi[module].labels?.[field] ?? SHARED_LABELS[field];
   if (label) return label;
-  const words = field.replace(/([A-Z])/g, ' $1').toLowerCase();
-  return words.charAt(0).toUpperCase() + words.slice(1);
+  return capitalized(field.replace(/([A-Z])/g, ' $1').toLowerCase());
 }
 
 /** "in_progress" → "In progress". */
 export function enumLabel(value: string): string {
-  const words = value.replace(/_/g, ' ');
-  return words.charAt(0).toUpperCase() + words.slice(1);
+  return capitalized(value.replace(/_/g, ' '));
 }
+
+/** "you changed" → "You changed". */
+export const capitalized = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1);

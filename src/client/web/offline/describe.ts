@@ -1,7 +1,5 @@
-import { fieldLabel, moduleUi } from '../modules/ui.ts';
+import { capitalized, fieldLabel, moduleUi } from '../modules/ui.ts';
 import type { PendingChange } from './store.ts';
-
-const capitalized = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
 /** How a kept change is named in lists: "New job: Fix boiler", "Delete lead: Ann", "Job: Notes". */
 export function describeChange(change: PendingChange): string {

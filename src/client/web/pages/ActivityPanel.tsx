@@ -5,7 +5,7 @@ import { ErrorNote } from '../components/ErrorNote.tsx';
 import { recordApi } from '../modules/api.ts';
 import { fieldsOf } from '../modules/fields.ts';
 import { formatDateTime, formatValue } from '../modules/format.ts';
-import { fieldLabel, moduleUi } from '../modules/ui.ts';
+import { capitalized, fieldLabel, moduleUi } from '../modules/ui.ts';
 import { useUserName } from '../people/people.ts';
 import { trpc } from '../trpc.ts';
 
@@ -55,7 +55,7 @@ function ActivityItem({ module, item }: { module: ModuleName; item: ShownItem })
     return text === '' ? 'empty' : text;
   };
   const fields = Object.entries(item.changes).filter(([field]) => specs.has(field));
-  const Who = who.charAt(0).toUpperCase() + who.slice(1);
+  const Who = capitalized(who);
   return (
     <li className={`activity-item activity-${item.action}`} data-testid="activity-item" data-version={item.version}>
       <p>

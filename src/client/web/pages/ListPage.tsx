@@ -1,5 +1,5 @@
 import { useEffect, useId, useState } from 'react';
-import { modules, type AnyModule, type ModuleListInput, type ModuleName } from '../../../shared/modules.ts';
+import { modules, titleFieldOf, type AnyModule, type ModuleListInput, type ModuleName } from '../../../shared/modules.ts';
 import { recordApi } from '../modules/api.ts';
 import { fieldOf } from '../modules/fields.ts';
 import { formatValue } from '../modules/format.ts';
@@ -150,11 +150,6 @@ export function ListPage({ module }: { module: ModuleName }) {
       <DeletedRecords module={module} />
     </section>
   );
-}
-
-/** The first required text field names the record in the list's first column. */
-function titleFieldOf(module: ModuleName): string {
-  return (modules[module].required as readonly string[])[0]!;
 }
 
 /** The list's columns after the title, of a record or of values not yet a record. */
